@@ -1,0 +1,94 @@
+/*
+ * The qube model: what bulkheadd stores about each qube, the naming rules, and the property table
+ * that `bulkhead prefs` reads and writes. Pure data, no I/O (see store.h for persistence).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#define QUBE_NAME_MAX 31
+
+enum qube_class { QUBE_APPVM, QUBE_TEMPLATEVM, QUBE_STANDALONEVM, QUBE_DISPVM, QUBE_CLASS_COUNT };
+
+/* Qubes' eight labels, in Qubes' order (index is also Qubes' label index). */
+enum qube_label {
+	LABEL_RED,
+	LABEL_ORANGE,
+	LABEL_YELLOW,
+	LABEL_GREEN,
+	LABEL_GRAY,
+	LABEL_BLUE,
+	LABEL_PURPLE,
+	LABEL_BLACK,
+	LABEL_COUNT
+};
+
+struct qube_kv {
+	char *key;
+	char *value;
+};
+
+struct qube {
+	char *name;
+	enum qube_class klass;
+	enum qube_label label;
+	char *template;	 /* AppVM, DispVM: the template it is based on; NULL otherwise */
+	unsigned memory; /* MiB at start */
+	unsigned maxmem; /* MiB the balloon may grow to */
+	unsigned vcpus;
+	char *kernel;	  /* kernel version under <state>/kernels/, NULL = the default kernel */
+	char *kernelopts; /* extra kernel command line, NULL = default */
+	bool autostart;
+	char *netvm; /* NULL = none */
+	char *default_dispvm;
+	bool template_for_dispvms;
+	/* Which properties were set explicitly (bit per entry of the property table). */
+	unsigned long long explicit_props;
+	char **tags;
+	size_t n_tags;
+	struct qube_kv *features;
+	size_t n_features;
+};
+
+const char *qube_class_to_string(enum qube_class c);
+int qube_class_from_string(const char *s, enum qube_class *ret);
+const char *qube_label_to_string(enum qube_label l);
+int qube_label_from_string(const char *s, enum qube_label *ret);
+/* 24-bit RGB of a label, as Qubes draws it (0xcc0000 red, ...). */
+unsigned qube_label_rgb(enum qube_label l);
+
+/* Qubes' rules: a letter first, then letters, digits, '_', '.', '-'; at most 31 characters;
+ * not "dom0", "none" or "default" (nor names ending in "-dm", which Qubes reserves). Returns 0
+ * or -EINVAL, with a reason for the user in *ret_reason (static string) when non-NULL. */
+int qube_name_check(const char *name, const char **ret_reason);
+
+/* A new qube with the defaults for its class (memory 400, maxmem 4000, vcpus 2, ...). */
+int qube_new(const char *name, enum qube_class klass, enum qube_label label, struct qube **ret);
+void qube_free(struct qube *q);
+/* Deep copy under a new name (for clone). */
+int qube_dup(const struct qube *q, const char *new_name, struct qube **ret);
+
+/* Properties as strings, through one table. Unknown key: -ENOENT. Bad value: -EINVAL with a
+ * reason. "name" and "klass" are read-only (-EPERM). Reset returns the key to its default. */
+int qube_prop_get(const struct qube *q, const char *key, char **ret_value, bool *ret_is_default);
+int qube_prop_set(struct qube *q, const char *key, const char *value, const char **ret_reason);
+int qube_prop_reset(struct qube *q, const char *key);
+/* Property names in table order, NULL-terminated. */
+const char *const *qube_prop_names(void);
+
+/* Tags: Qubes' tag rules (letters, digits, '_', '-'; <= 31 chars). */
+int qube_tag_add(struct qube *q, const char *tag);
+int qube_tag_del(struct qube *q, const char *tag);
+bool qube_has_tag(const struct qube *q, const char *tag);
+/* Features: key is [A-Za-z0-9_.-]+, at most 64 chars; value at most 1024 chars. */
+int qube_feature_set(struct qube *q, const char *key, const char *value);
+int qube_feature_del(struct qube *q, const char *key);
+const char *qube_feature_get(const struct qube *q, const char *key);
+
+/* The stored form (also what admin.vm.List returns, plus runtime fields the caller adds). */
+struct json_object *qube_to_json(const struct qube *q);
+/* Parses and validates everything (it comes from disk, which could be damaged). */
+int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_reason);
