@@ -11,6 +11,24 @@
 
 #define QUBE_NAME_MAX 31
 
+/* Defaults and bounds of the property table (MiB for memory). */
+#define QUBE_DEFAULT_MEMORY 400
+#define QUBE_DEFAULT_MAXMEM 4000
+#define QUBE_DEFAULT_VCPUS  2
+#define QUBE_MEMORY_MIN	    32
+#define QUBE_MEMORY_MAX	    1048576
+#define QUBE_VCPUS_MAX	    64
+
+/* Caps on what a caller can make a qube hold. */
+#define QUBE_TAGS_MAX	       64
+#define QUBE_TAG_MAX	       31
+#define QUBE_FEATURES_MAX      128
+#define QUBE_FEATURE_KEY_MAX   64
+#define QUBE_FEATURE_VALUE_MAX 1024
+
+/* The "version" field of the stored JSON. */
+#define QUBE_JSON_VERSION 1
+
 enum qube_class { QUBE_APPVM, QUBE_TEMPLATEVM, QUBE_STANDALONEVM, QUBE_DISPVM, QUBE_CLASS_COUNT };
 
 /* Qubes' eight labels, in Qubes' order (index is also Qubes' label index). */
@@ -72,23 +90,45 @@ void qube_free(struct qube *q);
 int qube_dup(const struct qube *q, const char *new_name, struct qube **ret);
 
 /* Properties as strings, through one table. Unknown key: -ENOENT. Bad value: -EINVAL with a
- * reason. "name" and "klass" are read-only (-EPERM). Reset returns the key to its default. */
+ * reason, and the qube is left unchanged. "name" and "klass" are read-only (-EPERM). Reset
+ * returns the key to its default; "label" has none (-ENODATA); a reset that would leave memory
+ * above maxmem is refused (-EINVAL).
+ *
+ * Values: booleans accept True/False/true/false/1/0/yes/no and read back as "True"/"False";
+ * template, netvm and default_dispvm take a qube name (whether it exists is the caller's check)
+ * or "" for none, and read back "" for none; kernel and kernelopts read back "" for the default.
+ * memory 32..1048576, maxmem 0 (no balancing) or 32..1048576 and not below memory, vcpus 1..64.
+ *
+ * *ret_is_default is true when the property was never set (or was reset) and holds its default;
+ * a field the caller filled in directly with a non-default value counts as set. Set fields
+ * through qube_prop_set so that "explicit" is recorded faithfully. */
 int qube_prop_get(const struct qube *q, const char *key, char **ret_value, bool *ret_is_default);
 int qube_prop_set(struct qube *q, const char *key, const char *value, const char **ret_reason);
 int qube_prop_reset(struct qube *q, const char *key);
 /* Property names in table order, NULL-terminated. */
 const char *const *qube_prop_names(void);
 
-/* Tags: Qubes' tag rules (letters, digits, '_', '-'; <= 31 chars). */
+/* Tags: Qubes' tag rules (letters, digits, '_', '-'; <= 31 chars). Adding a tag that is there
+ * already is a no-op; more than QUBE_TAGS_MAX: -E2BIG; bad tag: -EINVAL; del of a missing tag:
+ * -ENOENT. */
+int qube_tag_check(const char *tag);
 int qube_tag_add(struct qube *q, const char *tag);
 int qube_tag_del(struct qube *q, const char *tag);
 bool qube_has_tag(const struct qube *q, const char *tag);
-/* Features: key is [A-Za-z0-9_.-]+, at most 64 chars; value at most 1024 chars. */
+/* Features: key is [A-Za-z0-9_.-]+, at most 64 chars; value printable ASCII, at most 1024 chars
+ * (may be empty). Set replaces; a new key beyond QUBE_FEATURES_MAX: -E2BIG. */
+int qube_feature_check(const char *key, const char *value);
 int qube_feature_set(struct qube *q, const char *key, const char *value);
 int qube_feature_del(struct qube *q, const char *key);
 const char *qube_feature_get(const struct qube *q, const char *key);
 
-/* The stored form (also what admin.vm.List returns, plus runtime fields the caller adds). */
+/* The stored form (also what admin.vm.List returns, plus runtime fields the caller adds):
+ *   {"version": 1, "name", "class", "label", "template", "netvm", "default_dispvm", "memory",
+ *    "maxmem", "vcpus", "kernel", "kernelopts", "autostart", "template_for_dispvms",
+ *    "explicit": [property names set explicitly], "tags": [...], "features": {k: v}}
+ * Unset references and default strings are null; numbers and booleans are JSON ones. */
 struct json_object *qube_to_json(const struct qube *q);
-/* Parses and validates everything (it comes from disk, which could be damaged). */
+/* Parses and validates everything (it comes from disk, which could be damaged): unknown keys,
+ * wrong types, out-of-range values, a version other than 1 (-EPROTONOSUPPORT) are refused, with
+ * a static reason in *ret_reason. Properties not listed in "explicit" take the current default. */
 int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_reason);
