@@ -1,0 +1,114 @@
+/* bulkhead-agent: runs commands inside a qube for bulkheadd over the control port. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <poll.h>
+#include <sys/types.h>
+
+#include "frame.h"
+
+/* Cap on queued output to the host; data reads stop well below it so control replies
+ * (ECHO_REPLY, WINDOW, EXIT) always fit. */
+#define AGENT_OUTBUF_LIMIT     (4u * 1024u * 1024u)
+#define AGENT_OUTBUF_DATA_HIGH (2u * 1024u * 1024u) /* stop reading children above this */
+#define AGENT_OUTBUF_IN_HIGH   (3u * 1024u * 1024u) /* stop reading the port above this */
+#define AGENT_PORT_NAME	       "org.bulkhead.control"
+#define AGENT_RETRY_MS	       100
+
+struct stream {
+	uint32_t id;
+	pid_t pid; /* 0 once reaped */
+	int in_fd, out_fd, err_fd, status_fd;
+	/* stdin bytes received from the host, not yet written to the child */
+	uint8_t *inbuf;
+	size_t in_len;
+	uint32_t in_avail;   /* bytes the host may still send (its window) */
+	bool in_eof;	     /* host sent EOF: close the pipe once inbuf is drained */
+	bool in_broken;	     /* child closed its stdin: discard and grant back */
+	uint64_t out_window; /* bytes of STDOUT+STDERR we may still send */
+	bool exited;
+	uint32_t exit_kind;
+	int32_t exit_value;
+	char *argv0; /* for the exec failure message */
+	char *user;
+};
+
+/* A resolved user account, looked up without NSS. */
+struct agent_user {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	char *home;
+	char *shell;
+	gid_t *groups; /* supplementary groups, including gid */
+	size_t n_groups;
+};
+
+enum port_mode { PORT_SCAN, PORT_DEVICE, PORT_FD };
+
+struct agent {
+	enum port_mode mode;
+	const char *device; /* --device, or NULL */
+	int port_fd;
+	bool connected;
+	bool desynced;	    /* framing error: input is discarded until the host reconnects */
+	bool reset_pending; /* the host stopped reading: drop state like on a disconnect */
+	bool pid1;
+	bool port_missing_logged;
+	int sig_fd;
+	struct chan_decoder *dec;
+	struct chan_outbuf out;
+	struct stream *streams[CHAN_MAX_STREAMS];
+	const char *passwd_path, *group_path;
+};
+
+/* main.c: queue a frame for the host; a full queue means the host is not reading at all. */
+void agent_send(struct agent *a, uint16_t type, uint32_t stream, const void *payload, size_t len);
+
+/* stream.c */
+struct stream *stream_find(struct agent *a, uint32_t id);
+size_t stream_count(const struct agent *a);
+/* Starts a command for a new stream; failures are reported on the stream (STDERR, EXIT). */
+void stream_exec(struct agent *a, uint32_t id, const char *user, char *const *argv);
+/* -EPROTO when the host sent past its window. */
+int stream_stdin(struct agent *a, struct stream *s, const uint8_t *data, size_t len);
+void stream_window(struct stream *s, uint32_t n);
+void stream_signal(struct stream *s, int sig);
+/* Kills every command's process group and forgets all streams. */
+void stream_drop_all(struct agent *a);
+/* Reaps exited children (and, as PID 1, orphans). */
+void stream_reap(struct agent *a);
+/* Adds the stream fds to poll, with a tag per entry for stream_poll_handle. */
+struct poll_tag {
+	uint32_t slot, id;
+	int which;
+};
+void stream_poll_fill(struct agent *a, struct pollfd *pfd, struct poll_tag *tags, size_t *n);
+void stream_poll_handle(struct agent *a, const struct pollfd *pfd, const struct poll_tag *tag);
+/* Sends EOF and EXIT for every stream whose command exited and whose output was sent. */
+void stream_finish_done(struct agent *a);
+
+/* user.c */
+int user_lookup(const char *passwd_path, const char *group_path, const char *name,
+		struct agent_user *ret);
+void user_done(struct agent_user *u);
+
+/* exec.c: forks the command of stream s; fills its pid and fds. */
+int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv);
+/* Child-to-parent report when setup or exec fails, sent over the CLOEXEC status pipe. */
+struct exec_status {
+	int32_t stage; /* EXEC_STAGE_* */
+	int32_t err;
+};
+enum { EXEC_STAGE_USER = 1, EXEC_STAGE_EXEC = 2 };
+
+/* port.c */
+int port_find(const char *sysfs_dir, char **ret_dev);
+int port_open(const char *path);
+/* 1 when the host end is connected, 0 when not, -errno on error. */
+int port_connected(int fd);
+
+/* shutdown.c: as PID 1, stop everything and power off. Does not return. */
+_Noreturn void agent_poweroff(void);

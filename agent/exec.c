@@ -1,0 +1,116 @@
+/* Starting a command: fork, switch to the user, exec. Failures after fork are reported to the
+ * parent over a CLOEXEC status pipe, which reads EOF when exec succeeded. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define AGENT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+
+static _Noreturn void child_fail(int status_fd, int stage, int err)
+{
+	struct exec_status st = {.stage = stage, .err = err};
+
+	(void)!write(status_fd, &st, sizeof(st));
+	_exit(stage == EXEC_STAGE_EXEC && err == ENOENT ? 127 : 126);
+}
+
+static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
+			    const struct agent_user *u, char *const *argv)
+{
+	sigset_t all;
+
+	/* The agent blocks SIGCHLD and ignores SIGPIPE; the command gets a clean slate. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+
+	/* Own session and process group, so SIGNAL and disconnects reach the whole command. */
+	setsid();
+
+	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+		child_fail(status_fd, EXEC_STAGE_USER, errno);
+
+	/* Without root we can only run as ourselves; setgroups() then fails for anyone else. */
+	if (getuid() == 0 || u->uid != getuid()) {
+		if (setgroups(u->n_groups, u->groups) < 0)
+			child_fail(status_fd, EXEC_STAGE_USER, errno);
+		if (setgid(u->gid) < 0)
+			child_fail(status_fd, EXEC_STAGE_USER, errno);
+		if (setuid(u->uid) < 0)
+			child_fail(status_fd, EXEC_STAGE_USER, errno);
+	}
+
+	if (chdir(u->home) < 0)
+		(void)!chdir("/");
+
+	if (clearenv() != 0 || setenv("HOME", u->home, 1) < 0 || setenv("USER", u->name, 1) < 0 ||
+	    setenv("LOGNAME", u->name, 1) < 0 || setenv("SHELL", u->shell, 1) < 0 ||
+	    setenv("PATH", AGENT_PATH, 1) < 0)
+		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
+
+	execvp(argv[0], argv);
+	child_fail(status_fd, EXEC_STAGE_EXEC, errno);
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, st[2] = {-1, -1};
+	int r = 0;
+
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    pipe2(st, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (set_nonblock(in[1]) < 0 || set_nonblock(out[0]) < 0 || set_nonblock(err[0]) < 0 ||
+	    set_nonblock(st[0]) < 0) {
+		r = -errno;
+		goto fail;
+	}
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child(in[0], out[1], err[1], st[1], u, argv);
+
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	close(st[1]);
+	s->pid = pid;
+	s->in_fd = in[1];
+	s->out_fd = out[0];
+	s->err_fd = err[0];
+	s->status_fd = st[0];
+	return 0;
+
+fail:
+	for (int i = 0; i < 2; i++) {
+		closep(&in[i]);
+		closep(&out[i]);
+		closep(&err[i]);
+		closep(&st[i]);
+	}
+	return r;
+}
