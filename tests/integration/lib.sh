@@ -1,0 +1,126 @@
+# Shared set-up for integration tests: a private store, socket and libvirt domain prefix per
+# test, a real bulkheadd, real libvirtd and QEMU. Sourced by each test script.
+set -euo pipefail
+
+: "${BULKHEAD_BUILD:?set by meson}"
+: "${BULKHEAD_SRC:?set by meson}"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: integration tests need root (libvirt's system connection)"
+	exit 77
+fi
+
+TEST_NAME=$(basename "$0" .sh)
+CACHE=${BULKHEAD_TEST_CACHE:-/var/cache/bulkhead-test}
+T=$(mktemp -d /tmp/bht.XXXXXX)
+chmod 0711 "$T"
+export BULKHEAD_STATE_DIR=$T/state
+export BULKHEAD_SOCKET=$T/run/api.sock
+export BULKHEAD_DOMAIN_PREFIX="bht$$-"
+export BULKHEAD_IMAGES_DIR=$BULKHEAD_SRC/images
+export BULKHEAD_AGENT=$BULKHEAD_BUILD/agent/bulkhead-agent
+export NO_COLOR=1
+BULKHEAD=$BULKHEAD_BUILD/cli/bulkhead
+BULKHEADD=$BULKHEAD_BUILD/vmmanager/bulkheadd
+DAEMON_PID=
+FAILED=0
+
+log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+fail() {
+	printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
+	FAILED=1
+	exit 1
+}
+bh() { "$BULKHEAD" "$@"; }
+
+ensure_libvirtd() {
+	if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; fi
+	if ! pgrep -x libvirtd >/dev/null; then
+		libvirtd -d
+		for _ in $(seq 50); do
+			virsh -c qemu:///system version >/dev/null 2>&1 && break
+			sleep 0.2
+		done
+	fi
+}
+
+start_daemon() {
+	"$BULKHEADD" >>"$T/bulkheadd.log" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$BULKHEAD_SOCKET" ] && bh info >/dev/null 2>&1 && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$T/bulkheadd.log" >&2; fail "bulkheadd exited"; }
+		sleep 0.1
+	done
+	fail "bulkheadd did not come up"
+}
+
+stop_daemon() {
+	if [ -n "$DAEMON_PID" ]; then
+		kill "$DAEMON_PID" 2>/dev/null || true
+		wait "$DAEMON_PID" 2>/dev/null || true
+		DAEMON_PID=
+	fi
+}
+
+kill9_daemon() {
+	kill -9 "$DAEMON_PID" 2>/dev/null || true
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+}
+
+our_domains() {
+	virsh -c qemu:///system list --name 2>/dev/null | grep "^$BULKHEAD_DOMAIN_PREFIX" || true
+}
+
+cleanup() {
+	local rc=$?
+	stop_daemon
+	for dom in $(our_domains); do virsh -c qemu:///system destroy "$dom" >/dev/null 2>&1 || true; done
+	if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
+		echo "--- bulkheadd log ($T/bulkheadd.log) ---" >&2
+		tail -n 40 "$T/bulkheadd.log" >&2 || true
+	fi
+	rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+
+# The minimal template and kernel, built once and copied into each test's store: building them
+# is tested once (template-build.sh), the other tests need only the result.
+seed_template() {
+	local lock=$CACHE/.lock
+	mkdir -p "$CACHE"
+	(
+		flock 9
+		if [ ! -f "$CACHE/ok" ] || [ "$CACHE/ok" -ot "$BULKHEAD_AGENT" ]; then
+			rm -rf "$CACHE/state" "$CACHE/ok"
+			local s=$T/seed
+			mkdir -p "$s"
+			BULKHEAD_STATE_DIR=$s/state BULKHEAD_SOCKET=$s/run/api.sock \
+				"$BULKHEADD" >"$s/log" 2>&1 &
+			local pid=$!
+			for _ in $(seq 100); do [ -S "$s/run/api.sock" ] && break; sleep 0.1; done
+			if ! BULKHEAD_SOCKET=$s/run/api.sock "$BULKHEAD" template build minimal; then
+				kill "$pid"; cat "$s/log" >&2; exit 1
+			fi
+			kill "$pid"; wait "$pid" || true
+			cp -a --sparse=always "$s/state" "$CACHE/state"
+			touch "$CACHE/ok"
+		fi
+	) 9>"$lock" || fail "building the minimal template failed"
+	mkdir -p "$BULKHEAD_STATE_DIR"
+	cp -a --sparse=always "$CACHE/state/." "$BULKHEAD_STATE_DIR/"
+	chmod 0711 "$BULKHEAD_STATE_DIR"
+}
+
+# expect_fail EXPECTED_EXIT PATTERN CMD...: CMD must fail with that exit code and say PATTERN.
+expect_fail() {
+	local want=$1 pat=$2 rc=0 out
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	[ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want; said: $out"
+	grep -qiE -- "$pat" <<<"$out" || fail "'$*' said '$out', expected /$pat/"
+}
+
+ensure_libvirtd

@@ -1,0 +1,468 @@
+/*
+ * The API socket: who may connect (SO_PEERCRED: root or the `bulkhead` group act as dom0),
+ * request framing and size caps, and the two long-lived modes a connection can switch to:
+ * a `run` relay and an event subscription.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+/* A client that does not read its replies must not make us hold unbounded memory. */
+#define CLIENT_OUT_LIMIT (4u * 1024 * 1024 + 2 * CHAN_INITIAL_WINDOW)
+#define API_MAX_CLIENTS	 256
+
+enum client_mode { CLIENT_API, CLIENT_BUSY, CLIENT_RELAY, CLIENT_EVENTS, CLIENT_CLOSING };
+
+struct client {
+	struct client *next;
+	struct daemon *d;
+	int fd;
+	int watch;
+	uint64_t serial;
+	uid_t uid;
+	pid_t pid;
+	enum client_mode mode;
+	struct vm *relay_vm;
+	uint32_t relay_stream;
+	struct run_request *run;
+	struct chan_decoder dec;
+	struct chan_outbuf out;
+};
+
+static unsigned n_clients;
+
+uint64_t client_serial(struct client *c)
+{
+	return c->serial;
+}
+
+struct client *client_lookup(struct daemon *d, struct client *c, uint64_t serial)
+{
+	for (struct client *i = d->clients; i; i = i->next)
+		if (i == c && i->serial == serial && i->mode != CLIENT_CLOSING)
+			return i;
+	return NULL;
+}
+
+struct run_request *client_run_request(struct client *c)
+{
+	return c->run;
+}
+
+void client_set_run_request(struct client *c, struct run_request *rr)
+{
+	run_request_free(c->run);
+	c->run = rr;
+}
+
+void run_request_free(struct run_request *rr)
+{
+	if (!rr)
+		return;
+	for (char **a = rr->argv; a && *a; a++)
+		free(*a);
+	free(rr->argv);
+	free(rr->user);
+	free(rr);
+}
+
+static void client_update_events(struct client *c)
+{
+	int ev = 0;
+	if (c->mode == CLIENT_API || c->mode == CLIENT_RELAY || c->mode == CLIENT_EVENTS)
+		ev |= VIR_EVENT_HANDLE_READABLE;
+	if (chan_outbuf_pending(&c->out) > 0)
+		ev |= VIR_EVENT_HANDLE_WRITABLE;
+	virEventUpdateHandle(c->watch, ev);
+}
+
+static void client_free(struct client *c)
+{
+	struct daemon *d = c->d;
+	for (struct client **pp = &d->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	if (c->mode == CLIENT_RELAY && c->relay_vm)
+		qchan_client_gone(d, c->relay_vm, c->relay_stream);
+	virEventRemoveHandle(c->watch);
+	close(c->fd);
+	chan_outbuf_finish(&c->out);
+	run_request_free(c->run);
+	free(c);
+	n_clients--;
+}
+
+void client_close(struct client *c)
+{
+	/* Freed from the event loop callback, after what is queued has been written. */
+	c->mode = CLIENT_CLOSING;
+	client_update_events(c);
+	if (chan_outbuf_pending(&c->out) == 0)
+		client_free(c);
+}
+
+int client_send_frame(struct client *c, uint16_t type, uint32_t stream, const void *p, size_t len)
+{
+	int r = chan_outbuf_push(&c->out, type, stream, p, len);
+	if (r < 0) {
+		/* The client stopped reading: it loses its connection, not our memory. */
+		log_warn("client pid %d does not read its replies; disconnecting it", (int)c->pid);
+		client_close(c);
+		return r;
+	}
+	client_update_events(c);
+	return 0;
+}
+
+static void client_send_json(struct client *c, uint16_t type, struct json_object *o)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	if (len > CHAN_MAX_PAYLOAD) {
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "ok", json_object_new_boolean(0));
+		json_object_object_add(e, "error", json_object_new_string(API_E_PROTOCOL));
+		json_object_object_add(e, "message",
+				       json_object_new_string("the reply is too large"));
+		s = json_object_to_json_string_length(e, JSON_C_TO_STRING_PLAIN, &len);
+		client_send_frame(c, type, 0, s, len);
+		json_object_put(e);
+		return;
+	}
+	client_send_frame(c, type, 0, s, len);
+}
+
+void client_reply_ok(struct client *c, struct json_object *result)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, "result", result);
+	client_send_json(c, CHAN_API_REPLY, o);
+	json_object_put(o);
+	if (c->mode == CLIENT_BUSY) {
+		c->mode = CLIENT_API;
+		client_update_events(c);
+	}
+}
+
+void client_reply_error(struct client *c, const char *error, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(error));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	client_send_json(c, CHAN_API_REPLY, o);
+	json_object_put(o);
+	if (c->mode == CLIENT_BUSY || c->mode == CLIENT_RELAY) {
+		c->mode = CLIENT_API;
+		client_update_events(c);
+	}
+}
+
+void client_enter_relay(struct client *c, struct vm *vm, uint32_t stream)
+{
+	c->mode = CLIENT_RELAY;
+	c->relay_vm = vm;
+	c->relay_stream = stream;
+	client_update_events(c);
+}
+
+void client_enter_events(struct client *c)
+{
+	c->mode = CLIENT_EVENTS;
+	client_update_events(c);
+}
+
+void client_relay_ended(struct client *c)
+{
+	/* The EXIT (or ERROR) frame is queued; the connection ends once it is written. */
+	c->relay_vm = NULL;
+	client_close(c);
+}
+
+void events_emit(struct daemon *d, const char *event, const char *vm, struct json_object *extra)
+{
+	struct json_object *o = extra ? extra : json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string(event));
+	json_object_object_add(o, "vm", json_object_new_string(vm ? vm : ""));
+	for (struct client *c = d->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->mode == CLIENT_EVENTS)
+			client_send_json(c, CHAN_API_EVENT, o);
+	}
+	json_object_put(o);
+}
+
+static const char *json_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static void handle_request(struct client *c, const struct chan_frame *f)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = json_tokener_parse_ex(tok, (const char *)f->payload, (int)f->len);
+	bool complete = json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+
+	if (!o || !complete || !json_object_is_type(o, json_type_object)) {
+		client_reply_error(c, API_E_PROTOCOL, "the request is not a JSON object");
+		json_object_put(o);
+		return;
+	}
+	struct api_request req = {
+	    .call = json_str(o, "call"),
+	    .dest = json_str(o, "dest"),
+	    .arg = json_str(o, "arg"),
+	};
+	json_object_object_get_ex(o, "payload", &req.payload);
+	if (!req.call) {
+		client_reply_error(c, API_E_PROTOCOL, "the request names no call");
+	} else {
+		if (!req.dest)
+			req.dest = "";
+		if (!req.arg)
+			req.arg = "";
+		c->mode = CLIENT_BUSY;
+		api_dispatch(c->d, c, &req);
+		if (c->mode != CLIENT_CLOSING)
+			client_update_events(c);
+	}
+	json_object_put(o);
+}
+
+static void handle_frame(struct client *c, const struct chan_frame *f)
+{
+	switch (c->mode) {
+	case CLIENT_API:
+		if (f->type != CHAN_API_REQUEST || f->stream != 0) {
+			client_reply_error(c, API_E_PROTOCOL, "expected an API request");
+			client_close(c);
+			return;
+		}
+		handle_request(c, f);
+		return;
+	case CLIENT_RELAY:
+		if (f->stream != 1 ||
+		    (f->type != CHAN_STDIN && f->type != CHAN_WINDOW && f->type != CHAN_SIGNAL)) {
+			client_close(c);
+			return;
+		}
+		if (c->relay_vm)
+			qchan_client_frame(c->d, c->relay_vm, c->relay_stream, f);
+		return;
+	default:
+		/* Event subscribers and busy clients have nothing to say. */
+		return;
+	}
+}
+
+static void client_read(struct client *c)
+{
+	uint8_t buf[65536];
+	ssize_t n = read(c->fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		c->mode = c->mode == CLIENT_RELAY ? CLIENT_RELAY : c->mode;
+		client_free(c);
+		return;
+	}
+	size_t off = 0;
+	while (off < (size_t)n && (c->mode == CLIENT_API || c->mode == CLIENT_RELAY)) {
+		struct chan_frame f;
+		size_t used = 0;
+		int r = chan_decoder_feed(&c->dec, buf + off, (size_t)n - off, &used, &f);
+		off += used;
+		if (r == -EMSGSIZE) {
+			client_reply_error(c, API_E_PROTOCOL,
+					   "the request is larger than the limit of %u bytes",
+					   CHAN_MAX_PAYLOAD);
+			client_close(c);
+			return;
+		}
+		if (r < 0) {
+			client_reply_error(c, API_E_PROTOCOL, "malformed frame");
+			client_close(c);
+			return;
+		}
+		if (r == 1) {
+			uint64_t serial = c->serial;
+			struct daemon *d = c->d;
+			handle_frame(c, &f);
+			if (!client_lookup(d, c, serial))
+				return;
+		}
+	}
+	/* Bytes after a request that made us busy wait in the kernel for the next read. */
+	if (off < (size_t)n && c->mode == CLIENT_BUSY) {
+		/* A pipelined request while busy: the protocol does not allow it. */
+		client_reply_error(c, API_E_PROTOCOL, "one request at a time");
+		client_close(c);
+	}
+}
+
+static void client_io(int watch, int fd, int events, void *opaque)
+{
+	struct client *c = opaque;
+
+	if (events & VIR_EVENT_HANDLE_WRITABLE) {
+		int r = chan_outbuf_flush(&c->out, fd);
+		if (r < 0) {
+			client_free(c);
+			return;
+		}
+		if (r == 0 && c->mode == CLIENT_CLOSING) {
+			client_free(c);
+			return;
+		}
+	}
+	if (c->mode == CLIENT_CLOSING) {
+		if (events & (VIR_EVENT_HANDLE_HANGUP | VIR_EVENT_HANDLE_ERROR))
+			client_free(c);
+		return;
+	}
+	if (events &
+	    (VIR_EVENT_HANDLE_READABLE | VIR_EVENT_HANDLE_HANGUP | VIR_EVENT_HANDLE_ERROR)) {
+		if (c->mode == CLIENT_BUSY) {
+			/* Only a hangup matters now; data waits until the reply is sent. */
+			if (events & (VIR_EVENT_HANDLE_HANGUP | VIR_EVENT_HANDLE_ERROR))
+				client_free(c);
+			return;
+		}
+		uint64_t serial = c->serial;
+		struct daemon *d = c->d;
+		client_read(c);
+		if (!client_lookup(d, c, serial))
+			return;
+	}
+	client_update_events(c);
+}
+
+static bool caller_is_admin(struct daemon *d, const struct ucred *cred)
+{
+	if (cred->uid == 0)
+		return true;
+	if (d->admin_gid == (gid_t)-1)
+		return false;
+	if (cred->gid == d->admin_gid)
+		return true;
+	/* Supplementary groups of the peer, read from /proc: the kernel's view, not the peer's. */
+	_cleanup_free_ char *path = xasprintf("/proc/%d/status", (int)cred->pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char line[4096];
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		char *p = line + 7, *end;
+		for (;;) {
+			unsigned long g = strtoul(p, &end, 10);
+			if (end == p)
+				break;
+			if ((gid_t)g == d->admin_gid)
+				return true;
+			p = end;
+		}
+	}
+	return false;
+}
+
+static void listen_io(int watch, int fd, int events, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0)
+		return;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    n_clients >= API_MAX_CLIENTS) {
+		close(cfd);
+		return;
+	}
+	struct client *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->fd = cfd;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	c->serial = ++d->client_serial;
+	chan_decoder_init(&c->dec, CHAN_MAX_PAYLOAD);
+	chan_outbuf_init(&c->out, CLIENT_OUT_LIMIT);
+	c->watch = virEventAddHandle(cfd, VIR_EVENT_HANDLE_READABLE, client_io, c, NULL);
+	if (c->watch < 0) {
+		close(cfd);
+		chan_outbuf_finish(&c->out);
+		free(c);
+		return;
+	}
+	c->next = d->clients;
+	d->clients = c;
+	n_clients++;
+	if (!caller_is_admin(d, &cred)) {
+		c->mode = CLIENT_BUSY;
+		client_reply_error(c, API_E_PERMISSION,
+				   "uid %u may not use bulkheadd: only root and members of the "
+				   "'bulkhead' group act as dom0",
+				   (unsigned)cred.uid);
+		client_close(c);
+	}
+}
+
+int api_server_start(struct daemon *d)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct group *g = getgrnam("bulkhead");
+
+	d->admin_gid = g ? g->gr_gid : (gid_t)-1;
+	if (strlen(d->socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, d->socket_path);
+
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(d->socket_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	/* Anyone may connect; SO_PEERCRED decides who is answered. The group may use it too. */
+	chmod(d->socket_path, 0666);
+	if (listen(fd, 64) < 0)
+		return -errno;
+	d->listen_watch = virEventAddHandle(fd, VIR_EVENT_HANDLE_READABLE, listen_io, d, NULL);
+	if (d->listen_watch < 0)
+		return -EIO;
+	d->listen_fd = TAKE_FD(fd);
+	return 0;
+}
+
+void api_server_stop(struct daemon *d)
+{
+	while (d->clients)
+		client_free(d->clients);
+	if (d->listen_watch >= 0)
+		virEventRemoveHandle(d->listen_watch);
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		unlink(d->socket_path);
+	}
+}

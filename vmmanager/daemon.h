@@ -1,0 +1,179 @@
+/*
+ * bulkheadd's shared state. One process, one thread: libvirt's event loop drives everything
+ * (the API socket, the qube channels, timers and libvirt's own domain events).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+
+#include "frame.h"
+#include "qube.h"
+#include "store.h"
+
+struct client;
+struct vm;
+
+enum vm_state {
+	VM_HALTED,
+	VM_TRANSIENT, /* starting: domain created, agent not heard yet */
+	VM_RUNNING,
+	VM_PAUSED,
+	VM_HALTING,
+};
+
+const char *vm_state_name(enum vm_state s);
+
+/* What a client waits for; the vm holds a list and completes them. */
+enum waiter_kind { WAIT_START, WAIT_SHUTDOWN, WAIT_RUN, WAIT_ECHO };
+
+struct waiter {
+	struct waiter *next;
+	enum waiter_kind kind;
+	struct client *client;
+	uint64_t client_serial; /* guards against the client having gone away */
+};
+
+/* One command relayed between a client and the agent. */
+struct relay {
+	uint32_t stream;       /* on the qube channel */
+	struct client *client; /* NULL once the client hung up (then drain until EXIT) */
+	uint32_t out_credit;   /* STDOUT+STDERR bytes the client granted the agent */
+};
+
+struct qchan {
+	int fd;
+	int watch;
+	struct chan_decoder dec;
+	struct chan_outbuf out;
+	bool ready; /* agent said HELLO */
+	char agent_version[65];
+	uint32_t next_stream;
+	struct relay relays[CHAN_MAX_STREAMS];
+};
+
+struct vm {
+	struct daemon *daemon;
+	struct qube *q;
+	enum vm_state state;
+	struct qchan *chan;
+	int start_timer;    /* -1 when none */
+	int shutdown_timer; /* -1 when none */
+	int connect_timer;  /* retry connecting the channel socket */
+	unsigned connect_tries;
+	struct waiter *waiters;
+	/* Echo requests in flight, answered in order. */
+	struct waiter *echo_waiters;
+};
+
+struct daemon {
+	char *state_dir;
+	char *run_dir; /* api.sock and qubes/NAME.sock */
+	char *socket_path;
+	char *libvirt_uri;
+	char *domain_prefix;
+	char *images_dir; /* fetch-kernel.sh, build-template.sh */
+	char *agent_path; /* copied into templates */
+	bool kvm;
+	virConnectPtr conn;
+	int lifecycle_cb;
+	struct store *store;
+	struct vm **vms;
+	size_t n_vms;
+	int listen_fd;
+	int listen_watch;
+	struct client *clients;
+	uint64_t client_serial;
+	bool quit;
+	gid_t admin_gid; /* the `bulkhead` group, or (gid_t)-1 */
+};
+
+/* vm registry (daemon.c) */
+struct vm *daemon_find_vm(struct daemon *d, const char *name);
+struct vm *daemon_add_vm(struct daemon *d, struct qube *q); /* takes q */
+void daemon_remove_vm(struct daemon *d, struct vm *vm);
+char *daemon_domain_name(struct daemon *d, const char *qube_name);
+char *daemon_channel_path(struct daemon *d, const char *qube_name);
+char *daemon_qube_file(struct daemon *d, const char *qube_name, const char *file);
+
+/* api-server.c */
+int api_server_start(struct daemon *d);
+void api_server_stop(struct daemon *d);
+struct client *client_lookup(struct daemon *d, struct client *c, uint64_t serial);
+void client_reply_ok(struct client *c, struct json_object *result); /* takes result */
+void client_reply_error(struct client *c, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+uint64_t client_serial(struct client *c);
+int client_send_frame(struct client *c, uint16_t type, uint32_t stream, const void *p, size_t len);
+void client_enter_relay(struct client *c, struct vm *vm, uint32_t stream);
+void client_relay_ended(struct client *c);
+void client_close(struct client *c);
+void client_enter_events(struct client *c);
+void client_set_busy(struct client *c);
+void events_emit(struct daemon *d, const char *event, const char *vm, struct json_object *extra);
+
+/* api-calls.c: one table of handlers */
+struct api_request {
+	const char *call;
+	const char *dest;
+	const char *arg;
+	struct json_object *payload; /* may be NULL */
+};
+void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
+/* Continues an admin.vm.Run that waited for its qube to start. */
+void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
+/* Per-client state of a pending admin.vm.Run. */
+struct run_request {
+	char *user;
+	char **argv;
+};
+struct run_request *client_run_request(struct client *c);
+void client_set_run_request(struct client *c, struct run_request *rr);
+void run_request_free(struct run_request *rr);
+
+/* template-build.c */
+void h_template_build(struct daemon *d, struct client *c, const struct api_request *req);
+
+/* lifecycle.c */
+int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message);
+void vm_add_waiter(struct vm *vm, enum waiter_kind kind, struct client *c);
+int vm_shutdown(struct daemon *d, struct vm *vm, bool force, unsigned timeout_s);
+int vm_kill(struct daemon *d, struct vm *vm);
+void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason);
+void vm_agent_ready(struct daemon *d, struct vm *vm);
+void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, const char *error,
+		     const char *message);
+void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind);
+int daemon_reconcile(struct daemon *d);
+
+/* qchan.c: host end of a qube's control channel */
+int qchan_connect(struct daemon *d, struct vm *vm);
+void qchan_close(struct daemon *d, struct vm *vm);
+int qchan_send(struct daemon *d, struct vm *vm, uint16_t type, uint32_t stream, const void *p,
+	       size_t len);
+int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *user,
+	       const char *const *argv, uint32_t *ret_stream);
+void qchan_client_frame(struct daemon *d, struct vm *vm, uint32_t stream,
+			const struct chan_frame *f);
+void qchan_client_gone(struct daemon *d, struct vm *vm, uint32_t stream);
+
+/* libvirt-backend.c */
+int backend_open(struct daemon *d);
+void backend_close(struct daemon *d);
+int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message);
+int backend_destroy_domain(struct daemon *d, const char *qube_name);
+int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret);
+int backend_suspend(struct daemon *d, const char *qube_name);
+int backend_resume(struct daemon *d, const char *qube_name);
+int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
+
+/* volume.c: qcow2 files through qemu-img */
+int volume_create(const char *path, unsigned long long size_bytes);
+int volume_create_overlay(const char *path, const char *backing);
+int volume_copy(const char *src, const char *dst);
+int volume_resize(const char *path, unsigned long long size_bytes);
+int volume_info(const char *path, unsigned long long *ret_size, unsigned long long *ret_usage);

@@ -1,0 +1,288 @@
+/* The libvirt side: the connection, domain creation from the model, and lifecycle events. */
+#include <fcntl.h>
+#include <libvirt/virterror.h>
+
+#include "daemon.h"
+#include "domain-xml.h"
+#include "log.h"
+#include "util.h"
+
+static void ignore_libvirt_error(void *opaque, virErrorPtr err)
+{
+	/* libvirt prints every error to stderr by default; we report errors once, ourselves. */
+}
+
+static const char *last_libvirt_error(void)
+{
+	virErrorPtr e = virGetLastError();
+	return e && e->message ? e->message : "unknown libvirt error";
+}
+
+static bool kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static struct vm *vm_from_domain(struct daemon *d, virDomainPtr dom)
+{
+	const char *dname = virDomainGetName(dom);
+	size_t plen = strlen(d->domain_prefix);
+
+	if (!dname || strncmp(dname, d->domain_prefix, plen) != 0)
+		return NULL;
+	return daemon_find_vm(d, dname + plen);
+}
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct vm *vm = vm_from_domain(d, dom);
+
+	if (!vm)
+		return 0;
+	switch (event) {
+	case VIR_DOMAIN_EVENT_STOPPED:
+		vm_domain_stopped(d, vm,
+				  detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED  ? "crashed"
+				  : detail == VIR_DOMAIN_EVENT_STOPPED_FAILED ? "failed"
+									      : "stopped");
+		break;
+	case VIR_DOMAIN_EVENT_SUSPENDED:
+		if (vm->state == VM_RUNNING) {
+			vm->state = VM_PAUSED;
+			events_emit(d, "domain-paused", vm->q->name, NULL);
+		}
+		break;
+	case VIR_DOMAIN_EVENT_RESUMED:
+		if (vm->state == VM_PAUSED) {
+			vm->state = VM_RUNNING;
+			events_emit(d, "domain-unpaused", vm->q->name, NULL);
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int backend_open(struct daemon *d)
+{
+	virSetErrorFunc(NULL, ignore_libvirt_error);
+	d->conn = virConnectOpen(d->libvirt_uri);
+	if (!d->conn) {
+		log_error("cannot connect to libvirt at %s: %s (is libvirtd running?)",
+			  d->libvirt_uri, last_libvirt_error());
+		return -ECONNREFUSED;
+	}
+	d->kvm = kvm_usable();
+	if (!d->kvm)
+		log_warn("/dev/kvm is not usable: qubes run under QEMU's TCG emulation, "
+			 "which is much slower");
+	d->lifecycle_cb =
+	    virConnectDomainEventRegisterAny(d->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+					     VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), d, NULL);
+	if (d->lifecycle_cb < 0) {
+		log_error("cannot subscribe to libvirt events: %s", last_libvirt_error());
+		return -EIO;
+	}
+	return 0;
+}
+
+void backend_close(struct daemon *d)
+{
+	if (!d->conn)
+		return;
+	if (d->lifecycle_cb >= 0)
+		virConnectDomainEventDeregisterAny(d->conn, d->lifecycle_cb);
+	virConnectClose(d->conn);
+	d->conn = NULL;
+}
+
+static virDomainPtr lookup(struct daemon *d, const char *qube_name)
+{
+	_cleanup_free_ char *dname = daemon_domain_name(d, qube_name);
+	return virDomainLookupByName(d->conn, dname);
+}
+
+static char *kernel_file(struct daemon *d, const struct qube *q, const char *file)
+{
+	return xasprintf("%s/kernels/%s/%s", d->state_dir, q->kernel ? q->kernel : "default", file);
+}
+
+int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
+{
+	const struct qube *q = vm->q;
+	_cleanup_free_ char *dname = daemon_domain_name(d, q->name);
+	_cleanup_free_ char *kernel = kernel_file(d, q, "vmlinuz");
+	_cleanup_free_ char *initrd = kernel_file(d, q, "initramfs.img");
+	_cleanup_free_ char *modules = kernel_file(d, q, "modules.img");
+	_cleanup_free_ char *root = daemon_qube_file(
+	    d, q->name,
+	    q->klass == QUBE_APPVM || q->klass == QUBE_DISPVM ? "root-overlay.qcow2"
+							      : "root.qcow2");
+	_cleanup_free_ char *priv = daemon_qube_file(d, q->name, "private.qcow2");
+	_cleanup_free_ char *vol = daemon_qube_file(d, q->name, "volatile.qcow2");
+	_cleanup_free_ char *console = daemon_qube_file(d, q->name, "console.log");
+	_cleanup_free_ char *chan = daemon_channel_path(d, q->name);
+	_cleanup_free_ char *cmdline =
+	    xasprintf("root=/dev/vda rw console=ttyS0 quiet bulkhead.name=%s%s%s", q->name,
+		      q->kernelopts ? " " : "", q->kernelopts ? q->kernelopts : "");
+	_cleanup_free_ char *xml = NULL;
+
+	struct domain_params p = {
+	    .q = q,
+	    .domain_name = dname,
+	    .kvm = d->kvm,
+	    .kernel = kernel,
+	    .initrd = initrd,
+	    .cmdline = cmdline,
+	    .root = root,
+	    .private_ = priv,
+	    .volatile_ = vol,
+	    .modules = modules,
+	    .channel_path = chan,
+	    .console_log = console,
+	    .metadata_state_dir = d->state_dir,
+	};
+	int r = domain_xml_generate(&p, &xml);
+	if (r < 0) {
+		*ret_message = xasprintf("cannot generate the domain XML: %s", strerror(-r));
+		return r;
+	}
+	/* A stale socket from a crash would make QEMU's bind fail. */
+	unlink(chan);
+	virDomainPtr dom = virDomainCreateXML(d->conn, xml, VIR_DOMAIN_NONE);
+	if (!dom) {
+		*ret_message =
+		    xasprintf("libvirt could not start the domain: %s", last_libvirt_error());
+		return -EIO;
+	}
+	virDomainFree(dom);
+	return 0;
+}
+
+int backend_destroy_domain(struct daemon *d, const char *qube_name)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	if (!dom)
+		return -ENOENT;
+	int r = virDomainDestroy(dom) < 0 ? -EIO : 0;
+	virDomainFree(dom);
+	return r;
+}
+
+int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	int state, reason;
+
+	if (!dom)
+		return -ENOENT;
+	int r = virDomainGetState(dom, &state, &reason, 0);
+	virDomainFree(dom);
+	if (r < 0)
+		return -EIO;
+	switch (state) {
+	case VIR_DOMAIN_RUNNING:
+	case VIR_DOMAIN_BLOCKED:
+		*ret = VM_RUNNING;
+		return 0;
+	case VIR_DOMAIN_PAUSED:
+	case VIR_DOMAIN_PMSUSPENDED:
+		*ret = VM_PAUSED;
+		return 0;
+	case VIR_DOMAIN_SHUTDOWN:
+		*ret = VM_HALTING;
+		return 0;
+	default:
+		*ret = VM_HALTED;
+		return 0;
+	}
+}
+
+int backend_suspend(struct daemon *d, const char *qube_name)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	if (!dom)
+		return -ENOENT;
+	int r = virDomainSuspend(dom) < 0 ? -EIO : 0;
+	virDomainFree(dom);
+	return r;
+}
+
+int backend_resume(struct daemon *d, const char *qube_name)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	if (!dom)
+		return -ENOENT;
+	int r = virDomainResume(dom) < 0 ? -EIO : 0;
+	virDomainFree(dom);
+	return r;
+}
+
+int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+
+	if (!dom)
+		return -ENOENT;
+	int n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+	virDomainFree(dom);
+	if (n < 0)
+		return -EIO;
+	for (int i = 0; i < n; i++)
+		if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_RSS) {
+			*ret = stats[i].val;
+			return 0;
+		}
+	return -ENODATA;
+}
+
+/* Adopts running domains of ours, destroys those whose qube is gone. */
+int daemon_reconcile(struct daemon *d)
+{
+	virDomainPtr *doms = NULL;
+	size_t plen = strlen(d->domain_prefix);
+	int n = virConnectListAllDomains(d->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+
+	if (n < 0) {
+		log_error("cannot list libvirt domains: %s", last_libvirt_error());
+		return -EIO;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *dname = virDomainGetName(doms[i]);
+		if (dname && strncmp(dname, d->domain_prefix, plen) == 0) {
+			struct vm *vm = daemon_find_vm(d, dname + plen);
+			if (!vm) {
+				log_warn("destroying domain %s: no such qube in the store", dname);
+				virDomainDestroy(doms[i]);
+			} else {
+				enum vm_state st = VM_RUNNING;
+				backend_domain_state(d, vm->q->name, &st);
+				vm->state = st == VM_PAUSED ? VM_PAUSED : VM_TRANSIENT;
+				log_info("adopting running qube %s", vm->q->name);
+				qchan_connect(d, vm);
+			}
+		}
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+
+	/* Overlays of qubes that are not running are leftovers of a crash. */
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct vm *vm = d->vms[i];
+		if (vm->state != VM_HALTED)
+			continue;
+		_cleanup_free_ char *ov = daemon_qube_file(d, vm->q->name, "root-overlay.qcow2");
+		_cleanup_free_ char *vol = daemon_qube_file(d, vm->q->name, "volatile.qcow2");
+		if (unlink(ov) == 0)
+			log_info("removed the stale root overlay of %s", vm->q->name);
+		unlink(vol);
+	}
+	return 0;
+}

@@ -1,0 +1,304 @@
+/* Starting and stopping qubes, and the clients waiting for either. */
+#include <sys/stat.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+#define SHUTDOWN_TIMEOUT_DEFAULT 60
+
+const char *vm_state_name(enum vm_state s)
+{
+	static const char *const names[] = {
+	    [VM_HALTED] = "Halted", [VM_TRANSIENT] = "Transient", [VM_RUNNING] = "Running",
+	    [VM_PAUSED] = "Paused", [VM_HALTING] = "Halting",
+	};
+	return names[s];
+}
+
+void vm_add_waiter(struct vm *vm, enum waiter_kind kind, struct client *c)
+{
+	struct waiter *w = xcalloc(1, sizeof(*w));
+	w->kind = kind;
+	w->client = c;
+	w->client_serial = client_serial(c);
+	if (kind == WAIT_ECHO) {
+		/* Replies come back in order: append. */
+		struct waiter **pp = &vm->echo_waiters;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = w;
+		return;
+	}
+	w->next = vm->waiters;
+	vm->waiters = w;
+}
+
+/* Takes the waiters of one kind off the list, oldest first. */
+static struct waiter *take_waiters(struct vm *vm, enum waiter_kind kind)
+{
+	struct waiter *taken = NULL, **pp = &vm->waiters;
+	while (*pp) {
+		struct waiter *w = *pp;
+		if (w->kind == kind) {
+			*pp = w->next;
+			w->next = taken;
+			taken = w;
+		} else {
+			pp = &w->next;
+		}
+	}
+	return taken;
+}
+
+void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, const char *error,
+		     const char *message)
+{
+	struct waiter *w = kind == WAIT_ECHO ? vm->echo_waiters : take_waiters(vm, kind);
+	if (kind == WAIT_ECHO)
+		vm->echo_waiters = NULL;
+	while (w) {
+		struct waiter *next = w->next;
+		struct client *c = client_lookup(d, w->client, w->client_serial);
+		if (c)
+			client_reply_error(c, error, "%s", message);
+		free(w);
+		w = next;
+	}
+}
+
+void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind)
+{
+	struct waiter *w = take_waiters(vm, kind);
+	while (w) {
+		struct waiter *next = w->next;
+		struct client *c = client_lookup(d, w->client, w->client_serial);
+		if (c) {
+			if (kind == WAIT_RUN)
+				api_run_resume(d, c, vm);
+			else
+				client_reply_ok(c, NULL);
+		}
+		free(w);
+		w = next;
+	}
+}
+
+static void remove_timer(int *timer)
+{
+	if (*timer >= 0) {
+		virEventRemoveTimeout(*timer);
+		*timer = -1;
+	}
+}
+
+static void remove_transient_volumes(struct daemon *d, struct vm *vm)
+{
+	_cleanup_free_ char *ov = daemon_qube_file(d, vm->q->name, "root-overlay.qcow2");
+	_cleanup_free_ char *vol = daemon_qube_file(d, vm->q->name, "volatile.qcow2");
+	unlink(ov);
+	unlink(vol);
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static void start_timed_out(int timer, void *opaque)
+{
+	struct vm *vm = opaque;
+	struct daemon *d = vm->daemon;
+
+	remove_timer(&vm->start_timer);
+	if (vm->state != VM_TRANSIENT)
+		return;
+	log_warn("qube %s: the agent did not say hello within %u s; stopping it", vm->q->name,
+		 vm->q->qrexec_timeout);
+	_cleanup_free_ char *msg =
+	    xasprintf("qube '%s' did not answer within %u s (qrexec_timeout) and was stopped; "
+		      "its console is in: bulkhead log %s",
+		      vm->q->name, vm->q->qrexec_timeout, vm->q->name);
+	vm_fail_waiters(d, vm, WAIT_START, API_E_TIMEOUT, msg);
+	vm_fail_waiters(d, vm, WAIT_RUN, API_E_TIMEOUT, msg);
+	backend_destroy_domain(d, vm->q->name);
+	vm_domain_stopped(d, vm, "start timed out");
+}
+
+int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message)
+{
+	const struct qube *q = vm->q;
+	bool overlay = q->klass == QUBE_APPVM || q->klass == QUBE_DISPVM;
+	_cleanup_free_ char *priv = daemon_qube_file(d, q->name, "private.qcow2");
+	_cleanup_free_ char *vol = daemon_qube_file(d, q->name, "volatile.qcow2");
+	_cleanup_free_ char *root = daemon_qube_file(d, q->name, "root.qcow2");
+	_cleanup_free_ char *ov = daemon_qube_file(d, q->name, "root-overlay.qcow2");
+	_cleanup_free_ char *tmpl_root = NULL;
+	_cleanup_free_ char *kernel =
+	    xasprintf("%s/kernels/%s/vmlinuz", d->state_dir, q->kernel ? q->kernel : "default");
+	int r;
+
+#define FAIL(err, ...)                                                                             \
+	do {                                                                                       \
+		*ret_error_name = xstrdup(err);                                                    \
+		*ret_message = xasprintf(__VA_ARGS__);                                             \
+		return -EINVAL;                                                                    \
+	} while (0)
+
+	if (vm->state != VM_HALTED)
+		FAIL(API_E_NOT_HALTED, "qube '%s' is not halted (it is %s)", q->name,
+		     vm_state_name(vm->state));
+	if (overlay) {
+		struct vm *t = q->template ? daemon_find_vm(d, q->template) : NULL;
+		if (!t)
+			FAIL(API_E_VM, "qube '%s' has no template (template '%s' does not exist)",
+			     q->name, q->template ? q->template : "");
+		/* QEMU locks the template's root while the template writes to it. */
+		if (t->state != VM_HALTED)
+			FAIL(API_E_NOT_HALTED,
+			     "the template '%s' of '%s' is running; shut it down first "
+			     "(bulkhead shutdown %s), so its changes are complete",
+			     t->q->name, q->name, t->q->name);
+		tmpl_root = daemon_qube_file(d, t->q->name, "root.qcow2");
+		if (!file_exists(tmpl_root))
+			FAIL(API_E_VM, "the root volume of template '%s' is missing (%s)",
+			     t->q->name, tmpl_root);
+	} else if (!file_exists(root)) {
+		FAIL(API_E_VM, "the root volume of '%s' is missing (%s)", q->name, root);
+	}
+	if (!file_exists(priv))
+		FAIL(API_E_VM, "the private volume of '%s' is missing (%s)", q->name, priv);
+	if (!file_exists(kernel))
+		FAIL(API_E_VM,
+		     "kernel '%s' is not installed (%s); `bulkhead template build minimal` "
+		     "fetches the default kernel",
+		     q->kernel ? q->kernel : "default", kernel);
+	/* Starting a template while its qubes run would change the root under them. */
+	if (q->klass == QUBE_TEMPLATEVM)
+		for (size_t i = 0; i < d->n_vms; i++) {
+			struct vm *o = d->vms[i];
+			if (o->q->template && streq(o->q->template, q->name) &&
+			    o->state != VM_HALTED)
+				FAIL(API_E_IN_USE,
+				     "qube '%s', based on template '%s', is running; shut it down "
+				     "before starting the template",
+				     o->q->name, q->name);
+		}
+
+	remove_transient_volumes(d, vm);
+	if (overlay) {
+		r = volume_create_overlay(ov, tmpl_root);
+		if (r < 0)
+			FAIL(r == -ENOSPC ? API_E_NO_SPACE : API_E_VM,
+			     "cannot create the root overlay of '%s': %s", q->name, strerror(-r));
+	}
+	r = volume_create(vol, 1024ull * 1024 * 1024);
+	if (r < 0) {
+		remove_transient_volumes(d, vm);
+		FAIL(r == -ENOSPC ? API_E_NO_SPACE : API_E_VM,
+		     "cannot create the volatile volume of '%s': %s", q->name, strerror(-r));
+	}
+
+	char *msg = NULL;
+	r = backend_create_domain(d, vm, &msg);
+	if (r < 0) {
+		remove_transient_volumes(d, vm);
+		*ret_error_name = xstrdup(API_E_VM);
+		*ret_message = msg;
+		return r;
+	}
+#undef FAIL
+	vm->state = VM_TRANSIENT;
+	events_emit(d, "domain-pre-start", q->name, NULL);
+	vm->start_timer =
+	    virEventAddTimeout((int)q->qrexec_timeout * 1000, start_timed_out, vm, NULL);
+	qchan_connect(d, vm);
+	return 0;
+}
+
+void vm_agent_ready(struct daemon *d, struct vm *vm)
+{
+	remove_timer(&vm->start_timer);
+	if (vm->state == VM_TRANSIENT) {
+		vm->state = VM_RUNNING;
+		log_info("qube %s is running (agent %s)", vm->q->name, vm->chan->agent_version);
+		events_emit(d, "domain-start", vm->q->name, NULL);
+	}
+	vm_complete_waiters(d, vm, WAIT_START);
+	vm_complete_waiters(d, vm, WAIT_RUN);
+}
+
+void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
+{
+	if (vm->state == VM_HALTED)
+		return;
+	bool was_starting = vm->state == VM_TRANSIENT;
+	vm->state = VM_HALTED;
+	remove_timer(&vm->start_timer);
+	remove_timer(&vm->shutdown_timer);
+	remove_timer(&vm->connect_timer);
+	qchan_close(d, vm);
+	remove_transient_volumes(d, vm);
+	log_info("qube %s halted (%s)", vm->q->name, reason);
+	if (was_starting) {
+		_cleanup_free_ char *msg =
+		    xasprintf("qube '%s' stopped while starting (%s); its console is in: "
+			      "bulkhead log %s",
+			      vm->q->name, reason, vm->q->name);
+		vm_fail_waiters(d, vm, WAIT_START, API_E_VM, msg);
+		vm_fail_waiters(d, vm, WAIT_RUN, API_E_VM, msg);
+	}
+	vm_complete_waiters(d, vm, WAIT_SHUTDOWN);
+	struct json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "reason", json_object_new_string(reason));
+	events_emit(d, "domain-shutdown", vm->q->name, extra);
+}
+
+static void shutdown_timed_out(int timer, void *opaque)
+{
+	struct vm *vm = opaque;
+	remove_timer(&vm->shutdown_timer);
+	if (vm->state == VM_HALTED)
+		return;
+	log_warn("qube %s did not shut down in time; destroying it", vm->q->name);
+	backend_destroy_domain(vm->daemon, vm->q->name);
+	vm_domain_stopped(vm->daemon, vm, "shutdown timed out, destroyed");
+}
+
+int vm_shutdown(struct daemon *d, struct vm *vm, bool force, unsigned timeout_s)
+{
+	if (vm->state == VM_HALTED)
+		return -EALREADY;
+	if (timeout_s == 0)
+		timeout_s = SHUTDOWN_TIMEOUT_DEFAULT;
+	if (vm->state == VM_PAUSED)
+		backend_resume(d, vm->q->name);
+	if (vm->chan && vm->chan->ready) {
+		qchan_send(d, vm, CHAN_SHUTDOWN, 0, NULL, 0);
+	} else {
+		/* No agent to ask: nothing inside can save state for us, so stop it now. */
+		backend_destroy_domain(d, vm->q->name);
+		vm_domain_stopped(d, vm, "destroyed: no agent to shut it down");
+		return 0;
+	}
+	if (vm->state != VM_HALTING) {
+		vm->state = VM_HALTING;
+		events_emit(d, "domain-pre-shutdown", vm->q->name, NULL);
+	}
+	if (vm->shutdown_timer < 0)
+		vm->shutdown_timer =
+		    virEventAddTimeout((int)timeout_s * 1000, shutdown_timed_out, vm, NULL);
+	return 1; /* in progress */
+}
+
+int vm_kill(struct daemon *d, struct vm *vm)
+{
+	if (vm->state == VM_HALTED)
+		return -EALREADY;
+	int r = backend_destroy_domain(d, vm->q->name);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	vm_domain_stopped(d, vm, "killed");
+	return 0;
+}

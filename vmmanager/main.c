@@ -1,0 +1,246 @@
+/* bulkheadd: the VM manager. Owns the qube store and talks to libvirt for everything else. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+#include "spawn.h"
+#include "util.h"
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	if (write(signal_pipe[1], "x", 1) < 0) {
+		/* The pipe is full: a quit is already pending. */
+	}
+	errno = saved;
+}
+
+static void signal_io(int watch, int fd, int events, void *opaque)
+{
+	struct daemon *d = opaque;
+	char buf[16];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	d->quit = true;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bulkheadd [OPTION]...\n"
+		"The Bulkhead VM manager: keeps the qube store and starts qubes through "
+		"libvirt.\n\n"
+		"  --state-dir DIR       the store (default %s, or $%s)\n"
+		"  --socket PATH         the API socket (default %s, or $%s)\n"
+		"  --libvirt-uri URI     libvirt connection (default qemu:///system)\n"
+		"  --domain-prefix P     prefix of libvirt domain names (default bulkhead-)\n"
+		"  --images-dir DIR      where fetch-kernel and build-template are\n"
+		"  --agent PATH          the bulkhead-agent binary put into templates\n"
+		"  -v, --verbose         log debug messages\n"
+		"  -h, --help            show this help\n"
+		"  --version             show the version\n",
+		BULKHEAD_DEFAULT_STATE_DIR, BULKHEAD_ENV_STATE_DIR, BULKHEAD_DEFAULT_SOCKET,
+		BULKHEAD_ENV_SOCKET);
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : def;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int load_store(struct daemon *d)
+{
+	struct qube **qs = NULL;
+	size_t n = 0;
+	int r = store_open(d->state_dir, &d->store);
+	if (r < 0) {
+		log_error("cannot open the store in %s: %s", d->state_dir, strerror(-r));
+		return r;
+	}
+	struct store_problem *probs = NULL;
+	size_t n_probs = 0;
+	r = store_load_all(d->store, &qs, &n, &probs, &n_probs);
+	if (r < 0) {
+		log_error("cannot read the store in %s: %s", d->state_dir, strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < n_probs; i++)
+		log_warn("skipping damaged qube directory %s: %s", probs[i].entry, probs[i].reason);
+	store_problems_free(probs, n_probs);
+	for (size_t i = 0; i < n; i++)
+		daemon_add_vm(d, qs[i]);
+	free(qs);
+	log_info("%zu qube(s) in %s", n, d->state_dir);
+	return 0;
+}
+
+static void remove_build_leftovers(struct daemon *d)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/build", d->state_dir);
+	const char *argv[] = {"rm", "-rf", "--one-file-system", dir, NULL};
+	spawn_wait(argv, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_STATE = 256,
+		OPT_SOCKET,
+		OPT_URI,
+		OPT_PREFIX,
+		OPT_IMAGES,
+		OPT_AGENT,
+		OPT_VERSION
+	};
+	static const struct option opts[] = {
+	    {"state-dir", required_argument, NULL, OPT_STATE},
+	    {"socket", required_argument, NULL, OPT_SOCKET},
+	    {"libvirt-uri", required_argument, NULL, OPT_URI},
+	    {"domain-prefix", required_argument, NULL, OPT_PREFIX},
+	    {"images-dir", required_argument, NULL, OPT_IMAGES},
+	    {"agent", required_argument, NULL, OPT_AGENT},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {0},
+	};
+	struct daemon d = {.listen_fd = -1, .listen_watch = -1, .lifecycle_cb = -1};
+	const char *state = env_or(BULKHEAD_ENV_STATE_DIR, BULKHEAD_DEFAULT_STATE_DIR);
+	const char *sock = env_or(BULKHEAD_ENV_SOCKET, BULKHEAD_DEFAULT_SOCKET);
+	const char *uri = env_or("BULKHEAD_LIBVIRT_URI", "qemu:///system");
+	const char *prefix = env_or("BULKHEAD_DOMAIN_PREFIX", "bulkhead-");
+	const char *images = env_or("BULKHEAD_IMAGES_DIR", BULKHEAD_LIBEXECDIR);
+	const char *agent = env_or("BULKHEAD_AGENT", "/usr/local/bin/bulkhead-agent");
+	int c, r;
+
+	log_set_ident("bulkheadd");
+	while ((c = getopt_long(argc, argv, "vfh", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STATE:
+			state = optarg;
+			break;
+		case OPT_SOCKET:
+			sock = optarg;
+			break;
+		case OPT_URI:
+			uri = optarg;
+			break;
+		case OPT_PREFIX:
+			prefix = optarg;
+			break;
+		case OPT_IMAGES:
+			images = optarg;
+			break;
+		case OPT_AGENT:
+			agent = optarg;
+			break;
+		case 'v':
+			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'f':
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("bulkheadd %s\n", BULKHEAD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bulkheadd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (geteuid() != 0)
+		log_warn("not running as root: libvirt's system connection and the store may "
+			 "refuse access");
+
+	d.state_dir = xstrdup(state);
+	d.socket_path = xstrdup(sock);
+	_cleanup_free_ char *sockcopy = xstrdup(sock);
+	d.run_dir = xstrdup(dirname(sockcopy));
+	d.libvirt_uri = xstrdup(uri);
+	d.domain_prefix = xstrdup(prefix);
+	d.images_dir = xstrdup(images);
+	d.agent_path = xstrdup(agent);
+
+	_cleanup_free_ char *qube_socks = xasprintf("%s/qubes", d.run_dir);
+	if ((r = mkdir_p(d.run_dir, 0755)) < 0 || (r = mkdir_p(qube_socks, 0700)) < 0) {
+		log_error("cannot create %s: %s", qube_socks, strerror(-r));
+		return 1;
+	}
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	if (virEventRegisterDefaultImpl() < 0) {
+		log_error("cannot set up libvirt's event loop");
+		return 1;
+	}
+	virEventAddHandle(signal_pipe[0], VIR_EVENT_HANDLE_READABLE, signal_io, &d, NULL);
+	if (load_store(&d) < 0)
+		return 1;
+	remove_build_leftovers(&d);
+	if (backend_open(&d) < 0)
+		return 1;
+	if (daemon_reconcile(&d) < 0)
+		return 1;
+	r = api_server_start(&d);
+	if (r < 0) {
+		log_error("cannot listen on %s: %s", d.socket_path, strerror(-r));
+		return 1;
+	}
+	log_info("listening on %s (hypervisor: %s)", d.socket_path, d.kvm ? "kvm" : "tcg");
+
+	while (!d.quit)
+		if (virEventRunDefaultImpl() < 0)
+			break;
+
+	/* Qubes keep running without us; the next start adopts them. */
+	log_info("stopping");
+	api_server_stop(&d);
+	while (d.n_vms)
+		daemon_remove_vm(&d, d.vms[d.n_vms - 1]);
+	free(d.vms);
+	backend_close(&d);
+	store_free(d.store);
+	free(d.state_dir);
+	free(d.socket_path);
+	free(d.run_dir);
+	free(d.libvirt_uri);
+	free(d.domain_prefix);
+	free(d.images_dir);
+	free(d.agent_path);
+	return 0;
+}

@@ -1,0 +1,362 @@
+/*
+ * The host end of a qube's control channel. Everything read here comes from the qube and is
+ * hostile: frames are size-checked by the decoder, streams must be ours, windows are enforced.
+ */
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+/* What we queue towards one qube: every stream's stdin window plus control frames. */
+#define QCHAN_OUT_LIMIT	 ((size_t)CHAN_MAX_STREAMS * CHAN_INITIAL_WINDOW + 1024 * 1024)
+#define CONNECT_RETRY_MS 100
+#define CONNECT_TRIES	 100
+
+static void qchan_io(int watch, int fd, int events, void *opaque);
+
+static void qchan_update_events(struct qchan *ch)
+{
+	int ev = VIR_EVENT_HANDLE_READABLE;
+	if (chan_outbuf_pending(&ch->out) > 0)
+		ev |= VIR_EVENT_HANDLE_WRITABLE;
+	virEventUpdateHandle(ch->watch, ev);
+}
+
+int qchan_send(struct daemon *d, struct vm *vm, uint16_t type, uint32_t stream, const void *p,
+	       size_t len)
+{
+	struct qchan *ch = vm->chan;
+	if (!ch)
+		return -ENOTCONN;
+	int r = chan_outbuf_push(&ch->out, type, stream, p, len);
+	if (r < 0)
+		return r;
+	qchan_update_events(ch);
+	return 0;
+}
+
+static struct relay *relay_find(struct qchan *ch, uint32_t stream)
+{
+	if (stream == 0)
+		return NULL;
+	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++)
+		if (ch->relays[i].stream == stream)
+			return &ch->relays[i];
+	return NULL;
+}
+
+static void relay_end(struct relay *r)
+{
+	if (r->client)
+		client_relay_ended(r->client);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The channel broke (qube gone, protocol violation): every command on it ends. */
+static void qchan_teardown(struct daemon *d, struct vm *vm, const char *why)
+{
+	struct qchan *ch = vm->chan;
+	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++) {
+		struct relay *r = &ch->relays[i];
+		if (r->stream && r->client) {
+			client_send_frame(r->client, CHAN_ERROR, 1, why, strlen(why));
+			relay_end(r);
+		}
+	}
+	vm_fail_waiters(d, vm, WAIT_ECHO, API_E_NOT_RUNNING, why);
+}
+
+void qchan_close(struct daemon *d, struct vm *vm)
+{
+	struct qchan *ch = vm->chan;
+	if (!ch)
+		return;
+	qchan_teardown(d, vm, "the qube's channel closed");
+	if (ch->watch >= 0)
+		virEventRemoveHandle(ch->watch);
+	if (ch->fd >= 0)
+		close(ch->fd);
+	chan_outbuf_finish(&ch->out);
+	free(ch);
+	vm->chan = NULL;
+}
+
+static void qchan_violation(struct daemon *d, struct vm *vm, const char *what)
+{
+	log_warn("qube %s broke the channel protocol (%s); closing its channel", vm->q->name, what);
+	qchan_close(d, vm);
+	/* Reconnecting resets the agent's side too, so later commands can still work. */
+	if (vm->state == VM_RUNNING || vm->state == VM_TRANSIENT)
+		qchan_connect(d, vm);
+}
+
+static void handle_frame(struct daemon *d, struct vm *vm, const struct chan_frame *f)
+{
+	struct qchan *ch = vm->chan;
+	struct relay *r;
+
+	switch (f->type) {
+	case CHAN_HELLO: {
+		struct chan_hello h;
+		if (f->stream != 0 || chan_hello_parse(f->payload, f->len, &h) < 0) {
+			qchan_violation(d, vm, "bad HELLO");
+			return;
+		}
+		if (h.version != CHAN_PROTOCOL_VERSION) {
+			log_warn("qube %s speaks protocol %u, we speak %u", vm->q->name, h.version,
+				 CHAN_PROTOCOL_VERSION);
+			return;
+		}
+		memcpy(ch->agent_version, h.peer_version, sizeof(ch->agent_version));
+		if (!ch->ready) {
+			ch->ready = true;
+			vm_agent_ready(d, vm);
+		}
+		return;
+	}
+	case CHAN_ECHO_REPLY: {
+		struct waiter *w = vm->echo_waiters;
+		if (!w)
+			return;
+		vm->echo_waiters = w->next;
+		struct client *c = client_lookup(d, w->client, w->client_serial);
+		if (c) {
+			struct json_object *res = json_object_new_object();
+			json_object_object_add(
+			    res, "data",
+			    json_object_new_string_len((const char *)f->payload, (int)f->len));
+			client_reply_ok(c, res);
+		}
+		free(w);
+		return;
+	}
+	case CHAN_STDOUT:
+	case CHAN_STDERR:
+	case CHAN_WINDOW:
+	case CHAN_EXIT:
+	case CHAN_ERROR:
+		break;
+	default:
+		qchan_violation(d, vm, "unexpected message type");
+		return;
+	}
+
+	if (f->stream == 0) {
+		if (f->type == CHAN_ERROR)
+			log_warn("agent in %s reports an error: %.*s", vm->q->name,
+				 (int)(f->len > 200 ? 200 : f->len), (const char *)f->payload);
+		else
+			qchan_violation(d, vm, "stream message on stream 0");
+		return;
+	}
+	r = relay_find(ch, f->stream);
+	if (!r) {
+		qchan_violation(d, vm, "message for a stream that is not open");
+		return;
+	}
+	if (f->type == CHAN_STDOUT || f->type == CHAN_STDERR) {
+		if (f->len > r->out_credit) {
+			qchan_violation(d, vm, "sent past its window");
+			return;
+		}
+		r->out_credit -= f->len;
+	}
+	if (r->client)
+		client_send_frame(r->client, f->type, 1, f->payload, f->len);
+	if (f->type == CHAN_EXIT || f->type == CHAN_ERROR)
+		relay_end(r);
+}
+
+static void qchan_read(struct daemon *d, struct vm *vm)
+{
+	uint8_t buf[65536];
+
+	for (int rounds = 0; rounds < 16 && vm->chan; rounds++) {
+		struct qchan *ch = vm->chan;
+		ssize_t n = read(ch->fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			qchan_close(d, vm);
+			return;
+		}
+		if (n == 0) {
+			qchan_close(d, vm);
+			return;
+		}
+		size_t off = 0;
+		while (vm->chan && off < (size_t)n) {
+			struct chan_frame f;
+			size_t used = 0;
+			int r = chan_decoder_feed(&vm->chan->dec, buf + off, (size_t)n - off, &used,
+						  &f);
+			off += used;
+			if (r < 0) {
+				qchan_violation(d, vm, "malformed frame");
+				return;
+			}
+			if (r == 1)
+				handle_frame(d, vm, &f);
+		}
+	}
+}
+
+static void qchan_io(int watch, int fd, int events, void *opaque)
+{
+	struct vm *vm = opaque;
+	struct daemon *d = vm->daemon;
+
+	if (!vm->chan)
+		return;
+	if (events & VIR_EVENT_HANDLE_WRITABLE) {
+		int r = chan_outbuf_flush(&vm->chan->out, fd);
+		if (r < 0) {
+			qchan_close(d, vm);
+			return;
+		}
+	}
+	if (events & (VIR_EVENT_HANDLE_READABLE | VIR_EVENT_HANDLE_HANGUP | VIR_EVENT_HANDLE_ERROR))
+		qchan_read(d, vm);
+	if (vm->chan)
+		qchan_update_events(vm->chan);
+}
+
+static int qchan_try_connect(struct daemon *d, struct vm *vm)
+{
+	_cleanup_free_ char *path = daemon_channel_path(d, vm->q->name);
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+
+	struct qchan *ch = xcalloc(1, sizeof(*ch));
+	ch->fd = TAKE_FD(fd);
+	chan_decoder_init(&ch->dec, CHAN_MAX_PAYLOAD);
+	chan_outbuf_init(&ch->out, QCHAN_OUT_LIMIT);
+	ch->next_stream = 1;
+	ch->watch = virEventAddHandle(ch->fd, VIR_EVENT_HANDLE_READABLE, qchan_io, vm, NULL);
+	if (ch->watch < 0) {
+		close(ch->fd);
+		chan_outbuf_finish(&ch->out);
+		free(ch);
+		return -EIO;
+	}
+	vm->chan = ch;
+
+	uint8_t hello[128];
+	size_t len;
+	chan_hello_encode(BULKHEAD_VERSION, hello, sizeof(hello), &len);
+	return qchan_send(d, vm, CHAN_HELLO, 0, hello, len);
+}
+
+static void connect_retry(int timer, void *opaque)
+{
+	struct vm *vm = opaque;
+
+	if (vm->chan || vm->state == VM_HALTED) {
+		virEventRemoveTimeout(timer);
+		vm->connect_timer = -1;
+		return;
+	}
+	if (qchan_try_connect(vm->daemon, vm) == 0 || ++vm->connect_tries >= CONNECT_TRIES) {
+		virEventRemoveTimeout(timer);
+		vm->connect_timer = -1;
+	}
+}
+
+/* QEMU listens on the socket as soon as the domain exists; retry briefly in case it lags. */
+int qchan_connect(struct daemon *d, struct vm *vm)
+{
+	if (vm->chan)
+		return 0;
+	int r = qchan_try_connect(d, vm);
+	if (r == 0)
+		return 0;
+	if (vm->connect_timer < 0) {
+		vm->connect_tries = 0;
+		vm->connect_timer = virEventAddTimeout(CONNECT_RETRY_MS, connect_retry, vm, NULL);
+	}
+	return r;
+}
+
+int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *user,
+	       const char *const *argv, uint32_t *ret_stream)
+{
+	struct qchan *ch = vm->chan;
+	struct relay *slot = NULL;
+	_cleanup_free_ uint8_t *payload = NULL;
+	size_t len;
+
+	if (!ch || !ch->ready)
+		return -ENOTCONN;
+	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++)
+		if (ch->relays[i].stream == 0) {
+			slot = &ch->relays[i];
+			break;
+		}
+	if (!slot)
+		return -EBUSY;
+	int r = chan_exec_encode(user, argv, &payload, &len);
+	if (r < 0)
+		return r;
+	uint32_t stream = ch->next_stream++;
+	if (ch->next_stream == 0)
+		ch->next_stream = 1;
+	r = qchan_send(d, vm, CHAN_EXEC, stream, payload, len);
+	if (r < 0)
+		return r;
+	slot->stream = stream;
+	slot->client = c;
+	slot->out_credit = CHAN_INITIAL_WINDOW;
+	*ret_stream = stream;
+	return 0;
+}
+
+/* A frame from the client of a `run` relay, already rewritten to the channel's stream. */
+void qchan_client_frame(struct daemon *d, struct vm *vm, uint32_t stream,
+			const struct chan_frame *f)
+{
+	struct qchan *ch = vm->chan;
+	struct relay *r = ch ? relay_find(ch, stream) : NULL;
+	if (!r)
+		return;
+	if (f->type == CHAN_WINDOW) {
+		uint32_t n;
+		if (chan_u32_parse(f->payload, f->len, &n) < 0)
+			return;
+		/* Capped so a confused client cannot make us believe in a huge window. */
+		if ((uint64_t)r->out_credit + n > 16ull * CHAN_INITIAL_WINDOW)
+			return;
+		r->out_credit += n;
+	}
+	qchan_send(d, vm, f->type, stream, f->payload, f->len);
+}
+
+void qchan_client_gone(struct daemon *d, struct vm *vm, uint32_t stream)
+{
+	struct qchan *ch = vm->chan;
+	struct relay *r = ch ? relay_find(ch, stream) : NULL;
+	if (!r)
+		return;
+	r->client = NULL;
+	/* Nobody reads the output any more: end the command and let its output drain. */
+	uint8_t sig[4];
+	chan_u32_encode(sig, 9);
+	qchan_send(d, vm, CHAN_SIGNAL, stream, sig, sizeof(sig));
+	uint8_t win[4];
+	chan_u32_encode(win, 16 * CHAN_INITIAL_WINDOW);
+	r->out_credit += 16 * CHAN_INITIAL_WINDOW;
+	qchan_send(d, vm, CHAN_WINDOW, stream, win, sizeof(win));
+}

@@ -1,0 +1,232 @@
+/*
+ * `bulkhead template build`: runs the image scripts (fetch the kernel, build the root) as a child
+ * process watched by the event loop, then installs the result as a TemplateVM atomically.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+#define PRIVATE_SIZE_DEFAULT (2ull * 1024 * 1024 * 1024)
+
+struct build_job {
+	struct daemon *d;
+	struct client *client;
+	uint64_t client_serial;
+	char *name;
+	char *image; /* the new root, outside the store until it is complete */
+	char *log_path;
+	int log_fd;
+	int pipe_fd;
+	int watch;
+	pid_t pid;
+};
+
+static bool build_running;
+
+static void job_free(struct build_job *j)
+{
+	if (j->watch >= 0)
+		virEventRemoveHandle(j->watch);
+	if (j->pipe_fd >= 0)
+		close(j->pipe_fd);
+	if (j->log_fd >= 0)
+		close(j->log_fd);
+	unlink(j->image);
+	free(j->image);
+	free(j->log_path);
+	free(j->name);
+	free(j);
+	build_running = false;
+}
+
+static char *log_tail(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char buf[600];
+	if (fd < 0)
+		return xstrdup("");
+	off_t end = lseek(fd, 0, SEEK_END);
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1,
+			  end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0);
+	buf[n > 0 ? n : 0] = '\0';
+	return xstrdup(buf);
+}
+
+/* Puts the finished image in place: a new TemplateVM, or a new root for an existing one. */
+static int install_template(struct build_job *j, char **ret_msg)
+{
+	struct daemon *d = j->d;
+	struct vm *vm = daemon_find_vm(d, j->name);
+	int r;
+
+	if (vm) {
+		_cleanup_free_ char *root = daemon_qube_file(d, j->name, "root.qcow2");
+		if (vm->q->klass != QUBE_TEMPLATEVM || vm->state != VM_HALTED) {
+			*ret_msg = xasprintf("'%s' changed while it was being built", j->name);
+			return -EBUSY;
+		}
+		if (rename(j->image, root) < 0) {
+			*ret_msg = xasprintf("cannot install the new root: %m");
+			return -errno;
+		}
+		return 0;
+	}
+
+	struct qube *q = NULL;
+	_cleanup_free_ char *tmpdir = NULL;
+	r = qube_new(j->name, QUBE_TEMPLATEVM, LABEL_BLACK, &q);
+	if (r < 0) {
+		*ret_msg = xasprintf("cannot create '%s': %s", j->name, strerror(-r));
+		return r;
+	}
+	r = store_create_begin(d->store, q, &tmpdir);
+	if (r >= 0) {
+		_cleanup_free_ char *root = xasprintf("%s/root.qcow2", tmpdir);
+		_cleanup_free_ char *priv = xasprintf("%s/private.qcow2", tmpdir);
+		if (rename(j->image, root) < 0)
+			r = -errno;
+		if (r >= 0)
+			r = volume_create(priv, PRIVATE_SIZE_DEFAULT);
+		if (r >= 0)
+			r = store_create_commit(d->store, tmpdir, j->name);
+		if (r < 0)
+			store_create_abort(d->store, tmpdir);
+	}
+	if (r < 0) {
+		*ret_msg = xasprintf("cannot create '%s': %s", j->name, strerror(-r));
+		qube_free(q);
+		return r;
+	}
+	daemon_add_vm(d, q);
+	events_emit(d, "domain-add", j->name, NULL);
+	return 0;
+}
+
+static void job_io(int watch, int fd, int events, void *opaque)
+{
+	struct build_job *j = opaque;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		if (write_all(j->log_fd, buf, (size_t)n) < 0) {
+			/* The log is a convenience; a full disk shows up in the build itself. */
+		}
+		return;
+	}
+
+	int status = 0;
+	while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	struct client *c = client_lookup(j->d, j->client, j->client_serial);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		_cleanup_free_ char *tail = log_tail(j->log_path);
+		log_error("building template %s failed; log in %s", j->name, j->log_path);
+		if (c)
+			client_reply_error(c, API_E_VM, "building '%s' failed (log: %s):\n%s",
+					   j->name, j->log_path, tail);
+	} else {
+		_cleanup_free_ char *msg = NULL;
+		int r = install_template(j, &msg);
+		if (c) {
+			if (r < 0)
+				client_reply_error(c, API_E_VM, "%s", msg);
+			else
+				client_reply_ok(c, NULL);
+		}
+		if (r >= 0)
+			log_info("template %s built", j->name);
+	}
+	job_free(j);
+}
+
+void h_template_build(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	const char *flavour = req->arg;
+	const char *name = NULL;
+	const char *reason = NULL;
+	struct json_object *v;
+
+	if (req->payload && json_object_object_get_ex(req->payload, "name", &v) &&
+	    json_object_is_type(v, json_type_string))
+		name = json_object_get_string(v);
+	if (!streq(flavour, "minimal")) {
+		client_reply_error(c, API_E_VALUE, "unknown template flavour '%s' (known: minimal)",
+				   flavour);
+		return;
+	}
+	if (!name || !*name)
+		name = flavour;
+	if (qube_name_check(name, &reason) < 0) {
+		client_reply_error(c, API_E_VALUE, "invalid qube name '%s': %s", name, reason);
+		return;
+	}
+	struct vm *vm = daemon_find_vm(d, name);
+	if (vm && vm->q->klass != QUBE_TEMPLATEVM) {
+		client_reply_error(c, API_E_EXISTS, "'%s' exists and is not a TemplateVM", name);
+		return;
+	}
+	if (vm && vm->state != VM_HALTED) {
+		client_reply_error(c, API_E_NOT_HALTED,
+				   "template '%s' is running; shut it down first", name);
+		return;
+	}
+	if (build_running) {
+		client_reply_error(c, API_E_IN_USE, "another template build is running");
+		return;
+	}
+
+	_cleanup_free_ char *dir = xasprintf("%s/build", d->state_dir);
+	mkdir(dir, 0700);
+	struct build_job *j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->client = c;
+	j->client_serial = client_serial(c);
+	j->name = xstrdup(name);
+	j->image = xasprintf("%s/%s.qcow2", dir, name);
+	j->log_path = xasprintf("%s/%s.log", dir, name);
+	j->watch = -1;
+	j->pipe_fd = -1;
+	j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	int p[2];
+	if (j->log_fd < 0 || pipe2(p, O_CLOEXEC) < 0) {
+		client_reply_error(c, API_E_VM, "cannot start the build: %m");
+		job_free(j);
+		return;
+	}
+	_cleanup_free_ char *fetch = xasprintf("%s/fetch-kernel.sh", d->images_dir);
+	_cleanup_free_ char *build = xasprintf("%s/build-template.sh", d->images_dir);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		client_reply_error(c, API_E_VM, "cannot start the build: %m");
+		job_free(j);
+		return;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		signal(SIGPIPE, SIG_DFL);
+		execl("/bin/sh", "sh", "-ec", "\"$1\" \"$2\"; \"$3\" minimal \"$4\" \"$5\"", "sh",
+		      fetch, d->state_dir, build, j->image, d->agent_path, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	j->pid = pid;
+	j->pipe_fd = p[0];
+	fcntl(j->pipe_fd, F_SETFL, O_NONBLOCK);
+	j->watch = virEventAddHandle(j->pipe_fd, VIR_EVENT_HANDLE_READABLE, job_io, j, NULL);
+	build_running = true;
+	log_info("building template %s (log: %s)", name, j->log_path);
+}
