@@ -1,0 +1,39 @@
+/*
+ * libvirt domain XML for one qube: direct kernel boot, four virtio disks, the control channel,
+ * a serial console written to a file, and nothing else a qube does not need (no network
+ * interface, no graphics, no video, no USB, no sound).
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "qube.h"
+
+/* The virtio-serial port names the guest looks for. */
+#define DOMAIN_CHANNEL_CONTROL "org.bulkhead.control"
+#define DOMAIN_CHANNEL_GUI     "org.bulkhead.gui"
+/* The namespace of our <metadata> element. */
+#define DOMAIN_METADATA_NS "https://bulkhead.invalid/ns/1"
+#define DOMAIN_EMULATOR	   "/usr/bin/qemu-system-x86_64"
+
+struct domain_params {
+	const struct qube *q;	 /* required: memory, maxmem, vcpus, name */
+	const char *domain_name; /* required: [A-Za-z0-9_.-], at most 64 characters */
+	const char *uuid;	 /* NULL: libvirt picks one */
+	bool kvm;		 /* <domain type='kvm'> with host-passthrough; else 'qemu' (TCG) */
+	const char *kernel;	 /* required */
+	const char *initrd;	 /* NULL: none */
+	const char *cmdline;	 /* NULL: none */
+	/* Disks, in this order, with a <serial> of the same name so the guest finds them by
+	 * /dev/disk/by-id/virtio-NAME: root (vda, qcow2), private (vdb, qcow2), volatile (vdc,
+	 * qcow2), modules (vdd, raw, read-only). root and private are required. */
+	const char *root, *private_, *volatile_, *modules;
+	const char *channel_path;	/* required: unix socket QEMU listens on (control port) */
+	const char *gui_channel_path;	/* NULL: no GUI port */
+	const char *console_log;	/* required: ttyS0 goes to this file */
+	const char *metadata_state_dir; /* NULL: attribute omitted */
+};
+
+/* Every path must be absolute and printable ASCII; anything else is -EINVAL (nothing from a
+ * qube ends up here, but a bad path must not turn into a different XML document). */
+int domain_xml_generate(const struct domain_params *p, char **ret_xml);
