@@ -198,6 +198,8 @@ static const struct prop_def props[] = {
     {"autostart", "autostart", PROP_BOOL, 0, QUBE_FIELD(autostart), false, 0, 0, NULL},
     {"template_for_dispvms", "template_for_dispvms", PROP_BOOL, 0, QUBE_FIELD(template_for_dispvms),
      false, 0, 0, NULL},
+    {"qrexec_timeout", "qrexec_timeout", PROP_UINT, 0, QUBE_FIELD(qrexec_timeout),
+     QUBE_DEFAULT_QREXEC_TIMEOUT, 1, QUBE_QREXEC_TIMEOUT_MAX, NULL},
 };
 
 _Static_assert(ARRAY_SIZE(props) <= sizeof(unsigned long long) * CHAR_BIT,
@@ -512,6 +514,7 @@ const char *const *qube_prop_names(void)
 	    "kernelopts",
 	    "autostart",
 	    "template_for_dispvms",
+	    "qrexec_timeout",
 	    NULL,
 	};
 	_Static_assert(ARRAY_SIZE(names) == ARRAY_SIZE(props) + 1, "one name per property");

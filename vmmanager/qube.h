@@ -12,12 +12,14 @@
 #define QUBE_NAME_MAX 31
 
 /* Defaults and bounds of the property table (MiB for memory). */
-#define QUBE_DEFAULT_MEMORY 400
-#define QUBE_DEFAULT_MAXMEM 4000
-#define QUBE_DEFAULT_VCPUS  2
-#define QUBE_MEMORY_MIN	    32
-#define QUBE_MEMORY_MAX	    1048576
-#define QUBE_VCPUS_MAX	    64
+#define QUBE_DEFAULT_MEMORY	    400
+#define QUBE_DEFAULT_MAXMEM	    4000
+#define QUBE_DEFAULT_VCPUS	    2
+#define QUBE_MEMORY_MIN		    32
+#define QUBE_MEMORY_MAX		    1048576
+#define QUBE_VCPUS_MAX		    64
+#define QUBE_DEFAULT_QREXEC_TIMEOUT 60
+#define QUBE_QREXEC_TIMEOUT_MAX	    3600
 
 /* Caps on what a caller can make a qube hold. */
 #define QUBE_TAGS_MAX	       64
@@ -63,6 +65,7 @@ struct qube {
 	char *netvm; /* NULL = none */
 	char *default_dispvm;
 	bool template_for_dispvms;
+	unsigned qrexec_timeout; /* seconds the agent has to say hello after a start */
 	/* Which properties were set explicitly (bit per entry of the property table). */
 	unsigned long long explicit_props;
 	char **tags;
@@ -97,7 +100,8 @@ int qube_dup(const struct qube *q, const char *new_name, struct qube **ret);
  * Values: booleans accept True/False/true/false/1/0/yes/no and read back as "True"/"False";
  * template, netvm and default_dispvm take a qube name (whether it exists is the caller's check)
  * or "" for none, and read back "" for none; kernel and kernelopts read back "" for the default.
- * memory 32..1048576, maxmem 0 (no balancing) or 32..1048576 and not below memory, vcpus 1..64.
+ * memory 32..1048576, maxmem 0 (no balancing) or 32..1048576 and not below memory, vcpus 1..64,
+ * qrexec_timeout 1..3600 (default 60).
  *
  * *ret_is_default is true when the property was never set (or was reset) and holds its default;
  * a field the caller filled in directly with a non-default value counts as set. Set fields
@@ -125,7 +129,8 @@ const char *qube_feature_get(const struct qube *q, const char *key);
 /* The stored form (also what admin.vm.List returns, plus runtime fields the caller adds):
  *   {"version": 1, "name", "class", "label", "template", "netvm", "default_dispvm", "memory",
  *    "maxmem", "vcpus", "kernel", "kernelopts", "autostart", "template_for_dispvms",
- *    "explicit": [property names set explicitly], "tags": [...], "features": {k: v}}
+ *    "qrexec_timeout", "explicit": [names of properties set explicitly], "tags": [...],
+ *    "features": {k: v}}
  * Unset references and default strings are null; numbers and booleans are JSON ones. */
 struct json_object *qube_to_json(const struct qube *q);
 /* Parses and validates everything (it comes from disk, which could be damaged): unknown keys,

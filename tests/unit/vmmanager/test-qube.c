@@ -108,6 +108,7 @@ static void test_new_defaults(void **state)
 	assert_null(q->default_dispvm);
 	assert_false(q->autostart);
 	assert_false(q->template_for_dispvms);
+	assert_int_equal(q->qrexec_timeout, 60);
 	assert_int_equal(q->n_tags, 0);
 	assert_int_equal(q->n_features, 0);
 
@@ -146,6 +147,7 @@ static void test_props_get_set_reset(void **state)
 	    {"kernelopts", "", "console=hvc0 quiet", "console=hvc0 quiet"},
 	    {"autostart", "False", "yes", "True"},
 	    {"template_for_dispvms", "False", "1", "True"},
+	    {"qrexec_timeout", "60", "3600", "3600"},
 	};
 	struct qube *q = new_qube("work", QUBE_APPVM);
 	const char *const *names = qube_prop_names();
@@ -246,6 +248,8 @@ static void test_props_bad_values(void **state)
 	    {"autostart", "TRUE"},
 	    {"autostart", ""},
 	    {"autostart", "2"},
+	    {"qrexec_timeout", "0"},
+	    {"qrexec_timeout", "3601"},
 	    {"template_for_dispvms", "on"},
 	    {"label", "grey"},
 	    {"label", ""},
