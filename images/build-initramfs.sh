@@ -1,8 +1,8 @@
 #!/bin/bash
 # build-initramfs.sh MODULES_DIR OUTPUT
 #
-# Builds the qube initramfs: a static busybox, the virtio modules needed to find the root disk
-# (with their dependencies, taken from MODULES_DIR/modules.dep) and the /init that mounts root and
+# Builds the qube initramfs: a static busybox, the virtio modules needed to find the root disk and
+# the control port (with their dependencies, taken from MODULES_DIR/modules.dep) and the /init that mounts root and
 # switches to it. MODULES_DIR is an unpacked lib/modules/<version> that already has modules.dep.
 # The output is written to OUTPUT.tmp and renamed, so OUTPUT is either absent or complete.
 set -euo pipefail
@@ -31,11 +31,14 @@ if [ -z "$datadir" ]; then
 fi
 [ -f "$datadir/initramfs/init" ] || die "cannot find initramfs/init under $datadir"
 
-# Modules the root disk needs; everything else is loaded later from the modules volume.
-modules="virtio_pci virtio_blk"
+# Modules the root disk needs, and the console ports so that the agent reaches the host even
+# when the modules volume fails to mount; the rest is loaded later from the modules volume.
+modules="virtio_pci virtio_blk virtio_console"
 
 busybox=${BUSYBOX:-$(command -v busybox || true)}
-[ -n "$busybox" ] && [ -x "$busybox" ] || die "busybox not found (install busybox-static)"
+if [ -z "$busybox" ] || [ ! -x "$busybox" ]; then
+	die "busybox not found (install busybox-static)"
+fi
 # A dynamically linked busybox would need a libc in the initramfs.
 if ldd "$busybox" >/dev/null 2>&1; then
 	die "$busybox is dynamically linked; install busybox-static or set BUSYBOX"

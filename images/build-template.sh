@@ -55,10 +55,14 @@ if [ -z "$datadir" ]; then
 	fi
 fi
 [ -f "$datadir/guest/init" ] || die "cannot find guest/init under $datadir"
-[ -f "$agent" ] && [ -x "$agent" ] || die "agent binary '$agent' is not an executable file"
+if [ ! -f "$agent" ] || [ ! -x "$agent" ]; then
+	die "agent binary '$agent' is not an executable file"
+fi
 
 busybox=${BUSYBOX:-$(command -v busybox || true)}
-[ -n "$busybox" ] && [ -x "$busybox" ] || die "busybox not found (install busybox-static)"
+if [ -z "$busybox" ] || [ ! -x "$busybox" ]; then
+	die "busybox not found (install busybox-static)"
+fi
 if ldd "$busybox" >/dev/null 2>&1; then
 	die "$busybox is dynamically linked; install busybox-static or set BUSYBOX"
 fi

@@ -46,8 +46,22 @@ version=${pkg#linux-image-}
 # The version names a directory; refuse anything that could climb out of kernels/.
 [[ "$version" =~ ^[0-9][A-Za-z0-9._+-]*$ ]] || die "unexpected kernel package name '$pkg'"
 
+datadir=${BULKHEAD_IMAGES_DATADIR:-}
+if [ -z "$datadir" ]; then
+	if [ -f "$here/initramfs/init" ]; then
+		datadir=$here
+	else
+		datadir='@BULKHEAD_DATADIR@'
+	fi
+fi
+[ -f "$datadir/initramfs/init" ] || die "cannot find initramfs/init under $datadir"
+# What the installed files were built by: a kernel installed by other scripts is rebuilt, so a
+# Bulkhead update reaches the initramfs of an already fetched kernel.
+stamp=$(cat "$0" "$here/build-initramfs.sh" "$datadir/initramfs/init" | sha256sum | cut -d' ' -f1)
+
 complete() {
-	[ -s "$1/vmlinuz" ] && [ -s "$1/initramfs.img" ] && [ -s "$1/modules.img" ]
+	[ -s "$1/vmlinuz" ] && [ -s "$1/initramfs.img" ] && [ -s "$1/modules.img" ] &&
+		[ "$(cat "$1/.stamp" 2>/dev/null)" = "$stamp" ]
 }
 
 set_default() {
@@ -76,6 +90,7 @@ trap 'exit 130' INT TERM
 if [ -z "$deb" ]; then
 	# apt downloads as _apt when it can write the directory; otherwise it warns and uses root.
 	dl=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-kernel.XXXXXX")
+	chmod 0755 "$dl"
 	if id _apt >/dev/null 2>&1; then
 		chown _apt "$dl"
 	fi
@@ -116,8 +131,14 @@ mke2fs -q -F -t ext4 -O ^has_journal -m 0 -L modules -E root_owner=0:0 -d "$modd
 chmod 0644 "$tmp/modules.img" "$tmp/initramfs.img"
 rm -rf "$tmp/m"
 chmod 0755 "$tmp"
-sync "$tmp/vmlinuz" "$tmp/initramfs.img" "$tmp/modules.img"
+echo "$stamp" >"$tmp/.stamp"
+sync "$tmp/vmlinuz" "$tmp/initramfs.img" "$tmp/modules.img" "$tmp/.stamp"
 
+if [ -e "$kernels/$version" ]; then
+	# Built by older scripts. Qubes running on it keep their open files.
+	old=$(mktemp -u "$kernels/.old-XXXXXX")
+	mv -T "$kernels/$version" "$old" 2>/dev/null && rm -rf "$old"
+fi
 if ! mv -T "$tmp" "$kernels/$version" 2>/dev/null; then
 	# Another fetch may have finished first; its result is as good as ours.
 	complete "$kernels/$version" || die "cannot install $kernels/$version"

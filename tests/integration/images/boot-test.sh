@@ -9,6 +9,7 @@
 #           SHUTDOWN powers the qube off.
 #   boot 2: after the host grew the private volume, it is checked, mounted and grown, not
 #           reformatted, and /home/user is still there.
+#   boot 0: with root= naming a missing disk, the initramfs reports it and powers off.
 # BULKHEAD_TEST_CACHE=DIR keeps fetched kernels in DIR/kernels between runs.
 # Exits 77 (skip) when not root or when QEMU, qemu-img, python3 or debugfs is missing.
 set -euo pipefail
@@ -54,7 +55,8 @@ for f in vmlinuz initramfs.img modules.img; do
 	[ -s "$kdir/$f" ] || fail "fetch-kernel.sh did not install $f"
 done
 # Fetching again must be a no-op.
-"$images/fetch-kernel.sh" "$state" >/dev/null 2>&1 || fail "second fetch-kernel.sh failed"
+again=$("$images/fetch-kernel.sh" "$state" 2>&1) || fail "second fetch-kernel.sh failed"
+echo "$again" | grep -q "already installed" || fail "second fetch-kernel.sh fetched again: $again"
 
 "$images/build-template.sh" bogus "$work/x.qcow2" "$agent" 2>/dev/null && rc=0 || rc=$?
 [ "$rc" -eq 2 ] || fail "unknown flavour exited $rc, expected 2"
@@ -71,7 +73,8 @@ awk -v s="$build_s" 'BEGIN { exit !(s < 60) }' || fail "template build took ${bu
 qemu-img create -q -f qcow2 "$work/private.qcow2" 1G
 qemu-img create -q -f qcow2 "$work/volatile.qcow2" 256M
 
-# boot N EXPECTED_LOG_LINES...: boots, waits for HELLO, shuts down; prints the HELLO line.
+# boot N: boots, waits for the agent's HELLO, sends SHUTDOWN, waits for power-off; prints the
+# console log as console-N.log.
 boot() {
 	local n=$1 log=$work/console-$1.log sock=$work/control.sock hello rc
 	rm -f "$sock"
@@ -95,8 +98,8 @@ boot() {
 	fi
 	echo "boot $n: $hello (seconds to HELLO under TCG: $(echo "$hello" | awk '{print $NF}'))"
 	# SHUTDOWN must power the qube off.
-	local i
-	for i in $(seq 600); do
+	local _
+	for _ in $(seq 600); do
 		kill -0 "$qemu_pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -118,10 +121,20 @@ refute() {
 	! grep -qF -- "$2" "$work/console-$1.log" || fail "boot $1: console has '$2'"
 }
 
-# private_stat PATH: debugfs stat of PATH on the private volume.
+# private_fs: a raw copy of the private volume for debugfs and dumpe2fs.
 private_fs() {
 	qemu-img convert -q -f qcow2 -O raw "$work/private.qcow2" "$work/private.raw"
 }
+
+# A root device that never appears: the initramfs must say so and power off, not hang.
+log=$work/console-0.log
+timeout 120 qemu-system-x86_64 -machine q35,accel=tcg -m 512 -smp 1 \
+	-display none -monitor none -serial "file:$log" -no-reboot \
+	-kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.img" \
+	-append "root=/dev/vdx rw console=ttyS0 quiet" \
+	-drive "file=$work/root.qcow2,if=virtio,format=qcow2,snapshot=on" </dev/null ||
+	fail "boot with a missing root device did not power off"
+expect 0 "bulkhead-initramfs: FATAL: root device /dev/vdx did not appear"
 
 boot 1
 expect 1 "bulkhead-init: mounted modules for"
