@@ -208,45 +208,21 @@ void events_emit(struct daemon *d, const char *event, const char *vm, struct jso
 	json_object_put(o);
 }
 
-static const char *json_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static void handle_request(struct client *c, const struct chan_frame *f)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o = json_tokener_parse_ex(tok, (const char *)f->payload, (int)f->len);
-	bool complete = json_tokener_get_error(tok) == json_tokener_success;
-	json_tokener_free(tok);
+	struct api_request req;
+	struct json_object *owner = NULL;
+	const char *reason = NULL;
 
-	if (!o || !complete || !json_object_is_type(o, json_type_object)) {
-		client_reply_error(c, API_E_PROTOCOL, "the request is not a JSON object");
-		json_object_put(o);
+	if (api_request_parse(f->payload, f->len, &req, &owner, &reason) < 0) {
+		client_reply_error(c, API_E_PROTOCOL, "%s", reason);
 		return;
 	}
-	struct api_request req = {
-	    .call = json_str(o, "call"),
-	    .dest = json_str(o, "dest"),
-	    .arg = json_str(o, "arg"),
-	};
-	json_object_object_get_ex(o, "payload", &req.payload);
-	if (!req.call) {
-		client_reply_error(c, API_E_PROTOCOL, "the request names no call");
-	} else {
-		if (!req.dest)
-			req.dest = "";
-		if (!req.arg)
-			req.arg = "";
-		c->mode = CLIENT_BUSY;
-		api_dispatch(c->d, c, &req);
-		if (c->mode != CLIENT_CLOSING)
-			client_update_events(c);
-	}
-	json_object_put(o);
+	c->mode = CLIENT_BUSY;
+	api_dispatch(c->d, c, &req);
+	if (c->mode != CLIENT_CLOSING)
+		client_update_events(c);
+	json_object_put(owner);
 }
 
 static void handle_frame(struct client *c, const struct chan_frame *f)

@@ -11,6 +11,8 @@
 #include <json-c/json.h>
 #include <libvirt/libvirt.h>
 
+#include "api-request.h"
+#include "api.h"
 #include "frame.h"
 #include "qube.h"
 #include "store.h"
@@ -117,12 +119,6 @@ void client_set_busy(struct client *c);
 void events_emit(struct daemon *d, const char *event, const char *vm, struct json_object *extra);
 
 /* api-calls.c: one table of handlers */
-struct api_request {
-	const char *call;
-	const char *dest;
-	const char *arg;
-	struct json_object *payload; /* may be NULL */
-};
 void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
 /* Continues an admin.vm.Run that waited for its qube to start. */
 void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
