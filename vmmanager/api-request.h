@@ -1,6 +1,7 @@
 /* Parsing one API request (a JSON object, see common/api.h). Library code: no logging. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
