@@ -129,7 +129,7 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	_cleanup_free_ char *console = daemon_qube_file(d, q->name, "console.log");
 	_cleanup_free_ char *chan = daemon_channel_path(d, q->name);
 	_cleanup_free_ char *cmdline =
-	    xasprintf("root=/dev/vda rw console=ttyS0 quiet bulkhead.name=%s%s%s", q->name,
+	    xasprintf("root=/dev/vda rw console=ttyS0 quiet panic=-1 bulkhead.name=%s%s%s", q->name,
 		      q->kernelopts ? " " : "", q->kernelopts ? q->kernelopts : "");
 	_cleanup_free_ char *xml = NULL;
 
