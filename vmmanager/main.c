@@ -8,7 +8,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "log.h"
-#include "spawn.h"
+#include "subprocess.h"
 #include "util.h"
 
 static int signal_pipe[2] = {-1, -1};
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 	const char *uri = env_or("BULKHEAD_LIBVIRT_URI", "qemu:///system");
 	const char *prefix = env_or("BULKHEAD_DOMAIN_PREFIX", "bulkhead-");
 	const char *images = env_or("BULKHEAD_IMAGES_DIR", BULKHEAD_LIBEXECDIR);
-	const char *agent = env_or("BULKHEAD_AGENT", "/usr/local/bin/bulkhead-agent");
+	const char *agent = env_or("BULKHEAD_AGENT", BULKHEAD_BINDIR "/bulkhead-agent");
 	int c, r;
 
 	log_set_ident("bulkheadd");
