@@ -15,6 +15,20 @@ static bool clean_string(const char *s)
 	return true;
 }
 
+/* json-c cuts object keys at an escaped NUL ("dest\u0000x" reads as "dest") and C code cuts
+ * string values there: a request holding one would be read as something other than was sent. */
+static bool has_escaped_nul(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (p[i] != '\\')
+			continue;
+		if (p[i + 1] == 'u' && len - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
+			return true;
+		i++; /* skip the escaped character: "\\u0000" is a backslash, then text */
+	}
+	return false;
+}
+
 static int get_name(struct json_object *o, const char *key, bool required, const char **ret)
 {
 	struct json_object *v;
@@ -43,6 +57,10 @@ int api_request_parse(const uint8_t *p, size_t len, struct api_request *ret,
 
 	if (len > INT32_MAX) {
 		*ret_reason = "the request is too large";
+		return -EINVAL;
+	}
+	if (has_escaped_nul(p, len)) {
+		*ret_reason = "the request holds a NUL character";
 		return -EINVAL;
 	}
 	tok = json_tokener_new_ex(API_JSON_DEPTH);

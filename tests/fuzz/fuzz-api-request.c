@@ -1,5 +1,6 @@
 /* Fuzz target for API request parsing: arbitrary bytes as one CHAN_API_REQUEST payload. What
  * parses must hand out names that are safe to log and dispatch on. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,23 @@ static void check_name(const char *s)
 			abort();
 }
 
+/* Whether the JSON text holds the escape for NUL (outside strings a backslash is not JSON at
+ * all). json-c would cut an object key there, so such a request must be refused. */
+static bool escaped_nul(const uint8_t *p, size_t len)
+{
+	bool escape = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (escape) {
+			if (p[i] == 'u' && len - i > 4 && !memcmp(p + i + 1, "0000", 4))
+				return true;
+			escape = false;
+		} else if (p[i] == '\\')
+			escape = true;
+	}
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* Sentinels: on failure the outputs must stay untouched. */
@@ -37,6 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
+	if (escaped_nul(data, size))
+		abort();
 	if (r != 0 || !owner || !json_object_is_type(owner, json_type_object))
 		abort();
 	check_name(req.call);
