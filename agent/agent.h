@@ -46,12 +46,17 @@ struct agent_user {
 	size_t n_groups;
 };
 
-enum port_mode { PORT_SCAN, PORT_DEVICE, PORT_FD };
+enum port_mode { PORT_SCAN, PORT_DEVICE, PORT_FD, PORT_VSOCK };
+
+/* The vsock port the agent listens on when the host uses vsock instead of virtio-serial. */
+#define AGENT_VSOCK_PORT 5000u
 
 struct agent {
 	enum port_mode mode;
 	const char *device; /* --device, or NULL */
 	int port_fd;
+	int listen_fd;	     /* PORT_VSOCK: the listening socket */
+	unsigned vsock_port; /* PORT_VSOCK */
 	bool connected;
 	bool desynced;	    /* framing error: input is discarded until the host reconnects */
 	bool reset_pending; /* the host stopped reading: drop state like on a disconnect */
@@ -109,6 +114,11 @@ int port_find(const char *sysfs_dir, char **ret_dev);
 int port_open(const char *path);
 /* 1 when the host end is connected, 0 when not, -errno on error. */
 int port_connected(int fd);
+/* vsock.c: the channel as a vsock stream the host connects to. */
+int vsock_listen(unsigned port);
+int vsock_accept(int listen_fd);
+/* Whether the kernel command line asks for the vsock channel (bulkhead.channel=vsock). */
+bool vsock_requested(const char *cmdline_path);
 
 /* shutdown.c: as PID 1, stop everything and power off. Does not return. */
 _Noreturn void agent_poweroff(void);

@@ -217,6 +217,9 @@ static void on_disconnected(struct agent *a)
 		closep(&a->port_fd), a->port_fd = -1;
 		a->mode = PORT_SCAN;
 	}
+	/* A vsock connection is over when the host leaves; the next one is accepted anew. */
+	if (a->mode == PORT_VSOCK)
+		closep(&a->port_fd), a->port_fd = -1;
 	log_info("host disconnected; waiting for it");
 }
 
@@ -225,6 +228,26 @@ static void try_connect(struct agent *a)
 {
 	int r;
 
+	if (a->mode == PORT_VSOCK) {
+		if (a->listen_fd < 0) {
+			r = vsock_listen(a->vsock_port);
+			if (r < 0) {
+				if (!a->port_missing_logged)
+					log_warn("cannot listen on vsock port %u: %s; retrying",
+						 a->vsock_port, strerror(-r));
+				a->port_missing_logged = true;
+				return;
+			}
+			a->listen_fd = r;
+			a->port_missing_logged = false;
+		}
+		r = vsock_accept(a->listen_fd);
+		if (r >= 0) {
+			a->port_fd = r;
+			on_connected(a);
+		}
+		return;
+	}
 	if (a->port_fd < 0) {
 		_cleanup_free_ char *found = NULL;
 		const char *path = a->device;
@@ -396,25 +419,26 @@ static int setup_signals(struct agent *a)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: bulkhead-agent [--device PATH | --fd N]\n"
+	fprintf(f, "Usage: bulkhead-agent [--device PATH | --fd N | --vsock PORT]\n"
 		   "Runs commands for bulkheadd over the qube's control port.\n"
 		   "  --device PATH  use this port instead of finding " AGENT_PORT_NAME "\n"
-		   "  --fd N         use inherited fd N (tests); exit when it closes\n");
+		   "  --fd N         use inherited fd N (tests); exit when it closes\n"
+		   "  --vsock PORT   accept the host on this vsock port (also chosen by\n"
+		   "                 bulkhead.channel=vsock on the kernel command line)\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"device", required_argument, NULL, 'd'},
-	    {"fd", required_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {},
+	    {"device", required_argument, NULL, 'd'}, {"fd", required_argument, NULL, 'f'},
+	    {"vsock", required_argument, NULL, 'v'},  {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {},
 	};
 	static struct chan_decoder dec;
 	struct agent a = {
 	    .mode = PORT_SCAN,
 	    .port_fd = -1,
+	    .listen_fd = -1,
 	    .sig_fd = -1,
 	    .dec = &dec,
 	    .pid1 = getpid() == 1,
@@ -442,6 +466,18 @@ int main(int argc, char **argv)
 			a.port_fd = (int)fd;
 			break;
 		}
+		case 'v': {
+			char *end;
+			errno = 0;
+			unsigned long port = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || port == 0 || port > UINT32_MAX - 1) {
+				log_error("--vsock: not a port number: %s", optarg);
+				return EXIT_FAILURE;
+			}
+			a.mode = PORT_VSOCK;
+			a.vsock_port = (unsigned)port;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return EXIT_SUCCESS;
@@ -456,6 +492,10 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (a.mode == PORT_SCAN && vsock_requested("/proc/cmdline")) {
+		a.mode = PORT_VSOCK;
+		a.vsock_port = AGENT_VSOCK_PORT;
+	}
 	if (a.mode == PORT_FD) {
 		int fl = fcntl(a.port_fd, F_GETFL);
 		if (fl < 0 || fcntl(a.port_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||

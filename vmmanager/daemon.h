@@ -81,6 +81,7 @@ struct daemon {
 	char *images_dir; /* fetch-kernel.sh, build-template.sh */
 	char *agent_path; /* copied into templates */
 	bool kvm;
+	bool vsock; /* the control channel over virtio-vsock instead of virtio-serial */
 	virConnectPtr conn;
 	int lifecycle_cb;
 	struct store *store;
@@ -165,6 +166,8 @@ int backend_destroy_domain(struct daemon *d, const char *qube_name);
 int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret);
 int backend_suspend(struct daemon *d, const char *qube_name);
 int backend_resume(struct daemon *d, const char *qube_name);
+/* The CID libvirt gave the running qube's vsock device. */
+int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
 int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
 
 /* volume.c: qcow2 files through qemu-img */

@@ -257,6 +257,14 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 	if ((r = elem_empty(w, "model", ATTRS("type", "none"))) < 0)
 		return r;
 	W(xmlTextWriterEndElement(w));
+	if (p->vsock) {
+		/* The control channel over vsock; the virtio-serial port stays as a fallback. */
+		W(xmlTextWriterStartElement(w, X("vsock")));
+		W(xmlTextWriterWriteAttribute(w, X("model"), X("virtio")));
+		if ((r = elem_empty(w, "cid", ATTRS("auto", "yes"))) < 0)
+			return r;
+		W(xmlTextWriterEndElement(w));
+	}
 	if ((r = elem_empty(w, "memballoon", ATTRS("model", "virtio"))) < 0)
 		return r;
 	W(xmlTextWriterStartElement(w, X("rng")));

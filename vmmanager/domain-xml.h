@@ -30,6 +30,7 @@ struct domain_params {
 	const char *root, *private_, *volatile_, *modules;
 	const char *channel_path;	/* required: unix socket QEMU listens on (control port) */
 	const char *gui_channel_path;	/* NULL: no GUI port */
+	bool vsock;			/* also a virtio-vsock device (auto CID) for the channel */
 	const char *console_log;	/* required: ttyS0 goes to this file */
 	const char *metadata_state_dir; /* NULL: attribute omitted */
 };

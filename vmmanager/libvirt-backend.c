@@ -129,8 +129,9 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	_cleanup_free_ char *console = daemon_qube_file(d, q->name, "console.log");
 	_cleanup_free_ char *chan = daemon_channel_path(d, q->name);
 	_cleanup_free_ char *cmdline =
-	    xasprintf("root=/dev/vda rw console=ttyS0 quiet panic=-1 bulkhead.name=%s%s%s", q->name,
-		      q->kernelopts ? " " : "", q->kernelopts ? q->kernelopts : "");
+	    xasprintf("root=/dev/vda rw console=ttyS0 quiet panic=-1 bulkhead.name=%s%s%s%s",
+		      q->name, d->vsock ? " bulkhead.channel=vsock" : "", q->kernelopts ? " " : "",
+		      q->kernelopts ? q->kernelopts : "");
 	_cleanup_free_ char *xml = NULL;
 
 	struct domain_params p = {
@@ -145,6 +146,7 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	    .volatile_ = vol,
 	    .modules = modules,
 	    .channel_path = chan,
+	    .vsock = d->vsock,
 	    .console_log = console,
 	    .metadata_state_dir = d->state_dir,
 	};
@@ -222,6 +224,29 @@ int backend_resume(struct daemon *d, const char *qube_name)
 	int r = virDomainResume(dom) < 0 ? -EIO : 0;
 	virDomainFree(dom);
 	return r;
+}
+
+int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	if (!dom)
+		return -ENOENT;
+	_cleanup_free_ char *xml = virDomainGetXMLDesc(dom, 0);
+	virDomainFree(dom);
+	if (!xml)
+		return -EIO;
+	/* Live XML, written by libvirt: <cid auto='yes' address='N'/> inside <vsock>. */
+	const char *v = strstr(xml, "<vsock");
+	const char *cid = v ? strstr(v, "<cid") : NULL;
+	const char *addr = cid ? strstr(cid, "address='") : NULL;
+	if (!addr)
+		return -ENODATA;
+	char *end;
+	unsigned long n = strtoul(addr + 9, &end, 10);
+	if (*end != '\'' || n < 3 || n > UINT32_MAX)
+		return -EBADMSG;
+	*ret = (unsigned)n;
+	return 0;
 }
 
 int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret)

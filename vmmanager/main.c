@@ -114,6 +114,7 @@ int main(int argc, char **argv)
 		OPT_PREFIX,
 		OPT_IMAGES,
 		OPT_AGENT,
+		OPT_CHANNEL,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
 	const char *prefix = env_or("BULKHEAD_DOMAIN_PREFIX", "bulkhead-");
 	const char *images = env_or("BULKHEAD_IMAGES_DIR", BULKHEAD_LIBEXECDIR);
 	const char *agent = env_or("BULKHEAD_AGENT", BULKHEAD_BINDIR "/bulkhead-agent");
+	const char *channel = env_or("BULKHEAD_CHANNEL", "virtio-serial");
 	int c, r;
 
 	log_set_ident("bulkheadd");
@@ -159,6 +161,9 @@ int main(int argc, char **argv)
 		case OPT_AGENT:
 			agent = optarg;
 			break;
+		case OPT_CHANNEL:
+			channel = optarg;
+			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -177,6 +182,18 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "bulkheadd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (streq(channel, "vsock")) {
+		d.vsock = true;
+		if (access("/dev/vhost-vsock", R_OK | W_OK) < 0) {
+			log_error("--channel=vsock needs /dev/vhost-vsock (modprobe vhost_vsock); "
+				  "use --channel=virtio-serial on this host");
+			return 1;
+		}
+	} else if (!streq(channel, "virtio-serial")) {
+		fprintf(stderr, "bulkheadd: --channel must be virtio-serial or vsock, not '%s'\n",
+			channel);
 		return 2;
 	}
 	if (geteuid() != 0)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/vm_sockets.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -226,7 +227,26 @@ static void qchan_io(int watch, int fd, int events, void *opaque)
 		qchan_update_events(vm->chan);
 }
 
-static int qchan_try_connect(struct daemon *d, struct vm *vm)
+/* vsock: the agent listens on AGENT_VSOCK_PORT in the qube; connect to the CID libvirt chose. */
+static int open_vsock(struct daemon *d, struct vm *vm)
+{
+	unsigned cid;
+	int r = backend_vsock_cid(d, vm->q->name, &cid);
+	if (r < 0)
+		return r;
+	struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = 5000};
+	_cleanup_close_ int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Blocking: a vsock connect is answered at once, with a refusal while nobody listens. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+static int open_unix(struct daemon *d, struct vm *vm)
 {
 	_cleanup_free_ char *path = daemon_channel_path(d, vm->q->name);
 	_cleanup_close_ int fd = -1;
@@ -240,6 +260,14 @@ static int qchan_try_connect(struct daemon *d, struct vm *vm)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
+	return TAKE_FD(fd);
+}
+
+static int qchan_try_connect(struct daemon *d, struct vm *vm)
+{
+	_cleanup_close_ int fd = d->vsock ? open_vsock(d, vm) : open_unix(d, vm);
+	if (fd < 0)
+		return fd;
 
 	struct qchan *ch = xcalloc(1, sizeof(*ch));
 	ch->fd = TAKE_FD(fd);
@@ -270,7 +298,11 @@ static void connect_retry(int timer, void *opaque)
 		vm->connect_timer = -1;
 		return;
 	}
-	if (qchan_try_connect(vm->daemon, vm) == 0 || ++vm->connect_tries >= CONNECT_TRIES) {
+	/* Over vsock the agent answers only once the qube has booted: keep trying while the
+	 * start timer runs. The virtio-serial socket exists as soon as QEMU does. */
+	bool patient = vm->daemon->vsock && vm->state == VM_TRANSIENT;
+	if (qchan_try_connect(vm->daemon, vm) == 0 ||
+	    (++vm->connect_tries >= CONNECT_TRIES && !patient)) {
 		virEventRemoveTimeout(timer);
 		vm->connect_timer = -1;
 	}

@@ -2,7 +2,7 @@
 #include <json-c/json.h>
 
 #include "daemon.h"
-#include "spawn.h"
+#include "subprocess.h"
 #include "util.h"
 
 static int qemu_img(const char *const *argv, char **ret_output)

@@ -67,6 +67,7 @@ static struct domain_params appvm_params(const struct qube *q)
 	    .domain_name = "bulkhead-work",
 	    .uuid = "8e5f3c1a-2b4d-4e6f-8a0b-1c2d3e4f5a6b",
 	    .kvm = true,
+	    .vsock = true,
 	    .kernel = "/var/lib/bulkhead/kernels/default/vmlinuz",
 	    .initrd = "/var/lib/bulkhead/kernels/default/initramfs.img",
 	    .cmdline = "root=/dev/vda rw console=ttyS0 quiet bulkhead.name=work",
