@@ -64,6 +64,7 @@ seed_state() {
 start_daemon() {
 	"$BULKHEADD" >>"$BENCH_DIR/bulkheadd.log" 2>&1 &
 	DAEMON_PID=$!
+	export BENCH_DAEMON_PID=$DAEMON_PID
 	local _
 	for _ in $(seq 100); do
 		[ -S "$BULKHEAD_SOCKET" ] && bh info >/dev/null 2>&1 && return 0
@@ -194,5 +195,27 @@ row() {
 	printf '  %-32s median %10s %s   mean %10s   min %10s   max %10s   (n=%s)\n' \
 		"$1" "$m" "$3" "$mean" "$min" "$max" "$n"
 }
+
+# qemu_memory DOMAIN: "<rss> <maxmem> <current> <guest_resident>" in KiB: the QEMU process's
+# VmRSS, the domain's <memory> and live currentMemory, and how much of the guest's RAM mapping
+# (the one anonymous mapping of exactly <memory>) is resident. RSS minus the last is what QEMU
+# itself costs, whatever the guest happened to touch.
+qemu_memory() {
+	local pid info max cur rss guest
+	pid=$(cat "/var/run/libvirt/qemu/$1.pid") || die "no pid file for $1"
+	info=$("${VIRSH[@]}" dominfo "$1")
+	max=$(awk '/^Max memory:/ { print $3 }' <<<"$info")
+	cur=$(awk '/^Used memory:/ { print $3 }' <<<"$info")
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+	guest=$(awk -v mem="$max" '
+		/^[0-9a-f]+-[0-9a-f]+ / { size = -1 }
+		/^Size:/ { size = $2 }
+		/^Rss:/ && size == mem { n++; if ($2 > best) best = $2 }
+		END { print n == 1 ? best + 0 : -1 }' "/proc/$pid/smaps")
+	[ "$guest" -ge 0 ] || die "cannot find the guest RAM mapping of $1 (pid $pid)"
+	printf '%s %s %s %s\n' "$rss" "$max" "$cur" "$guest"
+}
+
+pid_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 median_of() { stats "$1" "${2:-1}" | cut -d' ' -f1; }
