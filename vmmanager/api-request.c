@@ -1,5 +1,7 @@
 #include "api-request.h"
 
+#include "json-text.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -13,20 +15,6 @@ static bool clean_string(const char *s)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
 			return false;
 	return true;
-}
-
-/* json-c cuts object keys at an escaped NUL ("dest\u0000x" reads as "dest") and C code cuts
- * string values there: a request holding one would be read as something other than was sent. */
-static bool has_escaped_nul(const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (p[i] != '\\')
-			continue;
-		if (p[i + 1] == 'u' && len - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
-			return true;
-		i++; /* skip the escaped character: "\\u0000" is a backslash, then text */
-	}
-	return false;
 }
 
 static int get_name(struct json_object *o, const char *key, bool required, const char **ret)
@@ -59,7 +47,7 @@ int api_request_parse(const uint8_t *p, size_t len, struct api_request *ret,
 		*ret_reason = "the request is too large";
 		return -EINVAL;
 	}
-	if (has_escaped_nul(p, len)) {
+	if (json_text_has_escaped_nul(p, len)) {
 		*ret_reason = "the request holds a NUL character";
 		return -EINVAL;
 	}

@@ -4,6 +4,8 @@
  */
 #include "store.h"
 
+#include "json-text.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -195,6 +197,10 @@ static int read_qube_json(int dir, struct qube **ret, const char **ret_reason)
 	buf[len] = '\0';
 	if (strlen(buf) != len) {
 		*ret_reason = "qube.json holds a NUL byte";
+		return -EINVAL;
+	}
+	if (json_text_has_escaped_nul((const uint8_t *)buf, len)) {
+		*ret_reason = "qube.json holds an escaped NUL character";
 		return -EINVAL;
 	}
 	tok = json_tokener_new();

@@ -345,7 +345,8 @@ static void test_damaged_skipped(void **state)
 	    "broken/qube.json && touch afile && mv mismatch renamed && cp good/qube.json "
 	    "trailing/qube.json && echo '{}' >> trailing/qube.json && head -c 1048577 /dev/zero "
 	    "| tr '\\0' ' ' > big/qube.json && mkdir linked && ln -s ../good/qube.json "
-	    "linked/qube.json",
+	    "linked/qube.json && mkdir nulkey && sed -e 's/\"good\"/\"nulkey\"/' -e "
+	    "'s/\"label\"/\"label\\\\u0000x\"/' good/qube.json > nulkey/qube.json",
 	    qubes);
 	assert_int_equal(system(cmd), 0);
 
@@ -356,8 +357,9 @@ static void test_damaged_skipped(void **state)
 		const char *entry;
 		int error;
 	} want[] = {
-	    {"1badname", -EINVAL}, {"afile", -ENOTDIR}, {"big", -EFBIG},      {"broken", -EINVAL},
-	    {"empty", -ENOENT},	   {"linked", -ELOOP},	{"renamed", -EINVAL}, {"trailing", -EINVAL},
+	    {"1badname", -EINVAL}, {"afile", -ENOTDIR},	 {"big", -EFBIG},
+	    {"broken", -EINVAL},   {"empty", -ENOENT},	 {"linked", -ELOOP},
+	    {"nulkey", -EINVAL},   {"renamed", -EINVAL}, {"trailing", -EINVAL},
 	};
 	assert_int_equal(np, ARRAY_SIZE(want));
 	for (size_t i = 0; i < np; i++) {
