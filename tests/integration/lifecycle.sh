@@ -13,6 +13,14 @@ log "start work"
 bh start work
 bh ls | grep -qE '^work +Running' || fail "work is not running: $(bh ls)"
 bh info | grep -qE 'hypervisor: (kvm|tcg)' || fail "info lacks the hypervisor"
+# QEMU runs as libvirt's unprivileged user, with no graphics and no network device.
+qpid=$(cat "/run/libvirt/qemu/${BULKHEAD_DOMAIN_PREFIX}work.pid")
+quser=$(ps -o user= -p "$qpid")
+[ "$quser" = libvirt-qemu ] || fail "QEMU runs as '$quser'"
+xml=$(virsh -c qemu:///system dumpxml "${BULKHEAD_DOMAIN_PREFIX}work")
+grep -q "<graphics" <<<"$xml" && fail "the domain has a graphics device"
+grep -q "<interface" <<<"$xml" && fail "the domain has a network device"
+grep -q "org.bulkhead.control" <<<"$xml" || fail "the domain has no control channel"
 
 log "run -p: output and exit status"
 out=$(bh run -p work -- echo hello from work)
