@@ -93,7 +93,9 @@ seed_template() {
 	mkdir -p "$CACHE"
 	(
 		flock 9
-		if [ ! -f "$CACHE/ok" ] || [ "$CACHE/ok" -ot "$BULKHEAD_AGENT" ]; then
+		# Rebuilt when the agent or any image script is newer than the cached result.
+		if [ ! -f "$CACHE/ok" ] || [ "$CACHE/ok" -ot "$BULKHEAD_AGENT" ] ||
+			[ -n "$(find "$BULKHEAD_SRC/images" -newer "$CACHE/ok" -print -quit)" ]; then
 			rm -rf "$CACHE/state" "$CACHE/ok"
 			local s=$T/seed
 			mkdir -p "$s"
