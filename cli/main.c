@@ -1,0 +1,163 @@
+/* bulkhead: the command line of Bulkhead. One table of subcommands; the dispatcher and
+ * `bulkhead --help` both read it. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+
+#include "cli.h"
+#include "util.h"
+
+static const struct cli_command commands[] = {
+    {"ls", cmd_ls, "[--json] [--all]", "list qubes and their state",
+     "  --json             print the daemon's JSON instead of a table\n"
+     "  --all              also list internal qubes (feature internal=1)\n",
+     NULL},
+    {"create", cmd_create,
+     "NAME --label LABEL [--class CLASS] [--template T] [--prop KEY=VALUE]...", "create a qube",
+     "  -l, --label LABEL  red, orange, yellow, green, gray, blue, purple or black (required)\n"
+     "  -C, --class CLASS  AppVM (default), TemplateVM, StandaloneVM or DispVM\n"
+     "  -t, --template T   the template (or disposable template) to base it on\n"
+     "  -P, --prop K=V     set property K to V at creation (repeatable)\n",
+     NULL},
+    {"clone", cmd_clone, "SRC DST", "copy a qube and its volumes under a new name", NULL, NULL},
+    {"remove", cmd_simple, "NAME...", "remove halted qubes and their volumes", NULL,
+     "admin.vm.Remove"},
+    {"start", cmd_start, "NAME...", "start qubes (several boot in parallel)", NULL, NULL},
+    {"shutdown", cmd_shutdown, "[--wait] [--force] [--timeout SEC] (--all | NAME...)",
+     "shut qubes down cleanly",
+     "  --all              every running qube (not dom0)\n"
+     "  --wait             wait until halted (always done; for qvm-shutdown compatibility)\n"
+     "  --force            power off if the qube does not halt in time\n"
+     "  --timeout SEC      how long to wait for a clean halt\n",
+     NULL},
+    {"kill", cmd_simple, "NAME...", "power qubes off at once", NULL, "admin.vm.Kill"},
+    {"pause", cmd_simple, "NAME...", "pause running qubes", NULL, "admin.vm.Pause"},
+    {"unpause", cmd_simple, "NAME...", "resume paused qubes", NULL, "admin.vm.Unpause"},
+    {"prefs", cmd_prefs, "NAME [KEY [VALUE | --default]]",
+     "list, get, set or reset a qube's properties",
+     "  -D, --default      reset KEY to its default\n", NULL},
+    {"features", cmd_features, "NAME [KEY [VALUE]] | NAME --unset KEY",
+     "list, get, set or remove a qube's features",
+     "  -D, --unset KEY    remove feature KEY (also --delete)\n", NULL},
+    {"tags", cmd_tags, "NAME [list | add TAG... | del TAG...]", "list, add or remove tags", NULL,
+     NULL},
+    {"run", cmd_run, "[-p] [--user USER] [--no-autostart] NAME [--] COMMAND [ARG]...",
+     "run a command in a qube",
+     "  -p, --pass-io      connect the command to this terminal's stdin, stdout and stderr\n"
+     "                     and exit with its status\n"
+     "  -u, --user USER    run as USER (default: the qube's default user)\n"
+     "  -n, --no-autostart fail if the qube is not running\n",
+     NULL},
+    {"volume", cmd_volume, "ls NAME | resize NAME VOLUME SIZE",
+     "list a qube's volumes or grow one (SIZE: bytes or 512M, 2G, 1T...)", NULL, NULL},
+    {"template", cmd_template, "ls [--json] | build [--name NAME] FLAVOUR",
+     "list templates or build one (FLAVOUR: minimal)",
+     "  --name NAME        name of the new template (default: FLAVOUR)\n", NULL},
+    {"events", cmd_events, "", "print the daemon's events as JSON lines until interrupted", NULL,
+     NULL},
+    {"log", cmd_log, "NAME [--tail BYTES]", "print the end of a qube's console log",
+     "  --tail BYTES       how much of the end to print (e.g. 64K)\n", NULL},
+    {"info", cmd_info, "", "show the host's hypervisor and daemon status", NULL, NULL},
+};
+
+void cli_help(const struct cli_command *cmd, FILE *f)
+{
+	fprintf(f, "Usage: bulkhead %s%s%s\n%c%s.\n", cmd->name, *cmd->usage ? " " : "", cmd->usage,
+		cmd->summary[0] >= 'a' && cmd->summary[0] <= 'z' ? cmd->summary[0] - 'a' + 'A'
+								 : cmd->summary[0],
+		cmd->summary + 1);
+	fprintf(f, "\nOptions:\n%s  -h, --help         show this help\n",
+		cmd->options ? cmd->options : "");
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		fputs("bulkhead: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
+	fprintf(stderr, "see bulkhead %s --help\n", cmd->name);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_getopt_default(const struct cli_command *cmd, int c)
+{
+	if (c == 'h') {
+		cli_help(cmd, stdout);
+		return CLI_EXIT_OK;
+	}
+	/* getopt has said what was wrong. */
+	return cli_usage_error(cmd, NULL);
+}
+
+void cli_print_sanitized(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		fputc((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f ? '?' : *p, f);
+}
+
+static void main_help(FILE *f)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strlen(commands[i].name) > w)
+			w = strlen(commands[i].name);
+	fputs("Usage: bulkhead COMMAND [OPTION]... [ARG]...\n"
+	      "Manage the qubes of this host through bulkheadd.\n\nCommands:\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-*s  %s\n", (int)w, commands[i].name, commands[i].summary);
+	fputs("\n  -h, --help     show this help\n"
+	      "  -V, --version  show the version\n\n"
+	      "Run 'bulkhead COMMAND --help' for a command's options; see bulkhead(1).\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
+	};
+	int c;
+
+	/* A closed socket or pipe is an error to report, not a reason to die silently. */
+	signal(SIGPIPE, SIG_IGN);
+
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			main_help(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("bulkhead %s\n", BULKHEAD_VERSION);
+			return CLI_EXIT_OK;
+		default:
+			fputs("see bulkhead --help\n", stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		main_help(stderr);
+		return CLI_EXIT_USAGE;
+	}
+
+	const char *name = argv[optind];
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (!streq(commands[i].name, name))
+			continue;
+		/* getopt names the command in its messages ("bulkhead ls: unrecognized option"). */
+		_cleanup_free_ char *argv0 = xasprintf("bulkhead %s", name);
+		char **sub = argv + optind;
+		sub[0] = argv0;
+		optind = 0;
+		return commands[i].run(&commands[i], argc - (int)(sub - argv), sub);
+	}
+	fprintf(stderr, "bulkhead: unknown command '%s'\nsee bulkhead --help\n", name);
+	return CLI_EXIT_USAGE;
+}
