@@ -50,8 +50,11 @@ static int print_props(struct json_object *props)
 		const char *value =
 		    json_object_object_get_ex(e, "value", &v) ? json_str(v) : json_str(e);
 		/* qvm-prefs: D marks a value that is the default, - one that was set. */
-		printf("%-*s  %c  ", (int)w, keys[i], def ? 'D' : '-');
-		cli_print_sanitized(stdout, value);
+		printf("%-*s  %c", (int)w, keys[i], def ? 'D' : '-');
+		if (*value) {
+			fputs("  ", stdout);
+			cli_print_sanitized(stdout, value);
+		}
 		putchar('\n');
 	}
 	return CLI_EXIT_OK;

@@ -43,6 +43,7 @@ struct run_state {
 	uint64_t granted;   /* STDOUT+STDERR bytes the other side may still send us */
 	uint64_t unacked;   /* written (or dropped) but not yet acknowledged */
 	bool sent_sigpipe;
+	bool send_failed; /* the socket no longer takes our frames */
 	unsigned signals;
 	struct out_queue out[2]; /* stdout, stderr */
 	struct chan_decoder dec;
@@ -184,11 +185,12 @@ static int read_socket(struct run_state *s)
 {
 	uint8_t buf[65536];
 	ssize_t n = read(s->sock, buf, sizeof(buf));
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR
-			   ? -1
-			   : fail("connection to bulkheadd: %s", strerror(errno));
-	if (n == 0)
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return -1;
+	if (n < 0 && errno != ECONNRESET)
+		return fail("connection to bulkheadd: %s", strerror(errno));
+	/* A reset is how a peer that did not read all we sent hangs up. */
+	if (n <= 0)
 		return fail("%s", "bulkheadd closed the connection before the command ended");
 	size_t off = 0;
 	while (off < (size_t)n && !s->exited) {
@@ -263,7 +265,7 @@ static int relay(struct run_state *s, int sfd)
 		    [P_STDERR] = {.fd = -1},
 		    [P_SIG] = {.fd = sfd, .events = POLLIN},
 		};
-		if (chan_outbuf_pending(&s->sendq) > 0)
+		if (chan_outbuf_pending(&s->sendq) > 0 && !s->send_failed)
 			p[P_SOCK].events |= POLLOUT;
 		if (s->stdin_open && s->in_credit > 0 &&
 		    chan_outbuf_pending(&s->sendq) < SOCK_BACKLOG_MAX) {
@@ -296,11 +298,17 @@ static int relay(struct run_state *s, int sfd)
 			if ((code = read_socket(s)) >= 0)
 				return code;
 		}
+		if (s->exited)
+			break;
 		maybe_ack(s);
-		if (p[P_SOCK].revents & POLLOUT || chan_outbuf_pending(&s->sendq) > 0) {
+		if (!s->send_failed && chan_outbuf_pending(&s->sendq) > 0) {
 			int r = chan_outbuf_flush(&s->sendq, s->sock);
-			if (r < 0 && r != -EAGAIN)
-				return fail("connection to bulkheadd: %s", strerror(-r));
+			/* The daemon may have hung up with the EXIT still unread: read on, and
+			 * let the end of the connection tell what happened. */
+			if (r < 0 && r != -EAGAIN) {
+				s->send_failed = true;
+				s->stdin_open = false;
+			}
 		}
 	}
 
