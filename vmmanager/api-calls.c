@@ -929,5 +929,11 @@ void api_dispatch(struct daemon *d, struct client *c, const struct api_request *
 		handlers[i].handler(d, c, req);
 		return;
 	}
-	client_reply_error(c, API_E_PROTOCOL, "unknown call '%s'", req->call);
+	if (strncmp(req->call, "admin.vm.Create.", 16) == 0)
+		client_reply_error(c, API_E_VALUE,
+				   "unknown class '%s' (classes: AppVM, TemplateVM, StandaloneVM, "
+				   "DispVM)",
+				   req->call + 16);
+	else
+		client_reply_error(c, API_E_PROTOCOL, "unknown call '%s'", req->call);
 }

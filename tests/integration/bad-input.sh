@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 log "daemon not running"
-expect_fail 3 "bulkheadd.*start" bh ls
+expect_fail 3 "start.*bulkheadd" bh ls
 
 seed_template
 start_daemon

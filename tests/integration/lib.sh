@@ -121,8 +121,10 @@ expect_fail() {
 	local want=$1 pat=$2 rc=0 out
 	shift 2
 	out=$("$@" 2>&1) || rc=$?
-	[ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want; said: $out"
-	grep -qiE -- "$pat" <<<"$out" || fail "'$*' said '$out', expected /$pat/"
+	local cmd="$*"
+	cmd=${cmd:0:200}
+	[ "$rc" = "$want" ] || fail "'$cmd' exited $rc, expected $want; said: ${out:0:500}"
+	grep -qiE -- "$pat" <<<"$out" || fail "'$cmd' said '${out:0:500}', expected /$pat/"
 }
 
 ensure_libvirtd
