@@ -62,7 +62,8 @@ seed_state() {
 }
 
 start_daemon() {
-	"$BULKHEADD" >>"$BENCH_DIR/bulkheadd.log" 2>&1 &
+	# Its own session: a Ctrl-C meant for the benchmark must not stop it under running qubes.
+	setsid "$BULKHEADD" >>"$BENCH_DIR/bulkheadd.log" 2>&1 &
 	DAEMON_PID=$!
 	export BENCH_DAEMON_PID=$DAEMON_PID
 	local _
