@@ -31,8 +31,8 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 /* Prints the help of one command. */
 void cli_help(const struct cli_command *cmd, FILE *f);
 
-/* Writes s to f with control characters (other than newline and tab) shown as '?', so text
- * that came from a qube cannot drive the terminal. */
+/* Writes s to f with control characters (other than newline, tab and the CR of a CRLF) shown
+ * as '?', so text that came from a qube cannot drive the terminal. */
 void cli_print_sanitized(FILE *f, const char *s);
 
 /* Handlers, grouped by file. */

@@ -96,8 +96,11 @@ int cli_getopt_default(const struct cli_command *cmd, int c)
 
 void cli_print_sanitized(FILE *f, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (p[0] == '\r' && (p[1] == '\n' || p[1] == '\r'))
+			continue; /* a console's line ends */
 		fputc((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f ? '?' : *p, f);
+	}
 }
 
 static void main_help(FILE *f)

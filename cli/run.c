@@ -60,6 +60,8 @@ static size_t queue_pending(const struct out_queue *q)
 
 static void queue_append(struct out_queue *q, const uint8_t *p, size_t len)
 {
+	if (len == 0)
+		return;
 	if (q->start > 0 && q->alloc - q->end < len) {
 		memmove(q->buf, q->buf + q->start, q->end - q->start);
 		q->end -= q->start;
