@@ -53,7 +53,7 @@ int client_send_request(int fd, const char *call, const char *dest, const char *
 	if (payload)
 		json_object_object_add(o, "payload", json_object_get(payload));
 	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-	int r = len > CHAN_MAX_PAYLOAD ? -EMSGSIZE : chan_send(fd, CHAN_API_REQUEST, 0, s, len);
+	int r = len > CHAN_MAX_PAYLOAD ? -E2BIG : chan_send(fd, CHAN_API_REQUEST, 0, s, len);
 	json_object_put(o);
 	return r;
 }
@@ -163,6 +163,13 @@ int cli_report(int r, const struct api_error *err, const char *prefix)
 	case -EPIPE:
 	case -ECONNRESET:
 		fprintf(stderr, "bulkhead: %s%sbulkheadd closed the connection\n", prefix, sep);
+		return CLI_EXIT_FAIL;
+	case -E2BIG:
+		fprintf(
+		    stderr,
+		    "bulkhead: %s%sthe request is larger than the limit of %u bytes; nothing was "
+		    "sent\n",
+		    prefix, sep, CHAN_MAX_PAYLOAD);
 		return CLI_EXIT_FAIL;
 	case -EBADMSG:
 	case -EMSGSIZE:

@@ -76,31 +76,23 @@ chmod 0755 "$T" "$T/run"
 expect_fail 4 "not allowed|may not|permission" setpriv --reuid=nobody --regid=nogroup --clear-groups "$BULKHEAD" ls
 
 log "a full disk during create and clone"
-mkdir -p "$T/small"
-mount -t tmpfs -o size=3M tmpfs "$T/small"
 stop_daemon
-cp -a "$BULKHEAD_STATE_DIR/qubes/app/qube.json" "$T/app.json"
-# A store on a nearly full filesystem: the minimal template does not fit next to a new private.
-mkdir -p "$T/small/state/qubes"
-cp -a "$BULKHEAD_STATE_DIR/kernels" "$T/small/state/" 2>/dev/null || true
-mkdir -p "$T/small/state/qubes/tiny"
-# qube.json of a halted template whose root is a small image
-python3 - "$BULKHEAD_STATE_DIR/qubes/minimal/qube.json" "$T/small/state/qubes/tiny/qube.json" <<'PY'
-import json, sys
-q = json.load(open(sys.argv[1])); q["name"] = "tiny"
-json.dump(q, open(sys.argv[2], "w"))
-PY
-qemu-img create -q -f qcow2 "$T/small/state/qubes/tiny/root.qcow2" 1G
-qemu-img create -q -f qcow2 "$T/small/state/qubes/tiny/private.qcow2" 1G
-head -c 2500000 /dev/urandom > "$T/small/filler"
-BULKHEAD_STATE_DIR=$T/small/state start_daemon
-before_small=$(ls -R "$T/small/state/qubes" | md5sum)
-expect_fail 1 "space|No space" bh create big1 --label red --class StandaloneVM --template tiny
+mkdir -p "$T/small"
+mount -t tmpfs -o size=16M,mode=0711 tmpfs "$T/small"
+export BULKHEAD_STATE_DIR=$T/small/state
+start_daemon
+bh create tiny --class TemplateVM --label black
+avail=$(df --output=avail -B1 "$T/small" | tail -1)
+fallocate -l $((avail - 96 * 1024)) "$T/small/filler"
+before_small=$(cd "$T/small/state/qubes" && find . | sort | md5sum)
+expect_fail 1 "space" bh create big1 --label red --class StandaloneVM --template tiny
+expect_fail 1 "space" bh clone tiny big2
+expect_fail 1 "space" bh create big3 --label red --class TemplateVM
+[ "$(cd "$T/small/state/qubes" && find . | sort | md5sum)" = "$before_small" ] ||
+	fail "a failed create left files: $(ls -a "$T/small/state/qubes")"
+bh ls | grep -qE '^(big1|big2|big3) ' && fail "a failed create is listed"
 rm -f "$T/small/filler"
-head -c 2700000 /dev/urandom > "$T/small/filler"
-expect_fail 1 "space|No space" bh clone tiny big2
-[ "$(ls -R "$T/small/state/qubes" | md5sum)" = "$before_small" ] || fail "a failed create left files: $(ls -la "$T/small/state/qubes")"
-bh ls | grep -qE '^(big1|big2) ' && fail "a failed create is listed"
+bh create big1 --label red --class StandaloneVM --template tiny
 stop_daemon
 umount "$T/small"
 

@@ -34,7 +34,11 @@ start_daemon
 
 log "SIGKILL at random moments during create and clone"
 for i in $(seq 1 8); do
-	bh create "c$i" --label green --template minimal >/dev/null 2>&1 &
+	if [ $((i % 2)) = 0 ]; then
+		bh create "c$i" --label green --template minimal >/dev/null 2>&1 &
+	else
+		bh clone a1 "c$i" >/dev/null 2>&1 &
+	fi
 	cpid=$!
 	sleep "0.0$((RANDOM % 9))"
 	kill9_daemon

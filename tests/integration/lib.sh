@@ -81,6 +81,7 @@ cleanup() {
 		echo "--- bulkheadd log ($T/bulkheadd.log) ---" >&2
 		tail -n 40 "$T/bulkheadd.log" >&2 || true
 	fi
+	if mountpoint -q "$T/small" 2>/dev/null; then umount "$T/small"; fi
 	rm -rf "$T"
 	exit "$rc"
 }

@@ -11,7 +11,7 @@ for i in $(seq 0 9); do
 done
 bh start "${names[@]}"
 for n in "${names[@]}"; do
-	[ "$(bh run -p "$n" -- cat /etc/hostname)" = "$n" ] || fail "$n answered wrongly"
+	[ "$(bh run -p "$n" -- hostname)" = "$n" ] || fail "$n answered wrongly"
 done
 [ "$(bh ls | grep -cE '^q[0-9] +Running')" = 10 ] || fail "not all ten running: $(bh ls)"
 bh shutdown --all --wait
