@@ -221,7 +221,8 @@ static void h_create(struct daemon *d, struct client *c, const struct api_reques
 		return;
 	}
 	_cleanup_free_ char *priv = xasprintf("%s/private.qcow2", tmpdir);
-	r = volume_create(priv, PRIVATE_SIZE_DEFAULT);
+	/* A DispVM's private is a fresh overlay on its disposable template's at every start. */
+	r = klass == QUBE_DISPVM ? 0 : volume_create(priv, PRIVATE_SIZE_DEFAULT);
 	if (r >= 0 && klass == QUBE_STANDALONEVM) {
 		_cleanup_free_ char *root = xasprintf("%s/root.qcow2", tmpdir);
 		if (tname) {
@@ -285,7 +286,8 @@ static void h_clone(struct daemon *d, struct client *c, const struct api_request
 		for (size_t i = 0; i < ARRAY_SIZE(vols) && r >= 0; i++) {
 			_cleanup_free_ char *from = daemon_qube_file(d, src->q->name, vols[i]);
 			_cleanup_free_ char *to = xasprintf("%s/%s", tmpdir, vols[i]);
-			if (i == 1 && access(from, F_OK) < 0)
+			/* Only what the source has: AppVMs have no root, DispVMs no private. */
+			if (access(from, F_OK) < 0 && (i == 1 || src->q->klass == QUBE_DISPVM))
 				continue;
 			r = volume_copy(from, to);
 		}
@@ -655,15 +657,22 @@ static void h_volume_list(struct daemon *d, struct client *c, const struct api_r
 	const struct qube *q = vm->q;
 	bool overlay = q->klass == QUBE_APPVM || q->klass == QUBE_DISPVM;
 	struct json_object *arr = json_object_new_array();
-	_cleanup_free_ char *root = overlay && q->template
-					? daemon_qube_file(d, q->template, "root.qcow2")
-					: daemon_qube_file(d, q->name, "root.qcow2");
-	_cleanup_free_ char *priv = daemon_qube_file(d, q->name, "private.qcow2");
+	const char *root_owner = q->name;
+	if (overlay && q->template) {
+		struct vm *t = daemon_find_vm(d, q->template);
+		root_owner = q->template;
+		if (q->klass == QUBE_DISPVM && t && t->q->klass == QUBE_APPVM && t->q->template)
+			root_owner = t->q->template;
+	}
+	_cleanup_free_ char *root = daemon_qube_file(d, root_owner, "root.qcow2");
+	bool disp = q->klass == QUBE_DISPVM && q->template;
+	_cleanup_free_ char *priv = disp ? daemon_qube_file(d, q->template, "private.qcow2")
+					 : daemon_qube_file(d, q->name, "private.qcow2");
 	_cleanup_free_ char *vol = daemon_qube_file(d, q->name, "volatile.qcow2");
 	_cleanup_free_ char *mods =
 	    xasprintf("%s/kernels/%s/modules.img", d->state_dir, q->kernel ? q->kernel : "default");
 	json_object_array_add(arr, volume_json("root", root, !overlay, overlay));
-	json_object_array_add(arr, volume_json("private", priv, true, false));
+	json_object_array_add(arr, volume_json("private", priv, !disp, disp));
 	json_object_array_add(arr, volume_json("volatile", vol, false, false));
 	json_object_array_add(arr, volume_json("kernel", mods, false, true));
 	client_reply_ok(c, arr);
@@ -676,13 +685,17 @@ static void h_volume_resize(struct daemon *d, struct client *c, const struct api
 		return;
 	int64_t size = payload_int(req, "size", -1);
 	bool overlay = vm->q->klass == QUBE_APPVM || vm->q->klass == QUBE_DISPVM;
-	const char *file = streq(req->arg, "private")		 ? "private.qcow2"
+	const char *file = streq(req->arg, "private") && vm->q->klass != QUBE_DISPVM
+			       ? "private.qcow2"
 			   : streq(req->arg, "root") && !overlay ? "root.qcow2"
 								 : NULL;
 	if (!file) {
-		client_reply_error(c, API_E_VALUE,
-				   "volume '%s' of '%s' cannot be resized (private%s can)",
-				   req->arg, vm->q->name, overlay ? "" : " and root");
+		client_reply_error(c, API_E_VALUE, "volume '%s' of '%s' cannot be resized (%s)",
+				   req->arg, vm->q->name,
+				   vm->q->klass == QUBE_DISPVM
+				       ? "a DispVM's volumes are thrown away"
+				   : overlay ? "private can"
+					     : "private and root can");
 		return;
 	}
 	_cleanup_free_ char *path = daemon_qube_file(d, vm->q->name, file);

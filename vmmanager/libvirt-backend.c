@@ -124,7 +124,8 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	    d, q->name,
 	    q->klass == QUBE_APPVM || q->klass == QUBE_DISPVM ? "root-overlay.qcow2"
 							      : "root.qcow2");
-	_cleanup_free_ char *priv = daemon_qube_file(d, q->name, "private.qcow2");
+	_cleanup_free_ char *priv = daemon_qube_file(
+	    d, q->name, q->klass == QUBE_DISPVM ? "private-overlay.qcow2" : "private.qcow2");
 	_cleanup_free_ char *vol = daemon_qube_file(d, q->name, "volatile.qcow2");
 	_cleanup_free_ char *console = daemon_qube_file(d, q->name, "console.log");
 	_cleanup_free_ char *chan = daemon_channel_path(d, q->name);
@@ -304,9 +305,12 @@ int daemon_reconcile(struct daemon *d)
 		if (vm->state != VM_HALTED)
 			continue;
 		_cleanup_free_ char *ov = daemon_qube_file(d, vm->q->name, "root-overlay.qcow2");
+		_cleanup_free_ char *pov =
+		    daemon_qube_file(d, vm->q->name, "private-overlay.qcow2");
 		_cleanup_free_ char *vol = daemon_qube_file(d, vm->q->name, "volatile.qcow2");
 		if (unlink(ov) == 0)
 			log_info("removed the stale root overlay of %s", vm->q->name);
+		unlink(pov);
 		unlink(vol);
 	}
 	return 0;

@@ -94,10 +94,69 @@ static void remove_timer(int *timer)
 
 static void remove_transient_volumes(struct daemon *d, struct vm *vm)
 {
-	_cleanup_free_ char *ov = daemon_qube_file(d, vm->q->name, "root-overlay.qcow2");
-	_cleanup_free_ char *vol = daemon_qube_file(d, vm->q->name, "volatile.qcow2");
-	unlink(ov);
-	unlink(vol);
+	static const char *const files[] = {"root-overlay.qcow2", "private-overlay.qcow2",
+					    "volatile.qcow2"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *p = daemon_qube_file(d, vm->q->name, files[i]);
+		unlink(p);
+	}
+}
+
+/* Where a qube's throw-away volumes come from. An AppVM's root is an overlay on its template's
+ * root; a DispVM's root is an overlay on the root its disposable template uses, and its private
+ * an overlay on the disposable template's private. NULL members: the qube's own file. */
+struct backing {
+	struct vm *root; /* whose root.qcow2 backs our root overlay */
+	struct vm *priv; /* whose private.qcow2 backs our private overlay */
+};
+
+static int find_backing(struct daemon *d, const struct qube *q, struct backing *ret, char **ret_msg)
+{
+	struct backing b = {0};
+	if (q->klass == QUBE_APPVM || q->klass == QUBE_DISPVM) {
+		struct vm *t = q->template ? daemon_find_vm(d, q->template) : NULL;
+		if (!t) {
+			*ret_msg = xasprintf("qube '%s' has no template ('%s' does not exist)",
+					     q->name, q->template ? q->template : "");
+			return -ENOENT;
+		}
+		if (q->klass == QUBE_APPVM) {
+			b.root = t;
+		} else {
+			b.priv = t;
+			b.root = t;
+			if (t->q->klass == QUBE_APPVM) {
+				b.root = t->q->template ? daemon_find_vm(d, t->q->template) : NULL;
+				if (!b.root) {
+					*ret_msg = xasprintf("the disposable template '%s' has no "
+							     "template",
+							     t->q->name);
+					return -ENOENT;
+				}
+			}
+		}
+	}
+	*ret = b;
+	return 0;
+}
+
+/* A running qube whose overlays are backed by vm's root or private, or NULL. */
+static struct vm *backing_user(struct daemon *d, struct vm *vm)
+{
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct vm *o = d->vms[i];
+		struct backing b;
+		char *msg = NULL;
+		if (o == vm || o->state == VM_HALTED)
+			continue;
+		if (find_backing(d, o->q, &b, &msg) < 0) {
+			free(msg);
+			continue;
+		}
+		if (b.root == vm || b.priv == vm)
+			return o;
+	}
+	return NULL;
 }
 
 static bool file_exists(const char *path)
@@ -129,12 +188,13 @@ static void start_timed_out(int timer, void *opaque)
 int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message)
 {
 	const struct qube *q = vm->q;
-	bool overlay = q->klass == QUBE_APPVM || q->klass == QUBE_DISPVM;
+	struct backing b;
 	_cleanup_free_ char *priv = daemon_qube_file(d, q->name, "private.qcow2");
 	_cleanup_free_ char *vol = daemon_qube_file(d, q->name, "volatile.qcow2");
 	_cleanup_free_ char *root = daemon_qube_file(d, q->name, "root.qcow2");
 	_cleanup_free_ char *ov = daemon_qube_file(d, q->name, "root-overlay.qcow2");
-	_cleanup_free_ char *tmpl_root = NULL;
+	_cleanup_free_ char *pov = daemon_qube_file(d, q->name, "private-overlay.qcow2");
+	_cleanup_free_ char *src_root = NULL, *src_priv = NULL, *msg = NULL;
 	_cleanup_free_ char *kernel =
 	    xasprintf("%s/kernels/%s/vmlinuz", d->state_dir, q->kernel ? q->kernel : "default");
 	int r;
@@ -149,63 +209,65 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	if (vm->state != VM_HALTED)
 		FAIL(API_E_NOT_HALTED, "qube '%s' is not halted (it is %s)", q->name,
 		     vm_state_name(vm->state));
-	if (overlay) {
-		struct vm *t = q->template ? daemon_find_vm(d, q->template) : NULL;
-		if (!t)
-			FAIL(API_E_VM, "qube '%s' has no template (template '%s' does not exist)",
-			     q->name, q->template ? q->template : "");
-		/* QEMU locks the template's root while the template writes to it. */
-		if (t->state != VM_HALTED)
-			FAIL(API_E_NOT_HALTED,
-			     "the template '%s' of '%s' is running; shut it down first "
-			     "(bulkhead shutdown %s), so its changes are complete",
-			     t->q->name, q->name, t->q->name);
-		tmpl_root = daemon_qube_file(d, t->q->name, "root.qcow2");
-		if (!file_exists(tmpl_root))
+	if (find_backing(d, q, &b, &msg) < 0)
+		FAIL(API_E_VM, "%s", msg);
+	/* QEMU locks an image while a qube writes to it: a backing file must be at rest, and
+	 * its changes complete, before an overlay is put on it. */
+	struct vm *busy = b.root && b.root->state != VM_HALTED	 ? b.root
+			  : b.priv && b.priv->state != VM_HALTED ? b.priv
+								 : NULL;
+	if (busy)
+		FAIL(API_E_NOT_HALTED,
+		     "'%s', on which '%s' is based, is running; shut it down first "
+		     "(bulkhead shutdown %s)",
+		     busy->q->name, q->name, busy->q->name);
+	struct vm *user = backing_user(d, vm);
+	if (user)
+		FAIL(API_E_IN_USE,
+		     "'%s', which is based on '%s', is running; shut it down before starting "
+		     "'%s'",
+		     user->q->name, q->name, q->name);
+	if (b.root) {
+		src_root = daemon_qube_file(d, b.root->q->name, "root.qcow2");
+		if (!file_exists(src_root))
 			FAIL(API_E_VM, "the root volume of template '%s' is missing (%s)",
-			     t->q->name, tmpl_root);
+			     b.root->q->name, src_root);
 	} else if (!file_exists(root)) {
 		FAIL(API_E_VM, "the root volume of '%s' is missing (%s)", q->name, root);
 	}
-	if (!file_exists(priv))
+	if (b.priv) {
+		src_priv = daemon_qube_file(d, b.priv->q->name, "private.qcow2");
+		if (!file_exists(src_priv))
+			FAIL(API_E_VM, "the private volume of '%s' is missing (%s)",
+			     b.priv->q->name, src_priv);
+	} else if (!file_exists(priv)) {
 		FAIL(API_E_VM, "the private volume of '%s' is missing (%s)", q->name, priv);
+	}
 	if (!file_exists(kernel))
 		FAIL(API_E_VM,
 		     "kernel '%s' is not installed (%s); `bulkhead template build minimal` "
 		     "fetches the default kernel",
 		     q->kernel ? q->kernel : "default", kernel);
-	/* Starting a template while its qubes run would change the root under them. */
-	if (q->klass == QUBE_TEMPLATEVM)
-		for (size_t i = 0; i < d->n_vms; i++) {
-			struct vm *o = d->vms[i];
-			if (o->q->template && streq(o->q->template, q->name) &&
-			    o->state != VM_HALTED)
-				FAIL(API_E_IN_USE,
-				     "qube '%s', based on template '%s', is running; shut it down "
-				     "before starting the template",
-				     o->q->name, q->name);
-		}
 
 	remove_transient_volumes(d, vm);
-	if (overlay) {
-		r = volume_create_overlay(ov, tmpl_root);
-		if (r < 0)
-			FAIL(r == -ENOSPC ? API_E_NO_SPACE : API_E_VM,
-			     "cannot create the root overlay of '%s': %s", q->name, strerror(-r));
-	}
-	r = volume_create(vol, 1024ull * 1024 * 1024);
+	r = 0;
+	if (src_root)
+		r = volume_create_overlay(ov, src_root);
+	if (r >= 0 && src_priv)
+		r = volume_create_overlay(pov, src_priv);
+	if (r >= 0)
+		r = volume_create(vol, 1024ull * 1024 * 1024);
 	if (r < 0) {
 		remove_transient_volumes(d, vm);
 		FAIL(r == -ENOSPC ? API_E_NO_SPACE : API_E_VM,
-		     "cannot create the volatile volume of '%s': %s", q->name, strerror(-r));
+		     "cannot create the volumes of '%s' for this start: %s", q->name, strerror(-r));
 	}
 
-	char *msg = NULL;
 	r = backend_create_domain(d, vm, &msg);
 	if (r < 0) {
 		remove_transient_volumes(d, vm);
 		*ret_error_name = xstrdup(API_E_VM);
-		*ret_message = msg;
+		*ret_message = TAKE_PTR(msg);
 		return r;
 	}
 #undef FAIL

@@ -10,9 +10,17 @@ bh create work --label blue --template minimal
 bh ls | grep -qE '^work +Halted +AppVM +blue +minimal' || fail "ls does not show work halted: $(bh ls)"
 
 log "start work"
+"$BULKHEAD" events >"$T/events" &
+events_pid=$!
 bh start work
 bh ls | grep -qE '^work +Running' || fail "work is not running: $(bh ls)"
 bh info | grep -qE 'hypervisor: (kvm|tcg)' || fail "info lacks the hypervisor"
+grep -q '"domain-start"' "$T/events" && grep -q '"work"' "$T/events" || fail "no domain-start event: $(cat "$T/events")"
+kill "$events_pid"
+bh ls --json | python3 -c 'import json,sys; q={x["name"]: x for x in json.load(sys.stdin)}; assert q["work"]["state"] == "Running" and q["work"]["label"] == "blue"' ||
+	fail "ls --json"
+bh template ls | grep -q '^minimal ' || fail "template ls lacks minimal"
+bh template ls | grep -q '^work ' && fail "template ls lists an AppVM"
 # QEMU runs as libvirt's unprivileged user, with no graphics and no network device.
 qpid=$(cat "/run/libvirt/qemu/${BULKHEAD_DOMAIN_PREFIX}work.pid")
 quser=$(ps -o user= -p "$qpid")
@@ -95,5 +103,21 @@ bh shutdown work2
 bh remove work2
 bh ls | grep -q '^work2 ' && fail "work2 still listed"
 [ ! -e "$BULKHEAD_STATE_DIR/qubes/work2" ] || fail "work2's files remain"
+
+log "a DispVM: fresh root and private at every start"
+expect_fail 1 "not a disposable template" bh create disp1 --class DispVM --label red --template work
+bh prefs work template_for_dispvms True
+bh create disp1 --class DispVM --label red --template work
+bh start disp1
+[ "$(bh run -p disp1 -- cat /home/user/note)" = kept ] || fail "disp1 does not see work's /home"
+bh run -p disp1 -- sh -c 'echo scratch > /home/user/note && sync'
+expect_fail 1 "disp1.*is running" bh start work
+bh shutdown disp1
+[ ! -e "$BULKHEAD_STATE_DIR/qubes/disp1/private-overlay.qcow2" ] || fail "disp1's private overlay survived"
+bh start disp1
+[ "$(bh run -p disp1 -- cat /home/user/note)" = kept ] || fail "a change in disp1 survived its shutdown"
+bh shutdown disp1
+expect_fail 1 "still used by: disp1" bh remove work
+bh remove disp1
 
 log ok
