@@ -76,6 +76,11 @@ static struct json_object *dom0_json(void)
 	return o;
 }
 
+static int cmp_vm_name(const void *a, const void *b)
+{
+	return strcmp((*(struct vm *const *)a)->q->name, (*(struct vm *const *)b)->q->name);
+}
+
 static void h_list(struct daemon *d, struct client *c, const struct api_request *req)
 {
 	struct json_object *arr = json_object_new_array();
@@ -87,9 +92,13 @@ static void h_list(struct daemon *d, struct client *c, const struct api_request 
 	}
 	if (!*req->dest || streq(req->dest, "dom0"))
 		json_object_array_add(arr, dom0_json());
+	/* Sorted by name, as qvm-ls shows them. */
+	_cleanup_free_ struct vm **sorted = xcalloc(d->n_vms, sizeof(*sorted));
+	memcpy(sorted, d->vms, d->n_vms * sizeof(*sorted));
+	qsort(sorted, d->n_vms, sizeof(*sorted), cmp_vm_name);
 	for (size_t i = 0; i < d->n_vms; i++)
-		if (!*req->dest || streq(req->dest, d->vms[i]->q->name))
-			json_object_array_add(arr, vm_to_json(d->vms[i]));
+		if (!*req->dest || streq(req->dest, sorted[i]->q->name))
+			json_object_array_add(arr, vm_to_json(sorted[i]));
 	client_reply_ok(c, arr);
 }
 
