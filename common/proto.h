@@ -20,6 +20,12 @@
  * with CHAN_INITIAL_WINDOW in both directions; the receiver sends WINDOW(n) as it consumes data.
  * Sending past the window is a protocol error. This keeps one flooding or stuck command from
  * stalling the others on the same port.
+ *
+ * RPC: a program in a qube asks its agent (over a local socket in the qube, same framing) to call
+ * SERVICE+ARG in TARGET. The agent sends CHAN_RPC_CALL to the host, which knows the caller from
+ * the channel the frame came on, decides with the policy, starts the target if allowed, sends it
+ * CHAN_SERVICE, and relays STDIN (caller -> service), STDOUT (service -> caller), WINDOW and
+ * EXIT between the two streams. A service's STDERR stays in the target (the host drops it).
  */
 #pragma once
 
@@ -57,6 +63,18 @@ enum chan_msg_type {
 	/* host -> agent: payload echoed back unchanged as ECHO_REPLY (benchmarks, liveness) */
 	CHAN_ECHO = 11,
 	CHAN_ECHO_REPLY = 12,
+
+	/* RPC between qubes (see "RPC" above). qube -> host, on a new stream the agent chose (ids
+	 * with CHAN_STREAM_QUBE set). payload: NUL-terminated TARGET, then NUL-terminated
+	 * SERVICE[+ARG]. The caller must not send STDIN before the host grants a WINDOW (the
+	 * call's initial stdin window is 0); the host grants it once the target runs the service.
+	 * A refused call gets CHAN_ERROR on the stream (the reason) and nothing else. */
+	CHAN_RPC_CALL = 13,
+	/* host -> target qube, new stream (host id): run a service. payload: NUL-terminated
+	 * user ("" = default), SERVICE (no argument), ARG (without '+', may be empty), SOURCE
+	 * (the calling qube, as the host knows it from the channel). Then like EXEC: STDIN in,
+	 * STDOUT/STDERR out, EXIT. */
+	CHAN_SERVICE = 14,
 
 	/* host API, between the CLI and bulkheadd only (never on a qube channel) */
 	CHAN_API_REQUEST = 32, /* JSON request, see common/api.h */
