@@ -369,21 +369,12 @@ static const struct {
 	uint16_t type;
 	const char *name;
 } type_names[] = {
-    {CHAN_HELLO, "HELLO"},
-    {CHAN_EXEC, "EXEC"},
-    {CHAN_STDIN, "STDIN"},
-    {CHAN_STDOUT, "STDOUT"},
-    {CHAN_STDERR, "STDERR"},
-    {CHAN_WINDOW, "WINDOW"},
-    {CHAN_EXIT, "EXIT"},
-    {CHAN_SIGNAL, "SIGNAL"},
-    {CHAN_SHUTDOWN, "SHUTDOWN"},
-    {CHAN_ERROR, "ERROR"},
-    {CHAN_ECHO, "ECHO"},
-    {CHAN_ECHO_REPLY, "ECHO_REPLY"},
-    {CHAN_API_REQUEST, "API_REQUEST"},
-    {CHAN_API_REPLY, "API_REPLY"},
-    {CHAN_API_EVENT, "API_EVENT"},
+    {CHAN_HELLO, "HELLO"},	   {CHAN_EXEC, "EXEC"},		  {CHAN_STDIN, "STDIN"},
+    {CHAN_STDOUT, "STDOUT"},	   {CHAN_STDERR, "STDERR"},	  {CHAN_WINDOW, "WINDOW"},
+    {CHAN_EXIT, "EXIT"},	   {CHAN_SIGNAL, "SIGNAL"},	  {CHAN_SHUTDOWN, "SHUTDOWN"},
+    {CHAN_ERROR, "ERROR"},	   {CHAN_ECHO, "ECHO"},		  {CHAN_ECHO_REPLY, "ECHO_REPLY"},
+    {CHAN_RPC_CALL, "RPC_CALL"},   {CHAN_SERVICE, "SERVICE"},	  {CHAN_API_REQUEST, "API_REQUEST"},
+    {CHAN_API_REPLY, "API_REPLY"}, {CHAN_API_EVENT, "API_EVENT"},
 };
 
 const char *chan_type_name(uint16_t type)
@@ -392,4 +383,44 @@ const char *chan_type_name(uint16_t type)
 		if (type_names[i].type == type)
 			return type_names[i].name;
 	return NULL;
+}
+
+int chan_strings_encode(const char *const *strs, size_t n, uint8_t *out, size_t out_size,
+			size_t *ret_len)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(strs[i]) + 1;
+		if (l > CHAN_STRING_MAX + 1 || total + l > out_size)
+			return -EMSGSIZE;
+		memcpy(out + total, strs[i], l);
+		total += l;
+	}
+	*ret_len = total;
+	return 0;
+}
+
+int chan_strings_parse(const uint8_t *p, size_t len, size_t n, char *storage, const char **ret_strs)
+{
+	size_t count = 0, start = 0;
+
+	if (len == 0 || len > n * (CHAN_STRING_MAX + 1) || p[len - 1] != 0)
+		return -EBADMSG;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] != 0)
+			continue;
+		if (count == n || i - start > CHAN_STRING_MAX)
+			return -EBADMSG;
+		count++;
+		start = i + 1;
+	}
+	if (count != n)
+		return -EBADMSG;
+	memcpy(storage, p, len);
+	for (size_t i = 0, off = 0; i < n; i++) {
+		ret_strs[i] = storage + off;
+		off += strlen(storage + off) + 1;
+	}
+	return 0;
 }

@@ -82,5 +82,14 @@ void chan_u32_encode(uint8_t out[4], uint32_t v);
 int chan_exit_parse(const uint8_t *p, size_t len, uint32_t *ret_kind, int32_t *ret_value);
 void chan_exit_encode(uint8_t out[8], uint32_t kind, int32_t value);
 
+/* RPC_CALL (2 strings: target, service+arg) and SERVICE (4: user, service, arg, source) carry
+ * exactly n NUL-terminated strings of at most CHAN_STRING_MAX bytes each. parse copies them
+ * into storage (at least len bytes) and points ret_strs into it. */
+#define CHAN_STRING_MAX 255u
+int chan_strings_encode(const char *const *strs, size_t n, uint8_t *out, size_t out_size,
+			size_t *ret_len);
+int chan_strings_parse(const uint8_t *p, size_t len, size_t n, char *storage,
+		       const char **ret_strs);
+
 /* Name of a message type for logs ("HELLO"), or NULL if unknown. */
 const char *chan_type_name(uint16_t type);

@@ -54,6 +54,23 @@ static void check_payload(const uint8_t *p, size_t len)
 		abort();
 	if (chan_exit_parse(p, len, &kind, &value) == 0 && len != 8)
 		abort();
+
+	/* RPC_CALL and SERVICE payloads: every string parsed must be within its limit and the
+	 * whole must re-encode to the same bytes. */
+	for (size_t n = 2; n <= 4; n += 2) {
+		char strbuf[4 * (CHAN_STRING_MAX + 1)];
+		const char *strs[4];
+		uint8_t again[4 * (CHAN_STRING_MAX + 1)];
+		size_t again_len;
+		if (len > sizeof(strbuf) || chan_strings_parse(p, len, n, strbuf, strs) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (strlen(strs[i]) > CHAN_STRING_MAX)
+				abort();
+		if (chan_strings_encode(strs, n, again, sizeof(again), &again_len) < 0 ||
+		    again_len != len || memcmp(again, p, len) != 0)
+			abort();
+	}
 }
 
 static void run_decoder(const uint8_t *data, size_t size, uint32_t max_payload, uint32_t seed)

@@ -496,6 +496,37 @@ static void test_send_recv(void **state)
 	close(sv[1]);
 }
 
+static void test_strings(void **state)
+{
+	const char *in[] = {"work", "bulkhead.Filecopy+x", "", "personal"};
+	uint8_t buf[4 * (CHAN_STRING_MAX + 1)];
+	char storage[sizeof(buf)];
+	const char *out[4];
+	size_t len;
+
+	assert_int_equal(chan_strings_encode(in, 4, buf, sizeof(buf), &len), 0);
+	assert_int_equal(chan_strings_parse(buf, len, 4, storage, out), 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(out[i], in[i]);
+	/* Wrong count, missing final NUL, empty payload: refused. */
+	assert_int_equal(chan_strings_parse(buf, len, 2, storage, out), -EBADMSG);
+	assert_int_equal(chan_strings_parse(buf, len - 1, 4, storage, out), -EBADMSG);
+	assert_int_equal(chan_strings_parse(buf, 0, 2, storage, out), -EBADMSG);
+	/* A string over the limit, on either side. */
+	char big[CHAN_STRING_MAX + 2];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	const char *two[] = {big, "x"};
+	assert_int_equal(chan_strings_encode(two, 2, buf, sizeof(buf), &len), -EMSGSIZE);
+	uint8_t raw[sizeof(big) + 2];
+	memcpy(raw, big, sizeof(big));
+	raw[sizeof(big)] = 'x';
+	raw[sizeof(big) + 1] = 0;
+	assert_int_equal(chan_strings_parse(raw, sizeof(raw), 2, storage, out), -EBADMSG);
+	/* Too small an output buffer. */
+	assert_int_equal(chan_strings_encode(in, 4, buf, 10, &len), -EMSGSIZE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +545,7 @@ int main(void)
 	    cmocka_unit_test(test_outbuf_limit),
 	    cmocka_unit_test(test_outbuf_flush_socketpair),
 	    cmocka_unit_test(test_send_recv),
+	    cmocka_unit_test(test_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
