@@ -347,7 +347,8 @@ static void test_type_names(void **state)
 	assert_string_equal(chan_type_name(CHAN_ECHO_REPLY), "ECHO_REPLY");
 	assert_string_equal(chan_type_name(CHAN_API_EVENT), "API_EVENT");
 	assert_null(chan_type_name(0));
-	assert_null(chan_type_name(13));
+	assert_string_equal(chan_type_name(CHAN_RPC_CALL), "RPC_CALL");
+	assert_null(chan_type_name(15));
 	assert_null(chan_type_name(0xffff));
 }
 
