@@ -17,6 +17,8 @@
 #define AGENT_PORT_NAME	       "org.bulkhead.control"
 #define AGENT_RETRY_MS	       100
 
+struct exec_opts;
+
 struct stream {
 	uint32_t id;
 	pid_t pid; /* 0 once reaped */
@@ -46,6 +48,13 @@ struct agent_user {
 	size_t n_groups;
 };
 
+/* Calls from programs in the qube that may be in flight at once. */
+#define AGENT_RPC_CLIENTS 32u
+#define AGENT_RPC_SOCKET  "/run/bulkhead-agent.sock"
+#define AGENT_RPC_DIR	  "/etc/bulkhead/rpc"
+
+struct rpc_client;
+
 enum port_mode { PORT_SCAN, PORT_DEVICE, PORT_FD, PORT_VSOCK };
 
 /* The vsock port the agent listens on when the host uses vsock instead of virtio-serial. */
@@ -67,6 +76,13 @@ struct agent {
 	struct chan_outbuf out;
 	struct stream *streams[CHAN_MAX_STREAMS];
 	const char *passwd_path, *group_path;
+	/* RPC: local callers, the directory of services */
+	const char *rpc_socket; /* "" to disable */
+	const char *rpc_dir;
+	int rpc_listen_fd;
+	struct rpc_client *rpc_clients[AGENT_RPC_CLIENTS];
+	uint32_t rpc_next;
+	uint32_t date_stream; /* our own bulkhead.GetDate call, 0 when none */
 };
 
 /* main.c: queue a frame for the host; a full queue means the host is not reading at all. */
@@ -77,6 +93,10 @@ struct stream *stream_find(struct agent *a, uint32_t id);
 size_t stream_count(const struct agent *a);
 /* Starts a command for a new stream; failures are reported on the stream (STDERR, EXIT). */
 void stream_exec(struct agent *a, uint32_t id, const char *user, char *const *argv);
+void stream_exec_opts(struct agent *a, uint32_t id, const char *user, char *const *argv,
+		      const struct exec_opts *opts);
+/* Fails a stream that never got a process: message on STDERR, EOFs, EXIT with code. */
+void stream_fail(struct agent *a, uint32_t id, int code, const char *msg);
 /* -EPROTO when the host sent past its window. */
 int stream_stdin(struct agent *a, struct stream *s, const uint8_t *data, size_t len);
 void stream_window(struct stream *s, uint32_t n);
@@ -101,7 +121,15 @@ int user_lookup(const char *passwd_path, const char *group_path, const char *nam
 void user_done(struct agent_user *u);
 
 /* exec.c: forks the command of stream s; fills its pid and fds. */
-int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv);
+struct exec_opts {
+	char *const *env; /* extra "KEY=VALUE" entries, NULL-terminated, or NULL */
+	/* Instead of exec: connect to this unix socket service, send header (with its NUL)
+	 * and relay stdin and stdout to it. */
+	const char *socket_path;
+	const char *socket_header;
+};
+int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv,
+	       const struct exec_opts *opts);
 /* Child-to-parent report when setup or exec fails, sent over the CLOEXEC status pipe. */
 struct exec_status {
 	int32_t stage; /* EXEC_STAGE_* */
@@ -119,6 +147,15 @@ int vsock_listen(unsigned port);
 int vsock_accept(int listen_fd);
 /* Whether the kernel command line asks for the vsock channel (bulkhead.channel=vsock). */
 bool vsock_requested(const char *cmdline_path);
+
+/* rpc-local.c: the socket `bulkhead-call` connects to */
+int rpc_local_listen(struct agent *a);
+void rpc_local_poll_fill(struct agent *a, struct pollfd *pfd, size_t *n, size_t *ret_first);
+void rpc_local_poll_handle(struct agent *a, const struct pollfd *pfd);
+/* A frame from the host on a stream we opened (CHAN_STREAM_QUBE set). */
+void rpc_local_from_host(struct agent *a, const struct chan_frame *f);
+void rpc_local_host_gone(struct agent *a);
+void rpc_local_get_date(struct agent *a);
 
 /* shutdown.c: as PID 1, stop everything and power off. Does not return. */
 _Noreturn void agent_poweroff(void);

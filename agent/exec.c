@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +25,55 @@ static _Noreturn void child_fail(int status_fd, int stage, int err)
 	_exit(stage == EXEC_STAGE_EXEC && err == ENOENT ? 127 : 126);
 }
 
+/* A socket service: the qube's own daemon listens on /etc/bulkhead/rpc/NAME. We stand between
+ * it and the pipes, as qrexec does: header first, then both directions until both end. */
+static _Noreturn void relay_socket(int status_fd, const char *path, const char *header)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		child_fail(status_fd, EXEC_STAGE_EXEC, ENAMETOOLONG);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		child_fail(status_fd, EXEC_STAGE_EXEC, errno);
+	if (write_all(fd, header, strlen(header) + 1) < 0)
+		child_fail(status_fd, EXEC_STAGE_EXEC, errno);
+	close(status_fd); /* "exec" succeeded */
+
+	struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+	char buf[16384];
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		for (int i = 0; i < 2; i++) {
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			ssize_t n = read(p[i].fd, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (i == 0)
+					shutdown(fd, SHUT_WR);
+				else
+					_exit(0); /* the service is done talking */
+				p[i].fd = -1;
+				continue;
+			}
+			if (write_all(i == 0 ? fd : 1, buf, (size_t)n) < 0)
+				_exit(1);
+		}
+	}
+	_exit(0);
+}
+
 static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
-			    const struct agent_user *u, char *const *argv)
+			    const struct agent_user *u, char *const *argv,
+			    const struct exec_opts *opts)
 {
 	sigset_t all;
 
@@ -57,6 +107,11 @@ static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
 	    setenv("LOGNAME", u->name, 1) < 0 || setenv("SHELL", u->shell, 1) < 0 ||
 	    setenv("PATH", AGENT_PATH, 1) < 0)
 		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
+	for (char *const *e = opts && opts->env ? opts->env : NULL; e && *e; e++)
+		if (putenv(*e) != 0)
+			child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
+	if (opts && opts->socket_path)
+		relay_socket(status_fd, opts->socket_path, opts->socket_header);
 
 	execvp(argv[0], argv);
 	child_fail(status_fd, EXEC_STAGE_EXEC, errno);
@@ -70,7 +125,8 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv)
+int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv,
+	       const struct exec_opts *opts)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, st[2] = {-1, -1};
 	int r = 0;
@@ -92,7 +148,7 @@ int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv)
 		goto fail;
 	}
 	if (pid == 0)
-		child(in[0], out[1], err[1], st[1], u, argv);
+		child(in[0], out[1], err[1], st[1], u, argv, opts);
 
 	close(in[0]);
 	close(out[1]);

@@ -1,6 +1,9 @@
 /* bulkhead-agent: the qube's end of the control channel. One thread, one poll() loop. */
 #include "agent.h"
 
+#include <ctype.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,7 +18,7 @@
 #include "util.h"
 
 /* sig_fd, the port, and four pipes per stream */
-#define MAX_POLL (2 + 4 * CHAN_MAX_STREAMS)
+#define MAX_POLL (2 + 4 * CHAN_MAX_STREAMS + 1 + AGENT_RPC_CLIENTS)
 
 void agent_send(struct agent *a, uint16_t type, uint32_t stream, const void *payload, size_t len)
 {
@@ -81,6 +84,64 @@ static int on_exec(struct agent *a, const struct chan_frame *f)
 	if (chan_exec_parse(f->payload, f->len, &storage, &user, &argv, &argc) < 0)
 		return -EBADMSG;
 	stream_exec(a, f->stream, user, argv);
+	return 0;
+}
+
+/* Service names reach a path: letters, digits and "_.-" only (the host checked them too). */
+static bool service_name_ok(const char *s, bool allow_empty)
+{
+	size_t n = strlen(s);
+	if ((!allow_empty && n == 0) || n > 64 || streq(s, ".") || streq(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || strchr("_.-", s[i])))
+			return false;
+	return true;
+}
+
+static int on_service(struct agent *a, const struct chan_frame *f)
+{
+	char storage[4 * (CHAN_STRING_MAX + 1)];
+	const char *str[4]; /* user, service, argument, source */
+	struct stat st;
+	char path[512], header[600], env_remote[300], env_arg[300];
+
+	if (stream_find(a, f->stream))
+		return -EEXIST;
+	if (f->len > sizeof(storage) || chan_strings_parse(f->payload, f->len, 4, storage, str) < 0)
+		return -EBADMSG;
+	if (!service_name_ok(str[1], false) || !service_name_ok(str[2], true) ||
+	    !service_name_ok(str[3], false)) {
+		stream_fail(a, f->stream, 126, "bulkhead-agent: invalid service name\n");
+		return 0;
+	}
+	/* NAME+ARG first, then NAME, as Qubes looks them up. */
+	snprintf(path, sizeof(path), "%s/%s+%s", a->rpc_dir, str[1], str[2]);
+	if (!*str[2] || lstat(path, &st) < 0) {
+		snprintf(path, sizeof(path), "%s/%s", a->rpc_dir, str[1]);
+		if (stat(path, &st) < 0) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "bulkhead-agent: no service %.64s here\n",
+				 str[1]);
+			stream_fail(a, f->stream, 127, msg);
+			return 0;
+		}
+	} else if (stat(path, &st) < 0) {
+		stream_fail(a, f->stream, 127, "bulkhead-agent: broken service link\n");
+		return 0;
+	}
+	snprintf(env_remote, sizeof(env_remote), "BULKHEAD_REMOTE_DOMAIN=%s", str[3]);
+	snprintf(env_arg, sizeof(env_arg), "BULKHEAD_SERVICE_ARGUMENT=%s", str[2]);
+	char *env[] = {env_remote, env_arg, NULL};
+	char *argv[] = {path, NULL};
+	struct exec_opts opts = {.env = env};
+	if (S_ISSOCK(st.st_mode)) {
+		snprintf(header, sizeof(header), "%s%s%s %s", str[1], *str[2] ? "+" : "", str[2],
+			 str[3]);
+		opts.socket_path = path;
+		opts.socket_header = header;
+	}
+	stream_exec_opts(a, f->stream, str[0], argv, &opts);
 	return 0;
 }
 
@@ -165,15 +226,22 @@ static const struct {
 	enum stream_rule rule;
 	int (*handle)(struct agent *a, const struct chan_frame *f);
 } handlers[] = {
-    {CHAN_HELLO, ON_STREAM_ZERO, on_hello},	 {CHAN_EXEC, ON_STREAM_NONZERO, on_exec},
-    {CHAN_STDIN, ON_STREAM_NONZERO, on_stdin},	 {CHAN_WINDOW, ON_STREAM_NONZERO, on_window},
-    {CHAN_SIGNAL, ON_STREAM_NONZERO, on_signal}, {CHAN_SHUTDOWN, ON_STREAM_ZERO, on_shutdown},
-    {CHAN_ERROR, ON_ANY_STREAM, on_error},	 {CHAN_ECHO, ON_ANY_STREAM, on_echo},
+    {CHAN_SERVICE, ON_STREAM_NONZERO, on_service}, {CHAN_HELLO, ON_STREAM_ZERO, on_hello},
+    {CHAN_EXEC, ON_STREAM_NONZERO, on_exec},	   {CHAN_STDIN, ON_STREAM_NONZERO, on_stdin},
+    {CHAN_WINDOW, ON_STREAM_NONZERO, on_window},   {CHAN_SIGNAL, ON_STREAM_NONZERO, on_signal},
+    {CHAN_SHUTDOWN, ON_STREAM_ZERO, on_shutdown},  {CHAN_ERROR, ON_ANY_STREAM, on_error},
+    {CHAN_ECHO, ON_ANY_STREAM, on_echo},
 };
 
 static void dispatch(struct agent *a, const struct chan_frame *f)
 {
 	char what[96];
+
+	/* Streams we opened are RPC calls made from inside the qube. */
+	if (f->stream & CHAN_STREAM_QUBE) {
+		rpc_local_from_host(a, f);
+		return;
+	}
 
 	for (size_t i = 0; i < ARRAY_SIZE(handlers); i++) {
 		if (handlers[i].type != f->type)
@@ -204,11 +272,14 @@ static void on_connected(struct agent *a)
 	a->desynced = false;
 	reset_state(a, true);
 	send_hello(a);
+	if (a->pid1)
+		rpc_local_get_date(a);
 }
 
 static void on_disconnected(struct agent *a)
 {
 	a->connected = false;
+	rpc_local_host_gone(a);
 	reset_state(a, true);
 	if (a->mode == PORT_FD) {
 		if (!a->pid1)
@@ -358,6 +429,9 @@ static void run(struct agent *a)
 		}
 		size_t streams_from = n;
 		stream_poll_fill(a, pfd, tags, &n);
+		size_t streams_end = n, rpc_from = SIZE_MAX;
+		if (a->rpc_listen_fd >= 0)
+			rpc_local_poll_fill(a, pfd, &n, &rpc_from);
 
 		if (poll(pfd, n, a->connected ? -1 : AGENT_RETRY_MS) < 0) {
 			if (errno == EINTR)
@@ -380,8 +454,10 @@ static void run(struct agent *a)
 				read_port(a);
 		}
 		if (a->connected)
-			for (size_t i = streams_from; i < n; i++)
+			for (size_t i = streams_from; i < streams_end; i++)
 				stream_poll_handle(a, &pfd[i], &tags[i]);
+		if (rpc_from != SIZE_MAX)
+			rpc_local_poll_handle(a, &pfd[rpc_from]);
 
 		stream_finish_done(a);
 		if (a->reset_pending) {
@@ -419,26 +495,34 @@ static int setup_signals(struct agent *a)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: bulkhead-agent [--device PATH | --fd N | --vsock PORT]\n"
-		   "Runs commands for bulkheadd over the qube's control port.\n"
-		   "  --device PATH  use this port instead of finding " AGENT_PORT_NAME "\n"
-		   "  --fd N         use inherited fd N (tests); exit when it closes\n"
-		   "  --vsock PORT   accept the host on this vsock port (also chosen by\n"
-		   "                 bulkhead.channel=vsock on the kernel command line)\n");
+	fprintf(
+	    f,
+	    "Usage: bulkhead-agent [--device PATH | --fd N | --vsock PORT]\n"
+	    "Runs commands for bulkheadd over the qube's control port.\n"
+	    "  --device PATH  use this port instead of finding " AGENT_PORT_NAME "\n"
+	    "  --fd N         use inherited fd N (tests); exit when it closes\n"
+	    "  --rpc-socket PATH  where programs in the qube make calls (default " AGENT_RPC_SOCKET
+	    ")\n"
+	    "  --rpc-dir DIR  services offered to other qubes (default " AGENT_RPC_DIR ")\n"
+	    "  --vsock PORT   accept the host on this vsock port (also chosen by\n"
+	    "                 bulkhead.channel=vsock on the kernel command line)\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"device", required_argument, NULL, 'd'}, {"fd", required_argument, NULL, 'f'},
-	    {"vsock", required_argument, NULL, 'v'},  {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {},
+	    {"device", required_argument, NULL, 'd'},  {"fd", required_argument, NULL, 'f'},
+	    {"vsock", required_argument, NULL, 'v'},   {"rpc-socket", required_argument, NULL, 'r'},
+	    {"rpc-dir", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},       {},
 	};
 	static struct chan_decoder dec;
 	struct agent a = {
 	    .mode = PORT_SCAN,
 	    .port_fd = -1,
 	    .listen_fd = -1,
+	    .rpc_listen_fd = -1,
+	    .rpc_dir = AGENT_RPC_DIR,
 	    .sig_fd = -1,
 	    .dec = &dec,
 	    .pid1 = getpid() == 1,
@@ -478,6 +562,12 @@ int main(int argc, char **argv)
 			a.vsock_port = (unsigned)port;
 			break;
 		}
+		case 'r':
+			a.rpc_socket = optarg;
+			break;
+		case 'R':
+			a.rpc_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_SUCCESS;
@@ -504,6 +594,13 @@ int main(int argc, char **argv)
 			return EXIT_FAILURE;
 		}
 	}
+
+	/* In a qube the local call socket is on by default; tests driving us over --fd opt in. */
+	if (!a.rpc_socket && a.mode != PORT_FD)
+		a.rpc_socket = AGENT_RPC_SOCKET;
+	int rr = rpc_local_listen(&a);
+	if (rr < 0)
+		log_warn("cannot listen for local calls on %s: %s", a.rpc_socket, strerror(-rr));
 
 	int r = setup_signals(&a);
 	if (r < 0) {

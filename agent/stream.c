@@ -65,13 +65,19 @@ static void send_end(struct agent *a, uint32_t id, uint32_t kind, int32_t value)
 }
 
 /* A stream that never got a process: message on STDERR, EOFs, EXIT. */
-static void fail_stream(struct agent *a, uint32_t id, int code, const char *msg)
+void stream_fail(struct agent *a, uint32_t id, int code, const char *msg)
 {
 	agent_send(a, CHAN_STDERR, id, msg, strlen(msg));
 	send_end(a, id, CHAN_EXIT_CODE, code);
 }
 
 void stream_exec(struct agent *a, uint32_t id, const char *user, char *const *argv)
+{
+	stream_exec_opts(a, id, user, argv, NULL);
+}
+
+void stream_exec_opts(struct agent *a, uint32_t id, const char *user, char *const *argv,
+		      const struct exec_opts *opts)
 {
 	struct agent_user u = {0};
 	char msg[512];
@@ -82,7 +88,7 @@ void stream_exec(struct agent *a, uint32_t id, const char *user, char *const *ar
 		if (!a->streams[slot])
 			break;
 	if (slot == CHAN_MAX_STREAMS) {
-		fail_stream(a, id, 126, "bulkhead-agent: too many commands running\n");
+		stream_fail(a, id, 126, "bulkhead-agent: too many commands running\n");
 		return;
 	}
 
@@ -94,7 +100,7 @@ void stream_exec(struct agent *a, uint32_t id, const char *user, char *const *ar
 			snprintf(msg, sizeof(msg),
 				 "bulkhead-agent: cannot look up user '%.64s': %s\n", user,
 				 strerror(-r));
-		fail_stream(a, id, 126, msg);
+		stream_fail(a, id, 126, msg);
 		return;
 	}
 
@@ -110,13 +116,13 @@ void stream_exec(struct agent *a, uint32_t id, const char *user, char *const *ar
 	    .argv0 = xstrdup(argv[0]),
 	    .user = xstrdup(u.name),
 	};
-	r = exec_spawn(s, &u, argv);
+	r = exec_spawn(s, &u, argv, opts);
 	user_done(&u);
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), "bulkhead-agent: cannot start '%.200s': %s\n", argv[0],
 			 strerror(-r));
 		stream_free(s);
-		fail_stream(a, id, 126, msg);
+		stream_fail(a, id, 126, msg);
 		return;
 	}
 	a->streams[slot] = s;

@@ -37,6 +37,8 @@
 #define CHAN_INITIAL_WINDOW   (256u * 1024u)
 #define CHAN_MAX_STREAMS      64u  /* concurrent streams per channel */
 #define CHAN_MAX_ARGS	      256u /* argv entries in one EXEC */
+/* Streams a qube opens (RPC calls) have this bit set; the host's (EXEC, SERVICE) do not. */
+#define CHAN_STREAM_QUBE 0x80000000u
 
 enum chan_msg_type {
 	/* stream 0, payload: u32 version, then the sender's version string (<= 64 bytes, no NUL) */
