@@ -8,7 +8,8 @@
  * and checked, so an interrupted or refused copy leaves nothing visible. A stage left behind by
  * a killed receiver is removed by the next one (its lock is free).
  *
- * Exit status: 0 done, 1 the stream was refused, 2 a local failure (full disk, I/O, setup).
+ * Exit status: 0 done, 1 the stream was refused (bad input, over a limit, a name already in
+ * Incoming), 2 a local failure (full disk, I/O, bad environment).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +30,7 @@
 #define PROG	     "bulkhead-filecopy-receive"
 #define STAGE_PREFIX ".bulkhead-incoming."
 
-static int finish(uint32_t err, const char *msg)
+static int finish_as(uint32_t err, const char *msg, bool local)
 {
 	int r = fc_status_write(1, err, msg);
 	if (err)
@@ -38,20 +39,13 @@ static int finish(uint32_t err, const char *msg)
 		fprintf(stderr, PROG ": cannot answer the sender: %s\n", strerror(-r));
 	if (err == 0)
 		return 0;
-	switch (err) {
-	case EPROTO:
-	case EINVAL:
-	case EPERM:
-	case EFBIG:
-	case E2BIG:
-	case ENAMETOOLONG:
-	case ELOOP:
-	case EPIPE:
-	case EEXIST:
-		return 1;
-	default:
-		return 2;
-	}
+	return local ? 2 : 1;
+}
+
+/* Failures of the receiver's own setup count as local. */
+static int finish(uint32_t err, const char *msg)
+{
+	return finish_as(err, msg, err != 0);
 }
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -220,13 +214,17 @@ int main(int argc, char **argv)
 	r = filecopy_unpack(0, stage_fd, &lim, &rep);
 	if (r == 0 && syncfs(stage_fd) < 0) {
 		r = -errno;
+		rep.local_failure = true;
 		snprintf(rep.msg, sizeof(rep.msg), "cannot write to disk: %s", strerror(errno));
 	}
-	if (r == 0)
+	if (r == 0) {
 		r = publish(stage_fd, dest_fd, rep.msg, sizeof(rep.msg));
+		/* a name taken in Incoming is a refusal; anything else is ours */
+		rep.local_failure = r < 0 && r != -EEXIST;
+	}
 	(void)rm_tree_at(dest_fd, stage, true);
 	if (r < 0)
-		return finish((uint32_t)-r, rep.msg);
+		return finish_as((uint32_t)-r, rep.msg, rep.local_failure);
 	(void)fsync(dest_fd);
 	return finish(0, "");
 }

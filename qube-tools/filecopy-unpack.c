@@ -61,6 +61,15 @@ static int fail(struct unpacker *u, int err, const char *fmt, ...)
 	return err;
 }
 
+/* A system call failed on our side: a full disk is not the sender's fault. A name that exists
+ * already can only be a duplicate within this stream (the stage starts empty). */
+#define fail_sys(u, err, ...)                                                                      \
+	({                                                                                         \
+		int _e = (err);                                                                    \
+		(u)->report->local_failure = _e != -EEXIST;                                        \
+		fail(u, _e, __VA_ARGS__);                                                          \
+	})
+
 static int read_input(struct unpacker *u, void *buf, size_t len, const char *what)
 {
 	int r = read_exact(u->in_fd, buf, len);
@@ -68,7 +77,7 @@ static int read_input(struct unpacker *u, void *buf, size_t len, const char *wha
 		return fail(u, -EPIPE, "stream ended inside %s (truncated or interrupted copy)",
 			    what);
 	if (r < 0)
-		return fail(u, r, "reading the stream: %s", strerror(-r));
+		return fail_sys(u, r, "reading the stream: %s", strerror(-r));
 	return 0;
 }
 
@@ -109,7 +118,7 @@ static int unpack_file(struct unpacker *u, const char *name, const struct fc_rec
 	_cleanup_close_ int fd =
 	    openat(cur_fd(u), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail(u, -errno, "cannot create: %s", strerror(errno));
+		return fail_sys(u, -errno, "cannot create: %s", strerror(errno));
 
 	_cleanup_free_ uint8_t *buf = xmalloc(COPY_CHUNK);
 	uint64_t left = rec->size;
@@ -120,15 +129,15 @@ static int unpack_file(struct unpacker *u, const char *name, const struct fc_rec
 			return r;
 		r = write_all(fd, buf, n);
 		if (r < 0)
-			return fail(u, r, "cannot write: %s", strerror(-r));
+			return fail_sys(u, r, "cannot write: %s", strerror(-r));
 		left -= n;
 	}
 	u->report->bytes += rec->size;
 	if (fchmod(fd, rec->mode & 0777) < 0)
-		return fail(u, -errno, "cannot set mode: %s", strerror(errno));
+		return fail_sys(u, -errno, "cannot set mode: %s", strerror(errno));
 	/* Some file systems report a full disk only when the file is closed. */
 	if (close(TAKE_FD(fd)) < 0)
-		return fail(u, -errno, "cannot write: %s", strerror(errno));
+		return fail_sys(u, -errno, "cannot write: %s", strerror(errno));
 	return 0;
 }
 
@@ -145,7 +154,7 @@ static int unpack_symlink(struct unpacker *u, const char *name, const struct fc_
 		return fail(u, r, "refused symlink: %s", why);
 	target[rec->size] = '\0';
 	if (symlinkat(target, cur_fd(u), name) < 0)
-		return fail(u, -errno, "cannot create symlink: %s", strerror(errno));
+		return fail_sys(u, -errno, "cannot create symlink: %s", strerror(errno));
 	return 0;
 }
 
@@ -157,10 +166,10 @@ static int unpack_dir(struct unpacker *u, const char *name, const struct fc_reco
 			    u->lim->max_depth < FC_DEPTH_MAX ? u->lim->max_depth : FC_DEPTH_MAX);
 	/* Owner-only while we fill it; its own mode comes with the matching UP record. */
 	if (mkdirat(cur_fd(u), name, 0700) < 0)
-		return fail(u, -errno, "cannot create directory: %s", strerror(errno));
+		return fail_sys(u, -errno, "cannot create directory: %s", strerror(errno));
 	int fd = openat(cur_fd(u), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return fail(u, -errno, "cannot open directory: %s", strerror(errno));
+		return fail_sys(u, -errno, "cannot open directory: %s", strerror(errno));
 	u->depth++;
 	u->stack[u->depth] =
 	    (struct level){.fd = fd, .mode = rec->mode & 0777, .path_len = parent_path_len};
@@ -178,7 +187,7 @@ static int unpack_up(struct unpacker *u)
 	l->fd = -1;
 	u->depth--;
 	if (r < 0)
-		return fail(u, r, "cannot set mode: %s", strerror(-r));
+		return fail_sys(u, r, "cannot set mode: %s", strerror(-r));
 	u->path_len = l->path_len;
 	u->path[u->path_len] = '\0';
 	return 0;

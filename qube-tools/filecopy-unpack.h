@@ -19,6 +19,9 @@ struct filecopy_report {
 	uint64_t bytes;
 	/* first top-level entry (with single_file: the file) */
 	char first_name[FC_NAME_MAX + 1];
+	/* on failure: the file system failed us (full disk, I/O) rather than the stream being
+	 * refused */
+	bool local_failure;
 	/* on failure: what was refused, with the entry's path made printable */
 	char msg[FC_STATUS_MSG_MAX + 1];
 };
