@@ -6,7 +6,8 @@
  * Everything is unpacked into a staging directory inside Incoming/SOURCE (".bulkhead-incoming.
  * <random>", locked while in use) and renamed into place only after the whole stream was read
  * and checked, so an interrupted or refused copy leaves nothing visible. A stage left behind by
- * a killed receiver is removed by the next one (its lock is free).
+ * a killed receiver is removed by the next one (its lock is free and it is older than
+ * --stale-after, a minute by default).
  *
  * Exit status: 0 done, 1 the stream was refused (bad input, over a limit, a name already in
  * Incoming), 2 a local failure (full disk, I/O, bad environment).
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "filecopy-unpack.h"
 #include "fsutil.h"
@@ -60,7 +62,7 @@ static int parse_u64(const char *s, uint64_t *ret)
 }
 
 /* Removes stages whose receiver is gone: nobody holds their lock. */
-static void clean_stale_stages(int dirfd)
+static void clean_stale_stages(int dirfd, uint64_t stale_after)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -76,7 +78,11 @@ static void clean_stale_stages(int dirfd)
 			continue;
 		_cleanup_close_ int sfd =
 		    openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0 || flock(sfd, LOCK_EX | LOCK_NB) < 0)
+		struct stat st;
+		/* A stage only just made may not be locked yet by its receiver: leave it. */
+		if (sfd < 0 || fstat(sfd, &st) < 0 ||
+		    (uint64_t)st.st_ctime + stale_after > (uint64_t)time(NULL) ||
+		    flock(sfd, LOCK_EX | LOCK_NB) < 0)
 			continue;
 		(void)rm_tree_at(dirfd, de->d_name, true);
 	}
@@ -144,11 +150,12 @@ int main(int argc, char **argv)
 	    {"max-bytes", required_argument, NULL, 'b'},
 	    {"max-files", required_argument, NULL, 'f'},
 	    {"max-depth", required_argument, NULL, 'd'},
+	    {"stale-after", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	struct filecopy_limits lim;
-	uint64_t v;
+	uint64_t v, stale_after = 60;
 	int c, r;
 
 	/* A write over RLIMIT_FSIZE must be an error we report, not a silent death. */
@@ -157,7 +164,8 @@ int main(int argc, char **argv)
 	filecopy_limits_default(&lim);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			printf("Usage: %s [--max-bytes N] [--max-files N] [--max-depth N]\n"
+			printf("Usage: %s [--max-bytes N] [--max-files N] [--max-depth N] "
+			       "[--stale-after SECONDS]\n"
 			       "Receives a bulkhead-copy stream on stdin into "
 			       "~/Incoming/$BULKHEAD_REMOTE_DOMAIN/.\n",
 			       argv[0]);
@@ -171,6 +179,8 @@ int main(int argc, char **argv)
 			lim.max_bytes = v;
 		else if (c == 'f')
 			lim.max_files = v;
+		else if (c == 's')
+			stale_after = v < 366u * 86400u ? v : 366u * 86400u;
 		else
 			lim.max_depth = v < FC_DEPTH_MAX ? (unsigned)v : FC_DEPTH_MAX;
 	}
@@ -194,7 +204,7 @@ int main(int argc, char **argv)
 	if (dest_fd < 0)
 		return finish((uint32_t)-dest_fd,
 			      "cannot create ~/Incoming/SOURCE (or it is a symlink)");
-	clean_stale_stages(dest_fd);
+	clean_stale_stages(dest_fd, stale_after);
 
 	char stage[sizeof(STAGE_PREFIX) + 17];
 	r = random_name(STAGE_PREFIX, stage, sizeof(stage));
