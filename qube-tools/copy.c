@@ -163,8 +163,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (err != 0) {
-		fprintf(stderr, PROG ": %s refused the copy: %s: %s\nNothing was copied.\n", target,
-			strerror((int)err), msg);
+		fprintf(stderr,
+			PROG ": the copy to %s failed there: %s [%s]\nNothing was copied.\n",
+			target, strerror((int)err), msg);
 		return 1;
 	}
 	if (send_r < 0 || rc != 0) {
