@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 	if (err != 0) {
 		fprintf(stderr,
 			PROG ": the copy to %s failed there: %s [%s]\nNothing was copied.\n",
-			target, strerror((int)err), msg);
+			target, msg, strerror((int)err));
 		return 1;
 	}
 	if (send_r < 0 || rc != 0) {
