@@ -41,6 +41,11 @@ static _Noreturn void relay_socket(int status_fd, const char *path, const char *
 	if (write_all(fd, header, strlen(header) + 1) < 0)
 		child_fail(status_fd, EXEC_STAGE_EXEC, errno);
 	close(status_fd); /* "exec" succeeded */
+	/* Without an exec, CLOEXEC closes nothing: drop the agent's fds (among them the write
+	 * end of our own stdin pipe, which would keep stdin from ever reaching EOF). */
+	if (fd > 3)
+		close_range(3, (unsigned)fd - 1, 0);
+	close_range((unsigned)fd + 1, ~0u, 0);
 
 	struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
 	char buf[16384];

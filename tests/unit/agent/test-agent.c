@@ -18,6 +18,9 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+#include <sys/un.h>
+
 #include "frame.h"
 #include "util.h"
 
@@ -57,7 +60,14 @@ static void frame_free(struct frame *f)
 	f->p = NULL;
 }
 
+static struct host *host_start_args(const char *const *extra);
+
 static struct host *host_start(void)
+{
+	return host_start_args(NULL);
+}
+
+static struct host *host_start_args(const char *const *extra)
 {
 	const char *agent = getenv("BULKHEAD_AGENT");
 	int sv[2];
@@ -71,7 +81,12 @@ static struct host *host_start(void)
 		char fdarg[16];
 		int fd = dup(sv[1]); /* without CLOEXEC */
 		snprintf(fdarg, sizeof(fdarg), "%d", fd);
-		execl(agent, agent, "--fd", fdarg, (char *)NULL);
+		const char *argv[16] = {agent, "--fd", fdarg};
+		size_t n = 3;
+		for (size_t i = 0; extra && extra[i] && n < 15; i++)
+			argv[n++] = extra[i];
+		argv[n] = NULL;
+		execv(agent, (char *const *)argv);
 		_exit(127);
 	}
 	close(sv[1]);
@@ -615,6 +630,226 @@ static void test_shutdown_exits(void **state)
 	free(h);
 }
 
+/* --- services (SERVICE) and calls from programs in the qube (RPC_CALL) ------------------- */
+
+static char *make_rpc_dir(void)
+{
+	char *dir = xstrdup("/tmp/bh-rpc-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	_cleanup_free_ char *svc = xasprintf("%s/test.Svc", dir);
+	_cleanup_free_ char *special = xasprintf("%s/test.Svc+special", dir);
+	FILE *f = fopen(svc, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\necho \"$BULKHEAD_REMOTE_DOMAIN $BULKHEAD_SERVICE_ARGUMENT\"\ncat\n"
+		   "echo to-stderr >&2\nexit 4\n");
+	fclose(f);
+	f = fopen(special, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\necho special\n");
+	fclose(f);
+	assert_int_equal(chmod(svc, 0755), 0);
+	assert_int_equal(chmod(special, 0755), 0);
+	return dir;
+}
+
+static void host_service(struct host *h, uint32_t stream, const char *service, const char *arg,
+			 const char *source)
+{
+	const char *strs[4] = {"", service, arg, source};
+	uint8_t p[4 * (CHAN_STRING_MAX + 1)];
+	size_t len;
+	assert_int_equal(chan_strings_encode(strs, 4, p, sizeof(p), &len), 0);
+	host_send(h, CHAN_SERVICE, stream, p, len);
+}
+
+static void test_service(void **state)
+{
+	_cleanup_free_ char *dir = make_rpc_dir();
+	const char *extra[] = {"--rpc-dir", dir, NULL};
+	struct host *h = host_start_args(extra);
+	struct frame f;
+	struct result r = {0};
+
+	assert_true(host_next(h, &f, TIMEOUT_MS)); /* HELLO */
+	frame_free(&f);
+
+	host_service(h, 1, "test.Svc", "a1", "alice");
+	host_send(h, CHAN_STDIN, 1, "data\n", 5);
+	host_send(h, CHAN_STDIN, 1, NULL, 0);
+	collect(h, &r, 1, 1);
+	assert_int_equal(r.value, 4);
+	assert_int_equal(r.out_len, strlen("alice a1\ndata\n"));
+	assert_memory_equal(r.out, "alice a1\ndata\n", r.out_len);
+	assert_non_null(strstr(r.err, "to-stderr"));
+	result_done(&r);
+
+	/* NAME+ARG wins over NAME. */
+	r = (struct result){0};
+	host_service(h, 2, "test.Svc", "special", "alice");
+	host_send(h, CHAN_STDIN, 2, NULL, 0);
+	collect(h, &r, 2, 1);
+	assert_int_equal(r.value, 0);
+	assert_memory_equal(r.out, "special\n", 8);
+	result_done(&r);
+
+	/* No such service: 127 with a message; a name that could leave the directory: 126. */
+	static const struct {
+		const char *service, *arg;
+		int code;
+	} bad[] = {{"test.Missing", "", 127},
+		   {"..", "", 126},
+		   {"test.Svc", "../x", 126},
+		   {"a/b", "", 126},
+		   {"", "", 126}};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		r = (struct result){0};
+		host_service(h, 10 + (uint32_t)i, bad[i].service, bad[i].arg, "alice");
+		collect(h, &r, 10 + (uint32_t)i, 1);
+		assert_int_equal(r.value, bad[i].code);
+		assert_true(r.err_len > 0);
+		result_done(&r);
+	}
+	host_stop(h);
+	_cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A socket service: the agent sends "SERVICE+ARG SOURCE\0" and relays both ways. */
+static void test_socket_service(void **state)
+{
+	_cleanup_free_ char *dir = make_rpc_dir();
+	_cleanup_free_ char *path = xasprintf("%s/test.Sock", dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	strcpy(sa.sun_path, path);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	pid_t server = fork();
+	assert_true(server >= 0);
+	if (server == 0) {
+		int c = accept(lfd, NULL, NULL);
+		char buf[256];
+		size_t n = 0;
+		while (n < sizeof(buf) - 1 && read(c, buf + n, 1) == 1 && buf[n] != 0)
+			n++;
+		buf[n] = 0;
+		dprintf(c, "header:%s\n", buf);
+		ssize_t k;
+		while ((k = read(c, buf, sizeof(buf))) > 0)
+			(void)!write(c, buf, (size_t)k);
+		_exit(0);
+	}
+	close(lfd);
+	const char *extra[] = {"--rpc-dir", dir, NULL};
+	struct host *h = host_start_args(extra);
+	struct frame f;
+	struct result r = {0};
+	assert_true(host_next(h, &f, TIMEOUT_MS));
+	frame_free(&f);
+	host_service(h, 1, "test.Sock", "x", "bob");
+	host_send(h, CHAN_STDIN, 1, "ping\n", 5);
+	host_send(h, CHAN_STDIN, 1, NULL, 0);
+	collect(h, &r, 1, 1);
+	assert_int_equal(r.value, 0);
+	const char *want = "header:test.Sock+x bob\nping\n";
+	assert_int_equal(r.out_len, strlen(want));
+	assert_memory_equal(r.out, want, r.out_len);
+	result_done(&r);
+	host_stop(h);
+	waitpid(server, NULL, 0);
+	_cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int local_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	strcpy(sa.sun_path, path);
+	for (int i = 0; i < 200; i++) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		usleep(10000);
+	}
+	fail_msg("cannot connect to the agent's call socket");
+	return -1;
+}
+
+/* A program in the qube calls out: the agent forwards on a stream of its own and relays. */
+static void test_local_call(void **state)
+{
+	_cleanup_free_ char *sock = xasprintf("/tmp/bh-agent-%d.sock", (int)getpid());
+	const char *extra[] = {"--rpc-socket", sock, NULL};
+	struct host *h = host_start_args(extra);
+	struct frame f;
+	assert_true(host_next(h, &f, TIMEOUT_MS)); /* HELLO */
+	frame_free(&f);
+
+	int c = local_connect(sock);
+	const char *strs[2] = {"bob", "test.Svc+x"};
+	uint8_t p[2 * (CHAN_STRING_MAX + 1)];
+	size_t len;
+	assert_int_equal(chan_strings_encode(strs, 2, p, sizeof(p), &len), 0);
+	assert_int_equal(chan_send(c, CHAN_RPC_CALL, 1, p, len), 0);
+
+	assert_true(host_next(h, &f, TIMEOUT_MS));
+	assert_int_equal(f.type, CHAN_RPC_CALL);
+	assert_true(f.stream & CHAN_STREAM_QUBE);
+	assert_int_equal(f.len, len);
+	assert_memory_equal(f.p, p, len);
+	uint32_t stream = f.stream;
+	frame_free(&f);
+
+	/* The host opens the window; the caller's stdin then reaches it. */
+	host_send_u32(h, CHAN_WINDOW, stream, 100);
+	struct chan_frame cf;
+	_cleanup_free_ uint8_t *cp = NULL;
+	assert_int_equal(chan_recv(c, CHAN_MAX_PAYLOAD, &cf, &cp), 0);
+	assert_int_equal(cf.type, CHAN_WINDOW);
+	assert_int_equal(cf.stream, 1);
+	assert_int_equal(chan_send(c, CHAN_STDIN, 1, "hi", 2), 0);
+	assert_true(host_next(h, &f, TIMEOUT_MS));
+	assert_int_equal(f.type, CHAN_STDIN);
+	assert_int_equal(f.stream, stream);
+	assert_memory_equal(f.p, "hi", 2);
+	frame_free(&f);
+
+	host_send(h, CHAN_STDOUT, stream, "out", 3);
+	uint8_t ex[8];
+	chan_exit_encode(ex, CHAN_EXIT_CODE, 3);
+	host_send(h, CHAN_EXIT, stream, ex, sizeof(ex));
+	free(cp);
+	cp = NULL;
+	assert_int_equal(chan_recv(c, CHAN_MAX_PAYLOAD, &cf, &cp), 0);
+	assert_int_equal(cf.type, CHAN_STDOUT);
+	assert_memory_equal(cp, "out", 3);
+	free(cp);
+	cp = NULL;
+	assert_int_equal(chan_recv(c, CHAN_MAX_PAYLOAD, &cf, &cp), 0);
+	assert_int_equal(cf.type, CHAN_EXIT);
+	uint32_t kind;
+	int32_t value;
+	assert_int_equal(chan_exit_parse(cp, cf.len, &kind, &value), 0);
+	assert_int_equal(value, 3);
+	close(c);
+
+	/* Anything but RPC_CALL first is refused, and nothing reaches the host. */
+	c = local_connect(sock);
+	assert_int_equal(chan_send(c, CHAN_STDIN, 1, "x", 1), 0);
+	free(cp);
+	cp = NULL;
+	assert_int_equal(chan_recv(c, CHAN_MAX_PAYLOAD, &cf, &cp), 0);
+	assert_int_equal(cf.type, CHAN_ERROR);
+	close(c);
+	/* The agent still answers. */
+	host_send(h, CHAN_ECHO, 0, "e", 1);
+	assert_true(host_next(h, &f, TIMEOUT_MS));
+	assert_int_equal(f.type, CHAN_ECHO_REPLY);
+	frame_free(&f);
+	host_stop(h);
+	unlink(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +866,9 @@ int main(void)
 	    cmocka_unit_test(test_other_user),
 	    cmocka_unit_test(test_protocol_errors),
 	    cmocka_unit_test(test_shutdown_exits),
+	    cmocka_unit_test(test_service),
+	    cmocka_unit_test(test_socket_service),
+	    cmocka_unit_test(test_local_call),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
