@@ -5,6 +5,7 @@
 #include <stdarg.h>
 
 #include "cli.h"
+#include "cmd-policy.h"
 #include "util.h"
 
 static const struct cli_command commands[] = {
@@ -58,6 +59,13 @@ static const struct cli_command commands[] = {
     {"log", cmd_log, "NAME [--tail BYTES]", "print the end of a qube's console log",
      "  --tail BYTES       how much of the end to print (e.g. 64K)\n", NULL},
     {"info", cmd_info, "", "show the host's hypervisor and daemon status", NULL, NULL},
+    {"policy", cmd_policy,
+     "eval [--policy-dir DIR] [--system-info FILE] SERVICE[+ARG] SOURCE TARGET | lint [DIR]",
+     "decide one call as the RPC policy would, or check the policy files",
+     "  -d, --policy-dir DIR    eval: the policy directory (default /etc/bulkhead/policy.d)\n"
+     "  -s, --system-info FILE  eval: the qubes, as Qubes' system-info JSON (default: ask\n"
+     "                          bulkheadd for the live ones)\n",
+     NULL},
 };
 
 void cli_help(const struct cli_command *cmd, FILE *f)
