@@ -59,10 +59,10 @@ static bool bit(const uint64_t *set, int32_t id)
 	return id >= 0 && (set[id / 64] >> (id % 64)) & 1;
 }
 
-static void side_init(const struct policy *p, const struct policy_sysinfo *si, const char *name,
+static void side_init(const struct policy *p, const struct policy_domain *dom, const char *name,
 		      struct side *s)
 {
-	s->dom = find_domain(si, name);
+	s->dom = dom;
 	s->name = name ? strtab_lookup(&p->names, name, strlen(name)) : STRTAB_NONE;
 	s->type = STRTAB_NONE;
 	if (!s->dom)
@@ -417,7 +417,8 @@ static bool intended_target(const struct policy *p, const struct policy_sysinfo 
 		q->tkind = IT_ADMIN;
 	} else if (streq(target, "@dispvm")) {
 		q->tkind = IT_DISPVM;
-		side_init(p, si, source_default_dispvm(q), &q->disp);
+		side_init(p, find_domain(si, source_default_dispvm(q)), source_default_dispvm(q),
+			  &q->disp);
 	} else if (strncmp(target, "@dispvm:", 8) == 0 && target[8] && target[8] != '@') {
 		const struct policy_domain *d = find_domain(si, target + 8);
 		if (!d || !d->template_for_dispvms) {
@@ -425,20 +426,23 @@ static bool intended_target(const struct policy *p, const struct policy_sysinfo 
 			return false;
 		}
 		q->tkind = IT_DISPVM_TEMPLATE;
-		side_init(p, si, target + 8, &q->disp);
-	} else if (target[0] == '@' || !find_domain(si, target)) {
-		deny(res, NULL, true, "invalid target: %s", target);
-		return false;
+		side_init(p, d, target + 8, &q->disp);
 	} else {
+		const struct policy_domain *d = target[0] == '@' ? NULL : find_domain(si, target);
+		if (!d) {
+			deny(res, NULL, true, "invalid target: %s", target);
+			return false;
+		}
 		q->tkind = IT_NAME;
-		side_init(p, si, target, &q->tgt);
+		side_init(p, d, target, &q->tgt);
 	}
 	return true;
 }
 
 /* A valid name from a known source: find the deciding rule and apply it. */
 static void decide(const struct policy *p, const struct policy_sysinfo *si, const char *service_arg,
-		   const char *source, const char *target, struct policy_result *res)
+		   const char *source, const struct policy_domain *src_dom, const char *target,
+		   struct policy_result *res)
 {
 	struct request q = {0};
 
@@ -461,7 +465,7 @@ static void decide(const struct policy *p, const struct policy_sysinfo *si, cons
 	q.service = strtab_lookup(&p->services, service_arg, slen);
 	q.arg = strtab_lookup(&p->args, arg, strlen(arg));
 	q.source = source;
-	side_init(p, si, source, &q.src);
+	side_init(p, src_dom, source, &q.src);
 	q.src_admin = streq(source, "dom0") || is_admin_domain(q.src.dom);
 
 	if (!intended_target(p, si, target, &q, res))
@@ -486,7 +490,7 @@ static void decide(const struct policy *p, const struct policy_sysinfo *si, cons
 		deny(res, NULL, true, "no matching rule found");
 		return;
 	}
-	_cleanup_free_ char *rule = xasprintf("%s:%u", r->file, r->line);
+	const char *rule = r->where;
 	switch (r->action) {
 	case POLICY_ALLOW:
 		evaluate_allow(r, rule, &q, si, target, res);
@@ -495,7 +499,11 @@ static void decide(const struct policy *p, const struct policy_sysinfo *si, cons
 		evaluate_ask(p, list, n_list, r, rule, &q, si, res);
 		break;
 	default:
-		deny(res, rule, r->notify, "denied by policy %s", rule);
+		/* The common case: no formatting at all. */
+		res->action = POLICY_DENY;
+		res->notify = r->notify;
+		res->rule = xstrdup(rule);
+		res->reason = xstrdup(r->deny_reason);
 		break;
 	}
 }
@@ -511,13 +519,14 @@ int policy_evaluate(const struct policy *p, const struct policy_sysinfo *si,
 	    (si->n_domains > 0 && !si->domains))
 		return -EINVAL;
 
+	const struct policy_domain *src_dom = NULL;
 	if (policy_check_service_name(service_arg, &why) < 0)
 		deny(&res, NULL, true, "invalid service name: %s", why);
-	else if (!streq(source, "dom0") && !find_domain(si, source))
+	else if (!(src_dom = find_domain(si, source)) && !streq(source, "dom0"))
 		/* Qubes trusts its caller here; we decide only for qubes we know. */
 		deny(&res, NULL, true, "unknown source: %s", source);
 	else
-		decide(p, si, service_arg, source, target, &res);
+		decide(p, si, service_arg, source, src_dom, target, &res);
 	*ret = res;
 	return 0;
 }

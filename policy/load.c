@@ -282,6 +282,14 @@ static void push_rule(struct loader *ld, const char *file, unsigned line, const 
 	int32_t fid = strtab_intern(&p->files, file, strlen(file));
 	p->rules[p->n_rules].file = p->files.strs[fid];
 	p->rules[p->n_rules].line = line;
+	_cleanup_free_ char *where = xasprintf("%s:%u", file, line);
+	int32_t wid = strtab_intern(&p->texts, where, strlen(where));
+	p->rules[p->n_rules].where = p->texts.strs[wid];
+	if (r->action == POLICY_DENY) {
+		_cleanup_free_ char *why = xasprintf("denied by policy %s", where);
+		int32_t did = strtab_intern(&p->texts, why, strlen(why));
+		p->rules[p->n_rules].deny_reason = p->texts.strs[did];
+	}
 	p->n_rules++;
 }
 
@@ -833,6 +841,7 @@ void policy_free(struct policy *p)
 	strtab_done(&p->types);
 	strtab_done(&p->files);
 	strtab_done(&p->users);
+	strtab_done(&p->texts);
 	free(p);
 }
 

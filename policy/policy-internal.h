@@ -51,12 +51,14 @@ struct prule {
 	bool autostart, notify;
 	const char *file; /* interned path */
 	unsigned line;
+	const char *where;	 /* "FILE:LINE", made at load so evaluation does not format */
+	const char *deny_reason; /* deny: "denied by policy FILE:LINE" */
 };
 
 struct policy {
 	struct prule *rules;
 	size_t n_rules, cap_rules;
-	struct strtab services, args, names, tags, types, files, users;
+	struct strtab services, args, names, tags, types, files, users, texts;
 	/* For each service id, the rules that can match it (its own and the '*' ones), in order;
 	 * any_rules: the '*' rules alone, for services no rule names. NULL when the index would be
 	 * too big: then every rule is scanned. */
