@@ -49,7 +49,7 @@ struct agent_user {
 };
 
 /* Calls from programs in the qube that may be in flight at once. */
-#define AGENT_RPC_CLIENTS 32u
+#define AGENT_RPC_CLIENTS 128u
 #define AGENT_RPC_SOCKET  "/run/bulkhead-agent.sock"
 #define AGENT_RPC_DIR	  "/etc/bulkhead/rpc"
 

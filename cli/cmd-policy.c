@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "client.h"
 #include "cmd-policy.h"
+#include "policy-agent.h"
 #include "policy.h"
 #include "util.h"
 
@@ -251,7 +252,7 @@ static int policy_lint(const struct cli_command *cmd, int argc, char **argv)
 int cmd_policy(const struct cli_command *cmd, int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage_error(cmd, "policy needs eval or lint");
+		return cli_usage_error(cmd, "policy needs eval, lint or agent");
 	if (streq(argv[1], "-h") || streq(argv[1], "--help")) {
 		cli_help(cmd, stdout);
 		return CLI_EXIT_OK;
@@ -262,5 +263,10 @@ int cmd_policy(const struct cli_command *cmd, int argc, char **argv)
 		return policy_eval(cmd, argc - 1, argv + 1);
 	if (streq(argv[1], "lint"))
 		return policy_lint(cmd, argc - 1, argv + 1);
+	if (streq(argv[1], "agent")) {
+		if (argc != 2)
+			return cli_usage_error(cmd, "policy agent takes no arguments");
+		return policy_agent_run();
+	}
 	return cli_usage_error(cmd, "unknown policy command '%s'", argv[1]);
 }

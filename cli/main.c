@@ -60,8 +60,9 @@ static const struct cli_command commands[] = {
      "  --tail BYTES       how much of the end to print (e.g. 64K)\n", NULL},
     {"info", cmd_info, "", "show the host's hypervisor and daemon status", NULL, NULL},
     {"policy", cmd_policy,
-     "eval [--policy-dir DIR] [--system-info FILE] SERVICE[+ARG] SOURCE TARGET | lint [DIR]",
-     "decide one call as the RPC policy would, or check the policy files",
+     "eval [--policy-dir DIR] [--system-info FILE] SERVICE[+ARG] SOURCE TARGET | lint [DIR] | "
+     "agent",
+     "decide one call as the RPC policy would, check the policy files, or answer 'ask'",
      "  -d, --policy-dir DIR    eval: the policy directory (default /etc/bulkhead/policy.d)\n"
      "  -s, --system-info FILE  eval: the qubes, as Qubes' system-info JSON (default: ask\n"
      "                          bulkheadd for the live ones)\n",

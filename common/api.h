@@ -43,6 +43,12 @@
  *   admin.Events             dest "" -> null, then CHAN_API_EVENT {"event","vm",...}
  *   admin.host.Info          dest "" -> {"version","hypervisor":"kvm"|"tcg","warning"?,...}
  *   admin.template.Build     arg FLAVOUR ("minimal"), payload {"name": qube name} -> null
+ *   admin.policy.Prompt      dest "" -> null; the connection becomes the trusted prompt for
+ *                            `ask`: CHAN_API_EVENT {"event":"ask","id":N,"source","target",
+ *                            "service","argument","targets":[..],"default_target":T|null}
+ *                            follow, each answered on the same connection with
+ *   admin.policy.Answer      arg "N", payload {"target": T} to allow to T (one of "targets"),
+ *                            or {"target": null} to deny -> null
  */
 #pragma once
 
@@ -78,7 +84,9 @@
 	X(VM_CONSOLE, "admin.vm.Console")                                                          \
 	X(EVENTS, "admin.Events")                                                                  \
 	X(HOST_INFO, "admin.host.Info")                                                            \
-	X(TEMPLATE_BUILD, "admin.template.Build")
+	X(TEMPLATE_BUILD, "admin.template.Build")                                                  \
+	X(POLICY_PROMPT, "admin.policy.Prompt")                                                    \
+	X(POLICY_ANSWER, "admin.policy.Answer")
 
 enum api_call {
 #define API_ENUM(id, name) API_##id,

@@ -105,6 +105,34 @@ copy_with_libs() {
 install -d "$root/usr/bin"
 copy_with_libs "$agent" usr/bin/bulkhead-agent
 
+# The tools a qube's programs use to reach other qubes, and the services it offers to them.
+# They are looked for beside the agent and in $BULKHEAD_QUBE_TOOLS (a build tree keeps them in
+# another directory than the agent).
+find_tool() {
+	local name=$1 dir
+	for dir in "$(dirname "$agent")" "$(dirname "$0")" ${BULKHEAD_QUBE_TOOLS:-}; do
+		[ -x "$dir/$name" ] && { echo "$dir/$name"; return 0; }
+	done
+	return 1
+}
+install -d -m 0755 "$root/etc/bulkhead/rpc"
+for tool in bulkhead-call bulkhead-copy bulkhead-move bulkhead-open-in-vm \
+	bulkhead-filecopy-receive bulkhead-open-receive bulkhead-openurl-receive; do
+	if path=$(find_tool "$tool"); then
+		copy_with_libs "$path" "usr/bin/$tool"
+	elif [ "$tool" = bulkhead-call ]; then
+		die "bulkhead-call not found beside $agent or in \$BULKHEAD_QUBE_TOOLS"
+	else
+		echo "build-template: note: $tool not found; the qube will not have it" >&2
+	fi
+done
+for svc in bulkhead.Filecopy:bulkhead-filecopy-receive bulkhead.OpenInVM:bulkhead-open-receive \
+	bulkhead.OpenURL:bulkhead-openurl-receive; do
+	if [ -x "$root/usr/bin/${svc#*:}" ]; then
+		ln -sf "/usr/bin/${svc#*:}" "$root/etc/bulkhead/rpc/${svc%%:*}"
+	fi
+done
+
 # The real e2fsprogs replace busybox's applets: busybox has no resize2fs and no e2fsck.
 for tool in mke2fs resize2fs e2fsck; do
 	path=$(PATH=/usr/sbin:/sbin:$PATH command -v "$tool") || die "$tool not found (install e2fsprogs)"

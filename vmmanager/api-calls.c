@@ -893,6 +893,41 @@ static void h_info(struct daemon *d, struct client *c, const struct api_request 
 	client_reply_ok(c, o);
 }
 
+static void h_policy_prompt(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	client_reply_ok(c, NULL);
+	client_enter_prompt(c);
+	log_info("a prompt agent registered for 'ask'");
+}
+
+static void h_policy_answer(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct json_object *v = NULL;
+	char *end;
+
+	if (!client_is_prompt(c)) {
+		client_reply_error(c, API_E_PERMISSION, "only the registered prompt answers");
+		return;
+	}
+	errno = 0;
+	unsigned long long id = strtoull(req->arg, &end, 10);
+	if (errno || end == req->arg || *end) {
+		client_reply_error(c, API_E_VALUE, "bad ask id '%s'", req->arg);
+		return;
+	}
+	const char *target = NULL;
+	if (req->payload && json_object_object_get_ex(req->payload, "target", &v) &&
+	    json_object_is_type(v, json_type_string))
+		target = json_object_get_string(v);
+	int r = rpc_prompt_answer(d, c, id, target);
+	if (r == -ENOENT)
+		client_reply_error(c, API_E_VALUE, "no open question %llu", id);
+	else if (r < 0)
+		client_reply_error(c, API_E_VALUE, "'%s' was not offered", target);
+	else
+		client_reply_ok(c, NULL);
+}
+
 static const struct {
 	enum api_call id;
 	api_handler handler;
@@ -930,6 +965,8 @@ static const struct {
     {API_EVENTS, h_events, false},
     {API_HOST_INFO, h_info, false},
     {API_TEMPLATE_BUILD, h_template_build, false},
+    {API_POLICY_PROMPT, h_policy_prompt, false},
+    {API_POLICY_ANSWER, h_policy_answer, false},
 };
 
 static const char *const call_names[] = {

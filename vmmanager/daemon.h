@@ -40,11 +40,14 @@ struct waiter {
 	uint64_t client_serial; /* guards against the client having gone away */
 };
 
-/* One command relayed between a client and the agent. */
+struct rpc_call;
+
+/* One command relayed between a client and the agent, or the service end of an RPC call. */
 struct relay {
 	uint32_t stream;       /* on the qube channel */
 	struct client *client; /* NULL once the client hung up (then drain until EXIT) */
 	uint32_t out_credit;   /* STDOUT+STDERR bytes the client granted the agent */
+	struct rpc_call *call; /* set for a service run for an RPC call */
 };
 
 struct qchan {
@@ -93,6 +96,13 @@ struct daemon {
 	uint64_t client_serial;
 	bool quit;
 	gid_t admin_gid; /* the `bulkhead` group, or (gid_t)-1 */
+	/* RPC between qubes */
+	char *policy_dir;
+	struct policy_cache *policy;
+	struct rpc_call *calls;
+	unsigned n_calls;
+	unsigned rpc_timeout_s;
+	struct prompt *prompts; /* registered `ask` agents */
 };
 
 /* vm registry (daemon.c) */
@@ -106,6 +116,7 @@ char *daemon_qube_file(struct daemon *d, const char *qube_name, const char *file
 /* api-server.c */
 int api_server_start(struct daemon *d);
 void api_server_stop(struct daemon *d);
+int api_server_add_internal(struct daemon *d, int fd);
 struct client *client_lookup(struct daemon *d, struct client *c, uint64_t serial);
 void client_reply_ok(struct client *c, struct json_object *result); /* takes result */
 void client_reply_error(struct client *c, const char *error, const char *fmt, ...)
@@ -116,6 +127,10 @@ void client_enter_relay(struct client *c, struct vm *vm, uint32_t stream);
 void client_relay_ended(struct client *c);
 void client_close(struct client *c);
 void client_enter_events(struct client *c);
+void client_enter_prompt(struct client *c);
+bool client_is_prompt(struct client *c);
+struct client *prompt_find(struct daemon *d);
+void client_send_event(struct client *c, struct json_object *o);
 void client_set_busy(struct client *c);
 void events_emit(struct daemon *d, const char *event, const char *vm, struct json_object *extra);
 
@@ -146,6 +161,9 @@ void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, con
 		     const char *message);
 void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind);
 int daemon_reconcile(struct daemon *d);
+int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
+/* Kills and removes a disposable made for a call, once the event loop is back in control. */
+void vm_dispose(struct daemon *d, struct vm *vm);
 
 /* qchan.c: host end of a qube's control channel */
 int qchan_connect(struct daemon *d, struct vm *vm);
@@ -169,6 +187,21 @@ int backend_resume(struct daemon *d, const char *qube_name);
 /* The CID libvirt gave the running qube's vsock device. */
 int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
 int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
+
+/* rpc.c: calls between qubes, decided by the policy */
+void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const uint8_t *p,
+			size_t len);
+void rpc_frame_from_caller(struct daemon *d, struct vm *src, const struct chan_frame *f);
+void rpc_frame_from_target(struct daemon *d, struct rpc_call *call, const struct chan_frame *f);
+void rpc_target_ready(struct daemon *d, struct vm *vm);
+void rpc_vm_gone(struct daemon *d, struct vm *vm);
+void rpc_free_all(struct daemon *d);
+int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, const char *target);
+void rpc_prompt_gone(struct daemon *d, struct client *prompt);
+int qchan_open_service(struct daemon *d, struct vm *vm, struct rpc_call *call, const char *user,
+		       const char *service, const char *arg, const char *source,
+		       uint32_t *ret_stream);
+void qchan_forget_call(struct daemon *d, struct vm *vm, uint32_t stream);
 
 /* volume.c: qcow2 files through qemu-img */
 int volume_create(const char *path, unsigned long long size_bytes);

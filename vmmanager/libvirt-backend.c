@@ -299,6 +299,16 @@ int daemon_reconcile(struct daemon *d)
 	}
 	free(doms);
 
+	/* Disposables made for calls that a crash interrupted are gone with their calls. */
+	for (size_t i = d->n_vms; i-- > 0;) {
+		struct vm *vm = d->vms[i];
+		if (vm->state == VM_HALTED && qube_feature_get(vm->q, "disposable-auto-cleanup") &&
+		    store_remove(d->store, vm->q->name) == 0) {
+			log_info("removed the leftover disposable %s", vm->q->name);
+			daemon_remove_vm(d, vm);
+		}
+	}
+
 	/* Overlays of qubes that are not running are leftovers of a crash. */
 	for (size_t i = 0; i < d->n_vms; i++) {
 		struct vm *vm = d->vms[i];

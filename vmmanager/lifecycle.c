@@ -7,6 +7,9 @@
 
 #define SHUTDOWN_TIMEOUT_DEFAULT 60
 
+/* Timer callbacks get one pointer; disposal needs the daemon and a name that outlives the vm. */
+static struct daemon *the_daemon_for_dispose;
+
 const char *vm_state_name(enum vm_state s)
 {
 	static const char *const names[] = {
@@ -289,6 +292,7 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	}
 	vm_complete_waiters(d, vm, WAIT_START);
 	vm_complete_waiters(d, vm, WAIT_RUN);
+	rpc_target_ready(d, vm);
 }
 
 void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
@@ -301,8 +305,11 @@ void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 	remove_timer(&vm->shutdown_timer);
 	remove_timer(&vm->connect_timer);
 	qchan_close(d, vm);
+	rpc_vm_gone(d, vm);
 	remove_transient_volumes(d, vm);
 	log_info("qube %s halted (%s)", vm->q->name, reason);
+	if (qube_feature_get(vm->q, "disposable-auto-cleanup"))
+		vm_dispose(d, vm);
 	if (was_starting) {
 		_cleanup_free_ char *msg =
 		    xasprintf("qube '%s' stopped while starting (%s); its console is in: "
@@ -363,4 +370,76 @@ int vm_kill(struct daemon *d, struct vm *vm)
 		return r;
 	vm_domain_stopped(d, vm, "killed");
 	return 0;
+}
+
+/* A new disposable of a disposable template, for one call (Qubes' @dispvm:NAME). */
+int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg)
+{
+	struct vm *t = daemon_find_vm(d, dvm_name);
+	struct qube *q = NULL;
+	_cleanup_free_ char *tmpdir = NULL;
+	char name[16];
+	int r;
+
+	if (!t || !t->q->template_for_dispvms) {
+		*ret_msg = xasprintf("'%s' is not a disposable template", dvm_name);
+		return -EINVAL;
+	}
+	/* Qubes names them dispN. */
+	for (unsigned tries = 0;; tries++) {
+		if (tries > 100) {
+			*ret_msg = xstrdup("no free disposable name");
+			return -EEXIST;
+		}
+		snprintf(name, sizeof(name), "disp%u", 1 + (unsigned)(random() % 9999));
+		if (!daemon_find_vm(d, name))
+			break;
+	}
+	r = qube_new(name, QUBE_DISPVM, t->q->label, &q);
+	if (r >= 0)
+		r = qube_prop_set(q, "template", dvm_name, NULL);
+	if (r >= 0)
+		r = qube_feature_set(q, "disposable-auto-cleanup", "1");
+	if (r >= 0)
+		r = store_create_begin(d->store, q, &tmpdir);
+	if (r >= 0) {
+		r = store_create_commit(d->store, tmpdir, name);
+		if (r < 0)
+			store_create_abort(d->store, tmpdir);
+	}
+	if (r < 0) {
+		*ret_msg = xasprintf("cannot create %s: %s", name, strerror(-r));
+		qube_free(q);
+		return r;
+	}
+	*ret = daemon_add_vm(d, q);
+	events_emit(d, "domain-add", name, NULL);
+	return 0;
+}
+
+static void dispose_now(int timer, void *opaque)
+{
+	struct daemon *d = the_daemon_for_dispose;
+	char *name = opaque;
+	struct vm *vm = daemon_find_vm(d, name);
+
+	virEventRemoveTimeout(timer);
+	if (vm && qube_feature_get(vm->q, "disposable-auto-cleanup")) {
+		if (vm->state != VM_HALTED) {
+			backend_destroy_domain(d, vm->q->name);
+			vm_domain_stopped(d, vm, "disposable done");
+		}
+		if (store_remove(d->store, name) == 0) {
+			daemon_remove_vm(d, vm);
+			events_emit(d, "domain-delete", name, NULL);
+		}
+	}
+	free(name);
+}
+
+/* Removed from the event loop, not from inside the callbacks of the qube's own channel. */
+void vm_dispose(struct daemon *d, struct vm *vm)
+{
+	the_daemon_for_dispose = d;
+	virEventAddTimeout(0, dispose_now, xstrdup(vm->q->name), NULL);
 }

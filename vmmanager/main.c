@@ -8,6 +8,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "log.h"
+#include "rpc-policy.h"
 #include "subprocess.h"
 #include "util.h"
 
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
 		OPT_IMAGES,
 		OPT_AGENT,
 		OPT_CHANNEL,
+		OPT_POLICY,
+		OPT_RPC_TIMEOUT,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -138,6 +141,8 @@ int main(int argc, char **argv)
 	const char *images = env_or("BULKHEAD_IMAGES_DIR", BULKHEAD_LIBEXECDIR);
 	const char *agent = env_or("BULKHEAD_AGENT", BULKHEAD_BINDIR "/bulkhead-agent");
 	const char *channel = env_or("BULKHEAD_CHANNEL", "virtio-serial");
+	const char *policy = env_or("BULKHEAD_POLICY_DIR", "/etc/bulkhead/policy.d");
+	const char *rpc_timeout = env_or("BULKHEAD_RPC_TIMEOUT", "300");
 	int c, r;
 
 	log_set_ident("bulkheadd");
@@ -163,6 +168,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CHANNEL:
 			channel = optarg;
+			break;
+		case OPT_POLICY:
+			policy = optarg;
+			break;
+		case OPT_RPC_TIMEOUT:
+			rpc_timeout = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -196,6 +207,14 @@ int main(int argc, char **argv)
 			channel);
 		return 2;
 	}
+	char *end;
+	unsigned long t = strtoul(rpc_timeout, &end, 10);
+	if (*end || end == rpc_timeout || t == 0 || t > 86400) {
+		fprintf(stderr, "bulkheadd: --rpc-timeout must be 1..86400 seconds\n");
+		return 2;
+	}
+	d.rpc_timeout_s = (unsigned)t;
+	d.policy_dir = xstrdup(policy);
 	if (geteuid() != 0)
 		log_warn("not running as root: libvirt's system connection and the store may "
 			 "refuse access");
@@ -247,6 +266,8 @@ int main(int argc, char **argv)
 	/* Qubes keep running without us; the next start adopts them. */
 	log_info("stopping");
 	api_server_stop(&d);
+	rpc_free_all(&d);
+	rpc_policy_cache_free(&d);
 	while (d.n_vms)
 		daemon_remove_vm(&d, d.vms[d.n_vms - 1]);
 	free(d.vms);
@@ -259,5 +280,6 @@ int main(int argc, char **argv)
 	free(d.domain_prefix);
 	free(d.images_dir);
 	free(d.agent_path);
+	free(d.policy_dir);
 	return 0;
 }

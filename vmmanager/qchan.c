@@ -60,6 +60,7 @@ static void relay_end(struct relay *r)
 static void qchan_teardown(struct daemon *d, struct vm *vm, const char *why)
 {
 	struct qchan *ch = vm->chan;
+	rpc_vm_gone(d, vm);
 	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++) {
 		struct relay *r = &ch->relays[i];
 		if (r->stream && r->client) {
@@ -134,11 +135,35 @@ static void handle_frame(struct daemon *d, struct vm *vm, const struct chan_fram
 		free(w);
 		return;
 	}
+	case CHAN_RPC_CALL:
+		if (!(f->stream & CHAN_STREAM_QUBE)) {
+			qchan_violation(d, vm, "RPC_CALL on a host stream");
+			return;
+		}
+		rpc_call_from_qube(d, vm, f->stream, f->payload, f->len);
+		return;
+	case CHAN_STDIN:
+	case CHAN_SIGNAL:
+		/* Only on the streams of calls the qube made. */
+		if (!(f->stream & CHAN_STREAM_QUBE)) {
+			qchan_violation(d, vm, "stdin or signal on a host stream");
+			return;
+		}
+		rpc_frame_from_caller(d, vm, f);
+		return;
 	case CHAN_STDOUT:
 	case CHAN_STDERR:
 	case CHAN_WINDOW:
 	case CHAN_EXIT:
 	case CHAN_ERROR:
+		if (f->stream & CHAN_STREAM_QUBE) {
+			/* WINDOW (and ERROR) on a call's stream come from the caller. */
+			if (f->type == CHAN_WINDOW || f->type == CHAN_ERROR)
+				rpc_frame_from_caller(d, vm, f);
+			else
+				qchan_violation(d, vm, "output on a call's stream");
+			return;
+		}
 		break;
 	default:
 		qchan_violation(d, vm, "unexpected message type");
@@ -164,6 +189,13 @@ static void handle_frame(struct daemon *d, struct vm *vm, const struct chan_fram
 			return;
 		}
 		r->out_credit -= f->len;
+	}
+	if (r->call) {
+		struct rpc_call *call = r->call;
+		if (f->type == CHAN_EXIT || f->type == CHAN_ERROR)
+			memset(r, 0, sizeof(*r));
+		rpc_frame_from_target(d, call, f);
+		return;
 	}
 	if (r->client)
 		client_send_frame(r->client, f->type, 1, f->payload, f->len);
@@ -344,7 +376,7 @@ int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *us
 	if (r < 0)
 		return r;
 	uint32_t stream = ch->next_stream++;
-	if (ch->next_stream == 0)
+	if (ch->next_stream & CHAN_STREAM_QUBE)
 		ch->next_stream = 1;
 	r = qchan_send(d, vm, CHAN_EXEC, stream, payload, len);
 	if (r < 0)
@@ -354,6 +386,48 @@ int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *us
 	slot->out_credit = CHAN_INITIAL_WINDOW;
 	*ret_stream = stream;
 	return 0;
+}
+
+int qchan_open_service(struct daemon *d, struct vm *vm, struct rpc_call *call, const char *user,
+		       const char *service, const char *arg, const char *source,
+		       uint32_t *ret_stream)
+{
+	struct qchan *ch = vm->chan;
+	struct relay *slot = NULL;
+	const char *strs[4] = {user, service, arg, source};
+	uint8_t payload[4 * (CHAN_STRING_MAX + 1)];
+	size_t len;
+
+	if (!ch || !ch->ready)
+		return -ENOTCONN;
+	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++)
+		if (ch->relays[i].stream == 0) {
+			slot = &ch->relays[i];
+			break;
+		}
+	if (!slot)
+		return -EBUSY;
+	int r = chan_strings_encode(strs, 4, payload, sizeof(payload), &len);
+	if (r < 0)
+		return r;
+	uint32_t stream = ch->next_stream++;
+	if (ch->next_stream & CHAN_STREAM_QUBE)
+		ch->next_stream = 1;
+	r = qchan_send(d, vm, CHAN_SERVICE, stream, payload, len);
+	if (r < 0)
+		return r;
+	slot->stream = stream;
+	slot->call = call;
+	slot->out_credit = CHAN_INITIAL_WINDOW;
+	*ret_stream = stream;
+	return 0;
+}
+
+void qchan_forget_call(struct daemon *d, struct vm *vm, uint32_t stream)
+{
+	struct relay *r = vm->chan ? relay_find(vm->chan, stream) : NULL;
+	if (r && r->call)
+		memset(r, 0, sizeof(*r));
 }
 
 /* A frame from the client of a `run` relay, already rewritten to the channel's stream. */

@@ -19,6 +19,9 @@ export BULKHEAD_SOCKET=$T/run/api.sock
 export BULKHEAD_DOMAIN_PREFIX="bht$$-"
 export BULKHEAD_IMAGES_DIR=$BULKHEAD_SRC/images
 export BULKHEAD_AGENT=$BULKHEAD_BUILD/agent/bulkhead-agent
+export BULKHEAD_QUBE_TOOLS=$BULKHEAD_BUILD/qube-tools
+export BULKHEAD_POLICY_DIR=$T/policy.d
+mkdir -p "$BULKHEAD_POLICY_DIR"
 export NO_COLOR=1
 BULKHEAD=$BULKHEAD_BUILD/cli/bulkhead
 BULKHEADD=$BULKHEAD_BUILD/vmmanager/bulkheadd
@@ -96,6 +99,7 @@ seed_template() {
 		flock 9
 		# Rebuilt when the agent or any image script is newer than the cached result.
 		if [ ! -f "$CACHE/ok" ] || [ "$CACHE/ok" -ot "$BULKHEAD_AGENT" ] ||
+			[ -n "$(find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" -maxdepth 1 -type f -perm -u+x -newer "$CACHE/ok" -print -quit 2>/dev/null)" ] ||
 			[ -n "$(find "$BULKHEAD_SRC/images" -newer "$CACHE/ok" -print -quit)" ]; then
 			rm -rf "$CACHE/state" "$CACHE/ok"
 			local s=$T/seed
