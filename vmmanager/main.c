@@ -4,6 +4,7 @@
 #include <libgen.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api.h"
 #include "daemon.h"
@@ -240,6 +241,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
+	/* Disposable names (dispN) only need to differ from run to run. */
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (virEventRegisterDefaultImpl() < 0) {
 		log_error("cannot set up libvirt's event loop");
 		return 1;

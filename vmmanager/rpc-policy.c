@@ -165,8 +165,8 @@ int rpc_policy_decide(struct daemon *d, const char *source, const char *target,
 		snprintf(reason, reason_size, "'ask' at %s", res.rule ? res.rule : "?");
 		break;
 	default:
-		snprintf(reason, reason_size, "%s%s%s", res.reason ? res.reason : "denied",
-			 res.rule ? " at " : "", res.rule ? res.rule : "");
+		/* The library's reason names the deciding line when there is one. */
+		snprintf(reason, reason_size, "%s", res.reason ? res.reason : "denied");
 		break;
 	}
 	policy_result_finish(&res);

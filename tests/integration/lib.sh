@@ -85,7 +85,8 @@ cleanup() {
 		tail -n 40 "$T/bulkheadd.log" >&2 || true
 	fi
 	if mountpoint -q "$T/small" 2>/dev/null; then umount "$T/small"; fi
-	rm -rf "$T"
+	# BULKHEAD_TEST_KEEP=1 keeps the store, consoles and logs of a run for a post-mortem.
+	if [ "${BULKHEAD_TEST_KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 	exit "$rc"
 }
 trap cleanup EXIT

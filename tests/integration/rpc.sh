@@ -29,7 +29,7 @@ bh run -p --user root minimal -- sh -c '
 bh shutdown minimal
 
 for q in alice:green bob:blue mgmt:purple; do
-	bh create "${q%%:*}" --label "${q#*:}" --template minimal --prop memory=256
+	bh create "${q%%:*}" --label "${q#*:}" --template minimal
 done
 bh start alice bob
 
@@ -54,7 +54,7 @@ bh run -p bob -- test -e /tmp/test-mark-ran || rc=$?
 [ "$rc" = 1 ] || fail "the denied service ran in bob"
 
 log "names are checked before the policy sees them"
-for bad in 'test/Echo' 'test.Echo+a/b' '../x' 'test.Echo+a b' "$(printf 'x%.0s' $(seq 300))"; do
+for bad in 'test/Echo' 'test.Echo+a/b' '../x' 'test.Echo+a b' "$(printf 'x%.0s' $(seq 100))"; do
 	rc=0
 	bh run -p alice -- bulkhead-call bob "$bad" >/dev/null 2>&1 || rc=$?
 	[ "$rc" = 126 ] || fail "service name '${bad:0:40}' was not refused ($rc)"
