@@ -5,9 +5,12 @@
 . "$(dirname "$0")/lib.sh"
 
 seed_template
+# Calls that hang are ended by the host after this long.
+export BULKHEAD_RPC_TIMEOUT=25
 cat >"$BULKHEAD_POLICY_DIR/50-test.policy" <<'EOF'
 # test.Echo: alice may call bob; nobody else anything
 test.Echo     *  alice  bob       allow
+test.Sleep    *  alice  bob       allow
 test.Echo     *  alice  @dispvm   allow
 test.Echo     *  alice  @default  allow target=bob
 test.Mark     *  @anyvm @anyvm    deny
@@ -25,7 +28,8 @@ bh run -p --user root minimal -- sh -c '
 	mkdir -p /etc/bulkhead/rpc &&
 	printf "#!/bin/sh\necho \"from \$BULKHEAD_REMOTE_DOMAIN arg=\$BULKHEAD_SERVICE_ARGUMENT user=\$(id -un)\"\ncat\nexit 5\n" >/etc/bulkhead/rpc/test.Echo &&
 	printf "#!/bin/sh\ntouch /tmp/test-mark-ran\n" >/etc/bulkhead/rpc/test.Mark &&
-	chmod 0755 /etc/bulkhead/rpc/test.Echo /etc/bulkhead/rpc/test.Mark && sync'
+	printf "#!/bin/sh\necho started\nexec sleep 1000\n" >/etc/bulkhead/rpc/test.Sleep &&
+	chmod 0755 /etc/bulkhead/rpc/test.Echo /etc/bulkhead/rpc/test.Mark /etc/bulkhead/rpc/test.Sleep && sync'
 bh shutdown minimal
 
 for q in alice:green bob:blue mgmt:purple; do
@@ -130,8 +134,24 @@ out=$(bh run -p alice -- sh -c '
 	cat /tmp/call.* | grep -c "^n[0-9]"; cat /tmp/call.* | grep -cx 5')
 [ "$out" = "$(printf '100\n100')" ] || fail "of 100 calls: $out"
 
+log "a call that hangs is ended by the per-call timeout, on both sides"
+rc=0
+err=$(bh run -p alice -- sh -c 'bulkhead-call bob test.Sleep </dev/null' 2>&1) || rc=$?
+[ "$rc" = 126 ] && grep -q "timed out" <<<"$err" || fail "a hanging call gave $rc: $err"
+n=$(bh run -p bob -- sh -c 'ps | grep -v grep | grep -c "sleep 1000"' || true)
+[ "$n" = 0 ] || fail "the timed-out service still runs in bob"
+
+log "a target that dies mid-call ends the call with an error"
+bh run -p alice -- sh -c 'bulkhead-call bob test.Sleep </dev/null >/tmp/dying 2>&1; echo "rc=$?" >>/tmp/dying' &
+runner=$!
+for _ in $(seq 100); do bh run -p alice -- grep -q started /tmp/dying 2>/dev/null && break; sleep 0.2; done
+bh kill bob
+wait "$runner" || true
+out=$(bh run -p alice -- cat /tmp/dying)
+grep -q "rc=126" <<<"$out" && grep -qi "stopped" <<<"$out" || fail "the caller of a dead target saw: $out"
+
 log "@dispvm: a new disposable for the call, removed afterwards"
-bh shutdown bob
+bh shutdown bob 2>/dev/null || true
 bh prefs bob template_for_dispvms True
 bh prefs alice default_dispvm bob
 out=$(bh run -p alice -- sh -c 'echo via-disp | bulkhead-call @dispvm test.Echo') || true

@@ -833,6 +833,18 @@ static void test_local_call(void **state)
 	assert_int_equal(value, 3);
 	close(c);
 
+	/* A call that tries to name its source (a third string) is malformed: refused here, and
+	 * the host would refuse it too; the source is always the channel's qube. */
+	c = local_connect(sock);
+	const char *forged[3] = {"bob", "test.Svc", "dom0"};
+	assert_int_equal(chan_strings_encode(forged, 3, p, sizeof(p), &len), 0);
+	assert_int_equal(chan_send(c, CHAN_RPC_CALL, 1, p, len), 0);
+	free(cp);
+	cp = NULL;
+	assert_int_equal(chan_recv(c, CHAN_MAX_PAYLOAD, &cf, &cp), 0);
+	assert_int_equal(cf.type, CHAN_ERROR);
+	close(c);
+
 	/* Anything but RPC_CALL first is refused, and nothing reaches the host. */
 	c = local_connect(sock);
 	assert_int_equal(chan_send(c, CHAN_STDIN, 1, "x", 1), 0);
