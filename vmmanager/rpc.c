@@ -286,8 +286,10 @@ static void dom0_admin(struct rpc_call *c)
 		}
 	}
 	/* Calls that turn the connection into a stream are for the host's own CLI only. */
+	/* ...and the `ask` prompt is the host's, never a qube's, whatever a policy says. */
 	if (streq(c->service, "admin.vm.Run") || streq(c->service, "admin.Events") ||
-	    streq(c->service, "admin.template.Build")) {
+	    streq(c->service, "admin.template.Build") ||
+	    strncmp(c->service, "admin.policy.", 13) == 0) {
 		json_object_put(payload);
 		call_abort(c, "this admin call is not available to qubes");
 		return;
