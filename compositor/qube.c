@@ -1,0 +1,168 @@
+/* Qube identity: each qube's client arrives on a connection the compositor made for it. */
+#include "label.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static bool qube_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > QUBE_NAME_MAX)
+		return false;
+	if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static struct qube *qube_find(struct server *server, const char *name, size_t len)
+{
+	struct qube *q;
+	wl_list_for_each(q, &server->qubes, link)
+	{
+		if (strlen(q->name) == len && memcmp(q->name, name, len) == 0)
+			return q;
+	}
+	return NULL;
+}
+
+int qube_add(struct server *server, const char *name_label)
+{
+	const char *colon = strchr(name_label, ':');
+	if (!colon)
+		return -EINVAL;
+	size_t len = (size_t)(colon - name_label);
+	if (!qube_name_valid(name_label, len))
+		return -EINVAL;
+	if (qube_find(server, name_label, len))
+		return -EEXIST;
+	if ((size_t)wl_list_length(&server->qubes) >= MAX_QUBES)
+		return -E2BIG;
+	uint32_t rgb;
+	int r = label_rgb(colon + 1, &rgb);
+	if (r < 0)
+		return r;
+	struct qube *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	memcpy(q->name, name_label, len);
+	q->rgb = rgb;
+	q->pid = -1;
+	wl_list_init(&q->client_destroy.link);
+	wl_list_insert(server->qubes.prev, &q->link);
+	return 0;
+}
+
+int qube_set_spawn(struct server *server, const char *name_command)
+{
+	const char *eq = strchr(name_command, '=');
+	if (!eq || eq[1] == '\0')
+		return -EINVAL;
+	struct qube *q = qube_find(server, name_command, (size_t)(eq - name_command));
+	if (!q)
+		return -ENOENT;
+	if (q->spawn_command)
+		return -EEXIST;
+	q->spawn_command = strdup(eq + 1);
+	return q->spawn_command ? 0 : -ENOMEM;
+}
+
+static void handle_client_destroy(struct wl_listener *listener, void *data)
+{
+	struct qube *q = wl_container_of(listener, q, client_destroy);
+	q->client = NULL;
+	wl_list_remove(&q->client_destroy.link);
+	wl_list_init(&q->client_destroy.link);
+}
+
+static int qube_start_client(struct server *server, struct qube *q)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	_cleanup_close_ int peer = sv[1];
+
+	q->client = wl_client_create(server->display, sv[0]);
+	if (!q->client) {
+		int r = -errno;
+		close(sv[0]);
+		return r < 0 ? r : -ENOMEM;
+	}
+	q->client_destroy.notify = handle_client_destroy;
+	wl_client_add_destroy_listener(q->client, &q->client_destroy);
+
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* The child's copy must survive exec; every other descriptor of ours is O_CLOEXEC.
+		 */
+		int fd = dup(peer);
+		if (fd < 0)
+			_exit(127);
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%d", fd);
+		setenv("WAYLAND_SOCKET", buf, 1);
+		unsetenv("WAYLAND_DISPLAY");
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		execl("/bin/sh", "sh", "-c", q->spawn_command, (char *)NULL);
+		_exit(127);
+	}
+	q->pid = pid;
+	return 0;
+}
+
+int qube_start_clients(struct server *server)
+{
+	struct qube *q;
+	wl_list_for_each(q, &server->qubes, link)
+	{
+		if (!q->spawn_command)
+			continue;
+		int r = qube_start_client(server, q);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+const struct qube *qube_of_client(const struct server *server, const struct wl_client *client)
+{
+	const struct qube *q;
+	wl_list_for_each(q, &server->qubes, link)
+	{
+		if (q->client && q->client == client)
+			return q;
+	}
+	return NULL;
+}
+
+void qubes_free(struct server *server)
+{
+	struct qube *q, *tmp;
+	wl_list_for_each_safe(q, tmp, &server->qubes, link)
+	{
+		if (q->pid > 0)
+			kill(q->pid, SIGTERM);
+		wl_list_remove(&q->client_destroy.link);
+		wl_list_remove(&q->link);
+		free(q->spawn_command);
+		free(q);
+	}
+}

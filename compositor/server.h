@@ -1,0 +1,110 @@
+/* bulkhead-compositor's shared state: one server, its qubes, outputs and views. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <wayland-server-core.h>
+#include <wlr/backend.h>
+#include <wlr/render/allocator.h>
+#include <wlr/render/wlr_renderer.h>
+#include <wlr/types/wlr_cursor.h>
+#include <wlr/types/wlr_output_layout.h>
+#include <wlr/types/wlr_scene.h>
+#include <wlr/types/wlr_seat.h>
+#include <wlr/types/wlr_xdg_shell.h>
+
+#define QUBE_NAME_MAX 31
+#define MAX_QUBES     64
+/* Frame width in layout pixels. */
+#define BORDER_WIDTH 4
+
+struct qube {
+	struct wl_list link; /* server.qubes */
+	char name[QUBE_NAME_MAX + 1];
+	uint32_t rgb;
+	char *spawn_command;	  /* NULL: no client started for it */
+	struct wl_client *client; /* NULL once that connection is gone */
+	struct wl_listener client_destroy;
+	pid_t pid;
+};
+
+struct server {
+	struct wl_display *display;
+	struct wlr_backend *backend;
+	struct wlr_renderer *renderer;
+	struct wlr_allocator *allocator;
+	struct wlr_scene *scene;
+	struct wlr_output_layout *output_layout;
+	struct wl_list outputs; /* struct output.link */
+	struct wl_listener new_output;
+
+	struct wlr_xdg_shell *xdg_shell;
+	struct wl_listener new_xdg_surface;
+	struct wl_list views; /* struct view.link, topmost first */
+	unsigned views_placed;
+
+	struct wlr_seat *seat;
+	struct wlr_cursor *cursor;
+	struct wl_list keyboards;
+	struct wl_listener new_input;
+	struct wl_listener request_set_cursor;
+	struct wl_listener cursor_motion;
+	struct wl_listener cursor_motion_absolute;
+	struct wl_listener cursor_button;
+	struct wl_listener cursor_axis;
+	struct wl_listener cursor_frame;
+
+	struct wl_list qubes; /* struct qube.link */
+};
+
+struct output {
+	struct wl_list link;
+	struct server *server;
+	struct wlr_output *wlr_output;
+	struct wl_listener frame;
+	struct wl_listener destroy;
+};
+
+struct view {
+	struct wl_list link;
+	struct server *server;
+	struct wlr_xdg_surface *xdg_surface;
+	/* NULL for a host client. Fixed at creation from the connection, never from the client. */
+	const struct qube *qube;
+	struct wlr_scene_tree *tree;
+	struct wlr_scene_node *surface_node;
+	struct wlr_scene_rect *border[4];
+	int x, y;
+	struct wl_listener map;
+	struct wl_listener unmap;
+	struct wl_listener destroy;
+	struct wl_listener commit;
+};
+
+/* server.c */
+int server_init(struct server *server);
+void server_finish(struct server *server);
+
+/* qube.c */
+int qube_add(struct server *server, const char *name_label);
+int qube_set_spawn(struct server *server, const char *name_command);
+int qube_start_clients(struct server *server);
+const struct qube *qube_of_client(const struct server *server, const struct wl_client *client);
+void qubes_free(struct server *server);
+
+/* output.c */
+void output_handle_new(struct wl_listener *listener, void *data);
+
+/* input.c */
+int input_init(struct server *server);
+
+/* xdg-shell.c */
+void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data);
+
+/* view.c */
+struct view *view_create(struct server *server, struct wlr_xdg_surface *xdg_surface);
+void view_focus(struct view *view);
+struct view *view_at(struct server *server, double lx, double ly, struct wlr_surface **ret_surface,
+		     double *ret_sx, double *ret_sy);
+void view_update_frame(struct view *view);
