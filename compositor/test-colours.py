@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Two qubes run foot on a headless bulkhead-compositor; a screenshot taken by a host client
-(grim, through screencopy) must show each window's frame in exactly its label's colour."""
+"""Two qubes run foot on a headless bulkhead-compositor, and the host runs one on the ordinary
+socket; a screenshot taken by a host client (grim, through screencopy) must show each qube
+window's frame in exactly its label's colour and the host's in the host style. A third qube runs
+grim itself and must fail: screencopy is not even visible to qubes."""
 import os
 import re
 import select
@@ -14,6 +16,7 @@ import zlib
 
 SKIP = 77
 QUBES = {"work": ("blue", 0x3465A4), "personal": ("green", 0x73D216)}
+HOST_RGB = 0xFFFFFF
 
 
 def read_png(path):
@@ -94,39 +97,54 @@ def main():
     for name, (label, _) in QUBES.items():
         args += ["--qube", f"{name}:{label}",
                  "--spawn", f"{name}=foot --window-size-pixels=400x300 sleep 600"]
+    spy_rc = os.path.join(runtime, "spy.rc")
+    spy_png = os.path.join(runtime, "spy.png")
+    args += ["--qube", "spy:red", "--spawn", f"spy=grim {spy_png}; echo $? > {spy_rc}"]
     proc = subprocess.Popen(args, env=comp_env, stderr=subprocess.PIPE, text=True)
     mapped, order, display, log = {}, [], None, []
+    host = None
     try:
-        deadline = time.monotonic() + 60
-        while len(mapped) < len(QUBES) and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stderr], [], [], 1)
-            if not ready:
-                if proc.poll() is not None:
+        def wait_for(names):
+            deadline = time.monotonic() + 60
+            nonlocal display
+            while not names <= set(mapped) and time.monotonic() < deadline:
+                ready, _, _ = select.select([proc.stderr], [], [], 1)
+                if not ready:
+                    if proc.poll() is not None:
+                        break
+                    continue
+                line = proc.stderr.readline()
+                if not line:
                     break
-                continue
-            line = proc.stderr.readline()
-            if not line:
-                break
-            log.append(line)
-            m = re.search(r"WAYLAND_DISPLAY=(\S+)", line)
-            if m:
-                display = m.group(1)
-            m = re.search(r"mapped qube=(\S+) x=(\d+) y=(\d+) width=(\d+) height=(\d+) "
-                          r"border=(\d+)", line)
-            if m:
-                mapped[m.group(1)] = tuple(int(v) for v in m.groups()[1:])
-                order.append(m.group(1))
-        if set(mapped) != set(QUBES) or not display:
-            print("windows did not map:\n" + "".join(log))
+                log.append(line)
+                m = re.search(r"WAYLAND_DISPLAY=(\S+)", line)
+                if m:
+                    display = m.group(1)
+                m = re.search(r"mapped qube=(\S+) x=(\d+) y=(\d+) width=(\d+) height=(\d+) "
+                              r"border=(\d+)", line)
+                if m:
+                    mapped[m.group(1)] = tuple(int(v) for v in m.groups()[1:])
+                    order.append(m.group(1))
+            return names <= set(mapped) and display
+
+        if not wait_for(set(QUBES)):
+            print("qube windows did not map:\n" + "".join(log))
             return 1
-        time.sleep(1)  # let a frame with both windows reach the output
+        # A host window, on the ordinary socket, mapped last so its frame is on top.
+        host = subprocess.Popen(["foot", "--window-size-pixels=400x300", "sleep", "600"],
+                                env=dict(env, WAYLAND_DISPLAY=display),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(set(QUBES) | {"@host"}):
+            print("host window did not map:\n" + "".join(log))
+            return 1
+        time.sleep(1)  # let a frame with every window reach the output
         shot = os.path.join(runtime, "shot.png")
         subprocess.run(["grim", shot], env=dict(env, WAYLAND_DISPLAY=display), check=True,
                        timeout=30)
         width, height, pixel = read_png(shot)
         failures = 0
         for name, (x, y, w, h, b) in mapped.items():
-            want = QUBES[name][1]
+            want = QUBES[name][1] if name in QUBES else HOST_RGB
             # Top-left corner of each frame: later windows cascade down and right of it.
             points = [(x + 1, y + 1), (x + b + 10, y + b // 2), (x + b // 2, y + b + 10),
                       (x + b - 1, y + b + 30)]
@@ -144,6 +162,15 @@ def main():
             if pixel(px, py) in (v for _, v in QUBES.values()):
                 print(f"background pixel ({px},{py}) has a label colour")
                 failures += 1
+        # The spy qube's grim had long finished: it must not have found screencopy.
+        try:
+            with open(spy_rc) as f:
+                rc = int(f.read())
+        except (OSError, ValueError):
+            rc = None
+        if rc in (None, 0) or os.path.exists(spy_png):
+            print(f"a qube's grim was not refused (exit {rc})")
+            failures += 1
         print(f"screenshot {width}x{height}, windows {mapped}, {failures} failures")
         proc.terminate()
         rest = proc.communicate(timeout=20)[1]
@@ -152,6 +179,9 @@ def main():
             failures += 1
         return 1 if failures else 0
     finally:
+        if host:
+            host.terminate()
+            host.wait()
         proc.terminate()
         try:
             proc.wait(timeout=10)
