@@ -6,6 +6,8 @@
 #include <wlr/types/wlr_compositor.h>
 #include <wlr/types/wlr_data_device.h>
 #include <wlr/types/wlr_screencopy_v1.h>
+#include <wlr/types/wlr_viewporter.h>
+#include <wlr/types/wlr_xdg_decoration_v1.h>
 #include <wlr/types/wlr_xdg_output_v1.h>
 
 /* What a qube's client may see and bind. Everything else (screencopy first of all) is the
@@ -13,8 +15,15 @@
  * without it; it carries nothing between clients because no selection or drag request is ever
  * granted (see server_init). */
 static const char *const qube_globals[] = {
-    "wl_compositor", "wl_subcompositor",       "wl_shm", "wl_seat", "wl_output",
-    "xdg_wm_base",   "wl_data_device_manager",
+    "wl_compositor",
+    "wl_subcompositor",
+    "wl_shm",
+    "wl_seat",
+    "wl_output",
+    "xdg_wm_base",
+    "wl_data_device_manager",
+    "zxdg_decoration_manager_v1",
+    "wp_viewporter",
 };
 
 static bool global_filter(const struct wl_client *client, const struct wl_global *global,
@@ -82,6 +91,15 @@ int server_init(struct server *server)
 		return -ENOMEM;
 	server->new_xdg_surface.notify = xdg_shell_handle_new_surface;
 	wl_signal_add(&server->xdg_shell->events.new_surface, &server->new_xdg_surface);
+
+	if (!wlr_viewporter_create(server->display))
+		return -ENOMEM;
+	struct wlr_xdg_decoration_manager_v1 *decoration =
+	    wlr_xdg_decoration_manager_v1_create(server->display);
+	if (!decoration)
+		return -ENOMEM;
+	server->new_decoration.notify = xdg_shell_handle_new_decoration;
+	wl_signal_add(&decoration->events.new_toplevel_decoration, &server->new_decoration);
 
 	server->seat = wlr_seat_create(server->display, "seat0");
 	if (!server->seat)

@@ -41,6 +41,7 @@ struct server {
 
 	struct wlr_xdg_shell *xdg_shell;
 	struct wl_listener new_xdg_surface;
+	struct wl_listener new_decoration;
 	struct wl_list views; /* struct view.link, topmost first */
 	unsigned views_placed;
 
@@ -101,6 +102,7 @@ int input_init(struct server *server);
 
 /* xdg-shell.c */
 void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data);
+void xdg_shell_handle_new_decoration(struct wl_listener *listener, void *data);
 
 /* view.c */
 struct view *view_create(struct server *server, struct wlr_xdg_surface *xdg_surface);
