@@ -22,6 +22,8 @@ bh ls | grep -qE '^a1 +Running' || fail "a1 not running: $(bh ls)"
 log "SIGKILL while a1 runs: adopted by the next bulkheadd"
 kill9_daemon
 start_daemon
+# Adopted qubes are Transient until their agent answers the new connection.
+for _ in $(seq 150); do bh ls | grep -qE '^a1 +Running' && break; sleep 0.2; done
 bh ls | grep -qE '^a1 +Running' || fail "a1 not adopted: $(bh ls)"
 [ "$(bh run -p a1 -- echo adopted)" = adopted ] || fail "cannot run in the adopted a1"
 
