@@ -355,36 +355,47 @@ int qchan_connect(struct daemon *d, struct vm *vm)
 	return r;
 }
 
-int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *user,
-	       const char *const *argv, uint32_t *ret_stream)
+/* Opens a host stream: a free relay slot, a new id, the opening frame sent. Both EXEC (for a
+ * client) and SERVICE (for an RPC call) start this way. */
+static int open_stream(struct daemon *d, struct vm *vm, uint16_t type, const void *payload,
+		       size_t len, struct relay **ret_slot, uint32_t *ret_stream)
 {
 	struct qchan *ch = vm->chan;
 	struct relay *slot = NULL;
-	_cleanup_free_ uint8_t *payload = NULL;
-	size_t len;
 
 	if (!ch || !ch->ready)
 		return -ENOTCONN;
-	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++)
-		if (ch->relays[i].stream == 0) {
+	for (size_t i = 0; i < CHAN_MAX_STREAMS && !slot; i++)
+		if (ch->relays[i].stream == 0)
 			slot = &ch->relays[i];
-			break;
-		}
 	if (!slot)
 		return -EBUSY;
-	int r = chan_exec_encode(user, argv, &payload, &len);
-	if (r < 0)
-		return r;
 	uint32_t stream = ch->next_stream++;
 	if (ch->next_stream & CHAN_STREAM_QUBE)
 		ch->next_stream = 1;
-	r = qchan_send(d, vm, CHAN_EXEC, stream, payload, len);
+	int r = qchan_send(d, vm, type, stream, payload, len);
 	if (r < 0)
 		return r;
-	slot->stream = stream;
-	slot->client = c;
-	slot->out_credit = CHAN_INITIAL_WINDOW;
+	*slot = (struct relay){.stream = stream, .out_credit = CHAN_INITIAL_WINDOW};
+	*ret_slot = slot;
 	*ret_stream = stream;
+	return 0;
+}
+
+int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *user,
+	       const char *const *argv, uint32_t *ret_stream)
+{
+	_cleanup_free_ uint8_t *payload = NULL;
+	struct relay *slot;
+	size_t len;
+
+	int r = chan_exec_encode(user, argv, &payload, &len);
+	if (r < 0)
+		return r;
+	r = open_stream(d, vm, CHAN_EXEC, payload, len, &slot, ret_stream);
+	if (r < 0)
+		return r;
+	slot->client = c;
 	return 0;
 }
 
@@ -392,34 +403,18 @@ int qchan_open_service(struct daemon *d, struct vm *vm, struct rpc_call *call, c
 		       const char *service, const char *arg, const char *source,
 		       uint32_t *ret_stream)
 {
-	struct qchan *ch = vm->chan;
-	struct relay *slot = NULL;
 	const char *strs[4] = {user, service, arg, source};
 	uint8_t payload[4 * (CHAN_STRING_MAX + 1)];
+	struct relay *slot;
 	size_t len;
 
-	if (!ch || !ch->ready)
-		return -ENOTCONN;
-	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++)
-		if (ch->relays[i].stream == 0) {
-			slot = &ch->relays[i];
-			break;
-		}
-	if (!slot)
-		return -EBUSY;
 	int r = chan_strings_encode(strs, 4, payload, sizeof(payload), &len);
 	if (r < 0)
 		return r;
-	uint32_t stream = ch->next_stream++;
-	if (ch->next_stream & CHAN_STREAM_QUBE)
-		ch->next_stream = 1;
-	r = qchan_send(d, vm, CHAN_SERVICE, stream, payload, len);
+	r = open_stream(d, vm, CHAN_SERVICE, payload, len, &slot, ret_stream);
 	if (r < 0)
 		return r;
-	slot->stream = stream;
 	slot->call = call;
-	slot->out_credit = CHAN_INITIAL_WINDOW;
-	*ret_stream = stream;
 	return 0;
 }
 
