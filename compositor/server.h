@@ -57,6 +57,16 @@ struct server {
 	struct wl_listener cursor_frame;
 
 	struct wl_list qubes; /* struct qube.link */
+
+	/* --- owned by the windows/decorations work (view.c, decoration.c, output.c) --- */
+	const char *kiosk_qube; /* --kiosk QUBE, or NULL */
+
+	/* --- owned by the input/control work (input.c, control.c) --- */
+	struct control *control;
+
+	/* --- owned by the clipboard/prompt work (clipboard.c, prompt.c) --- */
+	struct clipboard *clipboard;
+	struct prompt *prompt;
 };
 
 struct output {
@@ -110,3 +120,19 @@ void view_focus(struct view *view);
 struct view *view_at(struct server *server, double lx, double ly, struct wlr_surface **ret_surface,
 		     double *ret_sx, double *ret_sy);
 void view_update_frame(struct view *view);
+
+/* clipboard.c: per-qube selections; the global clipboard moves only by these two gestures. */
+int clipboard_init(struct server *server);
+void clipboard_finish(struct server *server);
+void clipboard_copy(struct server *server);  /* Ctrl+Shift+C */
+void clipboard_paste(struct server *server); /* Ctrl+Shift+V */
+/* Focus moved to a window of qube q (NULL: a host window or none): that qube's own selection
+ * becomes the seat's. */
+void clipboard_focus_changed(struct server *server, const struct qube *q);
+
+/* prompt.c: the compositor as bulkheadd's trusted prompt for `ask`. */
+int prompt_init(struct server *server);
+void prompt_finish(struct server *server);
+/* true while a prompt is shown: every key goes to it (this function), none to any client. */
+bool prompt_active(const struct server *server);
+bool prompt_handle_key(struct server *server, uint32_t keysym);

@@ -1,0 +1,34 @@
+/* The compositor's control socket, $XDG_RUNTIME_DIR/bulkhead-compositor.ctl (mode 0600; a peer
+ * whose SO_PEERCRED uid is neither the compositor's nor root is refused). Host side only: no
+ * qube can reach it.
+ *
+ * Requests are one line each (at most 256 bytes, '\n'-terminated), answered by one line
+ * "ok[ ...]" or "error MESSAGE"; some answers carry a descriptor (SCM_RIGHTS on the answer's
+ * first byte):
+ *
+ *   connect QUBE LABEL   -> "ok" + a new Wayland client connection belonging to QUBE (created
+ *                           by the compositor with wl_client_create on a socketpair). The qube
+ *                           is registered with LABEL if new; a known qube keeps its label
+ *                           unless LABEL equals it ("error label mismatch" otherwise).
+ *   connector QUBE LABEL -> "ok" + a connector socket bound to QUBE: each byte written to it is
+ *                           answered by one byte with a new connection for QUBE attached. The
+ *                           GUI proxy's host half holds one; it cannot ask for any other qube.
+ *   windows              -> "ok N", then N lines "ID\tQUBE\tTITLE\tX\tY\tW\tH\tFOCUSED"
+ *                           (QUBE is "-" for host windows; TITLE as the title bar shows it;
+ *                           FOCUSED 0 or 1), topmost first.
+ *   key COMBO            -> presses and releases a key combination (e.g. ctrl+shift+c, alt+tab,
+ *                           super+q) on the compositor's own virtual keyboard, through the same
+ *                           path as a real keyboard (tests; a headless session has no other).
+ *   pointer X Y [BUTTON] -> moves the pointer of the compositor's virtual pointer to layout X,Y
+ *                           and optionally clicks BUTTON (left, right, middle) there.
+ *   clipboard            -> "ok SOURCE BYTES" of the global clipboard, or "ok - 0" when empty.
+ *   quit                 -> "ok", then the compositor exits.
+ */
+#pragma once
+
+struct server;
+
+#define CONTROL_SOCKET_NAME "bulkhead-compositor.ctl"
+
+int control_init(struct server *server);
+void control_finish(struct server *server);
