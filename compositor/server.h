@@ -120,6 +120,9 @@ void view_focus(struct view *view);
 struct view *view_at(struct server *server, double lx, double ly, struct wlr_surface **ret_surface,
 		     double *ret_sx, double *ret_sy);
 void view_update_frame(struct view *view);
+/* The title as the title bar shows it ("[qube] title" for a qube's window), NUL-terminated,
+ * truncated to size. Returns its length. */
+size_t view_title(const struct view *view, char *buf, size_t size);
 
 /* clipboard.c: per-qube selections; the global clipboard moves only by these two gestures. */
 int clipboard_init(struct server *server);
