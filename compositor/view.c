@@ -1,5 +1,6 @@
 /* Views: a toplevel's scene tree holds the client's surfaces and, above them, the frame in its
  * qube's colour, so nothing the client draws can cover the frame. */
+#include "decoration.h"
 #include "label.h"
 #include "server.h"
 
@@ -25,6 +26,14 @@ void view_update_frame(struct view *view)
 	wlr_scene_node_set_position(&view->border[BORDER_LEFT]->node, 0, b);
 	wlr_scene_rect_set_size(view->border[BORDER_RIGHT], b, geo.height);
 	wlr_scene_node_set_position(&view->border[BORDER_RIGHT]->node, geo.width + b, b);
+}
+
+_Static_assert(QUBE_NAME_MAX + 1 <= 32, "DECORATION_TITLE_SIZE assumes qube names of 31 bytes");
+
+size_t view_title(const struct view *view, char *buf, size_t size)
+{
+	return decoration_title(view->qube ? view->qube->name : NULL,
+				view->xdg_surface->toplevel->title, buf, size);
 }
 
 void view_focus(struct view *view)

@@ -1,0 +1,19 @@
+/* Server-side decorations: the title text a window is shown with, and the title bar image. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A client's title is cut to this many characters before the qube's prefix is added. */
+#define DECORATION_TITLE_CHARS 256
+/* Enough for any title decoration_title writes: "[" qube "] ", 4 bytes per character, NUL. */
+#define DECORATION_TITLE_SIZE (32 + 3 + DECORATION_TITLE_CHARS * 4 + 1)
+
+/* Writes the title a window is shown with into buf (NUL-terminated, cut at a character boundary
+ * to fit size): "[qube] title" for a qube's window (qube not NULL), the title alone for the
+ * host's. title may be NULL or anything a client sent: invalid UTF-8 and control, format and
+ * line-separator characters (which could hide or reorder text, or break a control socket line)
+ * become U+FFFD, and at most DECORATION_TITLE_CHARS characters are kept. A title that already
+ * starts with "[qube] " for this same qube (the Wayland proxy prefixes titles) is not prefixed
+ * twice. Returns the length written. */
+size_t decoration_title(const char *qube, const char *title, char *buf, size_t size);
