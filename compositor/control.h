@@ -32,3 +32,5 @@ struct server;
 
 int control_init(struct server *server);
 void control_finish(struct server *server);
+/* The socket's path, for the startup message; NULL before control_init. */
+const char *control_path(const struct server *server);

@@ -1,4 +1,5 @@
 /* bulkhead-compositor: draws every qube's windows framed in its label colour. */
+#include "control.h"
 #include "server.h"
 
 #include <errno.h>
@@ -98,6 +99,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	setenv("WAYLAND_DISPLAY", socket, 1);
+	r = control_init(&server);
+	if (r < 0) {
+		log_error("cannot create the control socket in $XDG_RUNTIME_DIR: %s", strerror(-r));
+		goto out;
+	}
 
 	struct wl_event_loop *loop = wl_display_get_event_loop(server.display);
 	struct wl_event_source *sources[3] = {
@@ -110,6 +116,7 @@ int main(int argc, char **argv)
 		log_error("cannot start a qube's client: %s", strerror(-r));
 	} else {
 		log_info("running on WAYLAND_DISPLAY=%s", socket);
+		log_info("control socket at %s", control_path(&server));
 		wl_display_run(server.display);
 		ret = 0;
 	}
@@ -117,6 +124,7 @@ int main(int argc, char **argv)
 		if (sources[i])
 			wl_event_source_remove(sources[i]);
 out:
+	control_finish(&server);
 	server_finish(&server);
 	qubes_free(&server);
 	return ret;

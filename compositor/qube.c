@@ -40,31 +40,57 @@ static struct qube *qube_find(struct server *server, const char *name, size_t le
 	return NULL;
 }
 
-int qube_add(struct server *server, const char *name_label)
+static int qube_new(struct server *server, const char *name, size_t len, const char *label,
+		    struct qube **ret_qube)
 {
-	const char *colon = strchr(name_label, ':');
-	if (!colon)
+	if (!qube_name_valid(name, len))
 		return -EINVAL;
-	size_t len = (size_t)(colon - name_label);
-	if (!qube_name_valid(name_label, len))
-		return -EINVAL;
-	if (qube_find(server, name_label, len))
+	if (qube_find(server, name, len))
 		return -EEXIST;
 	if ((size_t)wl_list_length(&server->qubes) >= MAX_QUBES)
 		return -E2BIG;
 	uint32_t rgb;
-	int r = label_rgb(colon + 1, &rgb);
+	int r = label_rgb(label, &rgb);
 	if (r < 0)
 		return r;
 	struct qube *q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
-	memcpy(q->name, name_label, len);
+	memcpy(q->name, name, len);
 	q->rgb = rgb;
 	q->pid = -1;
-	wl_list_init(&q->client_destroy.link);
+	wl_list_init(&q->connections);
 	wl_list_insert(server->qubes.prev, &q->link);
+	*ret_qube = q;
 	return 0;
+}
+
+int qube_add(struct server *server, const char *name_label)
+{
+	const char *colon = strchr(name_label, ':');
+	if (!colon)
+		return -EINVAL;
+	struct qube *q;
+	return qube_new(server, name_label, (size_t)(colon - name_label), colon + 1, &q);
+}
+
+int qube_register(struct server *server, const char *name, const char *label,
+		  struct qube **ret_qube)
+{
+	size_t len = strlen(name);
+	uint32_t rgb;
+	int r = label_rgb(label, &rgb);
+	if (r < 0)
+		return r;
+	struct qube *q = qube_find(server, name, len);
+	if (q) {
+		/* A qube's colour never changes under its windows. */
+		if (q->rgb != rgb)
+			return -EEXIST;
+		*ret_qube = q;
+		return 0;
+	}
+	return qube_new(server, name, len, label, ret_qube);
 }
 
 int qube_set_spawn(struct server *server, const char *name_command)
@@ -81,29 +107,50 @@ int qube_set_spawn(struct server *server, const char *name_command)
 	return q->spawn_command ? 0 : -ENOMEM;
 }
 
-static void handle_client_destroy(struct wl_listener *listener, void *data)
+static void handle_connection_destroy(struct wl_listener *listener, void *data)
 {
-	struct qube *q = wl_container_of(listener, q, client_destroy);
-	q->client = NULL;
-	wl_list_remove(&q->client_destroy.link);
-	wl_list_init(&q->client_destroy.link);
+	struct qube_connection *c = wl_container_of(listener, c, destroy);
+	wl_list_remove(&c->destroy.link);
+	wl_list_remove(&c->link);
+	c->qube->n_connections--;
+	free(c);
+}
+
+int qube_connect(struct server *server, struct qube *q, int *ret_fd)
+{
+	if (q->n_connections >= MAX_QUBE_CONNECTIONS)
+		return -EMFILE;
+	struct qube_connection *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		int r = -errno;
+		free(c);
+		return r;
+	}
+	c->client = wl_client_create(server->display, sv[0]);
+	if (!c->client) {
+		close(sv[0]);
+		close(sv[1]);
+		free(c);
+		return -ENOMEM;
+	}
+	c->qube = q;
+	c->destroy.notify = handle_connection_destroy;
+	wl_client_add_destroy_listener(c->client, &c->destroy);
+	wl_list_insert(&q->connections, &c->link);
+	q->n_connections++;
+	*ret_fd = sv[1];
+	return 0;
 }
 
 static int qube_start_client(struct server *server, struct qube *q)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	_cleanup_close_ int peer = sv[1];
-
-	q->client = wl_client_create(server->display, sv[0]);
-	if (!q->client) {
-		int r = -errno;
-		close(sv[0]);
-		return r < 0 ? r : -ENOMEM;
-	}
-	q->client_destroy.notify = handle_client_destroy;
-	wl_client_add_destroy_listener(q->client, &q->client_destroy);
+	_cleanup_close_ int peer = -1;
+	int r = qube_connect(server, q, &peer);
+	if (r < 0)
+		return r;
 
 	pid_t pid = fork();
 	if (pid < 0)
@@ -144,13 +191,13 @@ int qube_start_clients(struct server *server)
 
 const struct qube *qube_of_client(const struct server *server, const struct wl_client *client)
 {
-	const struct qube *q;
-	wl_list_for_each(q, &server->qubes, link)
-	{
-		if (q->client && q->client == client)
-			return q;
-	}
-	return NULL;
+	/* Our destroy listener on a client marks it as one of a qube's connections. */
+	struct wl_listener *l =
+	    wl_client_get_destroy_listener((struct wl_client *)client, handle_connection_destroy);
+	if (!l)
+		return NULL;
+	struct qube_connection *c = wl_container_of(l, c, destroy);
+	return c->qube;
 }
 
 void qubes_free(struct server *server)
@@ -160,7 +207,15 @@ void qubes_free(struct server *server)
 	{
 		if (q->pid > 0)
 			kill(q->pid, SIGTERM);
-		wl_list_remove(&q->client_destroy.link);
+		/* Connections still open are the display's clients; they outlive their qube only
+		 * in server_finish, which destroys the clients first. */
+		struct qube_connection *c, *ctmp;
+		wl_list_for_each_safe(c, ctmp, &q->connections, link)
+		{
+			wl_list_remove(&c->destroy.link);
+			wl_list_remove(&c->link);
+			free(c);
+		}
 		wl_list_remove(&q->link);
 		free(q->spawn_command);
 		free(q);

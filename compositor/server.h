@@ -16,6 +16,8 @@
 
 #define QUBE_NAME_MAX 31
 #define MAX_QUBES     64
+/* Wayland connections one qube may hold at once (its proxy asks for one per guest client). */
+#define MAX_QUBE_CONNECTIONS 128
 /* Frame width in layout pixels. */
 #define BORDER_WIDTH 4
 
@@ -23,10 +25,18 @@ struct qube {
 	struct wl_list link; /* server.qubes */
 	char name[QUBE_NAME_MAX + 1];
 	uint32_t rgb;
-	char *spawn_command;	  /* NULL: no client started for it */
-	struct wl_client *client; /* NULL once that connection is gone */
-	struct wl_listener client_destroy;
+	char *spawn_command;	    /* NULL: no client started for it */
+	struct wl_list connections; /* struct qube_connection.link */
+	unsigned n_connections;
 	pid_t pid;
+};
+
+/* One Wayland client connection the compositor created for a qube; gone with its client. */
+struct qube_connection {
+	struct wl_list link; /* qube.connections */
+	struct qube *qube;
+	struct wl_client *client;
+	struct wl_listener destroy;
 };
 
 struct server {
@@ -63,6 +73,9 @@ struct server {
 
 	/* --- owned by the input/control work (input.c, control.c) --- */
 	struct control *control;
+	struct wlr_input_device *virtual_keyboard; /* NULL: not a headless backend */
+	struct wlr_input_device *virtual_pointer;
+	uint32_t next_view_id; /* control's window ids, given on first listing */
 
 	/* --- owned by the clipboard/prompt work (clipboard.c, prompt.c) --- */
 	struct clipboard *clipboard;
@@ -87,6 +100,7 @@ struct view {
 	struct wlr_scene_node *surface_node;
 	struct wlr_scene_rect *border[4];
 	int x, y;
+	uint32_t id; /* 0 until the control socket lists it */
 	struct wl_listener map;
 	struct wl_listener unmap;
 	struct wl_listener destroy;
@@ -102,6 +116,11 @@ int qube_add(struct server *server, const char *name_label);
 int qube_set_spawn(struct server *server, const char *name_command);
 int qube_start_clients(struct server *server);
 const struct qube *qube_of_client(const struct server *server, const struct wl_client *client);
+/* The qube NAME, registered with LABEL if new; -EEXIST if known with another label. */
+int qube_register(struct server *server, const char *name, const char *label,
+		  struct qube **ret_qube);
+/* A new Wayland client connection for q; *ret_fd is the client's end (O_CLOEXEC). */
+int qube_connect(struct server *server, struct qube *q, int *ret_fd);
 void qubes_free(struct server *server);
 
 /* output.c */
@@ -109,6 +128,10 @@ void output_handle_new(struct wl_listener *listener, void *data);
 
 /* input.c */
 int input_init(struct server *server);
+/* The virtual devices of a headless backend (for `key` and `pointer` on the control socket):
+ * -ENODEV on any other backend. */
+int input_key_combo(struct server *server, const char *combo);
+int input_pointer(struct server *server, double x, double y, const char *button);
 
 /* xdg-shell.c */
 void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data);
