@@ -1,0 +1,729 @@
+/* Guest side of wl_shm: which bytes of a committed buffer the host half's copy lacks. */
+#include "shm.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <limits.h>
+#include <lz4.h>
+#include <pixman.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <wayland-client-protocol.h>
+
+#include "link.h"
+#include "util.h"
+
+/* Damage coordinates are clamped to this before scaling, so that pixman's int32 arithmetic
+ * cannot overflow; any real buffer is far smaller. */
+#define COORD_MAX   (1 << 24)
+#define SCALE_MAX   16
+#define MAX_RECTS   64 /* more damage rectangles than this are merged into their extents */
+#define LZ4_MIN_LEN 64
+
+struct shm_pool {
+	uint32_t id;
+	int fd;
+	uint8_t *map;
+	size_t size;
+	unsigned buffers; /* live buffers made from it */
+	bool destroyed;	  /* its destroy request is held back until buffers is 0 */
+};
+
+struct shm_buffer {
+	uint32_t id;
+	struct shm_pool *pool;
+	uint32_t offset, width, height, stride, format;
+	/* What the host's copy holds: the contents of commit sent_seq of surface sent_surface
+	 * (a surface serial, never reused); 0 when never sent. */
+	uint64_t sent_surface, sent_seq;
+};
+
+struct history {
+	uint64_t seq;
+	bool full;
+	pixman_region32_t damage; /* buffer coordinates */
+};
+
+struct shm_surface {
+	uint32_t id;
+	uint64_t serial;
+	bool pending_attach;
+	struct shm_buffer *pending_buffer;
+	pixman_region32_t pending_surface_damage, pending_buffer_damage;
+	int32_t pending_scale, pending_transform;
+
+	struct shm_buffer *buffer;
+	uint32_t buffer_width, buffer_height;
+	int32_t scale, transform;
+	bool viewport; /* at the last commit */
+	uint32_t viewport_id;
+	bool viewport_source, viewport_destination;
+
+	uint64_t seq;
+	struct history hist[SHM_HISTORY];
+};
+
+struct shm_tracker {
+	GHashTable *pools, *buffers, *surfaces, *viewports; /* id -> object (viewports: surface) */
+	uint64_t next_serial;
+	uint8_t *scratch, *packed;
+	size_t scratch_size, packed_size;
+};
+
+static sigjmp_buf *bus_jump;
+
+static void on_sigbus(int sig, siginfo_t *info, void *ctx)
+{
+	if (bus_jump)
+		siglongjmp(*bus_jump, 1);
+	signal(SIGBUS, SIG_DFL);
+	raise(SIGBUS);
+}
+
+static void install_sigbus_handler(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* Copies rows out of a client's mapping, which the client may truncate under us. */
+static __attribute__((noinline)) int copy_rows(uint8_t *dst, const uint8_t *src, size_t row_len,
+					       size_t stride, uint32_t rows)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 1)) {
+		bus_jump = NULL;
+		return -EFAULT;
+	}
+	bus_jump = &jb;
+	if (row_len == stride)
+		memcpy(dst, src, row_len * rows);
+	else
+		for (uint32_t i = 0; i < rows; i++)
+			memcpy(dst + (size_t)i * row_len, src + (size_t)i * stride, row_len);
+	bus_jump = NULL;
+	return 0;
+}
+
+static void pool_free(void *p)
+{
+	struct shm_pool *pool = p;
+
+	if (pool->map)
+		munmap(pool->map, pool->size);
+	closep(&pool->fd);
+	free(pool);
+}
+
+static void buffer_free(void *p)
+{
+	free(p);
+}
+
+static void surface_free(void *p)
+{
+	struct shm_surface *s = p;
+
+	pixman_region32_fini(&s->pending_surface_damage);
+	pixman_region32_fini(&s->pending_buffer_damage);
+	for (unsigned i = 0; i < SHM_HISTORY; i++)
+		pixman_region32_fini(&s->hist[i].damage);
+	free(s);
+}
+
+struct shm_tracker *shm_tracker_new(void)
+{
+	struct shm_tracker *t = xcalloc(1, sizeof(*t));
+
+	t->pools = g_hash_table_new_full(NULL, NULL, NULL, pool_free);
+	t->buffers = g_hash_table_new_full(NULL, NULL, NULL, buffer_free);
+	t->surfaces = g_hash_table_new_full(NULL, NULL, NULL, surface_free);
+	t->viewports = g_hash_table_new(NULL, NULL);
+	install_sigbus_handler();
+	return t;
+}
+
+void shm_tracker_free(struct shm_tracker *t)
+{
+	if (!t)
+		return;
+	g_hash_table_destroy(t->viewports);
+	g_hash_table_destroy(t->surfaces);
+	g_hash_table_destroy(t->buffers);
+	g_hash_table_destroy(t->pools);
+	free(t->scratch);
+	free(t->packed);
+	free(t);
+}
+
+#define KEY(id) GUINT_TO_POINTER(id)
+
+int shm_pool_new(struct shm_tracker *t, uint32_t id, int fd, int32_t size)
+{
+	_cleanup_close_ int owned = fd;
+	struct shm_pool *pool;
+	void *map;
+
+	if (size <= 0 || (uint32_t)size > LINK_MAX_POOL_BYTES)
+		return -EINVAL;
+	if (g_hash_table_contains(t->pools, KEY(id)))
+		return -EEXIST;
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	pool = xcalloc(1, sizeof(*pool));
+	pool->id = id;
+	pool->fd = TAKE_FD(owned);
+	pool->map = map;
+	pool->size = size;
+	g_hash_table_insert(t->pools, KEY(id), pool);
+	return 0;
+}
+
+int shm_pool_resize(struct shm_tracker *t, uint32_t id, int32_t size)
+{
+	struct shm_pool *pool = g_hash_table_lookup(t->pools, KEY(id));
+	void *map;
+
+	if (!pool || pool->destroyed)
+		return -ENOENT;
+	if (size <= 0 || (size_t)size < pool->size || (uint32_t)size > LINK_MAX_POOL_BYTES)
+		return -EINVAL;
+	if ((size_t)size == pool->size)
+		return 0;
+	map = mremap(pool->map, pool->size, size, MREMAP_MAYMOVE);
+	if (map == MAP_FAILED)
+		return -errno;
+	pool->map = map;
+	pool->size = size;
+	return 0;
+}
+
+int shm_pool_destroy(struct shm_tracker *t, uint32_t id)
+{
+	struct shm_pool *pool = g_hash_table_lookup(t->pools, KEY(id));
+
+	if (!pool || pool->destroyed)
+		return -ENOENT;
+	if (pool->buffers > 0) {
+		pool->destroyed = true;
+		return 1;
+	}
+	g_hash_table_remove(t->pools, KEY(id));
+	return 0;
+}
+
+/* Bytes per pixel of the formats whose rectangles we can cut; 0: send whole rows. */
+static uint32_t format_bpp(uint32_t format)
+{
+	switch (format) {
+	case WL_SHM_FORMAT_ARGB8888:
+	case WL_SHM_FORMAT_XRGB8888:
+	case WL_SHM_FORMAT_ABGR8888:
+	case WL_SHM_FORMAT_XBGR8888:
+	case WL_SHM_FORMAT_RGBA8888:
+	case WL_SHM_FORMAT_RGBX8888:
+	case WL_SHM_FORMAT_BGRA8888:
+	case WL_SHM_FORMAT_BGRX8888:
+	case WL_SHM_FORMAT_XRGB2101010:
+	case WL_SHM_FORMAT_ARGB2101010:
+	case WL_SHM_FORMAT_XBGR2101010:
+	case WL_SHM_FORMAT_ABGR2101010:
+		return 4;
+	case WL_SHM_FORMAT_RGB888:
+	case WL_SHM_FORMAT_BGR888:
+		return 3;
+	case WL_SHM_FORMAT_RGB565:
+	case WL_SHM_FORMAT_BGR565:
+	case WL_SHM_FORMAT_XRGB4444:
+	case WL_SHM_FORMAT_ARGB4444:
+	case WL_SHM_FORMAT_XRGB1555:
+	case WL_SHM_FORMAT_ARGB1555:
+		return 2;
+	case WL_SHM_FORMAT_XRGB16161616F:
+	case WL_SHM_FORMAT_ARGB16161616F:
+	case WL_SHM_FORMAT_XBGR16161616F:
+	case WL_SHM_FORMAT_ABGR16161616F:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+int shm_buffer_new(struct shm_tracker *t, uint32_t pool_id, uint32_t id, int32_t offset,
+		   int32_t width, int32_t height, int32_t stride, uint32_t format)
+{
+	struct shm_pool *pool = g_hash_table_lookup(t->pools, KEY(pool_id));
+	struct shm_buffer *b;
+	uint64_t bpp = format_bpp(format);
+
+	if (!pool || pool->destroyed)
+		return -ENOENT;
+	if (offset < 0 || width <= 0 || height <= 0 || stride <= 0)
+		return -EINVAL;
+	if ((uint64_t)stride * height > LINK_MAX_BUFFER_BYTES ||
+	    (uint64_t)offset + (uint64_t)stride * height > pool->size)
+		return -EINVAL;
+	if (bpp && (uint64_t)width * bpp > (uint64_t)stride)
+		return -EINVAL;
+	b = xcalloc(1, sizeof(*b));
+	*b = (struct shm_buffer){
+	    .id = id,
+	    .pool = pool,
+	    .offset = offset,
+	    .width = width,
+	    .height = height,
+	    .stride = stride,
+	    .format = format,
+	};
+	/* A stale record under a reused id belongs to an object the client already destroyed. */
+	shm_buffer_destroy(t, id, NULL);
+	pool->buffers++;
+	g_hash_table_insert(t->buffers, KEY(id), b);
+	return 0;
+}
+
+void shm_buffer_destroy(struct shm_tracker *t, uint32_t id, uint32_t *ret_pool_destroy)
+{
+	struct shm_buffer *b = g_hash_table_lookup(t->buffers, KEY(id));
+	struct shm_pool *pool;
+	GHashTableIter it;
+	void *value;
+
+	if (ret_pool_destroy)
+		*ret_pool_destroy = 0;
+	if (!b)
+		return;
+	g_hash_table_iter_init(&it, t->surfaces);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		struct shm_surface *s = value;
+
+		if (s->buffer == b)
+			s->buffer = NULL;
+		if (s->pending_buffer == b)
+			s->pending_buffer = NULL;
+	}
+	pool = b->pool;
+	g_hash_table_remove(t->buffers, KEY(id));
+	if (--pool->buffers == 0 && pool->destroyed) {
+		if (ret_pool_destroy)
+			*ret_pool_destroy = pool->id;
+		g_hash_table_remove(t->pools, KEY(pool->id));
+	}
+}
+
+bool shm_buffer_known(const struct shm_tracker *t, uint32_t id)
+{
+	return g_hash_table_contains(t->buffers, KEY(id));
+}
+
+int shm_surface_new(struct shm_tracker *t, uint32_t id)
+{
+	struct shm_surface *s = xcalloc(1, sizeof(*s));
+
+	s->id = id;
+	s->serial = ++t->next_serial;
+	s->pending_scale = s->scale = 1;
+	pixman_region32_init(&s->pending_surface_damage);
+	pixman_region32_init(&s->pending_buffer_damage);
+	for (unsigned i = 0; i < SHM_HISTORY; i++)
+		pixman_region32_init(&s->hist[i].damage);
+	g_hash_table_insert(t->surfaces, KEY(id), s);
+	return 0;
+}
+
+void shm_surface_destroy(struct shm_tracker *t, uint32_t id)
+{
+	g_hash_table_remove(t->surfaces, KEY(id));
+}
+
+static struct shm_surface *surface_get(struct shm_tracker *t, uint32_t id)
+{
+	return g_hash_table_lookup(t->surfaces, KEY(id));
+}
+
+void shm_surface_attach(struct shm_tracker *t, uint32_t id, uint32_t buffer_id)
+{
+	struct shm_surface *s = surface_get(t, id);
+
+	if (!s)
+		return;
+	s->pending_attach = true;
+	s->pending_buffer = buffer_id ? g_hash_table_lookup(t->buffers, KEY(buffer_id)) : NULL;
+}
+
+static int32_t clamp_coord(int64_t v)
+{
+	return v < -COORD_MAX ? -COORD_MAX : v > COORD_MAX ? COORD_MAX : (int32_t)v;
+}
+
+static void region_add(pixman_region32_t *r, int32_t x, int32_t y, int32_t width, int32_t height)
+{
+	int32_t x1 = clamp_coord(x), y1 = clamp_coord(y);
+	int32_t x2 = clamp_coord((int64_t)x + width), y2 = clamp_coord((int64_t)y + height);
+
+	if (x2 <= x1 || y2 <= y1)
+		return;
+	pixman_region32_union_rect(r, r, x1, y1, x2 - x1, y2 - y1);
+	if (pixman_region32_n_rects(r) > MAX_RECTS) {
+		pixman_box32_t e = *pixman_region32_extents(r);
+
+		pixman_region32_fini(r);
+		pixman_region32_init_rect(r, e.x1, e.y1, e.x2 - e.x1, e.y2 - e.y1);
+	}
+}
+
+void shm_surface_damage(struct shm_tracker *t, uint32_t id, int32_t x, int32_t y, int32_t width,
+			int32_t height, bool buffer_coords)
+{
+	struct shm_surface *s = surface_get(t, id);
+
+	if (!s)
+		return;
+	region_add(buffer_coords ? &s->pending_buffer_damage : &s->pending_surface_damage, x, y,
+		   width, height);
+}
+
+void shm_surface_set_scale(struct shm_tracker *t, uint32_t id, int32_t scale)
+{
+	struct shm_surface *s = surface_get(t, id);
+
+	if (s)
+		s->pending_scale = scale;
+}
+
+void shm_surface_set_transform(struct shm_tracker *t, uint32_t id, int32_t transform)
+{
+	struct shm_surface *s = surface_get(t, id);
+
+	if (s)
+		s->pending_transform = transform;
+}
+
+int shm_viewport_new(struct shm_tracker *t, uint32_t id, uint32_t surface_id)
+{
+	struct shm_surface *s = surface_get(t, surface_id);
+
+	if (!s)
+		return -ENOENT;
+	s->viewport_id = id;
+	s->viewport_source = s->viewport_destination = false;
+	g_hash_table_insert(t->viewports, KEY(id), KEY(surface_id));
+	return 0;
+}
+
+static struct shm_surface *viewport_surface(struct shm_tracker *t, uint32_t id)
+{
+	struct shm_surface *s =
+	    surface_get(t, GPOINTER_TO_UINT(g_hash_table_lookup(t->viewports, KEY(id))));
+
+	return s && s->viewport_id == id ? s : NULL;
+}
+
+void shm_viewport_set(struct shm_tracker *t, uint32_t id, bool source, bool set)
+{
+	struct shm_surface *s = viewport_surface(t, id);
+
+	if (!s)
+		return;
+	if (source)
+		s->viewport_source = set;
+	else
+		s->viewport_destination = set;
+}
+
+void shm_viewport_destroy(struct shm_tracker *t, uint32_t id)
+{
+	struct shm_surface *s = viewport_surface(t, id);
+
+	if (s) {
+		s->viewport_id = 0;
+		s->viewport_source = s->viewport_destination = false;
+	}
+	g_hash_table_remove(t->viewports, KEY(id));
+}
+
+/* wl_output_transform arithmetic as wlroots 0.15 does it (util/region.c, types/wlr_output.c), so
+ * that our idea of the buffer damage is the compositor's. */
+static uint32_t transform_invert(uint32_t tr)
+{
+	if ((tr & WL_OUTPUT_TRANSFORM_90) && !(tr & WL_OUTPUT_TRANSFORM_FLIPPED))
+		tr ^= WL_OUTPUT_TRANSFORM_180;
+	return tr;
+}
+
+static void region_transform(pixman_region32_t *r, uint32_t transform, int32_t width,
+			     int32_t height)
+{
+	int n;
+	const pixman_box32_t *src = pixman_region32_rectangles(r, &n);
+	_cleanup_free_ pixman_box32_t *dst = xcalloc(n ? n : 1, sizeof(*dst));
+
+	for (int i = 0; i < n; i++) {
+		const pixman_box32_t *s = &src[i];
+		pixman_box32_t *d = &dst[i];
+
+		switch (transform) {
+		case WL_OUTPUT_TRANSFORM_NORMAL:
+			*d = *s;
+			break;
+		case WL_OUTPUT_TRANSFORM_90:
+			*d = (pixman_box32_t){height - s->y2, s->x1, height - s->y1, s->x2};
+			break;
+		case WL_OUTPUT_TRANSFORM_180:
+			*d = (pixman_box32_t){width - s->x2, height - s->y2, width - s->x1,
+					      height - s->y1};
+			break;
+		case WL_OUTPUT_TRANSFORM_270:
+			*d = (pixman_box32_t){s->y1, width - s->x2, s->y2, width - s->x1};
+			break;
+		case WL_OUTPUT_TRANSFORM_FLIPPED:
+			*d = (pixman_box32_t){width - s->x2, s->y1, width - s->x1, s->y2};
+			break;
+		case WL_OUTPUT_TRANSFORM_FLIPPED_90:
+			*d = (pixman_box32_t){s->y1, s->x1, s->y2, s->x2};
+			break;
+		case WL_OUTPUT_TRANSFORM_FLIPPED_180:
+			*d = (pixman_box32_t){s->x1, height - s->y2, s->x2, height - s->y1};
+			break;
+		case WL_OUTPUT_TRANSFORM_FLIPPED_270:
+			*d = (pixman_box32_t){height - s->y2, width - s->x2, height - s->y1,
+					      width - s->x1};
+			break;
+		}
+	}
+	pixman_region32_fini(r);
+	pixman_region32_init_rects(r, dst, n);
+}
+
+static void region_scale(pixman_region32_t *r, int32_t scale)
+{
+	int n;
+	const pixman_box32_t *src = pixman_region32_rectangles(r, &n);
+	_cleanup_free_ pixman_box32_t *dst = NULL;
+
+	if (scale == 1)
+		return;
+	dst = xcalloc(n ? n : 1, sizeof(*dst));
+	for (int i = 0; i < n; i++)
+		dst[i] = (pixman_box32_t){src[i].x1 * scale, src[i].y1 * scale, src[i].x2 * scale,
+					  src[i].y2 * scale};
+	pixman_region32_fini(r);
+	pixman_region32_init_rects(r, dst, n);
+}
+
+static void *grow(uint8_t **buf, size_t *size, size_t need)
+{
+	if (*size < need) {
+		free(*buf);
+		*buf = xmalloc(need);
+		*size = need;
+	}
+	return *buf;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+	p[2] = v >> 16;
+	p[3] = v >> 24;
+}
+
+/* One frame: rows rows of row_len bytes at pool offset, stride apart. */
+static int emit_chunk(struct shm_tracker *t, const struct shm_pool *pool, uint32_t offset,
+		      uint32_t row_len, uint32_t stride, uint32_t rows, shm_emit_fn emit,
+		      void *userdata)
+{
+	size_t raw_len = (size_t)row_len * rows;
+	uint8_t hdr[SHM_WRITE_HEADER_SIZE];
+	uint8_t *raw = grow(&t->scratch, &t->scratch_size, raw_len);
+	const uint8_t *data = raw;
+	size_t data_len = raw_len;
+	uint32_t flags = 0;
+	int r;
+
+	r = copy_rows(raw, pool->map + offset, row_len, stride, rows);
+	if (r < 0)
+		return r;
+	if (raw_len >= LZ4_MIN_LEN) {
+		/* Only a result smaller than the raw rows is worth sending. */
+		uint8_t *packed = grow(&t->packed, &t->packed_size, raw_len);
+		int n =
+		    LZ4_compress_default((const char *)raw, (char *)packed, raw_len, raw_len - 1);
+
+		if (n > 0) {
+			data = packed;
+			data_len = n;
+			flags = LINK_SHM_LZ4;
+		}
+	}
+	put_u32(hdr, pool->id);
+	put_u32(hdr + 4, offset);
+	put_u32(hdr + 8, row_len);
+	put_u32(hdr + 12, stride);
+	put_u32(hdr + 16, rows);
+	put_u32(hdr + 20, flags);
+	return emit(userdata, hdr, data, data_len);
+}
+
+/* A rectangle of rows, split so that each frame's payload fits LINK_MAX_PAYLOAD. */
+static int emit_rows(struct shm_tracker *t, const struct shm_pool *pool, uint32_t offset,
+		     uint32_t row_len, uint32_t stride, uint32_t rows, shm_emit_fn emit,
+		     void *userdata)
+{
+	const size_t max = LINK_MAX_PAYLOAD - SHM_WRITE_HEADER_SIZE;
+	int r;
+
+	/* The buffer lies inside the pool (checked at create_buffer; pools only grow). */
+	if ((uint64_t)offset + (uint64_t)(rows - 1) * stride + row_len > pool->size)
+		return -EINVAL;
+	if (row_len <= max) {
+		uint32_t per = max / row_len;
+
+		for (uint32_t done = 0; done < rows; done += per) {
+			uint32_t n = rows - done < per ? rows - done : per;
+
+			r = emit_chunk(t, pool, offset + done * stride, row_len, stride, n, emit,
+				       userdata);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	for (uint32_t i = 0; i < rows; i++)
+		for (uint32_t done = 0; done < row_len; done += max) {
+			uint32_t n = row_len - done < max ? row_len - done : max;
+
+			r = emit_chunk(t, pool, offset + i * stride + done, n, n, 1, emit,
+				       userdata);
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
+static int emit_region(struct shm_tracker *t, const struct shm_buffer *b, pixman_region32_t *r,
+		       shm_emit_fn emit, void *userdata)
+{
+	uint32_t bpp = format_bpp(b->format);
+	int n;
+	const pixman_box32_t *box = pixman_region32_rectangles(r, &n);
+	int ret;
+
+	for (int i = 0; i < n; i++) {
+		uint32_t x1 = box[i].x1, x2 = box[i].x2, y1 = box[i].y1, rows = box[i].y2 - y1;
+		uint32_t offset = b->offset + y1 * b->stride;
+		uint32_t row_len = b->stride;
+
+		if (bpp) {
+			offset += x1 * bpp;
+			row_len = (x2 - x1) * bpp;
+		} else if (i > 0 && box[i - 1].y1 == box[i].y1) {
+			/* Whole rows: this band went out with the previous rectangle. */
+			continue;
+		}
+		ret = emit_rows(t, b->pool, offset, row_len, b->stride, rows, emit, userdata);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int shm_surface_commit(struct shm_tracker *t, uint32_t id, shm_emit_fn emit, void *userdata)
+{
+	struct shm_surface *s = surface_get(t, id);
+	struct shm_buffer *b;
+	struct history *h;
+	pixman_region32_t need;
+	bool attached, full = false, viewport;
+	uint32_t width = 0, height = 0;
+	int r;
+
+	if (!s)
+		return 0;
+	attached = s->pending_attach;
+	if (attached)
+		s->buffer = s->pending_buffer;
+	b = s->buffer;
+	viewport = s->viewport_source || s->viewport_destination;
+	h = &s->hist[++s->seq % SHM_HISTORY];
+	h->seq = s->seq;
+	pixman_region32_clear(&h->damage);
+	if (b) {
+		width = b->width;
+		height = b->height;
+	}
+	/* Whatever makes the compositor's own damage the whole buffer makes ours so too. */
+	if (!b || width != s->buffer_width || height != s->buffer_height ||
+	    s->pending_scale != s->scale || s->pending_transform != s->transform ||
+	    viewport != s->viewport || s->pending_scale < 1 || s->pending_scale > SCALE_MAX ||
+	    s->pending_transform < 0 || s->pending_transform > WL_OUTPUT_TRANSFORM_FLIPPED_270)
+		full = true;
+	else if (pixman_region32_not_empty(&s->pending_surface_damage)) {
+		if (viewport)
+			full = true;
+		else {
+			uint32_t tw = width, th = height;
+
+			if (s->pending_transform & WL_OUTPUT_TRANSFORM_90) {
+				tw = height;
+				th = width;
+			}
+			pixman_region32_copy(&h->damage, &s->pending_surface_damage);
+			region_scale(&h->damage, s->pending_scale);
+			region_transform(&h->damage, transform_invert(s->pending_transform), tw,
+					 th);
+		}
+	}
+	h->full = full;
+	if (!full) {
+		pixman_region32_union(&h->damage, &h->damage, &s->pending_buffer_damage);
+		pixman_region32_intersect_rect(&h->damage, &h->damage, 0, 0, width, height);
+	}
+	s->buffer_width = width;
+	s->buffer_height = height;
+	s->scale = s->pending_scale;
+	s->transform = s->pending_transform;
+	s->viewport = viewport;
+	s->pending_attach = false;
+	pixman_region32_clear(&s->pending_surface_damage);
+	pixman_region32_clear(&s->pending_buffer_damage);
+
+	if (!b || (!attached && !full && !pixman_region32_not_empty(&h->damage)))
+		return 0;
+
+	/* The host's copy holds commit sent_seq; it lacks the damage of every commit since. */
+	full =
+	    b->sent_surface != s->serial || b->sent_seq == 0 || s->seq - b->sent_seq >= SHM_HISTORY;
+	pixman_region32_init(&need);
+	for (uint64_t seq = b->sent_seq + 1; !full && seq <= s->seq; seq++) {
+		const struct history *e = &s->hist[seq % SHM_HISTORY];
+
+		if (e->full)
+			full = true;
+		else
+			pixman_region32_union(&need, &need, &e->damage);
+	}
+	if (full) {
+		pixman_region32_fini(&need);
+		pixman_region32_init_rect(&need, 0, 0, width, height);
+	}
+	r = emit_region(t, b, &need, emit, userdata);
+	pixman_region32_fini(&need);
+	if (r < 0) {
+		/* Whatever went out, the host's copy is no longer known. */
+		b->sent_seq = 0;
+		return r;
+	}
+	b->sent_surface = s->serial;
+	b->sent_seq = s->seq;
+	return 0;
+}
