@@ -12,6 +12,9 @@
 #define WIRE_MAX_SIZE	   4096 /* libwayland's own limit on one message */
 #define WIRE_MAX_ARGS	   20
 #define WIRE_SERVER_ID_MIN 0xff000000u
+/* New ids, as libwayland hands them out, fill a freed slot or extend a side's ids by one; they
+ * must also lie within this many of the side's first id, which bounds the map's memory. */
+#define WIRE_MAX_ID_SPAN 131072u
 
 struct wire_arg {
 	char type;	 /* i u f s o n a h */
@@ -64,7 +67,8 @@ unsigned wire_objects_count(const struct wire_objects *objs);
  * for the object's interface and version, every argument inside the message, strings
  * NUL-terminated with no NUL inside and valid UTF-8, non-nullable strings and objects present,
  * object arguments naming live objects of the expected interface, new ids in the sender's range
- * (client: 2..0xfeffffff, server: >= 0xff000000) and not in use, wl_registry.bind's interface
+ * (client: 2..0xfeffffff, server: >= 0xff000000), not in use, at most one past the
+ * side's highest id so far and within WIRE_MAX_ID_SPAN, wl_registry.bind's interface
  * name one of the known tables (ifaces, NULL-terminated) and its version within that table's,
  * no bytes left over. Does not register new objects: see wire_objects_apply.
  * Returns 0, or -EBADMSG (malformed), -ENOENT (unknown object), -EPROTO (bad opcode or
