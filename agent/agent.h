@@ -137,8 +137,8 @@ struct exec_status {
 };
 enum { EXEC_STAGE_USER = 1, EXEC_STAGE_EXEC = 2 };
 
-/* port.c */
-int port_find(const char *sysfs_dir, char **ret_dev);
+/* port.c: the /dev node of the virtio-serial port named port_name */
+int port_find(const char *sysfs_dir, const char *port_name, char **ret_dev);
 int port_open(const char *path);
 /* 1 when the host end is connected, 0 when not, -errno on error. */
 int port_connected(int fd);
@@ -156,6 +156,28 @@ void rpc_local_poll_handle(struct agent *a, const struct pollfd *pfd);
 void rpc_local_from_host(struct agent *a, const struct chan_frame *f);
 void rpc_local_host_gone(struct agent *a);
 void rpc_local_get_date(struct agent *a);
+
+/* gui.c: the Wayland proxy's guest half, kept running while the qube has a GUI port */
+#define AGENT_GUI_PORT_NAME "org.bulkhead.gui"
+#define AGENT_GUI_LINK	    "/dev/virtio-ports/" AGENT_GUI_PORT_NAME
+#define AGENT_GUI_DIR	    "/run/bulkhead-gui"
+#define AGENT_GUI_SOCKET    AGENT_GUI_DIR "/wayland-0"
+#define AGENT_GUI_PROXY	    "/usr/bin/bulkhead-wayland-proxy"
+/* As a qube's init: looks for the GUI port (for a while after boot) and starts the guest half;
+ * also enables gui_runtime_dir. */
+void gui_start(void);
+/* The pidfd of the running guest half (poll it for POLLIN), or -1. */
+int gui_poll_fd(void);
+/* Its pidfd became readable: it exited; a restart is scheduled with backoff. */
+void gui_child_exited(void);
+/* Milliseconds until gui_tick has work (a restart, another look for the port), or -1. */
+int gui_timeout_ms(void);
+void gui_tick(void);
+/* The WAYLAND_DISPLAY commands get, or NULL when the qube has no GUI. */
+const char *gui_display(void);
+/* In a command's child, still as root: makes /run/user/UID (0700, owned by the user) and
+ * writes its path. -errno when it cannot be made safely (the command then runs without). */
+int gui_runtime_dir(uid_t uid, gid_t gid, char *buf, size_t size);
 
 /* shutdown.c: as PID 1, stop everything and power off. Does not return. */
 _Noreturn void agent_poweroff(void);

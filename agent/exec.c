@@ -95,6 +95,11 @@ static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
 	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
 		child_fail(status_fd, EXEC_STAGE_USER, errno);
 
+	/* Made while still root; a command runs without it rather than not at all. */
+	char runtime_dir[64];
+	bool have_runtime_dir =
+	    gui_runtime_dir(u->uid, u->gid, runtime_dir, sizeof(runtime_dir)) == 0;
+
 	/* Without root we can only run as ourselves; setgroups() then fails for anyone else. */
 	if (getuid() == 0 || u->uid != getuid()) {
 		if (setgroups(u->n_groups, u->groups) < 0)
@@ -111,6 +116,11 @@ static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
 	if (clearenv() != 0 || setenv("HOME", u->home, 1) < 0 || setenv("USER", u->name, 1) < 0 ||
 	    setenv("LOGNAME", u->name, 1) < 0 || setenv("SHELL", u->shell, 1) < 0 ||
 	    setenv("PATH", AGENT_PATH, 1) < 0)
+		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
+	if (have_runtime_dir && setenv("XDG_RUNTIME_DIR", runtime_dir, 1) < 0)
+		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
+	/* Absolute: libwayland then ignores XDG_RUNTIME_DIR for the display. */
+	if (gui_display() && setenv("WAYLAND_DISPLAY", gui_display(), 1) < 0)
 		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
 	for (char *const *e = opts && opts->env ? opts->env : NULL; e && *e; e++)
 		if (putenv(*e) != 0)

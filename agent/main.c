@@ -18,7 +18,8 @@
 #include "util.h"
 
 /* sig_fd, the port, and four pipes per stream */
-#define MAX_POLL (2 + 4 * CHAN_MAX_STREAMS + 1 + AGENT_RPC_CLIENTS)
+/* sig_fd, the port, four pipes per stream, the rpc listener and clients, the GUI proxy */
+#define MAX_POLL (2 + 4 * CHAN_MAX_STREAMS + 1 + AGENT_RPC_CLIENTS + 1)
 
 void agent_send(struct agent *a, uint16_t type, uint32_t stream, const void *payload, size_t len)
 {
@@ -323,7 +324,7 @@ static void try_connect(struct agent *a)
 		_cleanup_free_ char *found = NULL;
 		const char *path = a->device;
 		if (!path) {
-			r = port_find("/sys/class/virtio-ports", &found);
+			r = port_find("/sys/class/virtio-ports", AGENT_PORT_NAME, &found);
 			if (r < 0) {
 				if (!a->port_missing_logged)
 					log_warn("no virtio port named %s yet; retrying",
@@ -432,20 +433,35 @@ static void run(struct agent *a)
 		size_t streams_end = n, rpc_from = SIZE_MAX;
 		if (a->rpc_listen_fd >= 0)
 			rpc_local_poll_fill(a, pfd, &n, &rpc_from);
+		size_t gui_idx = SIZE_MAX;
+		if (gui_poll_fd() >= 0) {
+			gui_idx = n;
+			pfd[n++] = (struct pollfd){.fd = gui_poll_fd(), .events = POLLIN};
+		}
 
-		if (poll(pfd, n, a->connected ? -1 : AGENT_RETRY_MS) < 0) {
+		int timeout = a->connected ? -1 : AGENT_RETRY_MS;
+		int gui_timeout = gui_timeout_ms();
+		if (gui_timeout >= 0 && (timeout < 0 || gui_timeout < timeout))
+			timeout = gui_timeout;
+		if (poll(pfd, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %m");
 			continue;
 		}
 
+		if (gui_idx != SIZE_MAX && pfd[gui_idx].revents)
+			gui_child_exited();
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
 			while (read(a->sig_fd, &si, sizeof(si)) > 0)
 				;
+			/* The GUI proxy first: stream_reap takes any child. */
+			if (gui_poll_fd() >= 0)
+				gui_child_exited();
 			stream_reap(a);
 		}
+		gui_tick();
 		if (port_idx != SIZE_MAX && pfd[port_idx].revents) {
 			short rev = pfd[port_idx].revents;
 			if (rev & POLLOUT)
@@ -610,6 +626,8 @@ int main(int argc, char **argv)
 	}
 	chan_decoder_init(a.dec, CHAN_MAX_PAYLOAD);
 	chan_outbuf_init(&a.out, AGENT_OUTBUF_LIMIT);
+	if (a.pid1)
+		gui_start();
 	run(&a);
 	return EXIT_SUCCESS;
 }

@@ -16,7 +16,7 @@ static void closedirp(DIR **d)
 		closedir(*d);
 }
 
-int port_find(const char *sysfs_dir, char **ret_dev)
+int port_find(const char *sysfs_dir, const char *port_name, char **ret_dev)
 {
 	__attribute__((cleanup(closedirp))) DIR *d = opendir(sysfs_dir);
 	struct dirent *de;
@@ -37,7 +37,7 @@ int port_find(const char *sysfs_dir, char **ret_dev)
 			continue;
 		name[n] = 0;
 		name[strcspn(name, "\n")] = 0;
-		if (streq(name, AGENT_PORT_NAME)) {
+		if (streq(name, port_name)) {
 			*ret_dev = xasprintf("/dev/%s", de->d_name);
 			return 0;
 		}

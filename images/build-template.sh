@@ -1,18 +1,23 @@
 #!/bin/bash
-# build-template.sh [--size SIZE] FLAVOUR OUTPUT_QCOW2 AGENT_BINARY
+# build-template.sh [--size SIZE] [--wayland-proxy PATH] FLAVOUR OUTPUT_QCOW2 AGENT_BINARY
 #
 # Builds the root volume of a template qube as a qcow2 image, without loop mounts or network:
 # the root tree is assembled in a temporary directory and written into a sparse ext4 image with
 # mke2fs -d, then converted. OUTPUT_QCOW2 appears only when complete (written as .tmp, renamed).
 #
 # Flavours:
-#   minimal  static busybox, bulkhead-agent, e2fsprogs for the private volume, the Bulkhead init
+#   minimal  static busybox, bulkhead-agent, e2fsprogs for the private volume, the Bulkhead init,
+#            the Wayland proxy (its guest half serves the qube's windows) and
+#            bulkhead-demo-window
 #
 # SIZE is the virtual size of the root volume (qemu-img/truncate syntax, default 1G).
+# --wayland-proxy gives the bulkhead-wayland-proxy binary; without it, it is looked for like the
+# other qube tools (beside the agent, in $BULKHEAD_QUBE_TOOLS), and the qube has no GUI if it is
+# not found.
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 [--size SIZE] FLAVOUR OUTPUT_QCOW2 AGENT_BINARY" >&2
+	echo "usage: $0 [--size SIZE] [--wayland-proxy PATH] FLAVOUR OUTPUT_QCOW2 AGENT_BINARY" >&2
 	exit 2
 }
 die() {
@@ -21,11 +26,14 @@ die() {
 }
 
 size=1G
+wayland_proxy=
 args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--size) [ $# -ge 2 ] || usage; size=$2; shift 2 ;;
 	--size=*) size=${1#--size=}; shift ;;
+	--wayland-proxy) [ $# -ge 2 ] || usage; wayland_proxy=$2; shift 2 ;;
+	--wayland-proxy=*) wayland_proxy=${1#--wayland-proxy=}; shift ;;
 	--) shift; args+=("$@"); break ;;
 	-*) usage ;;
 	*) args+=("$1"); shift ;;
@@ -57,6 +65,9 @@ fi
 [ -f "$datadir/guest/init" ] || die "cannot find guest/init under $datadir"
 if [ ! -f "$agent" ] || [ ! -x "$agent" ]; then
 	die "agent binary '$agent' is not an executable file"
+fi
+if [ -n "$wayland_proxy" ] && { [ ! -f "$wayland_proxy" ] || [ ! -x "$wayland_proxy" ]; }; then
+	die "Wayland proxy '$wayland_proxy' is not an executable file"
 fi
 
 busybox=${BUSYBOX:-$(command -v busybox || true)}
@@ -126,6 +137,20 @@ for tool in bulkhead-call bulkhead-copy bulkhead-move bulkhead-open-in-vm \
 		echo "build-template: note: $tool not found; the qube will not have it" >&2
 	fi
 done
+# The GUI: the agent runs the proxy's guest half when the qube has a GUI port.
+if [ -z "$wayland_proxy" ]; then
+	wayland_proxy=$(find_tool bulkhead-wayland-proxy) || wayland_proxy=
+fi
+if [ -n "$wayland_proxy" ]; then
+	copy_with_libs "$wayland_proxy" usr/bin/bulkhead-wayland-proxy
+	if path=$(find_tool bulkhead-demo-window); then
+		copy_with_libs "$path" usr/bin/bulkhead-demo-window
+	else
+		echo "build-template: note: bulkhead-demo-window not found; the qube will not have it" >&2
+	fi
+else
+	echo "build-template: note: bulkhead-wayland-proxy not found; the qube will have no GUI" >&2
+fi
 for svc in bulkhead.Filecopy:bulkhead-filecopy-receive bulkhead.OpenInVM:bulkhead-open-receive \
 	bulkhead.OpenURL:bulkhead-openurl-receive; do
 	if [ -x "$root/usr/bin/${svc#*:}" ]; then

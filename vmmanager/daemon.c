@@ -1,5 +1,6 @@
 /* The registry of qubes bulkheadd knows, and where their files and sockets live. */
 #include "daemon.h"
+#include "gui.h"
 #include "util.h"
 
 struct vm *daemon_find_vm(struct daemon *d, const char *name)
@@ -31,6 +32,7 @@ void daemon_remove_vm(struct daemon *d, struct vm *vm)
 			break;
 		}
 	qchan_close(d, vm);
+	gui_vm_free(d, vm);
 	vm_fail_waiters(d, vm, WAIT_START, API_E_NOT_FOUND, "the qube was removed");
 	vm_fail_waiters(d, vm, WAIT_RUN, API_E_NOT_FOUND, "the qube was removed");
 	vm_fail_waiters(d, vm, WAIT_SHUTDOWN, API_E_NOT_FOUND, "the qube was removed");

@@ -18,6 +18,7 @@
 #include "store.h"
 
 struct client;
+struct gui_host;
 struct vm;
 
 enum vm_state {
@@ -73,6 +74,7 @@ struct vm {
 	struct waiter *waiters;
 	/* Echo requests in flight, answered in order. */
 	struct waiter *echo_waiters;
+	struct gui_host *gui; /* gui.c; NULL until the qube first had a GUI */
 };
 
 struct daemon {
@@ -81,8 +83,10 @@ struct daemon {
 	char *socket_path;
 	char *libvirt_uri;
 	char *domain_prefix;
-	char *images_dir; /* fetch-kernel.sh, build-template.sh */
-	char *agent_path; /* copied into templates */
+	char *images_dir;    /* fetch-kernel.sh, build-template.sh */
+	char *agent_path;    /* copied into templates */
+	char *gui_control;   /* the compositor's control socket; NULL: no GUI */
+	char *wayland_proxy; /* bulkhead-wayland-proxy: host halves, and copied into templates */
 	bool kvm;
 	bool vsock; /* the control channel over virtio-vsock instead of virtio-serial */
 	virConnectPtr conn;

@@ -4,6 +4,7 @@
 
 #include "daemon.h"
 #include "domain-xml.h"
+#include "gui.h"
 #include "log.h"
 #include "util.h"
 
@@ -129,6 +130,7 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	_cleanup_free_ char *vol = daemon_qube_file(d, q->name, "volatile.qcow2");
 	_cleanup_free_ char *console = daemon_qube_file(d, q->name, "console.log");
 	_cleanup_free_ char *chan = daemon_channel_path(d, q->name);
+	_cleanup_free_ char *gui = gui_qube_enabled(q) ? gui_channel_path(d, q->name) : NULL;
 	_cleanup_free_ char *cmdline =
 	    xasprintf("root=/dev/vda rw console=ttyS0 quiet panic=-1 bulkhead.name=%s%s%s%s",
 		      q->name, d->vsock ? " bulkhead.channel=vsock" : "", q->kernelopts ? " " : "",
@@ -147,6 +149,7 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	    .volatile_ = vol,
 	    .modules = modules,
 	    .channel_path = chan,
+	    .gui_channel_path = gui,
 	    .vsock = d->vsock,
 	    .console_log = console,
 	    .metadata_state_dir = d->state_dir,
@@ -158,6 +161,8 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	}
 	/* A stale socket from a crash would make QEMU's bind fail. */
 	unlink(chan);
+	if (gui)
+		unlink(gui);
 	virDomainPtr dom = virDomainCreateXML(d->conn, xml, VIR_DOMAIN_NONE);
 	if (!dom) {
 		*ret_message =

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
+#include "gui.h"
 #include "log.h"
 #include "util.h"
 
@@ -293,6 +294,7 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	vm_complete_waiters(d, vm, WAIT_START);
 	vm_complete_waiters(d, vm, WAIT_RUN);
 	rpc_target_ready(d, vm);
+	gui_qube_ready(d, vm);
 }
 
 void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
@@ -305,6 +307,7 @@ void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 	remove_timer(&vm->shutdown_timer);
 	remove_timer(&vm->connect_timer);
 	qchan_close(d, vm);
+	gui_qube_stopped(d, vm);
 	rpc_vm_gone(d, vm);
 	remove_transient_volumes(d, vm);
 	log_info("qube %s halted (%s)", vm->q->name, reason);

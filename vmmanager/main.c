@@ -8,10 +8,13 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "gui.h"
 #include "log.h"
 #include "rpc-policy.h"
 #include "subprocess.h"
 #include "util.h"
+
+#define DEFAULT_WAYLAND_PROXY BULKHEAD_LIBEXECDIR "/bulkhead-wayland-proxy"
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -45,11 +48,15 @@ static void usage(FILE *f)
 		"  --domain-prefix P     prefix of libvirt domain names (default bulkhead-)\n"
 		"  --images-dir DIR      where fetch-kernel and build-template are\n"
 		"  --agent PATH          the bulkhead-agent binary put into templates\n"
+		"  --gui-control PATH    the compositor's control socket; qubes' windows are\n"
+		"                        shown there (default: none, or $BULKHEAD_GUI_CONTROL)\n"
+		"  --wayland-proxy PATH  bulkhead-wayland-proxy, run per qube and put into\n"
+		"                        templates (default %s)\n"
 		"  -v, --verbose         log debug messages\n"
 		"  -h, --help            show this help\n"
 		"  --version             show the version\n",
 		BULKHEAD_DEFAULT_STATE_DIR, BULKHEAD_ENV_STATE_DIR, BULKHEAD_DEFAULT_SOCKET,
-		BULKHEAD_ENV_SOCKET);
+		BULKHEAD_ENV_SOCKET, DEFAULT_WAYLAND_PROXY);
 }
 
 static const char *env_or(const char *name, const char *def)
@@ -119,6 +126,8 @@ int main(int argc, char **argv)
 		OPT_CHANNEL,
 		OPT_POLICY,
 		OPT_RPC_TIMEOUT,
+		OPT_GUI_CONTROL,
+		OPT_WAYLAND_PROXY,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -128,6 +137,8 @@ int main(int argc, char **argv)
 	    {"domain-prefix", required_argument, NULL, OPT_PREFIX},
 	    {"images-dir", required_argument, NULL, OPT_IMAGES},
 	    {"agent", required_argument, NULL, OPT_AGENT},
+	    {"gui-control", required_argument, NULL, OPT_GUI_CONTROL},
+	    {"wayland-proxy", required_argument, NULL, OPT_WAYLAND_PROXY},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
@@ -144,6 +155,8 @@ int main(int argc, char **argv)
 	const char *channel = env_or("BULKHEAD_CHANNEL", "virtio-serial");
 	const char *policy = env_or("BULKHEAD_POLICY_DIR", "/etc/bulkhead/policy.d");
 	const char *rpc_timeout = env_or("BULKHEAD_RPC_TIMEOUT", "300");
+	const char *gui_control = env_or("BULKHEAD_GUI_CONTROL", NULL);
+	const char *wayland_proxy = env_or("BULKHEAD_WAYLAND_PROXY", DEFAULT_WAYLAND_PROXY);
 	int c, r;
 
 	log_set_ident("bulkheadd");
@@ -175,6 +188,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_RPC_TIMEOUT:
 			rpc_timeout = optarg;
+			break;
+		case OPT_GUI_CONTROL:
+			gui_control = *optarg ? optarg : NULL;
+			break;
+		case OPT_WAYLAND_PROXY:
+			wayland_proxy = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -228,10 +247,14 @@ int main(int argc, char **argv)
 	d.domain_prefix = xstrdup(prefix);
 	d.images_dir = xstrdup(images);
 	d.agent_path = xstrdup(agent);
+	d.gui_control = gui_control ? xstrdup(gui_control) : NULL;
+	d.wayland_proxy = xstrdup(wayland_proxy);
 
 	_cleanup_free_ char *qube_socks = xasprintf("%s/qubes", d.run_dir);
-	if ((r = mkdir_p(d.run_dir, 0755)) < 0 || (r = mkdir_p(qube_socks, 0700)) < 0) {
-		log_error("cannot create %s: %s", qube_socks, strerror(-r));
+	_cleanup_free_ char *gui_socks = gui_channel_dir(&d);
+	if ((r = mkdir_p(d.run_dir, 0755)) < 0 || (r = mkdir_p(qube_socks, 0700)) < 0 ||
+	    (r = mkdir_p(gui_socks, 0700)) < 0) {
+		log_error("cannot create %s: %s", gui_socks, strerror(-r));
 		return 1;
 	}
 	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -248,6 +271,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	virEventAddHandle(signal_pipe[0], VIR_EVENT_HANDLE_READABLE, signal_io, &d, NULL);
+	gui_init(&d);
 	if (load_store(&d) < 0)
 		return 1;
 	remove_build_leftovers(&d);
@@ -283,6 +307,8 @@ int main(int argc, char **argv)
 	free(d.domain_prefix);
 	free(d.images_dir);
 	free(d.agent_path);
+	free(d.gui_control);
+	free(d.wayland_proxy);
 	free(d.policy_dir);
 	return 0;
 }

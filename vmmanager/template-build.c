@@ -218,8 +218,26 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		signal(SIGPIPE, SIG_DFL);
-		execl("/bin/sh", "sh", "-ec", "\"$1\" \"$2\"; \"$3\" minimal \"$4\" \"$5\"", "sh",
-		      fetch, d->state_dir, build, j->image, d->agent_path, (char *)NULL);
+		/* The Wayland proxy (its guest half) goes in beside the agent when we have one;
+		 * without it the script looks beside the agent. */
+		const char *argv[16];
+		size_t n = 0;
+		argv[n++] = "sh";
+		argv[n++] = "-ec";
+		argv[n++] = "\"$1\" \"$2\"; shift 2; exec \"$@\"";
+		argv[n++] = "sh";
+		argv[n++] = fetch;
+		argv[n++] = d->state_dir;
+		argv[n++] = build;
+		if (access(d->wayland_proxy, X_OK) == 0) {
+			argv[n++] = "--wayland-proxy";
+			argv[n++] = d->wayland_proxy;
+		}
+		argv[n++] = "minimal";
+		argv[n++] = j->image;
+		argv[n++] = d->agent_path;
+		argv[n] = NULL;
+		execv("/bin/sh", (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
