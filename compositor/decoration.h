@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct wlr_buffer;
+
 /* A client's title is cut to this many characters before the qube's prefix is added. */
 #define DECORATION_TITLE_CHARS 256
 /* Enough for any title decoration_title writes: "[" qube "] ", 4 bytes per character, NUL. */
@@ -17,3 +19,12 @@
  * starts with "[qube] " for this same qube (the Wayland proxy prefixes titles) is not prefixed
  * twice. Returns the length written. */
 size_t decoration_title(const char *qube, const char *title, char *buf, size_t size);
+
+/* The text colour for a title bar of colour bg_rgb: white or black, whichever contrasts more
+ * (WCAG relative luminance). */
+uint32_t decoration_text_rgb(uint32_t bg_rgb);
+
+/* A width x height title bar in colour bg_rgb reading text (already made safe by
+ * decoration_title) in its contrasting colour, ellipsized to fit. The caller holds the
+ * producer's reference (wlr_buffer_drop). NULL if it cannot be drawn. */
+struct wlr_buffer *decoration_title_bar(const char *text, uint32_t bg_rgb, int width, int height);

@@ -13,10 +13,27 @@ static void handle_frame(struct wl_listener *listener, void *data)
 	    wlr_scene_get_scene_output(output->server->scene, output->wlr_output);
 	if (!scene_output)
 		return;
+	/* Whatever the clients committed since the last frame, nothing is drawn outside its
+	 * window's frame. */
+	views_constrain(output->server);
 	wlr_scene_output_commit(scene_output);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	wlr_scene_output_send_frame_done(scene_output, &now);
+}
+
+struct wlr_output *output_for_point(struct server *server, double lx, double ly)
+{
+	struct wlr_output *wlr_output = wlr_output_layout_output_at(server->output_layout, lx, ly);
+	if (wlr_output)
+		return wlr_output;
+	struct output *output;
+	wl_list_for_each(output, &server->outputs, link)
+	{
+		if (wlr_output_layout_get(server->output_layout, output->wlr_output))
+			return output->wlr_output;
+	}
+	return NULL;
 }
 
 static void handle_destroy(struct wl_listener *listener, void *data)

@@ -20,6 +20,10 @@
 #define MAX_QUBE_CONNECTIONS 128
 /* Frame width in layout pixels. */
 #define BORDER_WIDTH 4
+/* The title bar's height: the top of every frame, and the label strip of a fullscreen window. */
+#define TITLE_HEIGHT 22
+/* The border round a popup. */
+#define POPUP_BORDER_WIDTH 2
 
 struct qube {
 	struct wl_list link; /* server.qubes */
@@ -69,7 +73,8 @@ struct server {
 	struct wl_list qubes; /* struct qube.link */
 
 	/* --- owned by the windows/decorations work (view.c, decoration.c, output.c) --- */
-	const char *kiosk_qube; /* --kiosk QUBE, or NULL */
+	const char *kiosk_qube;	 /* --kiosk QUBE, or NULL */
+	struct view *kiosk_view; /* in kiosk mode, the one window shown, or NULL */
 
 	/* --- owned by the input/control work (input.c, control.c) --- */
 	struct control *control;
@@ -98,13 +103,41 @@ struct view {
 	const struct qube *qube;
 	struct wlr_scene_tree *tree;
 	struct wlr_scene_node *surface_node;
-	struct wlr_scene_rect *border[4];
-	int x, y;
+	struct wlr_scene_rect *border[4]; /* the top one is the title bar's background */
+	struct wlr_scene_rect *backdrop;  /* behind a fullscreen window, filling its output */
+	struct wlr_scene_buffer *title_bar;
+	char *title_drawn; /* what title_bar shows, and how wide: redrawn only when they change */
+	int title_drawn_width;
+	/* Where the client's surface (its window geometry and its whole main surface) lies,
+	 * relative to the frame's top-left corner; subsurfaces and popups must stay inside it. */
+	struct wlr_box content;
+	struct wl_list popups; /* struct popup.link */
+	bool fullscreen;
+	struct wlr_box saved; /* frame position and content size before fullscreen */
+	int x, y;	      /* the frame's top-left corner (title bar included), layout coordinates */
 	uint32_t id; /* 0 until the control socket lists it */
 	struct wl_listener map;
 	struct wl_listener unmap;
 	struct wl_listener destroy;
 	struct wl_listener commit;
+	struct wl_listener set_title;
+	struct wl_listener request_fullscreen;
+};
+
+/* An xdg popup, anywhere below a view: the client's surfaces and, above them, a thin border in
+ * the view's colour, in one tree under the parent's node. */
+struct popup {
+	struct wl_list link; /* view.popups */
+	struct view *view;
+	struct wlr_xdg_surface *xdg_surface;
+	struct wlr_scene_tree *tree; /* NULL once destroyed with an ancestor */
+	struct wlr_scene_node *surface_node;
+	struct wlr_scene_rect *border[4];
+	struct wl_listener map;
+	struct wl_listener unmap;
+	struct wl_listener commit;
+	struct wl_listener destroy;
+	struct wl_listener tree_destroy;
 };
 
 /* server.c */
@@ -125,6 +158,8 @@ void qubes_free(struct server *server);
 
 /* output.c */
 void output_handle_new(struct wl_listener *listener, void *data);
+/* The output a window fullscreen at layout point lx, ly goes to (the first one if none is there). */
+struct wlr_output *output_for_point(struct server *server, double lx, double ly);
 
 /* input.c */
 int input_init(struct server *server);
@@ -146,6 +181,16 @@ void view_update_frame(struct view *view);
 /* The title as the title bar shows it ("[qube] title" for a qube's window), NUL-terminated,
  * truncated to size. Returns its length. */
 size_t view_title(const struct view *view, char *buf, size_t size);
+/* The frame's box in layout coordinates (title bar and borders included). */
+void view_frame_box(const struct view *view, struct wlr_box *ret_box);
+/* Moves the frame's top-left corner to layout x, y (ignored while fullscreen). */
+void view_move(struct view *view, int x, int y);
+void view_set_fullscreen(struct view *view, bool fullscreen);
+/* Before each frame is drawn: hides every subsurface and popup not wholly inside its window's
+ * frame, and shows it again once it is inside. */
+void views_constrain(struct server *server);
+/* A new popup: placed inside its toplevel's frame, with a border. */
+void view_popup_create(struct wlr_xdg_surface *xdg_surface);
 
 /* clipboard.c: per-qube selections; the global clipboard moves only by these two gestures. */
 int clipboard_init(struct server *server);

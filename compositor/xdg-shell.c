@@ -1,4 +1,5 @@
-/* xdg-shell: toplevels become framed views; popups hang in their parent's scene tree. */
+/* xdg-shell: toplevels become framed views; popups hang in their parent's scene tree, kept
+ * inside their toplevel's frame (view.c). */
 #include "server.h"
 
 #include <stdlib.h>
@@ -14,13 +15,7 @@ void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data)
 	if (xdg_surface->role == WLR_XDG_SURFACE_ROLE_POPUP) {
 		/* A popup's node goes under its parent's node, so it moves and stacks with it and
 		 * never above another window's frame. */
-		if (!xdg_surface->popup->parent)
-			return;
-		struct wlr_xdg_surface *parent =
-		    wlr_xdg_surface_from_wlr_surface(xdg_surface->popup->parent);
-		if (!parent || !parent->data)
-			return;
-		xdg_surface->data = wlr_scene_xdg_surface_create(parent->data, xdg_surface);
+		view_popup_create(xdg_surface);
 		return;
 	}
 	if (xdg_surface->role != WLR_XDG_SURFACE_ROLE_TOPLEVEL)
