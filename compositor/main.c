@@ -104,6 +104,13 @@ int main(int argc, char **argv)
 		log_error("cannot create the control socket in $XDG_RUNTIME_DIR: %s", strerror(-r));
 		goto out;
 	}
+	r = clipboard_init(&server);
+	if (r == 0)
+		r = prompt_init(&server);
+	if (r < 0) {
+		log_error("cannot set up the clipboard and the prompt: %s", strerror(-r));
+		goto out;
+	}
 
 	struct wl_event_loop *loop = wl_display_get_event_loop(server.display);
 	struct wl_event_source *sources[3] = {
@@ -124,6 +131,8 @@ int main(int argc, char **argv)
 		if (sources[i])
 			wl_event_source_remove(sources[i]);
 out:
+	prompt_finish(&server);
+	clipboard_finish(&server);
 	control_finish(&server);
 	server_finish(&server);
 	qubes_free(&server);

@@ -207,3 +207,13 @@ void prompt_finish(struct server *server);
 /* true while a prompt is shown: every key goes to it (this function), none to any client. */
 bool prompt_active(const struct server *server);
 bool prompt_handle_key(struct server *server, uint32_t keysym);
+/* The compositor's own question (a clipboard paste the policy says to ask about), shown with
+ * the same dialog: "SOURCE wants to call SERVICE" with TARGET as the one choice. fn is called
+ * once with the answer, unless prompt_cancel_local(data) comes first. */
+typedef void (*prompt_local_fn)(struct server *server, bool allowed, void *data);
+int prompt_ask_local(struct server *server, const char *source, const char *service,
+		     const char *target, prompt_local_fn fn, void *data);
+void prompt_cancel_local(struct server *server, void *data);
+/* The global clipboard for the control socket's `clipboard`: its size in bytes and its source
+ * qube (*ret_source NULL and 0 when empty). */
+size_t clipboard_global_size(const struct server *server, const char **ret_source);
