@@ -481,6 +481,18 @@ static bool peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == getuid();
 }
 
+/* Answers a peer we will not serve and closes it, dropping what it sent so far so that the
+ * close does not turn into a reset that would swallow the answer. */
+static void refuse(int fd, const char *answer)
+{
+	char buf[512];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	(void)!write(fd, answer, strlen(answer));
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
 static int listen_dispatch(int fd, uint32_t mask, void *data)
 {
 	struct control *control = data;
@@ -492,15 +504,11 @@ static int listen_dispatch(int fd, uint32_t mask, void *data)
 			return 0;
 		}
 		if (!peer_allowed(cfd)) {
-			static const char refused[] = "error permission denied\n";
-			(void)!write(cfd, refused, sizeof(refused) - 1);
-			close(cfd);
+			refuse(cfd, "error permission denied\n");
 			continue;
 		}
 		if (control->n_peers >= MAX_CONTROL_PEERS) {
-			static const char busy[] = "error too many peers\n";
-			(void)!write(cfd, busy, sizeof(busy) - 1);
-			close(cfd);
+			refuse(cfd, "error too many peers\n");
 			continue;
 		}
 		struct peer *p = calloc(1, sizeof(*p));
