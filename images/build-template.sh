@@ -202,6 +202,31 @@ PROFILE
 ln -s /proc/self/mounts "$root/etc/mtab"
 echo minimal >"$root/etc/bulkhead-flavour"
 
+# A terminal for the qube's windows: the host's foot with its libraries, a monospace font, the
+# font configuration with a prebuilt cache (fontconfig would otherwise scan at every start, which
+# is slow under TCG) and its terminfo entry. Optional: without foot on the host, qubes have only
+# bulkhead-demo-window.
+if foot=$(command -v foot) && command -v fc-cache >/dev/null; then
+	copy_with_libs "$foot" usr/bin/foot
+	cp -a /etc/fonts "$root/etc/fonts"
+	install -d "$root/usr/share"
+	[ -d /usr/share/fontconfig ] && cp -a /usr/share/fontconfig "$root/usr/share/fontconfig"
+	install -d "$root/usr/share/fonts/truetype/dejavu"
+	for f in /usr/share/fonts/truetype/dejavu/DejaVuSansMono*.ttf \
+		/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; do
+		[ -f "$f" ] && install -m 0644 "$f" "$root/usr/share/fonts/truetype/dejavu/"
+	done
+	install -d "$root/var/cache/fontconfig"
+	fc-cache -f -y "$root" >/dev/null 2>&1 || echo "build-template: note: fc-cache failed" >&2
+	for f in /usr/share/terminfo/f/foot /usr/share/terminfo/f/foot-direct; do
+		[ -f "$f" ] && install -D -m 0644 "$f" "$root$f"
+	done
+	[ -f /etc/xdg/foot/foot.ini ] && install -D -m 0644 /etc/xdg/foot/foot.ini \
+		"$root/etc/xdg/foot/foot.ini"
+else
+	echo "build-template: note: foot or fc-cache not found; qubes will have no terminal" >&2
+fi
+
 raw=$work/root.img
 truncate -s "$size" "$raw"
 mke2fs -q -F -t ext4 -L root -E root_owner=0:0 -d "$root" "$raw" >/dev/null ||
