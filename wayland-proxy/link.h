@@ -42,10 +42,12 @@ enum link_type {
 	LINK_FD_FILE = 6,
 	/* either way, precedes wl_data_offer.receive (guest -> host) or wl_data_source.send
 	 * (host -> guest): u32 transfer id (chosen by the sender, unique among its open transfers
-	 * on this conn). The sender keeps the real fd it got (a pipe's write end). The receiver
-	 * makes a pipe, passes its write end on with the message, reads the read end and sends
-	 * LINK_PIPE_DATA then LINK_PIPE_END with that id back; the sender writes the data into
-	 * the real fd and closes it at the end. At most LINK_MAX_PIPE_BYTES per transfer. */
+	 * on this conn; the host half's ids have LINK_PIPE_HOST_ID set, the guest half's do not,
+	 * so that a LINK_PIPE_END names one transfer). The sender keeps the real fd it got (a
+	 * pipe's write end). The receiver makes a pipe, passes its write end on with the message,
+	 * reads the read end and sends LINK_PIPE_DATA then LINK_PIPE_END with that id back; the
+	 * sender writes the data into the real fd and closes it at the end. At most
+	 * LINK_MAX_PIPE_BYTES per transfer. */
 	LINK_FD_PIPE = 7,
 	/* payload: u32 transfer id, then bytes. */
 	LINK_PIPE_DATA = 8,
@@ -59,7 +61,8 @@ enum link_type {
 	LINK_SHM_WRITE = 10,
 };
 
-#define LINK_SHM_LZ4 1u
+#define LINK_SHM_LZ4	  1u
+#define LINK_PIPE_HOST_ID 0x80000000u
 
 /* Caps, per qube. */
 #define LINK_MAX_POOL_BYTES   (512u << 20)  /* one pool; foot's default scrolling pool */
