@@ -20,6 +20,7 @@ export BULKHEAD_DOMAIN_PREFIX="bht$$-"
 export BULKHEAD_IMAGES_DIR=$BULKHEAD_SRC/images
 export BULKHEAD_AGENT=$BULKHEAD_BUILD/agent/bulkhead-agent
 export BULKHEAD_QUBE_TOOLS=$BULKHEAD_BUILD/qube-tools
+export BULKHEAD_WAYLAND_PROXY=$BULKHEAD_BUILD/wayland-proxy/bulkhead-wayland-proxy
 export BULKHEAD_POLICY_DIR=$T/policy.d
 mkdir -p "$BULKHEAD_POLICY_DIR"
 export NO_COLOR=1
@@ -98,8 +99,10 @@ seed_template() {
 	mkdir -p "$CACHE"
 	(
 		flock 9
-		# Rebuilt when the agent or any image script is newer than the cached result.
+		# Rebuilt when the agent, a qube tool, the Wayland proxy or any image script is newer
+		# than the cached result.
 		if [ ! -f "$CACHE/ok" ] || [ "$CACHE/ok" -ot "$BULKHEAD_AGENT" ] ||
+			[ "$CACHE/ok" -ot "$BULKHEAD_WAYLAND_PROXY" ] ||
 			[ -n "$(find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" -maxdepth 1 -type f -perm -u+x -newer "$CACHE/ok" -print -quit 2>/dev/null)" ] ||
 			[ -n "$(find "$BULKHEAD_SRC/images" -newer "$CACHE/ok" -print -quit)" ]; then
 			rm -rf "$CACHE/state" "$CACHE/ok"
