@@ -16,9 +16,11 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: bulkhead-compositor [--qube NAME:LABEL]... [--spawn NAME=COMMAND]...\n"
+		   "                           [--kiosk QUBE]\n"
 		   "  --qube NAME:LABEL     a qube and its label (red orange yellow green gray\n"
 		   "                        blue purple black)\n"
-		   "  --spawn NAME=COMMAND  run COMMAND as a client of qube NAME\n");
+		   "  --spawn NAME=COMMAND  run COMMAND as a client of qube NAME\n"
+		   "  --kiosk QUBE          show only QUBE's first window, full screen\n");
 }
 
 static int handle_sigchld(int signo, void *data)
@@ -39,6 +41,7 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 	    {"qube", required_argument, NULL, 'q'},
 	    {"spawn", required_argument, NULL, 's'},
+	    {"kiosk", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -59,6 +62,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 's':
+			break;
+		case 'k':
+			/* The qube may connect later (through the control socket): only its name is
+			 * known now. */
+			if (!optarg[0] || strlen(optarg) > QUBE_NAME_MAX) {
+				log_error("--kiosk %s: not a qube name", optarg);
+				goto out;
+			}
+			server.kiosk_qube = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -40,12 +40,23 @@ static bool view_allowed(const struct view *view)
 void view_frame_box(const struct view *view, struct wlr_box *ret_box)
 {
 	const int b = view->fullscreen ? 0 : BORDER_WIDTH;
-	*ret_box = (struct wlr_box){
+	struct wlr_box box = {
 	    .x = view->x,
 	    .y = view->y,
 	    .width = view->content.width + 2 * b,
 	    .height = TITLE_HEIGHT + view->content.height + b,
 	};
+	if (view->fullscreen) {
+		/* At least its whole output, whatever size the client drew. */
+		struct wlr_box *out = wlr_output_layout_get_box(
+		    view->server->output_layout,
+		    output_for_point(view->server, view->x + 1, view->y + 1));
+		if (out && out->width > box.width)
+			box.width = out->width;
+		if (out && out->height > box.height)
+			box.height = out->height;
+	}
+	*ret_box = box;
 }
 
 /* What the frame must enclose, in the toplevel's surface coordinates: its main surface, and the
