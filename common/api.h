@@ -49,6 +49,14 @@
  *                            follow, each answered on the same connection with
  *   admin.policy.Answer      arg "N", payload {"target": T} to allow to T (one of "targets"),
  *                            or {"target": null} to deny -> null
+ *   admin.policy.Check       dest TARGET (as a call names it), arg SERVICE[+ARG], payload
+ *                            {"source": QUBE} -> {"result": "allow"|"ask"|"deny", "target": T
+ *                            (allow: resolved) | null, "line": "FILE:N" | null, "targets": [..]
+ *                            and "default_target" (ask), "reason" (deny)}: what the policy says
+ *                            about a call, decided exactly as the RPC router decides one, without
+ *                            making it. The compositor asks it before a clipboard paste
+ *                            (bulkhead.ClipboardPaste from the copy's source to the focused qube).
+ *                            Like the prompt calls, never available to qubes.
  */
 #pragma once
 
@@ -86,7 +94,8 @@
 	X(HOST_INFO, "admin.host.Info")                                                            \
 	X(TEMPLATE_BUILD, "admin.template.Build")                                                  \
 	X(POLICY_PROMPT, "admin.policy.Prompt")                                                    \
-	X(POLICY_ANSWER, "admin.policy.Answer")
+	X(POLICY_ANSWER, "admin.policy.Answer")                                                    \
+	X(POLICY_CHECK, "admin.policy.Check")
 
 enum api_call {
 #define API_ENUM(id, name) API_##id,

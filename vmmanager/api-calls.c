@@ -5,6 +5,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "log.h"
+#include "rpc-policy.h"
 #include "util.h"
 
 #define PRIVATE_SIZE_DEFAULT (2ull * 1024 * 1024 * 1024)
@@ -928,6 +929,50 @@ static void h_policy_answer(struct daemon *d, struct client *c, const struct api
 		client_reply_ok(c, NULL);
 }
 
+/* What the policy says about a call from payload "source" to dest, without making it: the
+ * same decision as the RPC router's (rpc_policy_decide), for the compositor's clipboard. */
+static void h_policy_check(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	const char *source = payload_str(req, "source");
+	struct rpc_policy_decision dec = {0};
+	char reason[256];
+
+	if (!source || !*source || strlen(source) > API_NAME_MAX) {
+		client_reply_error(c, API_E_VALUE, "admin.policy.Check needs a source qube");
+		return;
+	}
+	if (!*req->arg) {
+		client_reply_error(c, API_E_VALUE, "admin.policy.Check needs a service name");
+		return;
+	}
+	rpc_policy_decide(d, source, req->dest, req->arg, &dec, reason, sizeof(reason));
+	static const char *const actions[] = {
+	    [RPC_DENY] = "deny",
+	    [RPC_ALLOW] = "allow",
+	    [RPC_ASK] = "ask",
+	};
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "result", json_object_new_string(actions[dec.action]));
+	json_object_object_add(o, "target",
+			       dec.action == RPC_ALLOW ? json_object_new_string(dec.target) : NULL);
+	json_object_object_add(o, "line", dec.rule ? json_object_new_string(dec.rule) : NULL);
+	if (dec.action == RPC_ASK) {
+		struct json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < dec.n_targets; i++)
+			json_object_array_add(arr, json_object_new_string(dec.targets[i]));
+		json_object_object_add(o, "targets", arr);
+		json_object_object_add(
+		    o, "default_target",
+		    dec.default_target ? json_object_new_string(dec.default_target) : NULL);
+	} else if (dec.action == RPC_DENY) {
+		json_object_object_add(o, "reason", json_object_new_string(reason));
+	}
+	log_info("policy check: %s from %s to %s: %s (%s)", req->arg, source, req->dest,
+		 actions[dec.action], reason);
+	rpc_policy_decision_finish(&dec);
+	client_reply_ok(c, o);
+}
+
 static const struct {
 	enum api_call id;
 	api_handler handler;
@@ -967,6 +1012,7 @@ static const struct {
     {API_TEMPLATE_BUILD, h_template_build, false},
     {API_POLICY_PROMPT, h_policy_prompt, false},
     {API_POLICY_ANSWER, h_policy_answer, false},
+    {API_POLICY_CHECK, h_policy_check, true},
 };
 
 static const char *const call_names[] = {
