@@ -296,8 +296,10 @@ static int move_up(int *fd)
 	return 0;
 }
 
-static int spawn_host_half(struct gui_host *g, int port_fd, int connector_fd)
+/* Takes both descriptors, whatever happens. */
+static int spawn_host_half(struct gui_host *g, int port_fd_in, int connector_fd_in)
 {
+	_cleanup_close_ int port_fd = port_fd_in, connector_fd = connector_fd_in;
 	const char *name = g->vm->q->name;
 	const char *argv[] = {g->vm->daemon->wayland_proxy, "host", "--qube", name, NULL};
 	posix_spawn_file_actions_t fa;
@@ -353,8 +355,6 @@ static int spawn_host_half(struct gui_host *g, int port_fd, int connector_fd)
 	g->err_len = 0;
 	g->pid_watch = virEventAddHandle(pidfd, VIR_EVENT_HANDLE_READABLE, pid_io, g, NULL);
 	g->err_watch = virEventAddHandle(g->err_fd, VIR_EVENT_HANDLE_READABLE, err_io, g, NULL);
-	closep(&port_fd);
-	closep(&connector_fd);
 	return 0;
 }
 
