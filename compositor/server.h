@@ -114,7 +114,8 @@ struct view {
 	struct wl_list popups; /* struct popup.link */
 	bool fullscreen;
 	struct wlr_box saved; /* frame position and content size before fullscreen */
-	int x, y;	      /* the frame's top-left corner (title bar included), layout coordinates */
+	/* The frame's top-left corner (title bar included), layout coordinates. */
+	int x, y;
 	uint32_t id; /* 0 until the control socket lists it */
 	struct wl_listener map;
 	struct wl_listener unmap;
@@ -158,7 +159,7 @@ void qubes_free(struct server *server);
 
 /* output.c */
 void output_handle_new(struct wl_listener *listener, void *data);
-/* The output a window fullscreen at layout point lx, ly goes to (the first one if none is there). */
+/* The output for a fullscreen window at layout point lx, ly (the first one if none is there). */
 struct wlr_output *output_for_point(struct server *server, double lx, double ly);
 
 /* input.c */
