@@ -2,10 +2,10 @@
 #include "shm.h"
 
 #include <errno.h>
-#include <glib.h>
 #include <limits.h>
 #include <lz4.h>
 #include <pixman.h>
+#include <search.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -67,12 +67,48 @@ struct shm_surface {
 	struct history hist[SHM_HISTORY];
 };
 
+struct viewport {
+	uint32_t id;
+	uint32_t surface_id;
+};
+
+/* Four maps of objects by id (tsearch trees; every object starts with its uint32_t id). */
 struct shm_tracker {
-	GHashTable *pools, *buffers, *surfaces, *viewports; /* id -> object (viewports: surface) */
+	void *pools, *buffers, *surfaces, *viewports;
 	uint64_t next_serial;
 	uint8_t *scratch, *packed;
 	size_t scratch_size, packed_size;
 };
+
+static int id_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void *map_get(void *const *root, uint32_t id)
+{
+	void **p = tfind(&id, root, id_cmp);
+
+	return p ? *p : NULL;
+}
+
+static void map_put(void **root, void *obj)
+{
+	if (!tsearch(obj, root, id_cmp))
+		abort(); /* out of memory, as xmalloc */
+}
+
+/* Removes id from the map and returns its object, for the caller to free. */
+static void *map_take(void **root, uint32_t id)
+{
+	void *obj = map_get(root, id);
+
+	if (obj)
+		tdelete(&id, root, id_cmp);
+	return obj;
+}
 
 static sigjmp_buf *bus_jump;
 
@@ -142,10 +178,6 @@ struct shm_tracker *shm_tracker_new(void)
 {
 	struct shm_tracker *t = xcalloc(1, sizeof(*t));
 
-	t->pools = g_hash_table_new_full(NULL, NULL, NULL, pool_free);
-	t->buffers = g_hash_table_new_full(NULL, NULL, NULL, buffer_free);
-	t->surfaces = g_hash_table_new_full(NULL, NULL, NULL, surface_free);
-	t->viewports = g_hash_table_new(NULL, NULL);
 	install_sigbus_handler();
 	return t;
 }
@@ -154,16 +186,14 @@ void shm_tracker_free(struct shm_tracker *t)
 {
 	if (!t)
 		return;
-	g_hash_table_destroy(t->viewports);
-	g_hash_table_destroy(t->surfaces);
-	g_hash_table_destroy(t->buffers);
-	g_hash_table_destroy(t->pools);
+	tdestroy(t->viewports, free);
+	tdestroy(t->surfaces, surface_free);
+	tdestroy(t->buffers, buffer_free);
+	tdestroy(t->pools, pool_free);
 	free(t->scratch);
 	free(t->packed);
 	free(t);
 }
-
-#define KEY(id) GUINT_TO_POINTER(id)
 
 int shm_pool_new(struct shm_tracker *t, uint32_t id, int fd, int32_t size)
 {
@@ -173,7 +203,7 @@ int shm_pool_new(struct shm_tracker *t, uint32_t id, int fd, int32_t size)
 
 	if (size <= 0 || (uint32_t)size > LINK_MAX_POOL_BYTES)
 		return -EINVAL;
-	if (g_hash_table_contains(t->pools, KEY(id)))
+	if (map_get(&t->pools, id))
 		return -EEXIST;
 	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
@@ -183,13 +213,13 @@ int shm_pool_new(struct shm_tracker *t, uint32_t id, int fd, int32_t size)
 	pool->fd = TAKE_FD(owned);
 	pool->map = map;
 	pool->size = size;
-	g_hash_table_insert(t->pools, KEY(id), pool);
+	map_put(&t->pools, pool);
 	return 0;
 }
 
 int shm_pool_resize(struct shm_tracker *t, uint32_t id, int32_t size)
 {
-	struct shm_pool *pool = g_hash_table_lookup(t->pools, KEY(id));
+	struct shm_pool *pool = map_get(&t->pools, id);
 	void *map;
 
 	if (!pool || pool->destroyed)
@@ -208,7 +238,7 @@ int shm_pool_resize(struct shm_tracker *t, uint32_t id, int32_t size)
 
 int shm_pool_destroy(struct shm_tracker *t, uint32_t id)
 {
-	struct shm_pool *pool = g_hash_table_lookup(t->pools, KEY(id));
+	struct shm_pool *pool = map_get(&t->pools, id);
 
 	if (!pool || pool->destroyed)
 		return -ENOENT;
@@ -216,7 +246,7 @@ int shm_pool_destroy(struct shm_tracker *t, uint32_t id)
 		pool->destroyed = true;
 		return 1;
 	}
-	g_hash_table_remove(t->pools, KEY(id));
+	pool_free(map_take(&t->pools, id));
 	return 0;
 }
 
@@ -260,7 +290,7 @@ static uint32_t format_bpp(uint32_t format)
 int shm_buffer_new(struct shm_tracker *t, uint32_t pool_id, uint32_t id, int32_t offset,
 		   int32_t width, int32_t height, int32_t stride, uint32_t format)
 {
-	struct shm_pool *pool = g_hash_table_lookup(t->pools, KEY(pool_id));
+	struct shm_pool *pool = map_get(&t->pools, pool_id);
 	struct shm_buffer *b;
 	uint64_t bpp = format_bpp(format);
 
@@ -286,42 +316,49 @@ int shm_buffer_new(struct shm_tracker *t, uint32_t pool_id, uint32_t id, int32_t
 	/* A stale record under a reused id belongs to an object the client already destroyed. */
 	shm_buffer_destroy(t, id, NULL);
 	pool->buffers++;
-	g_hash_table_insert(t->buffers, KEY(id), b);
+	map_put(&t->buffers, b);
 	return 0;
+}
+
+static void forget_buffer(const void *nodep, VISIT which, void *closure)
+{
+	struct shm_surface *s = *(struct shm_surface *const *)nodep;
+
+	if (which != postorder && which != leaf)
+		return;
+	if (s->buffer == closure)
+		s->buffer = NULL;
+	if (s->pending_buffer == closure)
+		s->pending_buffer = NULL;
 }
 
 void shm_buffer_destroy(struct shm_tracker *t, uint32_t id, uint32_t *ret_pool_destroy)
 {
-	struct shm_buffer *b = g_hash_table_lookup(t->buffers, KEY(id));
+	struct shm_buffer *b = map_take(&t->buffers, id);
 	struct shm_pool *pool;
-	GHashTableIter it;
-	void *value;
 
 	if (ret_pool_destroy)
 		*ret_pool_destroy = 0;
 	if (!b)
 		return;
-	g_hash_table_iter_init(&it, t->surfaces);
-	while (g_hash_table_iter_next(&it, NULL, &value)) {
-		struct shm_surface *s = value;
-
-		if (s->buffer == b)
-			s->buffer = NULL;
-		if (s->pending_buffer == b)
-			s->pending_buffer = NULL;
-	}
+	twalk_r(t->surfaces, forget_buffer, b);
 	pool = b->pool;
-	g_hash_table_remove(t->buffers, KEY(id));
+	buffer_free(b);
 	if (--pool->buffers == 0 && pool->destroyed) {
 		if (ret_pool_destroy)
 			*ret_pool_destroy = pool->id;
-		g_hash_table_remove(t->pools, KEY(pool->id));
+		pool_free(map_take(&t->pools, pool->id));
 	}
 }
 
 bool shm_buffer_known(const struct shm_tracker *t, uint32_t id)
 {
-	return g_hash_table_contains(t->buffers, KEY(id));
+	return map_get(&t->buffers, id) != NULL;
+}
+
+static struct shm_surface *surface_get(struct shm_tracker *t, uint32_t id)
+{
+	return map_get(&t->surfaces, id);
 }
 
 int shm_surface_new(struct shm_tracker *t, uint32_t id)
@@ -335,18 +372,18 @@ int shm_surface_new(struct shm_tracker *t, uint32_t id)
 	pixman_region32_init(&s->pending_buffer_damage);
 	for (unsigned i = 0; i < SHM_HISTORY; i++)
 		pixman_region32_init(&s->hist[i].damage);
-	g_hash_table_insert(t->surfaces, KEY(id), s);
+	/* A stale record under a reused id belongs to an object the client already destroyed. */
+	shm_surface_destroy(t, id);
+	map_put(&t->surfaces, s);
 	return 0;
 }
 
 void shm_surface_destroy(struct shm_tracker *t, uint32_t id)
 {
-	g_hash_table_remove(t->surfaces, KEY(id));
-}
+	struct shm_surface *s = map_take(&t->surfaces, id);
 
-static struct shm_surface *surface_get(struct shm_tracker *t, uint32_t id)
-{
-	return g_hash_table_lookup(t->surfaces, KEY(id));
+	if (s)
+		surface_free(s);
 }
 
 void shm_surface_attach(struct shm_tracker *t, uint32_t id, uint32_t buffer_id)
@@ -356,7 +393,7 @@ void shm_surface_attach(struct shm_tracker *t, uint32_t id, uint32_t buffer_id)
 	if (!s)
 		return;
 	s->pending_attach = true;
-	s->pending_buffer = buffer_id ? g_hash_table_lookup(t->buffers, KEY(buffer_id)) : NULL;
+	s->pending_buffer = buffer_id ? map_get(&t->buffers, buffer_id) : NULL;
 }
 
 static int32_t clamp_coord(int64_t v)
@@ -410,19 +447,23 @@ void shm_surface_set_transform(struct shm_tracker *t, uint32_t id, int32_t trans
 int shm_viewport_new(struct shm_tracker *t, uint32_t id, uint32_t surface_id)
 {
 	struct shm_surface *s = surface_get(t, surface_id);
+	struct viewport *v;
 
 	if (!s)
 		return -ENOENT;
 	s->viewport_id = id;
 	s->viewport_source = s->viewport_destination = false;
-	g_hash_table_insert(t->viewports, KEY(id), KEY(surface_id));
+	free(map_take(&t->viewports, id));
+	v = xmalloc(sizeof(*v));
+	*v = (struct viewport){id, surface_id};
+	map_put(&t->viewports, v);
 	return 0;
 }
 
 static struct shm_surface *viewport_surface(struct shm_tracker *t, uint32_t id)
 {
-	struct shm_surface *s =
-	    surface_get(t, GPOINTER_TO_UINT(g_hash_table_lookup(t->viewports, KEY(id))));
+	struct viewport *v = map_get(&t->viewports, id);
+	struct shm_surface *s = v ? surface_get(t, v->surface_id) : NULL;
 
 	return s && s->viewport_id == id ? s : NULL;
 }
@@ -447,7 +488,7 @@ void shm_viewport_destroy(struct shm_tracker *t, uint32_t id)
 		s->viewport_id = 0;
 		s->viewport_source = s->viewport_destination = false;
 	}
-	g_hash_table_remove(t->viewports, KEY(id));
+	free(map_take(&t->viewports, id));
 }
 
 /* wl_output_transform arithmetic as wlroots 0.15 does it (util/region.c, types/wlr_output.c), so
