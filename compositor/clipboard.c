@@ -7,8 +7,9 @@
  *
  * wlroots' wlr_seat_set_selection destroys the source it replaces, so the seat never holds a
  * qube's real source: it holds a stand-in that forwards send() to the real one, and a new
- * stand-in replaces it whenever focus moves to another qube. Destroying the old stand-in
- * also makes every offer a client still holds for it inert.
+ * stand-in replaces it whenever focus moves to another qube, before the new client gets focus
+ * (a keyboard grab sees every focus change first). Destroying the old stand-in also makes
+ * every offer a client still holds for it inert.
  *
  * The primary selection is never offered (its global is not created) and drags are refused,
  * so neither crosses qubes.
@@ -84,6 +85,8 @@ struct clipboard {
 	const struct qube *shown;	 /* whose selection the seat offers */
 	bool shown_set;
 
+	/* Every keyboard focus change passes here first (see grab_enter). */
+	struct wlr_seat_keyboard_grab grab;
 	struct wl_listener request_set_selection;
 	struct wl_listener request_start_drag;
 	struct wl_listener focus_change;
@@ -115,6 +118,7 @@ static const struct qube *qube_of_wl_client(const struct clipboard *cb, struct w
 }
 
 static void selection_handle_source_destroy(struct wl_listener *listener, void *data);
+static const struct qube *qube_of_surface(struct clipboard *cb, struct wlr_surface *surface);
 
 static struct selection *selection_find(struct clipboard *cb, const struct qube *q, bool create)
 {
@@ -305,11 +309,66 @@ static void handle_focus_change(struct wl_listener *listener, void *data)
 {
 	struct clipboard *cb = wl_container_of(listener, cb, focus_change);
 	struct wlr_seat_keyboard_focus_change_event *event = data;
-	const struct qube *q = NULL;
-	if (event->new_surface && event->new_surface->resource)
-		q = qube_of_wl_client(cb, wl_resource_get_client(event->new_surface->resource));
-	clipboard_focus_changed(cb->server, q);
+	/* For focus set without passing through grab_enter: too late to keep the previous
+	 * qube's offer from the new client, but its stand-in, and so the offer, dies here and
+	 * would not have forwarded anything to it (see seat_source_send). */
+	clipboard_focus_changed(cb->server, qube_of_surface(cb, event->new_surface));
 }
+
+static const struct qube *qube_of_surface(struct clipboard *cb, struct wlr_surface *surface)
+{
+	if (!surface || !surface->resource)
+		return NULL;
+	return qube_of_wl_client(cb, wl_resource_get_client(surface->resource));
+}
+
+/* Keyboard focus moves here, before the new client hears of it. wlroots offers the seat's
+ * selection to a client the moment it gets focus, so the selection must be the new qube's
+ * already; and changing it while the old client still has focus would offer the new qube's
+ * to the old one. So: the old client loses focus, the new qube's selection goes up with
+ * nobody to offer it to, then the new client gets focus and, with it, its own qube's
+ * selection. While the trusted prompt is shown, no client gets focus at all. */
+static void grab_enter(struct wlr_seat_keyboard_grab *grab, struct wlr_surface *surface,
+		       uint32_t keycodes[], size_t num_keycodes,
+		       struct wlr_keyboard_modifiers *modifiers)
+{
+	struct clipboard *cb = grab->data;
+	struct wlr_seat *seat = grab->seat;
+
+	if (surface && prompt_active(cb->server))
+		return;
+	const struct qube *q = qube_of_surface(cb, surface);
+	if (!cb->shown_set || cb->shown != q) {
+		if (seat->keyboard_state.focused_surface)
+			wlr_seat_keyboard_enter(seat, NULL, NULL, 0, NULL);
+		seat_show(cb, q);
+	}
+	wlr_seat_keyboard_enter(seat, surface, keycodes, num_keycodes, modifiers);
+}
+
+static void grab_clear_focus(struct wlr_seat_keyboard_grab *grab)
+{
+	wlr_seat_keyboard_clear_focus(grab->seat);
+}
+
+static void grab_key(struct wlr_seat_keyboard_grab *grab, uint32_t time_msec, uint32_t key,
+		     uint32_t state)
+{
+	wlr_seat_keyboard_send_key(grab->seat, time_msec, key, state);
+}
+
+static void grab_modifiers(struct wlr_seat_keyboard_grab *grab,
+			   struct wlr_keyboard_modifiers *modifiers)
+{
+	wlr_seat_keyboard_send_modifiers(grab->seat, modifiers);
+}
+
+static const struct wlr_keyboard_grab_interface grab_impl = {
+    .enter = grab_enter,
+    .clear_focus = grab_clear_focus,
+    .key = grab_key,
+    .modifiers = grab_modifiers,
+};
 
 void clipboard_focus_changed(struct server *server, const struct qube *q)
 {
@@ -733,6 +792,9 @@ int clipboard_init(struct server *server)
 	wl_signal_add(&server->seat->events.request_set_selection, &cb->request_set_selection);
 	cb->request_start_drag.notify = handle_request_start_drag;
 	wl_signal_add(&server->seat->events.request_start_drag, &cb->request_start_drag);
+	cb->grab.interface = &grab_impl;
+	cb->grab.data = cb;
+	wlr_seat_keyboard_start_grab(server->seat, &cb->grab);
 	cb->focus_change.notify = handle_focus_change;
 	wl_signal_add(&server->seat->keyboard_state.events.focus_change, &cb->focus_change);
 	server->clipboard = cb;
@@ -750,6 +812,8 @@ void clipboard_finish(struct server *server)
 	wl_list_remove(&cb->request_set_selection.link);
 	wl_list_remove(&cb->request_start_drag.link);
 	wl_list_remove(&cb->focus_change.link);
+	if (server->seat->keyboard_state.grab == &cb->grab)
+		wlr_seat_keyboard_end_grab(server->seat);
 	wlr_seat_set_selection(server->seat, NULL, 0);
 	struct text_writer *w, *wtmp;
 	wl_list_for_each_safe(w, wtmp, &cb->writers, link) writer_free(w);
