@@ -48,6 +48,7 @@ int cmd_tags(const struct cli_command *cmd, int argc, char **argv);
 int cmd_run(const struct cli_command *cmd, int argc, char **argv);
 int cmd_volume(const struct cli_command *cmd, int argc, char **argv);
 int cmd_template(const struct cli_command *cmd, int argc, char **argv);
+int cmd_gui(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
 int cmd_log(const struct cli_command *cmd, int argc, char **argv);
 int cmd_info(const struct cli_command *cmd, int argc, char **argv);

@@ -58,6 +58,15 @@ static const struct cli_command commands[] = {
      NULL},
     {"log", cmd_log, "NAME [--tail BYTES]", "print the end of a qube's console log",
      "  --tail BYTES       how much of the end to print (e.g. 64K)\n", NULL},
+    {"gui", cmd_gui,
+     "[--control PATH] windows | clipboard | key COMBO | pointer X Y [BUTTON] | run QUBE LABEL "
+     "[--] COMMAND [ARG]...",
+     "talk to bulkhead-compositor: list windows, show the global clipboard, or run a host program "
+     "as a qube's client",
+     "  -c, --control PATH  the compositor's control socket (default\n"
+     "                      $BULKHEAD_GUI_CONTROL, else "
+     "$XDG_RUNTIME_DIR/bulkhead-compositor.ctl)\n",
+     NULL},
     {"info", cmd_info, "", "show the host's hypervisor and daemon status", NULL, NULL},
     {"policy", cmd_policy,
      "eval [--policy-dir DIR] [--system-info FILE] SERVICE[+ARG] SOURCE TARGET | lint [DIR] | "
