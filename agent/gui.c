@@ -1,8 +1,12 @@
 /*
  * The qube's GUI: while the qube has the org.bulkhead.gui port, the Wayland proxy's guest half
  * runs as our child and serves AGENT_GUI_SOCKET; every command the agent starts gets it as
- * WAYLAND_DISPLAY, and a private XDG_RUNTIME_DIR. A guest half that dies is restarted with
- * backoff, so a host half that refused the stream (and exited) does not make it spin.
+ * WAYLAND_DISPLAY, and a private XDG_RUNTIME_DIR.
+ *
+ * The guest half is started once the host end of the port is connected (bulkheadd connects the
+ * host half only after our hello): a port without its host end reads as end of file, on which
+ * the guest half would just exit. One that dies is restarted the same way, after a backoff, so
+ * a host half that refused the stream (and left) does not make it spin.
  *
  * The child is watched through a pidfd: stream_reap() reaps every child with waitpid(-1), and
  * the pidfd still reports the exit when it got there first.
@@ -26,6 +30,7 @@
 #define SYSFS_PORTS	   "/sys/class/virtio-ports"
 #define LOOK_INTERVAL_MS   1000
 #define LOOK_FOR_MS	   60000 /* the port exists at boot; modules may take a moment */
+#define HOST_POLL_MS	   500	 /* how often the port is checked for its host end */
 #define BACKOFF_FIRST_MS   1000
 #define BACKOFF_MAX_MS	   30000
 #define RAN_LONG_ENOUGH_MS 60000 /* a guest half that ran this long starts a new backoff */
@@ -38,7 +43,7 @@ static struct {
 	pid_t pid;
 	int pidfd;
 	int64_t started;
-	int64_t next_start; /* 0: none scheduled */
+	int64_t next_start; /* 0: none; else look for the host end from then on, and start */
 	int64_t backoff;
 } gui = {.pidfd = -1};
 
@@ -65,6 +70,15 @@ static int find_port(void)
 	if (symlink(dev, AGENT_GUI_LINK) < 0)
 		return -errno;
 	return 0;
+}
+
+/* 1 when bulkheadd holds the host end of the port, 0 when not, -errno when unknown. */
+static int host_connected(void)
+{
+	_cleanup_close_ int fd = port_open(AGENT_GUI_LINK);
+	if (fd < 0)
+		return fd;
+	return port_connected(fd);
 }
 
 static void spawn_guest_half(void)
@@ -154,7 +168,8 @@ void gui_child_exited(void)
 	if (gui.backoff > BACKOFF_MAX_MS)
 		gui.backoff = BACKOFF_MAX_MS;
 	gui.next_start = now + gui.backoff;
-	log_warn("the Wayland proxy (pid %d) exited with %s; restarting it in %lld ms",
+	log_warn("the Wayland proxy (pid %d) exited with %s; restarting it in %lld ms, once the "
+		 "host is connected",
 		 (int)gui.pid, how, (long long)gui.backoff);
 	gui.pid = 0;
 }
@@ -180,7 +195,7 @@ void gui_tick(void)
 		if (find_port() == 0) {
 			gui.looking = false;
 			gui.have_port = true;
-			spawn_guest_half();
+			gui.next_start = now;
 		} else if (now >= gui.look_until) {
 			gui.looking = false; /* no GUI port: the qube runs without windows */
 		} else {
@@ -188,8 +203,12 @@ void gui_tick(void)
 		}
 	}
 	if (gui.next_start && now >= gui.next_start) {
-		gui.next_start = 0;
-		spawn_guest_half();
+		if (host_connected() > 0) {
+			gui.next_start = 0;
+			spawn_guest_half();
+		} else {
+			gui.next_start = now + HOST_POLL_MS;
+		}
 	}
 }
 
