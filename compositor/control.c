@@ -267,14 +267,62 @@ static void cmd_windows(struct peer *p, char **argv)
 		char title[1024];
 		view_title(v, title, sizeof(title));
 		/* The title bar text has no control characters, so no tab or newline either. */
-		struct wlr_box geo;
-		wlr_xdg_surface_get_geometry(v->xdg_surface, &geo);
+		struct wlr_box frame;
+		view_frame_box(v, &frame);
 		r = answer_append(p, "%" PRIu32 "\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", v->id,
-				  v->qube ? v->qube->name : "-", title, v->x, v->y, geo.width,
-				  geo.height, focused == v->xdg_surface->surface ? 1 : 0);
+				  v->qube ? v->qube->name : "-", title, frame.x, frame.y,
+				  frame.width, frame.height,
+				  focused == v->xdg_surface->surface ? 1 : 0);
 	}
 	if (r < 0)
 		answer_error(p, errno_message(r));
+}
+
+static void cmd_key(struct peer *p, char **argv)
+{
+	int r = input_key_combo(p->control->server, argv[1]);
+	if (r < 0) {
+		answer_error(p, r == -EINVAL ? "unknown key" : errno_message(r));
+		return;
+	}
+	answer_append(p, "ok\n");
+}
+
+static int parse_coordinate(const char *s, double *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < -1000000 || v > 1000000)
+		return -EINVAL;
+	*ret = (double)v;
+	return 0;
+}
+
+static void cmd_pointer(struct peer *p, char **argv)
+{
+	double x, y;
+	if (parse_coordinate(argv[1], &x) < 0 || parse_coordinate(argv[2], &y) < 0) {
+		answer_error(p, "invalid coordinates");
+		return;
+	}
+	int r = input_pointer(p->control->server, x, y, argv[3]);
+	if (r < 0) {
+		answer_error(p, r == -EINVAL ? "unknown button" : errno_message(r));
+		return;
+	}
+	answer_append(p, "ok\n");
+}
+
+static void cmd_clipboard(struct peer *p, char **argv)
+{
+	const char *source;
+	size_t bytes = clipboard_global_size(p->control->server, &source);
+	if (!source) {
+		answer_append(p, "ok - 0\n");
+		return;
+	}
+	answer_append(p, "ok %s %zu\n", source, bytes);
 }
 
 static void cmd_quit(struct peer *p, char **argv)
@@ -288,9 +336,9 @@ static const struct command {
 	unsigned min_args, max_args;
 	void (*handler)(struct peer *p, char **argv);
 } commands[] = {
-    {"connect", 2, 2, cmd_connect},
-    {"connector", 2, 2, cmd_connector},
-    {"windows", 0, 0, cmd_windows},
+    {"connect", 2, 2, cmd_connect}, {"connector", 2, 2, cmd_connector},
+    {"windows", 0, 0, cmd_windows}, {"key", 1, 1, cmd_key},
+    {"pointer", 2, 3, cmd_pointer}, {"clipboard", 0, 0, cmd_clipboard},
     {"quit", 0, 0, cmd_quit},
 };
 

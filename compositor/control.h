@@ -15,14 +15,24 @@
  *                           GUI proxy's host half holds one; it cannot ask for any other qube.
  *   windows              -> "ok N", then N lines "ID\tQUBE\tTITLE\tX\tY\tW\tH\tFOCUSED"
  *                           (QUBE is "-" for host windows; TITLE as the title bar shows it;
- *                           FOCUSED 0 or 1), topmost first.
+ *                           X Y W H the frame's box in layout coordinates, title bar and
+ *                           borders included; FOCUSED 0 or 1), topmost first. ID is given on a
+ *                           window's first listing and stays with it.
  *   key COMBO            -> presses and releases a key combination (e.g. ctrl+shift+c, alt+tab,
- *                           super+q) on the compositor's own virtual keyboard, through the same
- *                           path as a real keyboard (tests; a headless session has no other).
+ *                           super+q, A, Return) on the compositor's own virtual keyboard,
+ *                           through the same path as a real keyboard (tests; a headless session
+ *                           has no other). Modifiers: ctrl, shift, alt, super (or logo); the key
+ *                           is an xkb keysym name ("error unknown key" otherwise).
  *   pointer X Y [BUTTON] -> moves the pointer of the compositor's virtual pointer to layout X,Y
- *                           and optionally clicks BUTTON (left, right, middle) there.
+ *                           and optionally clicks BUTTON (left, right, middle) there. BUTTON
+ *                           may carry modifiers held around it and a half: "super+left-down",
+ *                           then "pointer X2 Y2", then "left-up" is a Super+drag.
+ *                           Both answer "error no virtual input" unless the backend is headless.
  *   clipboard            -> "ok SOURCE BYTES" of the global clipboard, or "ok - 0" when empty.
  *   quit                 -> "ok", then the compositor exits.
+ *
+ * A request that is malformed, unknown or longer than the cap is answered "error ..." and the
+ * connection carries on (after a line too long, with the line that follows it).
  */
 #pragma once
 
