@@ -10,20 +10,24 @@ pixel in grim screenshots, with test-client drawing solid colours:
   committed at the same time, is;
 - a fullscreen window (qube or host) covers its output except the label strip at the top;
 - with --kiosk work, only work's first window is shown, full screen; other qubes' and the host's
-  windows appear nowhere, work's popup does.
+  windows appear nowhere, work's popup does;
+- nested: a second compositor started inside the first (WAYLAND_DISPLAY set, no WLR_BACKENDS)
+  shows its output as a window of the first, with its own qube's framed window in it, and hands
+  its own socket, not its parent's, to its clients.
 """
 import importlib.util
 import os
+import queue
 import re
-import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77
-LABELS = {"blue": 0x3465A4, "red": 0xCC0000}
+LABELS = {"blue": 0x3465A4, "red": 0xCC0000, "green": 0x73D216}
 WHITE, BLACK = 0xFFFFFF, 0x000000
 BORDER, TITLE = 4, 22
 
@@ -43,24 +47,30 @@ spec.loader.exec_module(colours)
 
 
 class Compositor:
-    """One compositor run: its log is read as it comes, for window maps and clients' ready."""
+    """One compositor run: its log is read as it comes (by a thread, so that no line waits in a
+    buffer), for window maps and test clients' ready lines."""
 
     def __init__(self, binary, runtime, args, env):
         self.env = env
         self.proc = subprocess.Popen([binary] + args, env=env, stderr=subprocess.PIPE,
                                      text=True)
         self.log, self.windows, self.ready, self.display = [], {}, 0, None
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
 
     def wait(self, done, what):
         deadline = time.monotonic() + 90
         while not done() and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 1)
-            if not ready:
-                if self.proc.poll() is not None:
-                    break
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
                 continue
-            line = self.proc.stderr.readline()
-            if not line:
+            if line is None:
                 break
             self.log.append(line)
             m = re.search(r"WAYLAND_DISPLAY=(\S+)", line)
@@ -278,6 +288,42 @@ def run_kiosk(binary, client, runtime, env, ck):
         comp.stop()
 
 
+def run_nested(binary, client, runtime, env, ck):
+    outer = Compositor(binary, runtime, [], env)
+    inner = None
+    try:
+        outer.wait(lambda: outer.display, "the outer compositor")
+        inner_runtime = os.path.join(runtime, "inner")
+        os.mkdir(inner_runtime, 0o700)
+        work = [client, "--title", "nested", "--colour", f"{WORK_RGB:06x}"]
+        inner_env = dict(env, XDG_RUNTIME_DIR=inner_runtime,
+                         WAYLAND_DISPLAY=os.path.join(runtime, outer.display))
+        inner_env.pop("WLR_BACKENDS")
+        inner = Compositor(binary, inner_runtime,
+                           ["--qube", "work:green",
+                            "--spawn", "work=" + " ".join(f"'{a}'" for a in work)], inner_env)
+        inner.wait(lambda: inner.ready >= 1 and "work" in inner.windows, "the nested window")
+        outer.wait(lambda: "@host" in outer.windows, "the inner compositor's window")
+        ck.check(os.path.exists(os.path.join(inner_runtime, inner.display)),
+                 f"inner compositor's socket {inner.display} is not in its own runtime dir")
+        width, height, pixel = outer.screenshot(os.path.join(runtime, "nested.png"))
+        _, ox, oy, ow, oh = outer.windows["@host"]
+        # The inner output is as large as the outer one: its frame runs off the right edge.
+        check_title_bar(ck, pixel, "inner compositor", ox, oy, min(ow, width - ox), WHITE,
+                        BLACK)
+        # The inner output's top-left corner sits inside the outer frame.
+        _, x, y, w, h = inner.windows["work"]
+        x += ox + BORDER
+        y += oy + TITLE
+        check_title_bar(ck, pixel, "nested work", x, y, w, LABELS["green"], BLACK)
+        ck.pixel_is(pixel, x + 1, y + TITLE + 5, LABELS["green"], "nested work left border")
+        ck.pixel_is(pixel, x + BORDER + 5, y + TITLE + 5, WORK_RGB, "nested work content")
+    finally:
+        if inner:
+            inner.stop()
+        outer.stop()
+
+
 def main():
     if os.geteuid() != 0:
         print("needs root")
@@ -287,7 +333,7 @@ def main():
         return SKIP
     binary, client = sys.argv[1], sys.argv[2]
     ck = Checker()
-    for run in (run_windows, run_fullscreen, run_kiosk):
+    for run in (run_windows, run_fullscreen, run_kiosk, run_nested):
         runtime = tempfile.mkdtemp(prefix="bh-frames-")
         os.chmod(runtime, 0o700)
         env = dict(os.environ)
