@@ -536,7 +536,7 @@ static void refuse(int fd, const char *answer)
 	char buf[512];
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	(void)!write(fd, answer, strlen(answer));
+	(void)!send(fd, answer, strlen(answer), MSG_NOSIGNAL | MSG_DONTWAIT);
 	shutdown(fd, SHUT_WR);
 	close(fd);
 }

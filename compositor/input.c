@@ -135,6 +135,9 @@ static enum binding binding_for(struct server *server, uint32_t mods, xkb_keysym
 
 static void binding_run(struct server *server, enum binding binding)
 {
+	/* A binding whose key went down before the prompt came up does nothing under it. */
+	if (prompt_active(server))
+		return;
 	switch (binding) {
 	case BINDING_CLOSE:
 		close_focused(server);

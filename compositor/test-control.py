@@ -179,6 +179,14 @@ class Compositor:
         return self.spawn(fd, ["foot", f"--title={title}", "--window-size-pixels=400x300",
                                *(command or ("sleep", "600"))])
 
+    def sanitizer_report(self):
+        """Whatever AddressSanitizer/UBSan/LeakSanitizer said (builds with -Db_sanitize)."""
+        text = "".join(self.log)
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in text:
+                return text[text.index(marker):][:3000]
+        return None
+
     def alive(self):
         return self.proc.poll() is None
 
@@ -371,6 +379,8 @@ def main():
         check(failures, not os.path.exists(comp.path), "socket left behind after quit")
     finally:
         comp.close()
+    report = comp.sanitizer_report()
+    check(failures, report is None, f"sanitizer: {report}")
     if failures:
         print("".join(comp.log[-40:]))
     print(f"{len(failures)} failures")
