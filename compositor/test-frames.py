@@ -306,13 +306,21 @@ def run_nested(binary, client, runtime, env, ck):
         outer.wait(lambda: "@host" in outer.windows, "the inner compositor's window")
         ck.check(os.path.exists(os.path.join(inner_runtime, inner.display)),
                  f"inner compositor's socket {inner.display} is not in its own runtime dir")
-        width, height, pixel = outer.screenshot(os.path.join(runtime, "nested.png"))
         _, ox, oy, ow, oh = outer.windows["@host"]
+        _, x, y, w, h = inner.windows["work"]
+        # The inner compositor draws its frame and hands it to the outer one after its client
+        # is ready: wait until the outer one shows it.
+        deadline = time.monotonic() + 60
+        while True:
+            width, height, pixel = outer.screenshot(os.path.join(runtime, "nested.png"))
+            if (pixel(ox + BORDER + x + BORDER + 5, oy + TITLE + y + TITLE + 5) == WORK_RGB or
+                    time.monotonic() > deadline):
+                break
+            time.sleep(0.5)
         # The inner output is as large as the outer one: its frame runs off the right edge.
         check_title_bar(ck, pixel, "inner compositor", ox, oy, min(ow, width - ox), WHITE,
                         BLACK)
         # The inner output's top-left corner sits inside the outer frame.
-        _, x, y, w, h = inner.windows["work"]
         x += ox + BORDER
         y += oy + TITLE
         check_title_bar(ck, pixel, "nested work", x, y, w, LABELS["green"], BLACK)

@@ -59,28 +59,34 @@ void view_frame_box(const struct view *view, struct wlr_box *ret_box)
 	*ret_box = box;
 }
 
+/* Window geometry and surface sizes come from the client: clamped to this before any sum, so
+ * no arithmetic on them overflows. Far larger than any output. */
+#define COORD_LIMIT (1 << 16)
+
+static int64_t clamp_coord(int64_t v)
+{
+	return v < -COORD_LIMIT ? -COORD_LIMIT : v > COORD_LIMIT ? COORD_LIMIT : v;
+}
+
 /* What the frame must enclose, in the toplevel's surface coordinates: its main surface, and the
  * window geometry the client set (which may be larger). Subsurfaces do not count: one outside
  * this box is hidden, not framed. */
 static void view_surface_box(struct view *view, struct wlr_box *ret_box)
 {
 	struct wlr_surface *surface = view->xdg_surface->surface;
-	struct wlr_box box = {0, 0, surface->current.width, surface->current.height};
+	int64_t x1 = 0, y1 = 0;
+	int64_t x2 = clamp_coord(surface->current.width), y2 = clamp_coord(surface->current.height);
 	const struct wlr_box *geo = &view->xdg_surface->current.geometry;
 	if (geo->width > 0 && geo->height > 0) {
-		int x2 = box.x + box.width, y2 = box.y + box.height;
-		if (geo->x + geo->width > x2)
-			x2 = geo->x + geo->width;
-		if (geo->y + geo->height > y2)
-			y2 = geo->y + geo->height;
-		if (geo->x < box.x)
-			box.x = geo->x;
-		if (geo->y < box.y)
-			box.y = geo->y;
-		box.width = x2 - box.x;
-		box.height = y2 - box.y;
+		int64_t gx = clamp_coord(geo->x), gy = clamp_coord(geo->y);
+		int64_t gx2 = clamp_coord(gx + clamp_coord(geo->width));
+		int64_t gy2 = clamp_coord(gy + clamp_coord(geo->height));
+		x1 = gx < x1 ? gx : x1;
+		y1 = gy < y1 ? gy : y1;
+		x2 = gx2 > x2 ? gx2 : x2;
+		y2 = gy2 > y2 ? gy2 : y2;
 	}
-	*ret_box = box;
+	*ret_box = (struct wlr_box){(int)x1, (int)y1, (int)(x2 - x1), (int)(y2 - y1)};
 }
 
 static void view_draw_title(struct view *view, int width)
@@ -137,8 +143,9 @@ void view_update_frame(struct view *view)
 	/* The scene's xdg node puts the window geometry's corner at its origin; the main
 	 * surface's own corner goes to the content box's, shifted by what the box has left of
 	 * or above it. */
-	wlr_scene_node_set_position(view->surface_node, b + geo.x - surface_box.x,
-				    TITLE_HEIGHT + geo.y - surface_box.y);
+	wlr_scene_node_set_position(
+	    view->surface_node, (int)clamp_coord(b + clamp_coord(geo.x) - surface_box.x),
+	    (int)clamp_coord(TITLE_HEIGHT + clamp_coord(geo.y) - surface_box.y));
 	const int w = surface_box.width, h = surface_box.height;
 	wlr_scene_rect_set_size(view->border[BORDER_TOP], frame_width, TITLE_HEIGHT);
 	wlr_scene_node_set_position(&view->border[BORDER_TOP]->node, 0, 0);
