@@ -84,12 +84,19 @@ static struct view *focused_view(struct server *server)
 	return NULL;
 }
 
-bool input_new_window_takes_focus(const struct view *view)
+void input_view_mapped(struct view *view)
 {
-	const struct view *focused = focused_view(view->server);
+	struct view *focused = focused_view(view->server);
 	/* A qube never takes focus from another qube's window, nor from the host's; the host's
 	 * own windows do not take it from a qube either. */
-	return !focused || focused == view || focused->qube == view->qube;
+	if (!focused || focused == view || focused->qube == view->qube) {
+		view_focus(view);
+		return;
+	}
+	/* Nor does it cover the window being typed into: it goes just below. */
+	wlr_scene_node_place_below(&view->tree->node, &focused->tree->node);
+	wl_list_remove(&view->link);
+	wl_list_insert(&focused->link, &view->link);
 }
 
 /* Focus and raise the bottom-most other window: repeated, this visits every window. */

@@ -168,10 +168,11 @@ int input_init(struct server *server);
  * -ENODEV on any other backend. */
 int input_key_combo(struct server *server, const char *combo);
 int input_pointer(struct server *server, double x, double y, const char *button);
-/* Whether a window being mapped may take the keyboard focus: only when nothing is focused or
- * the focused window belongs to the same qube (or both are the host's). view.c asks this before
- * focusing a new window, so no qube can take focus from another by opening a window. */
-bool input_new_window_takes_focus(const struct view *view);
+/* A window was just mapped (view.c calls this instead of view_focus): it takes the focus only
+ * when nothing is focused or the focused window belongs to the same qube (or both are the
+ * host's); otherwise it goes just below the focused window. So no qube takes focus from
+ * another, or covers its window, by opening a window. */
+void input_view_mapped(struct view *view);
 
 /* xdg-shell.c */
 void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data);

@@ -77,6 +77,8 @@ def main():
         wait_for(lambda: read(file_b) is not None, "personal's cat")
         check(focused_title() == "[work] a",
               f"personal's new window took focus: focused is {focused_title()}")
+        check([w["title"] for w in comp.windows()] == ["[work] a", "[personal] b"],
+              f"personal's new window is not below work's: {comp.windows()}")
         if focused_title() != "[work] a":
             # So that the checks below test only what they are about.
             wa = comp.window("[work] a")
