@@ -162,15 +162,21 @@ def run_windows(binary, client, runtime, env, ck):
             "--subsurface", f"480,100,40,40,{SUB_EDGE_RGB:06x}",
             "--popup", f"900,600,80,60,{POPUP_RGB:06x}",
             "--popup", f"1000,-400,50,50,{FIXED_POPUP_RGB:06x},fixed"]
+    # personal maps first, at the first cascade place, and keeps the focus; work maps second,
+    # below it (no qube takes the focus from another), at the second place. personal is low
+    # enough not to reach work's frame, so both frames are seen whole.
     personal = [client, "--title", "personal", "--colour", f"{PERSONAL_RGB:06x}", "--size",
-                "200x150"]
+                "200x12"]
+    go = os.path.join(runtime, "go")
     args = ["--qube", "work:blue", "--qube", "personal:red",
-            "--spawn", "work=" + " ".join(f"'{a}'" for a in work),
+            "--spawn", f"work=while [ ! -e {go} ]; do sleep 0.1; done; exec " +
+            " ".join(f"'{a}'" for a in work),
             "--spawn", "personal=" + " ".join(f"'{a}'" for a in personal)]
     comp = Compositor(binary, runtime, args, env)
     try:
-        comp.wait(lambda: comp.ready >= 2 and {"work", "personal"} <= set(comp.windows),
-                  "both qubes' windows")
+        comp.wait(lambda: comp.ready >= 1 and "personal" in comp.windows, "personal's window")
+        open(go, "w").close()
+        comp.wait(lambda: comp.ready >= 2 and "work" in comp.windows, "work's window")
         width, height, pixel = comp.screenshot(os.path.join(runtime, "windows.png"))
         for name, label, client_rgb in (("work", "blue", WORK_RGB),
                                         ("personal", "red", PERSONAL_RGB)):
@@ -181,8 +187,6 @@ def run_windows(binary, client, runtime, env, ck):
             # Left border below the title bar, and the client's colour inside it.
             ck.pixel_is(pixel, x + 1, y + TITLE + 5, rgb, f"{name} left border")
             ck.pixel_is(pixel, x + BORDER + 2, y + TITLE + 2, client_rgb, f"{name} content")
-        # work is the larger window; whichever is on top, its bottom-right frame is not covered
-        # by the small one.
         state, x, y, w, h = comp.windows["work"]
         ck.check((w, h) == (500 + 2 * BORDER, 300 + TITLE + BORDER), f"work frame {w}x{h}")
         ck.pixel_is(pixel, x + w - 2, y + h // 2, LABELS["blue"], "work right border")
@@ -243,7 +247,31 @@ def run_fullscreen(binary, client, runtime, env, ck):
         ck.check((x, y, w, h) == (0, 0, width, height), f"fullscreen frame {(x, y, w, h)}")
         check_fullscreen(ck, width, height, pixel, LABELS["blue"], WHITE, WORK_RGB,
                          "fullscreen work")
-        # A host window asks for fullscreen too: white strip, dark text, on top.
+        # A host window asks for fullscreen too, but work's window has the focus: the new one
+        # goes below it (input.c's rule) and, fullscreen, must not come up over it.
+        host = subprocess.Popen([client, "--title", "host", "--colour", f"{HOST_RGB:06x}",
+                                 "--fullscreen"],
+                                env=dict(env, WAYLAND_DISPLAY=comp.display),
+                                stderr=subprocess.PIPE, text=True)
+        line = host.stderr.readline()
+        ck.check("test-client ready" in line, f"host client: {line!r}")
+        comp.wait(lambda: "@host" in comp.windows, "the host window")
+        width, height, pixel = comp.screenshot(os.path.join(runtime, "fullscreen-below.png"))
+        check_fullscreen(ck, width, height, pixel, LABELS["blue"], WHITE, WORK_RGB,
+                         "fullscreen work above an unfocused fullscreen host window")
+    finally:
+        if host:
+            host.terminate()
+            host.wait()
+        comp.stop(ck)
+
+
+def run_fullscreen_host(binary, client, runtime, env, ck):
+    """A host window alone, fullscreen: white strip, dark text."""
+    comp = Compositor(binary, runtime, [], env)
+    host = None
+    try:
+        comp.wait(lambda: comp.display, "the compositor")
         host = subprocess.Popen([client, "--title", "host", "--colour", f"{HOST_RGB:06x}",
                                  "--fullscreen"],
                                 env=dict(env, WAYLAND_DISPLAY=comp.display),
@@ -360,7 +388,7 @@ def main():
         return SKIP
     binary, client = sys.argv[1], sys.argv[2]
     ck = Checker()
-    for run in (run_windows, run_fullscreen, run_kiosk, run_nested):
+    for run in (run_windows, run_fullscreen, run_fullscreen_host, run_kiosk, run_nested):
         runtime = tempfile.mkdtemp(prefix="bh-frames-")
         os.chmod(runtime, 0o700)
         env = dict(os.environ)

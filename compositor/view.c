@@ -200,7 +200,10 @@ void view_set_fullscreen(struct view *view, bool fullscreen)
 		wlr_xdg_toplevel_set_fullscreen(view->xdg_surface, true);
 		wlr_xdg_toplevel_set_size(view->xdg_surface, (uint32_t)out->width,
 					  (uint32_t)(out->height - TITLE_HEIGHT));
-		wlr_scene_node_raise_to_top(&view->tree->node);
+		/* Only the window being typed into comes to the top: an unfocused one going
+		 * fullscreen must not cover it. */
+		if (server->seat->keyboard_state.focused_surface == view->xdg_surface->surface)
+			wlr_scene_node_raise_to_top(&view->tree->node);
 	} else {
 		view->fullscreen = false;
 		view->x = view->saved.x;
@@ -278,7 +281,12 @@ static void view_show(struct view *view)
 	wlr_scene_node_set_enabled(&view->tree->node, true);
 	if (view == view->server->kiosk_view || view->xdg_surface->toplevel->requested.fullscreen)
 		view_set_fullscreen(view, true);
-	view_focus(view);
+	/* The kiosk window always has the focus; any other new window only when input.c's rule
+	 * lets it (never from another qube's window), else it goes below the focused one. */
+	if (view == view->server->kiosk_view)
+		view_focus(view);
+	else
+		input_view_mapped(view);
 	log_mapped(view, "mapped");
 }
 
