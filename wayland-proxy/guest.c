@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -31,16 +32,17 @@
 #include "util.h"
 #include "wire.h"
 
-#define CLIENT_IN_SIZE	(64u << 10) /* unparsed client bytes; one message is at most 4 KiB */
-#define CLIENT_MAX_FDS	64	    /* received from a client, not yet consumed */
-#define CLIENT_OUT_MAX	(8u << 20)  /* unsent events to one client */
-#define CLIENT_OUT_FDS	256	    /* and their descriptors */
-#define EVENT_FDS_MAX	16	    /* announced by the host, not yet used by an event */
-#define MAX_TRANSFERS	16	    /* clipboard pipes per client */
-#define PIPE_CHUNK	(64u << 10)
-#define SENDMSG_MAX_FDS 28	    /* libwayland's receive limit per message chunk */
-#define LINK_HIGH_WATER (4u << 20)  /* above this, no client or pipe input is read */
-#define LINK_SHM_WATER	(16u << 20) /* a commit's frames wait for the link below this */
+#define CLIENT_IN_SIZE	   (64u << 10) /* unparsed client bytes; one message is at most 4 KiB */
+#define CLIENT_MAX_FDS	   64	       /* received from a client, not yet consumed */
+#define CLIENT_OUT_MAX	   (8u << 20)  /* unsent events to one client */
+#define CLIENT_OUT_FDS	   256	       /* and their descriptors */
+#define EVENT_FDS_MAX	   16	       /* announced by the host, not yet used by an event */
+#define MAX_TRANSFERS	   16	       /* clipboard pipes per client */
+#define PIPE_CHUNK	   (64u << 10)
+#define SENDMSG_MAX_FDS	   28	       /* libwayland's receive limit per message chunk */
+#define LINK_HIGH_WATER	   (4u << 20)  /* above this, no client or pipe input is read */
+#define LINK_SHM_WATER	   (16u << 20) /* a commit's frames wait for the link below this */
+#define LINK_SOCKET_BUFFER (4 << 20)   /* SO_SNDBUF of a socket link */
 
 struct out_fd {
 	uint64_t pos; /* stream position of the message it goes with */
@@ -86,6 +88,7 @@ struct client {
 	/* requests read but not yet sent as one LINK_WL frame */
 	uint8_t *batch;
 	size_t batch_len;
+	bool batch_pool_change; /* holds a wl_shm.create_pool or wl_shm_pool.resize */
 };
 
 static struct {
@@ -135,19 +138,25 @@ static void link_send_u32(uint32_t type, uint32_t conn, uint32_t v)
 	link_send(type, conn, p, sizeof(p), NULL, 0);
 }
 
-/* Waits until the link's queue is below limit; only large commits call this. */
+static void link_wait_writable(void)
+{
+	struct pollfd p = {.fd = g.link_fd, .events = POLLOUT};
+
+	if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		link_fatal("poll", -errno);
+}
+
+/* Waits until the link's queue is at most limit; only commits call this. */
 static void link_drain(size_t limit)
 {
 	while (link_queued(g.writer) > limit) {
-		struct pollfd p = {.fd = g.link_fd, .events = POLLOUT};
 		int r = link_flush(g.writer);
 
 		if (r < 0)
 			link_fatal("write", r);
 		if (r == 0)
 			break;
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			link_fatal("poll", -errno);
+		link_wait_writable();
 	}
 }
 
@@ -157,6 +166,7 @@ static void batch_flush(struct client *c)
 		return;
 	link_send(LINK_WL, c->conn, c->batch, c->batch_len, NULL, 0);
 	c->batch_len = 0;
+	c->batch_pool_change = false;
 }
 
 static void batch_add(struct client *c, const uint8_t *msg, size_t len)
@@ -559,10 +569,76 @@ struct request {
 	uint32_t due_pool; /* a held-back pool destroy to send after this request */
 };
 
-static int emit_shm_write(void *userdata, const void *hdr, const void *data, size_t len)
+/* Writes all of buf to the link, waiting for it; the writer's queue must be empty. */
+static void link_write_direct(const void *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(g.link_fd, buf, len);
+
+		if (n < 0 && errno == EAGAIN)
+			link_wait_writable();
+		else if (n < 0 && errno != EINTR)
+			link_fatal("write", -errno);
+		else if (n > 0) {
+			buf = (const uint8_t *)buf + n;
+			len -= n;
+		}
+	}
+}
+
+/* A LINK_SHM_WRITE whose rows come from the client's pool file: the kernel copies them onto the
+ * link. The frame goes out whole before anything else, so the writer's queue is drained first
+ * and the frame written past it. A file shorter than promised is padded (the frame is already
+ * announced) and fails the commit. */
+static int emit_from_file(struct client *c, const void *hdr, size_t len, int fd, uint64_t offset)
+{
+	uint8_t head[LINK_HEADER_SIZE + SHM_WRITE_HEADER_SIZE];
+	off_t off = offset;
+	bool short_file = false;
+
+	put_u32(head, LINK_SHM_WRITE);
+	put_u32(head + 4, c->conn);
+	put_u32(head + 8, SHM_WRITE_HEADER_SIZE + len);
+	memcpy(head + LINK_HEADER_SIZE, hdr, SHM_WRITE_HEADER_SIZE);
+	link_drain(0);
+	link_write_direct(head, sizeof(head));
+	while (len > 0) {
+		ssize_t n = short_file ? -1 : sendfile(g.link_fd, fd, &off, len);
+
+		if (n > 0) {
+			len -= n;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN) {
+			link_wait_writable();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* No sendfile for this file, or its end: read what there is, pad the rest. */
+		uint8_t buf[64 << 10];
+		size_t want = len < sizeof(buf) ? len : sizeof(buf);
+		ssize_t k = short_file ? 0 : pread(fd, buf, want, off);
+
+		if (k <= 0) {
+			short_file = true;
+			k = want;
+			memset(buf, 0, want);
+		}
+		off += k;
+		link_write_direct(buf, k);
+		len -= k;
+	}
+	return short_file ? -EFAULT : 0;
+}
+
+static int emit_shm_write(void *userdata, const void *hdr, const void *data, size_t len, int fd,
+			  uint64_t fd_offset)
 {
 	struct client *c = userdata;
 
+	if (!data)
+		return emit_from_file(c, hdr, len, fd, fd_offset);
 	link_send(LINK_SHM_WRITE, c->conn, hdr, SHM_WRITE_HEADER_SIZE, data, len);
 	link_drain(LINK_SHM_WATER);
 	return 0;
@@ -580,11 +656,13 @@ static int req_create_pool(struct request *q)
 		return r;
 	batch_flush(q->c);
 	link_send_u32(LINK_FD_SHM, q->c->conn, size);
+	q->c->batch_pool_change = true;
 	return 0;
 }
 
 static int req_pool_resize(struct request *q)
 {
+	q->c->batch_pool_change = true;
 	return shm_pool_resize(q->c->shm, q->msg->id, q->msg->args[0].i);
 }
 
@@ -659,7 +737,10 @@ static int req_set_transform(struct request *q)
 
 static int req_commit(struct request *q)
 {
-	batch_flush(q->c);
+	/* The commit follows its SHM_WRITE frames; the requests before it may go after them,
+	 * except a pool's creation or growth, which the frames need on the host already. */
+	if (q->c->batch_pool_change)
+		batch_flush(q->c);
 	return shm_surface_commit(q->c->shm, q->msg->id, emit_shm_write, q->c);
 }
 
@@ -1124,6 +1205,10 @@ int guest_main(int argc, char **argv)
 		return 1;
 	}
 	g.link_fd = link_fd;
+	/* A socket link (tests, benchmarks) takes a few large frames at once rather than one
+	 * poll round per default-sized buffer; a serial port is not a socket and keeps its own. */
+	int sndbuf = LINK_SOCKET_BUFFER;
+	(void)setsockopt(link_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	g.reader = link_reader_new(link_fd);
 	g.writer = link_writer_new(link_fd, LINK_MAX_QUEUED_BYTES);
 	if (!g.reader || !g.writer) {

@@ -128,10 +128,14 @@ static void install_sigbus_handler(void)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
-/* Copies rows out of a client's mapping, which the client may truncate under us. */
-static __attribute__((noinline)) int copy_rows(uint8_t *dst, const uint8_t *src, size_t row_len,
-					       size_t stride, uint32_t rows)
+/* Copies rows out of a client's mapping, which the client may truncate under us; with packed
+ * set, LZ4-compresses the copied (or, when contiguous, the mapped) bytes into it as well:
+ * *ret_packed_len is then the compressed size, or 0 when that would not be smaller. */
+static __attribute__((noinline)) int read_rows(uint8_t *dst, const uint8_t *src, size_t row_len,
+					       size_t stride, uint32_t rows, uint8_t *packed,
+					       int *ret_packed_len)
 {
+	size_t len = row_len * rows;
 	sigjmp_buf jb;
 
 	if (sigsetjmp(jb, 1)) {
@@ -139,11 +143,17 @@ static __attribute__((noinline)) int copy_rows(uint8_t *dst, const uint8_t *src,
 		return -EFAULT;
 	}
 	bus_jump = &jb;
-	if (row_len == stride)
-		memcpy(dst, src, row_len * rows);
-	else
-		for (uint32_t i = 0; i < rows; i++)
-			memcpy(dst + (size_t)i * row_len, src + (size_t)i * stride, row_len);
+	if (dst) {
+		if (row_len == stride)
+			memcpy(dst, src, len);
+		else
+			for (uint32_t i = 0; i < rows; i++)
+				memcpy(dst + (size_t)i * row_len, src + (size_t)i * stride,
+				       row_len);
+	}
+	if (packed)
+		*ret_packed_len = LZ4_compress_default((const char *)(dst ? dst : src),
+						       (char *)packed, len, len - 1);
 	bus_jump = NULL;
 	return 0;
 }
@@ -584,35 +594,41 @@ static int emit_chunk(struct shm_tracker *t, const struct shm_pool *pool, uint32
 		      void *userdata)
 {
 	size_t raw_len = (size_t)row_len * rows;
+	bool contiguous = row_len == stride || rows == 1;
+	bool compress = raw_len >= LZ4_MIN_LEN;
 	uint8_t hdr[SHM_WRITE_HEADER_SIZE];
-	uint8_t *raw = grow(&t->scratch, &t->scratch_size, raw_len);
-	const uint8_t *data = raw;
-	size_t data_len = raw_len;
-	uint32_t flags = 0;
-	int r;
+	uint8_t *raw = NULL, *packed = NULL;
+	int packed_len = 0, r;
 
-	r = copy_rows(raw, pool->map + offset, row_len, stride, rows);
-	if (r < 0)
-		return r;
-	if (raw_len >= LZ4_MIN_LEN) {
-		/* Only a result smaller than the raw rows is worth sending. */
-		uint8_t *packed = grow(&t->packed, &t->packed_size, raw_len);
-		int n =
-		    LZ4_compress_default((const char *)raw, (char *)packed, raw_len, raw_len - 1);
-
-		if (n > 0) {
-			data = packed;
-			data_len = n;
-			flags = LINK_SHM_LZ4;
-		}
-	}
 	put_u32(hdr, pool->id);
 	put_u32(hdr + 4, offset);
 	put_u32(hdr + 8, row_len);
 	put_u32(hdr + 12, stride);
 	put_u32(hdr + 16, rows);
-	put_u32(hdr + 20, flags);
-	return emit(userdata, hdr, data, data_len);
+	put_u32(hdr + 20, 0);
+	if (compress)
+		packed = grow(&t->packed, &t->packed_size, raw_len);
+	/* Contiguous bytes are compressed straight from the mapping and, when that does not pay
+	 * and they are many, handed over as the pool's descriptor: the kernel copies them onto the
+	 * link (sendfile) and we never touch them. */
+	if (!contiguous)
+		raw = grow(&t->scratch, &t->scratch_size, raw_len);
+	r = read_rows(raw, pool->map + offset, row_len, stride, rows, packed, &packed_len);
+	if (r < 0)
+		return r;
+	if (packed_len > 0) {
+		put_u32(hdr + 20, LINK_SHM_LZ4);
+		return emit(userdata, hdr, packed, packed_len, -1, 0);
+	}
+	if (!contiguous)
+		return emit(userdata, hdr, raw, raw_len, -1, 0);
+	if (raw_len >= SHM_BULK_MIN)
+		return emit(userdata, hdr, NULL, raw_len, pool->fd, offset);
+	raw = grow(&t->scratch, &t->scratch_size, raw_len);
+	r = read_rows(raw, pool->map + offset, row_len, stride, rows, NULL, NULL);
+	if (r < 0)
+		return r;
+	return emit(userdata, hdr, raw, raw_len, -1, 0);
 }
 
 /* A rectangle of rows, split so that each frame's payload fits LINK_MAX_PAYLOAD. */
@@ -657,8 +673,18 @@ static int emit_region(struct shm_tracker *t, const struct shm_buffer *b, pixman
 	uint32_t bpp = format_bpp(b->format);
 	int n;
 	const pixman_box32_t *box = pixman_region32_rectangles(r, &n);
+	const pixman_box32_t *e = pixman_region32_extents(r);
+	uint64_t area = 0;
 	int ret;
 
+	/* Rectangles that nearly fill their extents (a shape moving by a few pixels) go as one
+	 * frame: fewer frames and writes for a few more bytes. */
+	for (int i = 0; i < n; i++)
+		area += (uint64_t)(box[i].x2 - box[i].x1) * (box[i].y2 - box[i].y1);
+	if (n > 1 && (uint64_t)(e->x2 - e->x1) * (e->y2 - e->y1) <= area + area / 4) {
+		box = e;
+		n = 1;
+	}
 	for (int i = 0; i < n; i++) {
 		uint32_t x1 = box[i].x1, x2 = box[i].x2, y1 = box[i].y1, rows = box[i].y2 - y1;
 		uint32_t offset = b->offset + y1 * b->stride;

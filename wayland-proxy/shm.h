@@ -17,9 +17,14 @@
 
 struct shm_tracker;
 
-/* One LINK_SHM_WRITE payload: hdr (SHM_WRITE_HEADER_SIZE bytes) followed by data. A negative
- * return aborts the commit with that error. */
-typedef int (*shm_emit_fn)(void *userdata, const void *hdr, const void *data, size_t data_len);
+#define SHM_BULK_MIN (64u << 10) /* contiguous raw bytes sent from the descriptor */
+
+/* One LINK_SHM_WRITE payload: hdr (SHM_WRITE_HEADER_SIZE bytes) followed by data_len bytes of
+ * data, or, when data is NULL, by data_len bytes of the client's pool file fd from fd_offset
+ * (read them with sendfile or pread; the file may be shorter than the client promised). A
+ * negative return aborts the commit with that error. */
+typedef int (*shm_emit_fn)(void *userdata, const void *hdr, const void *data, size_t data_len,
+			   int fd, uint64_t fd_offset);
 
 struct shm_tracker *shm_tracker_new(void);
 void shm_tracker_free(struct shm_tracker *t);

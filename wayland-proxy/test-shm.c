@@ -32,6 +32,7 @@ struct host {
 	struct frame frames[4096];
 	unsigned nframes;
 	uint64_t bytes; /* rows * row_len of every frame */
+	unsigned bulk;	/* frames handed over as the pool's descriptor */
 };
 
 static uint32_t get_u32(const uint8_t *p)
@@ -39,16 +40,29 @@ static uint32_t get_u32(const uint8_t *p)
 	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int host_apply(void *userdata, const void *hdr, const void *data, size_t data_len)
+static int host_apply(void *userdata, const void *hdr, const void *bytes, size_t data_len, int fd,
+		      uint64_t fd_offset)
 {
 	struct host *h = userdata;
 	const uint8_t *p = hdr;
+	uint8_t *from_fd = NULL;
+	const void *data = bytes;
 	struct frame f = {get_u32(p),	   get_u32(p + 4),  get_u32(p + 8), get_u32(p + 12),
 			  get_u32(p + 16), get_u32(p + 20), data_len};
 	size_t raw_len = (size_t)f.row_len * f.rows;
 	uint8_t *raw = malloc(raw_len ? raw_len : 1);
 
 	assert_true(SHM_WRITE_HEADER_SIZE + data_len <= LINK_MAX_PAYLOAD);
+	if (!bytes) {
+		/* Handed over as the pool's file: whole contiguous rows, many of them. */
+		assert_true(fd >= 0 && data_len >= SHM_BULK_MIN);
+		assert_true(f.rows == 1 || f.row_len == f.stride);
+		assert_int_equal(fd_offset, f.offset);
+		from_fd = malloc(data_len);
+		assert_int_equal(pread(fd, from_fd, data_len, fd_offset), data_len);
+		data = from_fd;
+		h->bulk++;
+	}
 	assert_int_equal(f.pool, POOL);
 	assert_true(f.rows > 0 && f.row_len > 0 && f.row_len <= f.stride);
 	assert_true(f.offset + (size_t)(f.rows - 1) * f.stride + f.row_len <= h->size);
@@ -64,6 +78,7 @@ static int host_apply(void *userdata, const void *hdr, const void *data, size_t 
 		memcpy(h->mem + f.offset + (size_t)i * f.stride, raw + (size_t)i * f.row_len,
 		       f.row_len);
 	free(raw);
+	free(from_fd);
 	assert_true(h->nframes < 4096);
 	h->frames[h->nframes++] = f;
 	h->bytes += raw_len;
@@ -104,6 +119,7 @@ static void commit(struct client *c)
 {
 	c->host.nframes = 0;
 	c->host.bytes = 0;
+	c->host.bulk = 0;
 	assert_int_equal(shm_surface_commit(c->t, SURF, host_apply, &c->host), 0);
 }
 
@@ -143,6 +159,31 @@ static void test_first_commit_whole_then_damage(void **state)
 	/* A commit with neither attach nor damage sends nothing. */
 	commit(&c);
 	assert_int_equal(c.host.nframes, 0);
+	client_fini(&c);
+}
+
+/* A square moved by a few pixels: one frame for both positions; far apart: one each. */
+static void test_near_rects_merge(void **state)
+{
+	struct client c;
+
+	client_init(&c, 20000);
+	assert_int_equal(shm_buffer_new(c.t, POOL, 30, 0, 100, 50, 400, WL_SHM_FORMAT_ARGB8888), 0);
+	shm_surface_attach(c.t, SURF, 30);
+	commit(&c);
+	shm_surface_attach(c.t, SURF, 30);
+	shm_surface_damage(c.t, SURF, 10, 10, 20, 20, true);
+	shm_surface_damage(c.t, SURF, 12, 11, 20, 20, true);
+	commit(&c);
+	assert_int_equal(c.host.nframes, 1);
+	assert_int_equal(c.host.frames[0].offset, 10 * 400 + 10 * 4);
+	assert_int_equal(c.host.frames[0].row_len, 22 * 4);
+	assert_int_equal(c.host.frames[0].rows, 21);
+	shm_surface_attach(c.t, SURF, 30);
+	shm_surface_damage(c.t, SURF, 0, 0, 10, 10, true);
+	shm_surface_damage(c.t, SURF, 80, 30, 10, 10, true);
+	commit(&c);
+	assert_int_equal(c.host.nframes, 2);
 	client_fini(&c);
 }
 
@@ -363,6 +404,8 @@ static void test_split_and_lz4(void **state)
 	commit(&c);
 	for (unsigned i = 0; i < c.host.nframes; i++)
 		assert_int_equal(c.host.frames[i].flags, 0);
+	/* all but the short last chunk */
+	assert_int_equal(c.host.bulk, c.host.nframes - 1);
 	assert_memory_equal(c.host.mem, c.mem, SIZE);
 	client_fini(&c);
 }
@@ -459,6 +502,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_first_commit_whole_then_damage),
 	    cmocka_unit_test(test_buffer_age),
+	    cmocka_unit_test(test_near_rects_merge),
 	    cmocka_unit_test(test_random_frames_stay_identical),
 	    cmocka_unit_test(test_scale_and_transform),
 	    cmocka_unit_test(test_viewport_means_whole_buffer),

@@ -3,7 +3,8 @@
  *   full:  every pixel changes every frame (a moving pattern), damage is the whole window;
  *   small: a 64x64 square moves over a still background, damage is where it was and is.
  * Prints "ready" after the warm-up frames and "done FRAMES SECONDS" after the measured ones,
- * on stdout, so that the benchmark samples its proxies' counters between the two. */
+ * on stdout, so that the benchmark samples its proxies' counters between the two; then waits
+ * for the end of stdin. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -291,6 +292,10 @@ int main(int argc, char **argv)
 	wl_display_roundtrip(display);
 	printf("done %d %.6f\n", frames, now() - start);
 	fflush(stdout);
+	/* Alive until the benchmark has sampled its proxies' CPU times: the parent of a client
+	 * run by waypipe would add ours to them once it reaps us. */
+	while (getchar() != EOF)
+		;
 	wl_display_disconnect(display);
 	return 0;
 }
