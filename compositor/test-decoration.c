@@ -112,6 +112,21 @@ static void test_small_buffer(void **state)
 	assert_int_equal(decoration_title("work", "x", buf, 0), 0);
 }
 
+static void test_text_colour(void **state)
+{
+	/* Qubes' labels: white text on the dark ones, black on the light ones. */
+	assert_int_equal(decoration_text_rgb(0xcc0000), 0xffffff); /* red */
+	assert_int_equal(decoration_text_rgb(0xf57900), 0x000000); /* orange */
+	assert_int_equal(decoration_text_rgb(0xedd400), 0x000000); /* yellow */
+	assert_int_equal(decoration_text_rgb(0x73d216), 0x000000); /* green */
+	assert_int_equal(decoration_text_rgb(0x555753), 0xffffff); /* gray */
+	assert_int_equal(decoration_text_rgb(0x3465a4), 0xffffff); /* blue */
+	assert_int_equal(decoration_text_rgb(0x75507b), 0xffffff); /* purple */
+	assert_int_equal(decoration_text_rgb(0x000000), 0xffffff); /* black */
+	/* The host's white frame: dark text. */
+	assert_int_equal(decoration_text_rgb(0xffffff), 0x000000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +136,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_utf8),
 	    cmocka_unit_test(test_cap),
 	    cmocka_unit_test(test_small_buffer),
+	    cmocka_unit_test(test_text_colour),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
