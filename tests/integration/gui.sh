@@ -63,10 +63,20 @@ out=$(bh run -p work -- sh -c 'echo "$WAYLAND_DISPLAY"; stat -c "%a %u" "$XDG_RU
 proxy_pids() { sed -n 's/.*qube work: GUI proxy started (pid \([0-9]*\)).*/\1/p' "$T/bulkheadd.log"; }
 
 show_window() { # TITLE
+	# The guest half starts once the host half holds the port, a moment after the hello.
+	timeout "$WAIT" "$BULKHEAD" run -p work -- sh -c 'while [ ! -S "$WAYLAND_DISPLAY" ]; do sleep 1; done' ||
+		fail "the display did not appear in the qube: $(bh log work | grep -i wayland | tail -n 5)"
 	bh run -p work -- bulkhead-demo-window --title "$1" >>"$T/demo.log" 2>&1 &
-	local line
-	line=$(python3 "$HELPER" wait "$CTL" work "[work] $1" "$WAIT") ||
-		{ cat "$T/demo.log" "$T/compositor.log" >&2; fail "no window '[work] $1': $line"; }
+	local demo=$! line= found=
+	# Until the window is listed, or the client has given up.
+	for _ in $(seq $((WAIT / 5))); do
+		if line=$(python3 "$HELPER" wait "$CTL" work "[work] $1" 5); then
+			found=1
+			break
+		fi
+		kill -0 "$demo" 2>/dev/null || break
+	done
+	[ -n "$found" ] || { cat "$T/demo.log" "$T/compositor.log" >&2; fail "no window '[work] $1': $line"; }
 	log "window: ${line//$'\t'/ }"
 	IFS=$'\t' read -r _ _ _ X Y W H _ <<<"$line"
 }
