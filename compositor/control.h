@@ -22,7 +22,8 @@
  *                           super+q, A, Return) on the compositor's own virtual keyboard,
  *                           through the same path as a real keyboard (tests; a headless session
  *                           has no other). Modifiers: ctrl, shift, alt, super (or logo); the key
- *                           is an xkb keysym name ("error unknown key" otherwise).
+ *                           is an xkb keysym name or one printable character ("error unknown
+ *                           key" otherwise); Shift is added for a symbol that needs it.
  *   pointer X Y [BUTTON] -> moves the pointer of the compositor's virtual pointer to layout X,Y
  *                           and optionally clicks BUTTON (left, right, middle) there. BUTTON
  *                           may carry modifiers held around it and a half: "super+left-down",

@@ -514,6 +514,9 @@ static int keysym_for(const char *name, xkb_keysym_t *ret_sym)
 	xkb_keysym_t sym = xkb_keysym_from_name(name, XKB_KEYSYM_NO_FLAGS);
 	if (sym == XKB_KEY_NoSymbol)
 		sym = xkb_keysym_from_name(name, XKB_KEYSYM_CASE_INSENSITIVE);
+	/* A single printable character stands for itself: "!" as well as "exclam". */
+	if (sym == XKB_KEY_NoSymbol && name[0] > 0x20 && name[0] < 0x7f && name[1] == '\0')
+		sym = xkb_utf32_to_keysym((uint32_t)name[0]);
 	if (sym == XKB_KEY_NoSymbol)
 		return -EINVAL;
 	*ret_sym = sym;

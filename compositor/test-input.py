@@ -85,8 +85,8 @@ def main():
             ok(f"pointer {wa['x'] + 10} {wa['y'] + 40} left")
 
         # Keys go to the focused window only.
-        type_line("xy")
-        check(wait_for(lambda: read(file_a) == "xy\n", "xy in a"), f"a has {read(file_a)!r}")
+        type_line("xY!")
+        check(wait_for(lambda: read(file_a) == "xY!\n", "xY! in a"), f"a has {read(file_a)!r}")
         check(read(file_b) == "", f"b got {read(file_b)!r}")
 
         # A click focuses the window under the pointer (work's window lies over personal's
@@ -101,7 +101,7 @@ def main():
         ok("key alt+tab")
         check(focused_title() == "[work] a", f"alt+tab: focused is {focused_title()}")
         type_line("q")
-        check(wait_for(lambda: read(file_a) == "xy\nq\n", "q in a"), f"a has {read(file_a)!r}")
+        check(wait_for(lambda: read(file_a) == "xY!\nq\n", "q in a"), f"a has {read(file_a)!r}")
         ok("key super+tab")
         check(focused_title() == "[personal] b", f"super+tab: focused is {focused_title()}")
         # Ctrl+Shift+C/V are the compositor's: no ^C kills b's cat, no ^V reaches it.
@@ -110,7 +110,7 @@ def main():
         type_line("w")
         check(wait_for(lambda: read(file_b) == "z\nw\n", "w in b"), f"b has {read(file_b)!r}")
         check(b.poll() is None, "b died after ctrl+shift+c")
-        check(read(file_a) == "xy\nq\n", f"a has {read(file_a)!r}")
+        check(read(file_a) == "xY!\nq\n", f"a has {read(file_a)!r}")
 
         # Super+left-drag moves work's window (and focuses it: it is a click).
         wa = comp.window("[work] a")
@@ -138,7 +138,7 @@ def main():
                            w["h"] >= moved["h"] + 70 for w in ws), "the resize")
         # The drag's clicks reached no one: work still gets keys typed after it.
         type_line("r")
-        check(wait_for(lambda: read(file_a) == "xy\nq\nr\n", "r in a"),
+        check(wait_for(lambda: read(file_a) == "xY!\nq\nr\n", "r in a"),
               f"a has {read(file_a)!r}")
 
         # Alt+F4 closes the focused window (work's); personal's stays.
