@@ -4,7 +4,9 @@
  *   ready                      the window is mapped
  *   focus                      keyboard focus arrived
  *   set                        our selection was set
- *   offered TEXT               a selection was offered and read (TEXT with \n as "\n")
+ *   leave                      keyboard focus left
+ *   selection TYPES            a selection was offered (its types, comma-separated)
+ *   offered TEXT               ...and read (TEXT with \n as "\n")
  *   offered-none               the selection was cleared
  *   offered-unreadable TYPES   a selection without a text type
  * With --title, the window's title (so the test can tell windows apart). */
@@ -122,6 +124,15 @@ static const struct wl_data_source_listener source_listener = {
     .action = source_action,
 };
 
+/* "set" is said once the compositor has handled the request, so the test can rely on it. */
+static void set_done(void *data, struct wl_callback *cb, uint32_t unused)
+{
+	wl_callback_destroy(cb);
+	say("set", "");
+}
+
+static const struct wl_callback_listener set_done_listener = {.done = set_done};
+
 static void set_selection(uint32_t serial)
 {
 	if (!c.text || !c.device)
@@ -132,7 +143,7 @@ static void set_selection(uint32_t serial)
 	wl_data_source_offer(s, "text/plain");
 	wl_data_device_set_selection(c.device, s, serial);
 	c.source = s;
-	say("set", "");
+	wl_callback_add_listener(wl_display_sync(c.display), &set_done_listener, NULL);
 }
 
 /* --- offers --- */
@@ -269,6 +280,8 @@ static void device_selection(void *data, struct wl_data_device *d, struct wl_dat
 	}
 	if (offer == c.pending)
 		c.pending = NULL;
+	/* Said at once, so that a later line (leave) orders it for the test. */
+	say("selection", c.types);
 	read_offer(offer);
 	wl_data_offer_destroy(offer);
 }
@@ -302,6 +315,7 @@ static void kb_enter(void *data, struct wl_keyboard *k, uint32_t serial, struct 
 
 static void kb_leave(void *data, struct wl_keyboard *k, uint32_t serial, struct wl_surface *s)
 {
+	say("leave", "");
 }
 
 static void kb_key(void *data, struct wl_keyboard *k, uint32_t serial, uint32_t t, uint32_t key,

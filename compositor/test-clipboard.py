@@ -159,6 +159,12 @@ class Compositor:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        while self.log.pump(0.1):
+            pass
+
+    def sanitizer_reports(self):
+        return [l for l in self.log.lines
+                if "Sanitizer" in l or "runtime error:" in l]
 
 
 class Client:
@@ -286,7 +292,13 @@ def main():
             subprocess.run([cli, "create", name, "--class", "StandaloneVM", "--label", label],
                            env=env, check=True)
 
-        comp = Compositor(compositor, env)
+        # wlroots 0.15 frees a destroyed output's global from a timer that never fires once
+        # the display is gone, and fontconfig (under pango) keeps its caches for the process's
+        # life; those leaks are the libraries', every other one fails the test.
+        supp = f"{tmp}/lsan.supp"
+        with open(supp, "w") as f:
+            f.write("leak:wlr_global_destroy_safe\nleak:libfontconfig.so\n")
+        comp = Compositor(compositor, dict(env, LSAN_OPTIONS=f"suppressions={supp}"))
         comp.log.wait(r"prompt: registered with bulkheadd", "the prompt to register")
 
         print("alice sets its selection; bob, focused later, is offered nothing")
@@ -300,9 +312,14 @@ def main():
         bob.out.wait(r"^focus$", "bob's focus")
         comp.click("A")
         alice.out.wait(r"^offered secret-A$", "alice to be offered its own selection")
+        bob.out.wait(r"^leave$", "bob to lose focus")
         comp.click("B")
         bob.out.wait(r"^focus$", "bob's focus again", start=bob.out.lines.index("focus") + 1)
-        assert not any("secret-A" in l for l in bob.offered()), bob.out.lines
+        comp.click("A")
+        bob.out.wait(r"^leave$", "bob to lose focus again", start=bob.out.lines.index("leave") + 1)
+        # Everything sent to bob while focused came before its leave: no offer at all.
+        assert not any(l.startswith(("selection", "offered ")) for l in bob.out.lines), \
+            bob.out.lines
         assert comp.clipboard() == ("-", 0), comp.clipboard()
 
         print("Ctrl+Shift+C in alice: the global clipboard holds alice's text")
@@ -381,6 +398,8 @@ def main():
         comp.log.wait(r"nothing pasted: .*bulkheadd", "the paste to fail", start=mark)
         assert not any("secret-C" in l for l in bob.offered()), bob.out.lines
         assert comp.proc.poll() is None, "the compositor died"
+        comp.stop()
+        assert not comp.sanitizer_reports(), "sanitizer reports"
         print("ok")
         return 0
     except AssertionError as e:

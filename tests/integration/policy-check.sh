@@ -89,5 +89,85 @@ rc=0
 err=$(bh run -p mgmt -- sh -c 'echo "{\"source\": \"alice\"}" | bulkhead-call dom0 admin.policy.Check+bulkhead.ClipboardPaste' 2>&1) || rc=$?
 [ "$rc" != 0 ] || fail "a qube's admin.policy.Check succeeded: $err"
 grep -q "not available to qubes" <<<"$err" || fail "the refusal does not say why: $err"
+
+# The compositor as the trusted prompt: a call the policy asks about shows the compositor's
+# dialog (a white box in a screenshot); Return allows the call, Escape refuses it.
+COMPOSITOR=$BULKHEAD_BUILD/compositor/bulkhead-compositor
+if [ ! -x "$COMPOSITOR" ] || ! command -v grim >/dev/null; then
+	log "no compositor in this build (wlroots missing) or no grim: the prompt is not tested"
+	bh shutdown mgmt
+	log "passed"
+	exit 0
+fi
+echo "admin.vm.List  *  mgmt  @adminvm  ask default_target=@adminvm" >"$BULKHEAD_POLICY_DIR/40-ask.policy"
+mkdir -m 0700 "$T/xdg"
+XDG_RUNTIME_DIR=$T/xdg WLR_BACKENDS=headless WLR_RENDERER=pixman WLR_LIBINPUT_NO_DEVICES=1 \
+	WAYLAND_DISPLAY= DISPLAY= "$COMPOSITOR" >/dev/null 2>"$T/compositor.log" &
+COMPOSITOR_PID=$!
+trap 'kill $COMPOSITOR_PID 2>/dev/null || true; cleanup' EXIT
+wait_log() {
+	for _ in $(seq 600); do
+		grep -q "$1" "$T/compositor.log" && return 0
+		kill -0 $COMPOSITOR_PID 2>/dev/null || fail "the compositor exited: $(cat "$T/compositor.log")"
+		sleep 0.1
+	done
+	fail "the compositor's log never said '$1': $(cat "$T/compositor.log")"
+}
+# control LINE: one request on the compositor's control socket; prints the answer's first line.
+control() {
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(60)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print(s.recv(4096).decode().split("\n")[0])' "$T/xdg/bulkhead-compositor.ctl" "$1"
+}
+# dialog_shown: whether a screenshot is mostly white where the dialog is drawn.
+dialog_shown() {
+	XDG_RUNTIME_DIR=$T/xdg WAYLAND_DISPLAY=$(cd "$T/xdg" && ls | grep -m1 -x 'wayland-[0-9]*') \
+		grim -t ppm "$T/shot.ppm" || fail "grim failed"
+	python3 -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+magic, w, h, maxval, px = data.split(maxsplit=4)
+assert magic == b"P6" and maxval == b"255"
+w, h = int(w), int(h)
+white = total = 0
+for y in range(h // 3 - 20, h // 3 + 20):
+    for x in range(w // 2 - 200, w // 2 + 200):
+        total += 1
+        white += px[(y * w + x) * 3:(y * w + x) * 3 + 3] == b"\xff\xff\xff"
+sys.exit(0 if white > total * 0.7 else 1)' "$T/shot.ppm"
+}
+wait_log "prompt: registered with bulkheadd"
+! dialog_shown || fail "a white box before any question"
+
+log "the policy asks: the compositor shows its dialog, and Return allows the call"
+bh run -p mgmt -- bulkhead-call dom0 admin.vm.List >"$T/call.out" 2>&1 &
+call=$!
+wait_log "prompt: asking: mgmt wants admin.vm.List"
+dialog_shown || fail "no dialog in the screenshot"
+[ "$(control "key Return")" = ok ] || fail "key Return"
+rc=0
+wait "$call" || rc=$?
+[ "$rc" = 0 ] || fail "the allowed call exited $rc: $(cat "$T/call.out")"
+grep -q '"mgmt"' "$T/call.out" || fail "the allowed call's output: $(cat "$T/call.out")"
+! dialog_shown || fail "the dialog stayed after Return"
+
+log "Escape refuses it"
+bh run -p mgmt -- bulkhead-call dom0 admin.vm.List >"$T/call.out" 2>&1 &
+call=$!
+for _ in $(seq 600); do
+	[ "$(grep -c "prompt: asking: mgmt wants admin.vm.List" "$T/compositor.log")" = 2 ] && break
+	sleep 0.1
+done
+[ "$(control "key Escape")" = ok ] || fail "key Escape"
+rc=0
+wait "$call" || rc=$?
+[ "$rc" != 0 ] || fail "a call refused at the prompt succeeded: $(cat "$T/call.out")"
+grep -q "refused" "$T/call.out" || fail "the refusal does not say so: $(cat "$T/call.out")"
+grep -q "denied at the prompt" "$T/bulkheadd.log" || fail "bulkheadd's log does not say who refused"
+
 bh shutdown mgmt
 log "passed"
