@@ -165,6 +165,8 @@ static int qube_start_client(struct server *server, struct qube *q)
 		snprintf(buf, sizeof(buf), "%d", fd);
 		setenv("WAYLAND_SOCKET", buf, 1);
 		unsetenv("WAYLAND_DISPLAY");
+		/* Nested in X11, the parent X server would be a way around the compositor. */
+		unsetenv("DISPLAY");
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);

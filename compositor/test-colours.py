@@ -7,6 +7,7 @@ import os
 import re
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -71,6 +72,25 @@ def read_png(path):
     return width, height, pixel
 
 
+def control(path, command):
+    """One command on the compositor's control socket; the lines after "ok N"."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(path)
+        s.sendall(command.encode() + b"\n")
+        data = b""
+        while True:
+            lines = data.split(b"\n")
+            if lines[0].startswith(b"error"):
+                raise RuntimeError(lines[0].decode())
+            if lines[0].startswith(b"ok ") and len(lines) > int(lines[0][3:]) + 1:
+                return [line.decode() for line in lines[1:1 + int(lines[0][3:])]]
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError("control socket closed early")
+            data += chunk
+
+
 def main():
     if os.geteuid() != 0:
         print("needs root")
@@ -130,7 +150,7 @@ def main():
         if not wait_for(set(QUBES)):
             print("qube windows did not map:\n" + "".join(log))
             return 1
-        # A host window, on the ordinary socket, mapped last so its frame is on top.
+        # A host window, on the ordinary socket.
         host = subprocess.Popen(["foot", "--window-size-pixels=400x300", "sleep", "600"],
                                 env=dict(env, WAYLAND_DISPLAY=display),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -143,20 +163,32 @@ def main():
                        timeout=30)
         width, height, pixel = read_png(shot)
         failures = 0
-        for name, (x, y, w, h, b) in mapped.items():
+        # Which parts of each frame are visible comes from the stacking the compositor reports
+        # (topmost first): a window of another qube opens below the focused one.
+        stack = control(os.path.join(runtime, "bulkhead-compositor.ctl"), "windows")
+        above = []
+        checked = {}
+        for line in stack:
+            _, qube, title, x, y, w, h, _ = line.split("\t")
+            x, y, w, h = int(x), int(y), int(w), int(h)
+            name = "@host" if qube == "-" else qube
             want = QUBES[name][1] if name in QUBES else HOST_RGB
-            # Top-left corner of each frame: later windows cascade down and right of it.
-            points = [(x + 1, y + 1), (x + b + 10, y + b // 2), (x + b // 2, y + b + 10),
-                      (x + b - 1, y + b + 30)]
-            if name == order[-1]:
-                # The topmost window's frame is visible all round.
-                points += [(x + w - 1, y + h - 1), (x + w - b, y + h // 2),
-                           (x + w // 2, y + h - b)]
+            points = [(x + 1, y + 1), (x + w - 2, y + 1), (x + 1, y + h - 2),
+                      (x + w - 2, y + h - 2), (x + 1, y + h // 2), (x + w - 2, y + h // 2),
+                      (x + w // 2, y + h - 2)]
             for px, py in points:
+                if any(ax <= px < ax + aw and ay <= py < ay + ah for ax, ay, aw, ah in above):
+                    continue
+                checked[name] = checked.get(name, 0) + 1
                 got = pixel(px, py)
                 if got != want:
                     print(f"{name}: pixel ({px},{py}) is {got:06x}, want {want:06x}")
                     failures += 1
+            above.append((x, y, w, h))
+        for name in list(QUBES) + ["@host"]:
+            if checked.get(name, 0) < 2:
+                print(f"{name}: only {checked.get(name, 0)} frame points visible to check")
+                failures += 1
         # The background outside every window is not a label colour.
         for px, py in ((5, 5), (width - 5, 5)):
             if pixel(px, py) in (v for _, v in QUBES.values()):
