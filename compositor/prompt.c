@@ -51,6 +51,14 @@ struct prompt_buffer {
 	cairo_surface_t *surface;
 };
 
+/* Per output: the dialog is raised again just before each frame is drawn. */
+struct prompt_output {
+	struct wl_list link; /* prompt.outputs */
+	struct prompt *prompt;
+	struct wl_listener frame;
+	struct wl_listener destroy;
+};
+
 struct prompt {
 	struct server *server;
 	struct api_conn *conn;
@@ -63,6 +71,8 @@ struct prompt {
 	struct wlr_scene_buffer *dialog;
 	bool shown;
 	struct wl_listener focus_change;
+	struct wl_listener new_output;
+	struct wl_list outputs; /* struct prompt_output.link */
 };
 
 static void prompt_connect(struct prompt *p);
@@ -272,6 +282,47 @@ static void handle_focus_change(struct wl_listener *listener, void *data)
 	wlr_scene_node_raise_to_top(&p->tree->node);
 	if (event->new_surface)
 		wlr_seat_keyboard_clear_focus(p->server->seat);
+}
+
+static void output_handle_frame(struct wl_listener *listener, void *data)
+{
+	struct prompt_output *po = wl_container_of(listener, po, frame);
+	/* Whatever raised a window since (a click, a new window, fullscreen), the dialog is
+	 * drawn above it. */
+	if (po->prompt->shown)
+		wlr_scene_node_raise_to_top(&po->prompt->tree->node);
+}
+
+static void prompt_output_free(struct prompt_output *po)
+{
+	wl_list_remove(&po->frame.link);
+	wl_list_remove(&po->destroy.link);
+	wl_list_remove(&po->link);
+	free(po);
+}
+
+static void output_handle_destroy(struct wl_listener *listener, void *data)
+{
+	struct prompt_output *po = wl_container_of(listener, po, destroy);
+	prompt_output_free(po);
+}
+
+static void prompt_add_output(struct prompt *p, struct wlr_output *output)
+{
+	struct prompt_output *po = xcalloc(1, sizeof(*po));
+	po->prompt = p;
+	po->frame.notify = output_handle_frame;
+	/* First in line, ahead of the listener that renders the frame. */
+	wl_list_insert(&output->events.frame.listener_list, &po->frame.link);
+	po->destroy.notify = output_handle_destroy;
+	wl_signal_add(&output->events.destroy, &po->destroy);
+	wl_list_insert(&p->outputs, &po->link);
+}
+
+static void handle_new_output(struct wl_listener *listener, void *data)
+{
+	struct prompt *p = wl_container_of(listener, p, new_output);
+	prompt_add_output(p, data);
 }
 
 static void enqueue(struct prompt *p, struct question *q)
@@ -566,6 +617,11 @@ int prompt_init(struct server *server)
 	wlr_scene_node_set_enabled(&p->tree->node, false);
 	p->focus_change.notify = handle_focus_change;
 	wl_signal_add(&server->seat->keyboard_state.events.focus_change, &p->focus_change);
+	wl_list_init(&p->outputs);
+	struct output *output;
+	wl_list_for_each(output, &server->outputs, link) prompt_add_output(p, output->wlr_output);
+	p->new_output.notify = handle_new_output;
+	wl_signal_add(&server->backend->events.new_output, &p->new_output);
 	server->prompt = p;
 	prompt_connect(p);
 	return 0;
@@ -585,6 +641,9 @@ void prompt_finish(struct server *server)
 	api_conn_free(p->conn);
 	wl_event_source_remove(p->retry);
 	wl_list_remove(&p->focus_change.link);
+	wl_list_remove(&p->new_output.link);
+	struct prompt_output *po, *ptmp;
+	wl_list_for_each_safe(po, ptmp, &p->outputs, link) prompt_output_free(po);
 	wlr_scene_node_destroy(&p->tree->node);
 	free(p);
 	server->prompt = NULL;

@@ -126,8 +126,13 @@ class Compositor:
                 boxes[f[2]] = tuple(int(v) for v in f[3:7])
         return boxes
 
-    def click(self, title):
+    def click(self, title, button="left"):
         """Clicks a point of the window that no other window covers (windows overlap)."""
+        x, y = self.point_of(title)
+        self.ok(f"pointer {x} {y} {button}")
+
+    def point_of(self, title):
+        """A point of the window that no other window covers (windows overlap)."""
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             boxes = self.windows()
@@ -142,8 +147,7 @@ class Compositor:
         for py in range(y + h - 10, y + 30, -10):
             for px in range(x + 10, x + w - 10, 10):
                 if not any(ox <= px < ox + ow and oy <= py < oy + oh for ox, oy, ow, oh in others):
-                    self.ok(f"pointer {px} {py} left")
-                    return
+                    return px, py
         raise AssertionError(f"window {title} is covered")
 
     def clipboard(self):
@@ -357,6 +361,14 @@ def main():
         shot = f"{tmp}/before.png"
         subprocess.run([grim, shot], env=comp_env(env, comp), check=True)
         assert not white_box_at_centre(shot), "a white box before any question"
+        # alice's window is dragged (Super + left button) to lie partly under the dialog.
+        x, y = comp.point_of("A")
+        ax, ay, _, _ = [b for t, b in comp.windows().items() if t.endswith("A")][0]
+        comp.ok(f"pointer {x} {y} super+left-down")
+        comp.ok(f"pointer {x + 500 - ax} {y + 150 - ay}")
+        comp.ok(f"pointer {x + 500 - ax} {y + 150 - ay} super+left-up")
+        ax, ay, aw, ah = [b for t, b in comp.windows().items() if t.endswith("A")][0]
+        assert (ax, ay) == (500, 150), (ax, ay)
         comp.click("A")
         mark = len(comp.log.lines)
         comp.ok("key ctrl+shift+v")
@@ -365,6 +377,13 @@ def main():
         shot = f"{tmp}/ask.png"
         subprocess.run([grim, shot], env=comp_env(env, comp), check=True)
         assert white_box_at_centre(shot), "no white dialog in the screenshot"
+        # A click raises alice's window, which still does not cover the dialog, nor get focus.
+        comp.ok(f"pointer {ax + 20} {ay + 10} left")
+        shot = f"{tmp}/ask-click.png"
+        subprocess.run([grim, shot], env=comp_env(env, comp), check=True)
+        assert white_box_at_centre(shot), "a window covers the dialog after a click"
+        _, lines, _ = comp.ok("windows")
+        assert not any(l.endswith("\t1") for l in lines), lines
         comp.ok("key Escape")
         comp.log.wait(r"paste into alice denied at the prompt", "the refusal", start=mark)
         assert not any("secret-C" in l for l in alice.offered()), alice.out.lines
@@ -398,6 +417,24 @@ def main():
         comp.log.wait(r"nothing pasted: .*bulkheadd", "the paste to fail", start=mark)
         assert not any("secret-C" in l for l in bob.offered()), bob.out.lines
         assert comp.proc.poll() is None, "the compositor died"
+        assert comp.clipboard() == ("carol", 8), comp.clipboard()
+
+        print("bulkheadd back: the prompt registers again by itself, and pastes work")
+        mark = len(comp.log.lines)
+        daemon = subprocess.Popen([bulkheadd], env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=open(f"{tmp}/bulkheadd.log", "a"))
+        comp.log.wait(r"prompt: registered with bulkheadd", "the prompt to register again",
+                      start=mark)
+        comp.click("A")
+        n = len([l for l in alice.offered() if l == "offered secret-C"])
+        comp.ok("key ctrl+shift+v")
+        comp.log.wait(r"prompt: asking: carol", "the dialog after the restart", start=mark)
+        comp.ok("key Return")
+        deadline = time.monotonic() + WAIT
+        while len([l for l in alice.offered() if l == "offered secret-C"]) == n:
+            assert time.monotonic() < deadline, "alice was not offered the text after a restart"
+            alice.out.pump(1.0)
         comp.stop()
         assert not comp.sanitizer_reports(), "sanitizer reports"
         print("ok")
