@@ -9,7 +9,8 @@
  *   offered TEXT               ...and read (TEXT with \n as "\n")
  *   offered-none               the selection was cleared
  *   offered-unreadable TYPES   a selection without a text type
- * With --title, the window's title (so the test can tell windows apart). */
+ * With --title, the window's title (so the test can tell windows apart); --set-size N sets N
+ * bytes of "x" instead of TEXT. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -426,6 +427,7 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 	    {"set", required_argument, NULL, 's'},
 	    {"title", required_argument, NULL, 't'},
+	    {"set-size", required_argument, NULL, 'n'},
 	    {0},
 	};
 	const char *title = "clipboard-client";
@@ -435,7 +437,16 @@ int main(int argc, char **argv)
 			c.text = optarg;
 		else if (opt == 't')
 			title = optarg;
-		else
+		else if (opt == 'n') {
+			/* --set-size N: N bytes of "x", more than a command line can carry */
+			size_t n = strtoul(optarg, NULL, 10);
+			char *t = malloc(n + 1);
+			if (!t)
+				die("malloc");
+			memset(t, 'x', n);
+			t[n] = '\0';
+			c.text = t;
+		} else
 			return 2;
 	}
 

@@ -514,8 +514,15 @@ void clipboard_copy(struct server *server)
 		return;
 	}
 	copy_end(cb);
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+	/* Only our end is non-blocking: the client gets an ordinary pipe to write into. */
+	if (pipe2(fds, O_CLOEXEC) < 0) {
 		log_warn("clipboard: copy from %s: %s", q->name, strerror(errno));
+		return;
+	}
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
+		log_warn("clipboard: copy from %s: %s", q->name, strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
 		return;
 	}
 	struct wl_event_loop *loop = wl_display_get_event_loop(server->display);

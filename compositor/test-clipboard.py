@@ -172,11 +172,12 @@ class Compositor:
 
 
 class Client:
-    def __init__(self, binary, comp, qube, label, title, text=None):
+    def __init__(self, binary, comp, qube, label, title, text=None, size=None):
         fds = comp.ok(f"connect {qube} {label}")[2]
         if len(fds) != 1:
             raise AssertionError(f"connect {qube}: {len(fds)} descriptors")
         argv = [binary, "--title", title] + (["--set", text] if text else [])
+        argv += ["--set-size", str(size)] if size else []
         env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
         env["WAYLAND_SOCKET"] = str(fds[0])
         self.proc = subprocess.Popen(argv, env=env, pass_fds=fds, stdin=subprocess.DEVNULL,
@@ -292,7 +293,8 @@ def main():
                                      open(f"{tmp}/bulkheadd.log").read())
             time.sleep(0.2)
         # Standalone qubes need no template; none of them is ever started.
-        for name, label in (("alice", "green"), ("bob", "blue"), ("carol", "red")):
+        for name, label in (("alice", "green"), ("bob", "blue"), ("carol", "red"),
+                            ("dave", "yellow")):
             subprocess.run([cli, "create", name, "--class", "StandaloneVM", "--label", label],
                            env=env, check=True)
 
@@ -342,6 +344,17 @@ def main():
         for c in (alice, bob):
             c.out.drain()
             assert not any(re.match(r"key (46|47) ", l) for l in c.out.lines), c.out.lines
+
+        print("a selection over 256 KiB is not copied")
+        dave = Client(client_bin, comp, "dave", "yellow", "D", size=256 * 1024 + 1)
+        clients.append(dave)
+        comp.click("D")
+        dave.out.wait(r"^set$", "dave to set its selection")
+        mark = len(comp.log.lines)
+        comp.ok("key ctrl+shift+c")
+        comp.log.wait(r"clipboard: copy from dave refused: more than 262144 bytes",
+                      "the refusal", start=mark)
+        assert comp.clipboard() == ("-", 0), comp.clipboard()
 
         print("carol -> bob is denied: bob gets nothing, the clipboard keeps the text")
         carol = Client(client_bin, comp, "carol", "red", "C", "secret-C")
