@@ -9,6 +9,8 @@
  *   offered TEXT               ...and read (TEXT with \n as "\n")
  *   offered-none               the selection was cleared
  *   offered-unreadable TYPES   a selection without a text type
+ *   drag-start / drag-cancelled  with --drag, a button press started a drag / it was refused
+ *   drag-enter                 another client's drag came over this window
  * With --title, the window's title (so the test can tell windows apart); --set-size N sets N
  * bytes of "x" instead of TEXT. */
 #include <errno.h>
@@ -44,6 +46,9 @@ static struct {
 	struct xdg_toplevel *toplevel;
 	bool configured, mapped;
 	const char *text; /* --set */
+	bool drag;	  /* --drag */
+	struct wl_pointer *pointer;
+	struct wl_data_source *drag_source;
 	struct wl_data_source *source;
 	struct wl_data_offer *pending; /* introduced, not yet the selection */
 	char types[512];	       /* of the pending offer */
@@ -103,6 +108,10 @@ static void source_send(void *data, struct wl_data_source *s, const char *mime, 
 
 static void source_cancelled(void *data, struct wl_data_source *s)
 {
+	if (s == c.drag_source) {
+		say("drag-cancelled", "");
+		c.drag_source = NULL;
+	}
 	wl_data_source_destroy(s);
 	if (c.source == s)
 		c.source = NULL;
@@ -258,6 +267,7 @@ static void device_data_offer(void *data, struct wl_data_device *d, struct wl_da
 static void device_enter(void *data, struct wl_data_device *d, uint32_t serial,
 			 struct wl_surface *s, wl_fixed_t x, wl_fixed_t y, struct wl_data_offer *o)
 {
+	say("drag-enter", "");
 }
 
 static void device_leave(void *data, struct wl_data_device *d)
@@ -344,8 +354,73 @@ static const struct wl_keyboard_listener keyboard_listener = {
     .repeat_info = kb_repeat,
 };
 
+/* --- pointer: --drag starts a drag from a button press --- */
+
+static void ptr_enter(void *data, struct wl_pointer *p, uint32_t serial, struct wl_surface *s,
+		      wl_fixed_t x, wl_fixed_t y)
+{
+}
+
+static void ptr_leave(void *data, struct wl_pointer *p, uint32_t serial, struct wl_surface *s)
+{
+}
+
+static void ptr_motion(void *data, struct wl_pointer *p, uint32_t t, wl_fixed_t x, wl_fixed_t y)
+{
+}
+
+static void ptr_button(void *data, struct wl_pointer *p, uint32_t serial, uint32_t t,
+		       uint32_t button, uint32_t state)
+{
+	if (!c.drag || state != WL_POINTER_BUTTON_STATE_PRESSED || c.drag_source)
+		return;
+	c.drag_source = wl_data_device_manager_create_data_source(c.ddm);
+	wl_data_source_add_listener(c.drag_source, &source_listener, NULL);
+	wl_data_source_offer(c.drag_source, "text/plain");
+	if (wl_data_source_get_version(c.drag_source) >= 3)
+		wl_data_source_set_actions(c.drag_source, WL_DATA_DEVICE_MANAGER_DND_ACTION_COPY);
+	wl_data_device_start_drag(c.device, c.drag_source, c.surface, NULL, serial);
+	say("drag-start", "");
+}
+
+static void ptr_axis(void *data, struct wl_pointer *p, uint32_t t, uint32_t axis, wl_fixed_t v)
+{
+}
+
+static void ptr_frame(void *data, struct wl_pointer *p)
+{
+}
+
+static void ptr_axis_source(void *data, struct wl_pointer *p, uint32_t source)
+{
+}
+
+static void ptr_axis_stop(void *data, struct wl_pointer *p, uint32_t t, uint32_t axis)
+{
+}
+
+static void ptr_axis_discrete(void *data, struct wl_pointer *p, uint32_t axis, int32_t d)
+{
+}
+
+static const struct wl_pointer_listener pointer_listener = {
+    .enter = ptr_enter,
+    .leave = ptr_leave,
+    .motion = ptr_motion,
+    .button = ptr_button,
+    .axis = ptr_axis,
+    .frame = ptr_frame,
+    .axis_source = ptr_axis_source,
+    .axis_stop = ptr_axis_stop,
+    .axis_discrete = ptr_axis_discrete,
+};
+
 static void seat_caps(void *data, struct wl_seat *seat, uint32_t caps)
 {
+	if ((caps & WL_SEAT_CAPABILITY_POINTER) && !c.pointer) {
+		c.pointer = wl_seat_get_pointer(seat);
+		wl_pointer_add_listener(c.pointer, &pointer_listener, NULL);
+	}
 	if ((caps & WL_SEAT_CAPABILITY_KEYBOARD) && !c.keyboard) {
 		c.keyboard = wl_seat_get_keyboard(seat);
 		wl_keyboard_add_listener(c.keyboard, &keyboard_listener, NULL);
@@ -428,6 +503,7 @@ int main(int argc, char **argv)
 	    {"set", required_argument, NULL, 's'},
 	    {"title", required_argument, NULL, 't'},
 	    {"set-size", required_argument, NULL, 'n'},
+	    {"drag", no_argument, NULL, 'd'},
 	    {0},
 	};
 	const char *title = "clipboard-client";
@@ -437,6 +513,8 @@ int main(int argc, char **argv)
 			c.text = optarg;
 		else if (opt == 't')
 			title = optarg;
+		else if (opt == 'd')
+			c.drag = true;
 		else if (opt == 'n') {
 			/* --set-size N: N bytes of "x", more than a command line can carry */
 			size_t n = strtoul(optarg, NULL, 10);

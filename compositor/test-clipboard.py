@@ -172,12 +172,13 @@ class Compositor:
 
 
 class Client:
-    def __init__(self, binary, comp, qube, label, title, text=None, size=None):
+    def __init__(self, binary, comp, qube, label, title, text=None, size=None, drag=False):
         fds = comp.ok(f"connect {qube} {label}")[2]
         if len(fds) != 1:
             raise AssertionError(f"connect {qube}: {len(fds)} descriptors")
         argv = [binary, "--title", title] + (["--set", text] if text else [])
         argv += ["--set-size", str(size)] if size else []
+        argv += ["--drag"] if drag else []
         env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
         env["WAYLAND_SOCKET"] = str(fds[0])
         self.proc = subprocess.Popen(argv, env=env, pass_fds=fds, stdin=subprocess.DEVNULL,
@@ -346,7 +347,7 @@ def main():
             assert not any(re.match(r"key (46|47) ", l) for l in c.out.lines), c.out.lines
 
         print("a selection over 256 KiB is not copied")
-        dave = Client(client_bin, comp, "dave", "yellow", "D", size=256 * 1024 + 1)
+        dave = Client(client_bin, comp, "dave", "yellow", "D", size=256 * 1024 + 1, drag=True)
         clients.append(dave)
         comp.click("D")
         dave.out.wait(r"^set$", "dave to set its selection")
@@ -355,6 +356,19 @@ def main():
         comp.log.wait(r"clipboard: copy from dave refused: more than 262144 bytes",
                       "the refusal", start=mark)
         assert comp.clipboard() == ("-", 0), comp.clipboard()
+
+        print("a drag from dave's window over bob's is refused: bob never sees it")
+        x, y = comp.point_of("D")
+        comp.ok(f"pointer {x} {y} left-down")
+        dave.out.wait(r"^drag-start$", "dave to start a drag")
+        dave.out.wait(r"^drag-cancelled$", "dave's drag to be refused")
+        bx, by = comp.point_of("B")
+        comp.ok(f"pointer {bx} {by}")
+        comp.ok(f"pointer {bx} {by} left-up")
+        comp.log.wait(r"clipboard: drag and drop refused", "the log to say so")
+        comp.click("B")
+        bob.out.wait(r"^focus$", "bob's focus", start=len(bob.out.lines))
+        assert "drag-enter" not in bob.out.lines, bob.out.lines
 
         print("carol -> bob is denied: bob gets nothing, the clipboard keeps the text")
         carol = Client(client_bin, comp, "carol", "red", "C", "secret-C")
