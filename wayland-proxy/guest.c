@@ -522,6 +522,9 @@ static void handle_link_frame(const struct link_frame *f)
 		return;
 	switch (f->type) {
 	case LINK_CONN_CLOSE:
+		/* What the compositor said last (a protocol error, typically) still goes out, as
+		 * far as the client takes it now. */
+		(void)client_flush(c);
 		client_close(c, "closed by the host", false);
 		return;
 	case LINK_WL:
