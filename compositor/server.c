@@ -11,9 +11,8 @@
 #include <wlr/types/wlr_xdg_output_v1.h>
 
 /* What a qube's client may see and bind. Everything else (screencopy first of all) is the
- * host's alone. wl_data_device_manager is offered because clients such as foot refuse to run
- * without it; it carries nothing between clients because no selection or drag request is ever
- * granted (see server_init). */
+ * host's alone. wl_data_device_manager is mediated by clipboard.c: each qube is offered only
+ * its own selection, drags are refused, and text crosses qubes only by Ctrl+Shift+C / V. */
 static const char *const qube_globals[] = {
     "wl_compositor",
     "wl_subcompositor",
@@ -63,10 +62,9 @@ int server_init(struct server *server)
 	if (!server->allocator)
 		return -ENODEV;
 
-	/* Selections and drags only happen when the compositor grants a client's request; no
-	 * listener grants any, so no client can read another's clipboard until it is mediated. */
-	/* Selections and drags only happen when the compositor grants a client's request; no
-	 * listener grants any, so no client can read another's clipboard until it is mediated. */
+	/* Selections and drags only happen when the compositor grants a client's request:
+	 * clipboard.c decides (per qube). No primary-selection manager is created, so the primary
+	 * selection exists for no client. */
 	if (!wlr_compositor_create(server->display, server->renderer) ||
 	    !wlr_data_device_manager_create(server->display) ||
 	    !wlr_screencopy_manager_v1_create(server->display))
