@@ -1,0 +1,146 @@
+/* bulkhead-wayland-proxy host --qube NAME: the host half for one qube. fd 3 is the qube's GUI
+ * channel (the link), fd 4 the compositor's connector for this qube (compositor/control.h).
+ * Both are acquired by whoever starts us (bulkheadd); we confine ourselves before the first
+ * byte from the qube is read. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "log.h"
+#include "proxy.h"
+#include "sandbox.h"
+#include "util.h"
+#include "validate.h"
+
+#define LINK_FD	     3
+#define CONNECTOR_FD 4
+
+/* One byte asks the compositor for a connection; the answer's byte carries it. */
+static int connector_connect(void *userdata)
+{
+	int connector = *(int *)userdata;
+	char byte = 'c';
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {&byte, 1};
+	struct msghdr mh = {
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = cbuf.buf,
+	    .msg_controllen = sizeof(cbuf.buf),
+	};
+	ssize_t k;
+	int fd = -1;
+
+	if (write_all(connector, &byte, 1) < 0)
+		return -errno;
+	do
+		k = recvmsg(connector, &mh, MSG_CMSG_CLOEXEC);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	if (k == 0)
+		return -EPIPE;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (fd < 0)
+				fd = got;
+			else
+				close(got);
+		}
+	}
+	return fd >= 0 ? fd : -ENOMSG;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bulkhead-wayland-proxy host --qube NAME\n"
+		   "  fd 3: the qube's GUI channel; fd 4: the compositor's connector for NAME\n");
+}
+
+int host_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"qube", required_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
+	};
+	const char *qube = NULL;
+	struct host *h = NULL;
+	int connector = CONNECTOR_FD;
+	int c, r;
+
+	log_set_ident("bulkhead-wayland-proxy");
+	while ((c = getopt_long(argc, argv, "q:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			qube = optarg;
+			break;
+		case 'v':
+			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!qube || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!qube_name_valid(qube)) {
+		log_error("invalid qube name");
+		return 2;
+	}
+	for (int fd = LINK_FD; fd <= CONNECTOR_FD; fd++) {
+		int type;
+		socklen_t len = sizeof(type);
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+			log_error("fd %d must be a socket (%s)", fd, strerror(errno));
+			return 2;
+		}
+	}
+	if (fcntl(LINK_FD, F_SETFL, O_NONBLOCK) < 0) {
+		log_error("fd %d: %s", LINK_FD, strerror(errno));
+		return 1;
+	}
+	/* Everything that may allocate or initialise stdio is done before the sandbox. */
+	r = host_new(qube, LINK_FD, connector_connect, &connector, &h);
+	if (r < 0) {
+		log_error("%s", strerror(-r));
+		return 1;
+	}
+	log_info("qube %s: host half started", qube);
+	r = sandbox_enter(CONNECTOR_FD);
+	if (r < 0) {
+		log_error("entering the sandbox: %s", strerror(-r));
+		host_free(h);
+		return 1;
+	}
+	do
+		r = host_dispatch(h, -1);
+	while (r == 0);
+	if (r < 0)
+		log_error("qube %s: link ended: %s", qube,
+			  r == -EPROTO || r == -EBADMSG ? "protocol violation" : strerror(-r));
+	else
+		log_info("qube %s: link closed", qube);
+	host_free(h);
+	return r < 0 ? 1 : 0;
+}
