@@ -4,9 +4,9 @@ screenshot's frame pixels (with the PNG reader of compositor/test-colours.py).
 
   gui-helper.py wait CTL QUBE TITLE SECONDS   until a window of QUBE has TITLE; prints its line
   gui-helper.py gone CTL QUBE SECONDS         until QUBE has no window
-  gui-helper.py frame PNG X Y W H RGB         the frame of the window at X,Y (W x H content) has
-                                              colour RGB (hex) on its title bar corner and all
-                                              three borders
+  gui-helper.py frame PNG X Y W H RGB         the window frame X,Y W x H (as `windows` lists
+                                              it) has colour RGB (hex) on its title bar corner
+                                              and all three borders
 """
 import importlib.util
 import os
@@ -15,7 +15,7 @@ import sys
 import time
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-BORDER, TITLE = 4, 22  # compositor/server.h: BORDER_WIDTH, TITLE_HEIGHT
+TITLE = 22  # compositor/server.h: TITLE_HEIGHT
 
 
 def windows(ctl):
@@ -83,11 +83,12 @@ def main():
         x, y, w, h = (int(v) for v in sys.argv[3:7])
         want = int(sys.argv[7], 16)
         _, _, pixel = mod.read_png(sys.argv[2])
+        middle = y + TITLE + (h - TITLE) // 2
         points = {
             "title bar corner": (x + 1, y + 1),
-            "left border": (x + 1, y + TITLE + h // 2),
-            "right border": (x + BORDER + w + 1, y + TITLE + h // 2),
-            "bottom border": (x + BORDER + w // 2, y + TITLE + h + 1),
+            "left border": (x + 1, middle),
+            "right border": (x + w - 2, middle),
+            "bottom border": (x + w // 2, y + h - 2),
         }
         bad = 0
         for what, (px, py) in points.items():
