@@ -11,12 +11,15 @@
  *   offered-unreadable TYPES   a selection without a text type
  *   drag-start / drag-cancelled  with --drag, a button press started a drag / it was refused
  *   drag-enter                 another client's drag came over this window
+ *   offer-closed               with --close-offers: asked for an offer's data through a pipe
+ *                              whose reading end it had already closed
  * With --title, the window's title (so the test can tell windows apart); --set-size N sets N
  * bytes of "x" instead of TEXT. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,8 +48,9 @@ static struct {
 	struct xdg_surface *xdg_surface;
 	struct xdg_toplevel *toplevel;
 	bool configured, mapped;
-	const char *text; /* --set */
-	bool drag;	  /* --drag */
+	const char *text;  /* --set */
+	bool drag;	   /* --drag */
+	bool close_offers; /* --close-offers */
 	struct wl_pointer *pointer;
 	struct wl_data_source *drag_source;
 	struct wl_data_source *source;
@@ -235,6 +239,18 @@ static void read_offer(struct wl_data_offer *offer)
 	}
 	if (!mime) {
 		say("offered-unreadable", c.types);
+		return;
+	}
+	if (c.close_offers) {
+		/* Asks for the data with the reading end already closed: the writer meets a
+		 * reader that went away. */
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			die("pipe");
+		close(p[0]);
+		wl_data_offer_receive(offer, mime, p[1]);
+		close(p[1]);
+		say("offer-closed", "");
 		return;
 	}
 	/* A newer selection replaces one still being read. */
@@ -500,11 +516,9 @@ static const struct wl_registry_listener registry_listener = {
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"set", required_argument, NULL, 's'},
-	    {"title", required_argument, NULL, 't'},
-	    {"set-size", required_argument, NULL, 'n'},
-	    {"drag", no_argument, NULL, 'd'},
-	    {0},
+	    {"set", required_argument, NULL, 's'},	{"title", required_argument, NULL, 't'},
+	    {"set-size", required_argument, NULL, 'n'}, {"drag", no_argument, NULL, 'd'},
+	    {"close-offers", no_argument, NULL, 'x'},	{0},
 	};
 	const char *title = "clipboard-client";
 	int opt;
@@ -515,6 +529,8 @@ int main(int argc, char **argv)
 			title = optarg;
 		else if (opt == 'd')
 			c.drag = true;
+		else if (opt == 'x')
+			c.close_offers = true;
 		else if (opt == 'n') {
 			/* --set-size N: N bytes of "x", more than a command line can carry */
 			size_t n = strtoul(optarg, NULL, 10);
@@ -528,6 +544,8 @@ int main(int argc, char **argv)
 			return 2;
 	}
 
+	/* Its own selection may be asked for by itself with --close-offers. */
+	signal(SIGPIPE, SIG_IGN);
 	c.display = wl_display_connect(NULL);
 	if (!c.display)
 		die("cannot connect to the compositor");

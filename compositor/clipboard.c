@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,6 +73,7 @@ struct text_writer {
 	char *text;
 	size_t len, off;
 	struct wl_event_source *source;
+	char qube_name[QUBE_NAME_MAX + 1]; /* whose paste: for the log */
 };
 
 struct clipboard {
@@ -557,18 +557,27 @@ static void writer_free(struct text_writer *w)
 static int writer_writable(int fd, uint32_t mask, void *data)
 {
 	struct text_writer *w = data;
+	struct sigpipe_guard g;
+	bool again = false;
+
+	/* The reader (a qube's client) may have gone away at any time. */
+	sigpipe_guard_begin(&g);
 	while (w->off < w->len) {
 		ssize_t n = write(fd, w->text + w->off, w->len - w->off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
-				return 0;
-			break; /* the reader went away */
+			again = errno == EAGAIN;
+			if (!again)
+				log_info("clipboard: %s stopped reading its paste: %s",
+					 w->qube_name, strerror(errno));
+			break;
 		}
 		w->off += (size_t)n;
 	}
-	writer_free(w);
+	sigpipe_guard_end(&g);
+	if (!again)
+		writer_free(w);
 	return 0;
 }
 
@@ -576,6 +585,7 @@ static void text_source_send(struct wlr_data_source *base, const char *mime_type
 {
 	struct text_source *ts = wl_container_of(base, ts, base);
 	struct clipboard *cb = ts->cb;
+	const struct qube *q = focused_owner(cb, NULL);
 	bool known = false;
 
 	for (size_t i = 0; i < ARRAY_SIZE(text_mime_types); i++)
@@ -588,6 +598,7 @@ static void text_source_send(struct wlr_data_source *base, const char *mime_type
 	struct text_writer *w = xcalloc(1, sizeof(*w));
 	w->cb = cb;
 	w->fd = fd;
+	snprintf(w->qube_name, sizeof(w->qube_name), "%s", q ? q->name : "host");
 	w->len = ts->len;
 	w->text = xmalloc(ts->len + 1);
 	memcpy(w->text, ts->text, ts->len);
@@ -789,8 +800,6 @@ int clipboard_init(struct server *server)
 {
 	struct clipboard *cb = xcalloc(1, sizeof(*cb));
 
-	/* Pastes are written into pipes whose readers may vanish at any time. */
-	signal(SIGPIPE, SIG_IGN);
 	cb->server = server;
 	cb->copy_fd = -1;
 	wl_list_init(&cb->selections);

@@ -80,16 +80,43 @@ static void update_mask(struct api_conn *c)
 	wl_event_source_fd_update(c->source, mask);
 }
 
+void sigpipe_guard_begin(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	sigprocmask(SIG_BLOCK, &set, &g->old_mask);
+}
+
+void sigpipe_guard_end(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE) == 1) {
+		const struct timespec zero = {0};
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	sigprocmask(SIG_SETMASK, &g->old_mask, NULL);
+}
+
 static int flush(struct api_conn *c)
 {
+	struct sigpipe_guard g;
+	int r = 0;
+
+	sigpipe_guard_begin(&g);
 	while (chan_outbuf_pending(&c->out) > 0) {
-		int r = chan_outbuf_flush(&c->out, c->fd);
-		if (r < 0)
-			return r;
-		if (r > 0)
+		r = chan_outbuf_flush(&c->out, c->fd);
+		if (r != 0)
 			break;
 	}
-	return 0;
+	sigpipe_guard_end(&g);
+	return r < 0 ? r : 0;
 }
 
 /* Returns 0, or -errno when the connection is over. */

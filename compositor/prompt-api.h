@@ -4,6 +4,8 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <wayland-server-core.h>
 
@@ -30,3 +32,14 @@ int api_conn_request(struct api_conn *conn, const char *call, const char *dest, 
 		     struct json_object *payload);
 /* Closes the connection; NULL is a no-op. Safe inside the callbacks. */
 void api_conn_free(struct api_conn *conn);
+
+/* Writing to a pipe or socket whose reader went away must not kill the compositor with
+ * SIGPIPE; ignoring SIGPIPE process-wide instead would be inherited by every program the
+ * compositor starts. So SIGPIPE is blocked around such writes, and one they raised is taken
+ * off the pending set before it is unblocked again. */
+struct sigpipe_guard {
+	sigset_t old_mask;
+	bool was_pending;
+};
+void sigpipe_guard_begin(struct sigpipe_guard *g);
+void sigpipe_guard_end(struct sigpipe_guard *g);

@@ -172,13 +172,15 @@ class Compositor:
 
 
 class Client:
-    def __init__(self, binary, comp, qube, label, title, text=None, size=None, drag=False):
+    def __init__(self, binary, comp, qube, label, title, text=None, size=None, drag=False,
+                 close_offers=False):
         fds = comp.ok(f"connect {qube} {label}")[2]
         if len(fds) != 1:
             raise AssertionError(f"connect {qube}: {len(fds)} descriptors")
         argv = [binary, "--title", title] + (["--set", text] if text else [])
         argv += ["--set-size", str(size)] if size else []
         argv += ["--drag"] if drag else []
+        argv += ["--close-offers"] if close_offers else []
         env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
         env["WAYLAND_SOCKET"] = str(fds[0])
         self.proc = subprocess.Popen(argv, env=env, pass_fds=fds, stdin=subprocess.DEVNULL,
@@ -277,7 +279,8 @@ def main():
     with open(f"{tmp}/policy.d/50-test.policy", "w") as f:
         f.write("bulkhead.ClipboardPaste  *  alice  bob    allow\n"
                 "bulkhead.ClipboardPaste  *  carol  bob    deny\n"
-                "bulkhead.ClipboardPaste  *  carol  alice  ask\n")
+                "bulkhead.ClipboardPaste  *  carol  alice  ask\n"
+                "bulkhead.ClipboardPaste  *  alice  dave   allow\n")
 
     for d in ("virtlogd", "libvirtd"):
         if subprocess.run(["pgrep", "-x", d], stdout=subprocess.DEVNULL).returncode != 0:
@@ -347,7 +350,8 @@ def main():
             assert not any(re.match(r"key (46|47) ", l) for l in c.out.lines), c.out.lines
 
         print("a selection over 256 KiB is not copied")
-        dave = Client(client_bin, comp, "dave", "yellow", "D", size=256 * 1024 + 1, drag=True)
+        dave = Client(client_bin, comp, "dave", "yellow", "D", size=256 * 1024 + 1, drag=True,
+                      close_offers=True)
         clients.append(dave)
         comp.click("D")
         dave.out.wait(r"^set$", "dave to set its selection")
@@ -462,6 +466,24 @@ def main():
         while len([l for l in alice.offered() if l == "offered secret-C"]) == n:
             assert time.monotonic() < deadline, "alice was not offered the text after a restart"
             alice.out.pump(1.0)
+
+        print("a paste whose reader has gone away leaves the compositor running")
+        comp.click("A")
+        mark = len(comp.log.lines)
+        comp.ok("key ctrl+shift+c")
+        comp.log.wait(r"clipboard: copied 8 bytes from alice", "the copy", start=mark)
+        comp.click("D")
+        n = dave.out.lines.count("offer-closed")
+        comp.ok("key ctrl+shift+v")
+        comp.log.wait(r"pasted 8 bytes from alice into dave", "the paste", start=mark)
+        deadline = time.monotonic() + WAIT
+        while dave.out.lines.count("offer-closed") == n:
+            assert time.monotonic() < deadline, "dave did not ask for the paste"
+            dave.out.pump(1.0)
+        comp.log.wait(r"clipboard: dave stopped reading its paste", "the write to fail",
+                      start=mark)
+        assert comp.clipboard() == ("-", 0), comp.clipboard()
+        assert comp.proc.poll() is None, "the compositor died writing to a closed pipe"
         comp.stop()
         assert not comp.sanitizer_reports(), "sanitizer reports"
         print("ok")
