@@ -953,14 +953,10 @@ static int conn_readable(struct host *h, struct conn *c)
 
 static int open_conn(struct host *h, uint32_t id)
 {
+	/* Without the connector no connection can ever be made: the caller ends the link. */
 	int fd = h->connect(h->userdata);
-	if (fd < 0) {
-		char reason[128];
-		snprintf(reason, sizeof(reason), "no compositor connection: %s", strerror(-fd));
-		log_warn("qube %s: connection %u refused: %s", h->qube, id, reason);
-		return link_write_frame(h->writer, LINK_CONN_CLOSE, id, reason, strlen(reason),
-					NULL, 0);
-	}
+	if (fd < 0)
+		return -ENOTCONN;
 	struct conn *c = xcalloc(1, sizeof(*c));
 	c->id = id;
 	c->fd = fd;

@@ -138,7 +138,10 @@ int host_main(int argc, char **argv)
 	while (r == 0);
 	if (r < 0)
 		log_error("qube %s: link ended: %s", qube,
-			  r == -EPROTO || r == -EBADMSG ? "protocol violation" : strerror(-r));
+			  r == -EPROTO || r == -EBADMSG ? "protocol violation"
+			  : r == -EPROTONOSUPPORT	? "unsupported link version"
+			  : r == -ENOTCONN		? "the compositor's connector is gone"
+							: strerror(-r));
 	else
 		log_info("qube %s: link closed", qube);
 	host_free(h);

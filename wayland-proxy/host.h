@@ -9,7 +9,8 @@
 
 struct host;
 
-/* A new compositor connection for the qube: its fd, or -errno. */
+/* A new compositor connection for the qube: its fd, or -errno. A failure ends the link
+ * (host_handle_frame returns -ENOTCONN): the connector is gone for good. */
 typedef int (*host_connect_fn)(void *userdata);
 
 int host_new(const char *qube, int link_fd, host_connect_fn connect, void *userdata,

@@ -224,7 +224,9 @@ int link_write_frame(struct link_writer *w, uint32_t type, uint32_t conn, const 
 		if (r < 0)
 			return r;
 	}
-	return link_flush(w);
+	/* Queued is success: the caller polls for POLLOUT when link_queued is not 0. */
+	int r = link_flush(w);
+	return r < 0 ? r : 0;
 }
 
 int link_flush(struct link_writer *w)
