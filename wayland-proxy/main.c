@@ -5,14 +5,20 @@
 
 #include "proxy.h"
 
+static const char usage[] = "usage: bulkhead-wayland-proxy host --qube NAME\n"
+			    "       bulkhead-wayland-proxy guest (--link PATH | --link-fd N) "
+			    "--socket PATH\n";
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "host") == 0)
 		return host_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "guest") == 0)
+		return guest_main(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: bulkhead-wayland-proxy host --qube NAME\n");
+		fputs(usage, stdout);
 		return 0;
 	}
-	fprintf(stderr, "usage: bulkhead-wayland-proxy host --qube NAME\n");
+	fputs(usage, stderr);
 	return 2;
 }
