@@ -367,7 +367,8 @@ static void objects_remove(struct wire_objects *objs, uint32_t id)
 int wire_objects_apply(struct wire_objects *objs, const struct wire_msg *msg, unsigned max_objects)
 {
 	extern const struct wl_interface wl_display_interface;
-	bool is_request = msg->desc >= msg->iface->methods &&
+	/* Interfaces without requests (wl_callback) have no methods array at all. */
+	bool is_request = msg->iface->method_count > 0 && msg->desc >= msg->iface->methods &&
 			  msg->desc < msg->iface->methods + msg->iface->method_count;
 
 	for (unsigned k = 0; k < msg->nargs; k++) {
