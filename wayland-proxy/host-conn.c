@@ -1054,9 +1054,11 @@ int host_dispatch(struct host *h, int timeout_ms)
 			pfd[n] = (struct pollfd){c->reads[i].fd, backlog ? 0 : POLLIN, 0};
 			tags[n++] = (struct tag){TAG_READ, id};
 		}
+		/* A pipe with nothing to write is not polled: a reader that left would make
+		 * poll report it at once, forever. */
 		for (unsigned i = 0; i < c->nwrites; i++) {
 			pfd[n] =
-			    (struct pollfd){c->writes[i].fd, c->writes[i].len ? POLLOUT : 0, 0};
+			    (struct pollfd){c->writes[i].len ? c->writes[i].fd : -1, POLLOUT, 0};
 			tags[n++] = (struct tag){TAG_WRITE, id};
 		}
 	}
