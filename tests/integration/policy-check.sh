@@ -169,5 +169,30 @@ wait "$call" || rc=$?
 grep -q "refused" "$T/call.out" || fail "the refusal does not say so: $(cat "$T/call.out")"
 grep -q "denied at the prompt" "$T/bulkheadd.log" || fail "bulkheadd's log does not say who refused"
 
+log "questions queue: two calls at once are asked one after the other"
+bh run -p mgmt -- bulkhead-call dom0 admin.vm.List >"$T/call1.out" 2>&1 &
+call1=$!
+bh run -p mgmt -- bulkhead-call dom0 admin.vm.List >"$T/call2.out" 2>&1 &
+call2=$!
+for _ in $(seq 600); do
+	[ "$(grep -c "asking the prompt" "$T/bulkheadd.log")" -ge 4 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "asking the prompt" "$T/bulkheadd.log")" -ge 4 ] || fail "bulkheadd did not ask twice"
+[ "$(grep -c "prompt: asking: mgmt" "$T/compositor.log")" = 3 ] ||
+	fail "the second question was shown before the first was answered"
+[ "$(control "key Return")" = ok ] || fail "key Return"
+for _ in $(seq 600); do
+	[ "$(grep -c "prompt: asking: mgmt" "$T/compositor.log")" = 4 ] && break
+	sleep 0.1
+done
+dialog_shown || fail "no dialog for the second question"
+[ "$(control "key Escape")" = ok ] || fail "key Escape"
+rc1=0 rc2=0
+wait "$call1" || rc1=$?
+wait "$call2" || rc2=$?
+[ "$((rc1 == 0)) $((rc2 == 0))" = "1 0" ] || [ "$((rc1 == 0)) $((rc2 == 0))" = "0 1" ] ||
+	fail "expected one call allowed and one refused: $rc1 $rc2"
+
 bh shutdown mgmt
 log "passed"
