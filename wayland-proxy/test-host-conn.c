@@ -598,6 +598,82 @@ static void test_pipe_to_compositor(void **state)
 	env_free(e);
 }
 
+/* wl_data_offer.receive from the guest: the compositor writes into the pipe the host half made,
+ * the guest gets the data and the end. */
+static void test_pipe_from_compositor(void **state)
+{
+	struct env *e = env_new();
+	struct mb m;
+	uint8_t buf[256];
+	int fds[28];
+	unsigned nfds;
+	uint32_t type, conn, len;
+	window(e);
+
+	/* wl_seat 9, wl_data_device_manager 10, data device 11 */
+	uint8_t all[512];
+	size_t off = 0;
+	mb_start(&m);
+	mb_u32(&m, 7);
+	mb_str(&m, "wl_seat");
+	mb_u32(&m, 7);
+	mb_u32(&m, 9);
+	mb_end(&m, 2, WL_REGISTRY_BIND);
+	memcpy(all + off, m.b, m.len);
+	off += m.len;
+	mb_start(&m);
+	mb_u32(&m, 8);
+	mb_str(&m, "wl_data_device_manager");
+	mb_u32(&m, 3);
+	mb_u32(&m, 10);
+	mb_end(&m, 2, WL_REGISTRY_BIND);
+	memcpy(all + off, m.b, m.len);
+	off += m.len;
+	mb_start(&m);
+	mb_u32(&m, 11);
+	mb_u32(&m, 9);
+	mb_end(&m, 10, WL_DATA_DEVICE_MANAGER_GET_DATA_DEVICE);
+	memcpy(all + off, m.b, m.len);
+	off += m.len;
+	assert_int_equal(send_frame(e, LINK_WL, 1, all, off), 0);
+	comp_read(e, 0, buf, sizeof(buf), fds, NULL);
+
+	/* the compositor offers: wl_data_device.data_offer with a server id */
+	mb_start(&m);
+	mb_u32(&m, WIRE_SERVER_ID_MIN);
+	mb_end(&m, 11, 0);
+	assert_int_equal(write(e->comp[0], m.b, m.len), m.len);
+	next_frame(e, &type, &conn, &len);
+	assert_int_equal(type, LINK_WL);
+
+	uint8_t id[4];
+	put32(id, 7);
+	assert_int_equal(send_frame(e, LINK_FD_PIPE, 1, id, 4), 0);
+	mb_start(&m);
+	mb_str(&m, "text/plain");
+	mb_end(&m, WIRE_SERVER_ID_MIN, WL_DATA_OFFER_RECEIVE);
+	assert_int_equal(send_frame(e, LINK_WL, 1, m.b, m.len), 0);
+	assert_int_equal(comp_read(e, 0, buf, sizeof(buf), fds, &nfds), m.len);
+	assert_int_equal(nfds, 1);
+	assert_int_equal(write(fds[0], "copied", 6), 6);
+	close(fds[0]);
+
+	const uint8_t *p = next_frame(e, &type, &conn, &len);
+	assert_int_equal(type, LINK_PIPE_DATA);
+	assert_int_equal(len, 4 + 6);
+	assert_int_equal(get32(p), 7);
+	assert_memory_equal(p + 4, "copied", 6);
+	p = next_frame(e, &type, &conn, &len);
+	assert_int_equal(type, LINK_PIPE_END);
+	assert_int_equal(get32(p), 7);
+
+	/* a transfer id in the host's range is refused */
+	put32(id, LINK_PIPE_HOST_ID | 1);
+	assert_int_equal(send_frame(e, LINK_FD_PIPE, 1, id, 4), 0);
+	expect_closed(e, "host's range");
+	env_free(e);
+}
+
 static void test_link_violations(void **state)
 {
 	struct env *e = env_new();
@@ -683,10 +759,15 @@ static void test_link_io(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_globals_filtered), cmocka_unit_test(test_title_rewritten),
-	    cmocka_unit_test(test_shm_pool),	     cmocka_unit_test(test_buffer_checks),
-	    cmocka_unit_test(test_pool_caps),	     cmocka_unit_test(test_pipe_to_compositor),
-	    cmocka_unit_test(test_link_violations),  cmocka_unit_test(test_link_io),
+	    cmocka_unit_test(test_globals_filtered),
+	    cmocka_unit_test(test_title_rewritten),
+	    cmocka_unit_test(test_shm_pool),
+	    cmocka_unit_test(test_buffer_checks),
+	    cmocka_unit_test(test_pool_caps),
+	    cmocka_unit_test(test_pipe_to_compositor),
+	    cmocka_unit_test(test_pipe_from_compositor),
+	    cmocka_unit_test(test_link_violations),
+	    cmocka_unit_test(test_link_io),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_LVL_ERROR);
