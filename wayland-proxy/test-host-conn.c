@@ -674,6 +674,47 @@ static void test_pipe_from_compositor(void **state)
 	env_free(e);
 }
 
+/* More surfaces than LINK_MAX_SURFACES, and more bytes than a compositor that does not read
+ * lets queue: each ends the connection. */
+static void test_conn_caps(void **state)
+{
+	struct env *e = env_new();
+	static uint8_t all[LINK_MAX_PAYLOAD];
+	struct mb m;
+	size_t off = 0;
+	window(e);
+	for (uint32_t i = 0; i <= LINK_MAX_SURFACES; i++) {
+		mb_start(&m);
+		mb_u32(&m, 9 + i);
+		mb_end(&m, 3, WL_COMPOSITOR_CREATE_SURFACE);
+		memcpy(all + off, m.b, m.len);
+		off += m.len;
+	}
+	/* window() made one surface already */
+	assert_int_equal(send_frame(e, LINK_WL, 1, all, off), 0);
+	expect_closed(e, "surfaces");
+	env_free(e);
+
+	e = env_new();
+	window(e);
+	char title[2000];
+	memset(title, 't', sizeof(title) - 1);
+	title[sizeof(title) - 1] = '\0';
+	mb_start(&m);
+	mb_str(&m, title);
+	mb_end(&m, 8, XDG_TOPLEVEL_SET_TITLE);
+	off = 0;
+	while (off + m.len <= sizeof(all)) {
+		memcpy(all + off, m.b, m.len);
+		off += m.len;
+	}
+	/* the compositor reads nothing: 8 MiB queue for it, then the connection ends */
+	for (int i = 0; i < 16 && host_conn_count(e->h) > 0; i++)
+		assert_int_equal(send_frame(e, LINK_WL, 1, all, off), 0);
+	expect_closed(e, "does not keep up");
+	env_free(e);
+}
+
 static void test_link_violations(void **state)
 {
 	struct env *e = env_new();
@@ -766,6 +807,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_caps),
 	    cmocka_unit_test(test_pipe_to_compositor),
 	    cmocka_unit_test(test_pipe_from_compositor),
+	    cmocka_unit_test(test_conn_caps),
 	    cmocka_unit_test(test_link_violations),
 	    cmocka_unit_test(test_link_io),
 	};
