@@ -29,6 +29,7 @@ import time
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import wlraw  # noqa: E402
 from wlraw import Closed, header, message  # noqa: E402
 
