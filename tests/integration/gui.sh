@@ -39,6 +39,7 @@ stop_compositor() {
 }
 gui_cleanup() {
 	local rc=$?
+	set +e # the status is lib.sh's cleanup's to report
 	stop_compositor
 	(exit "$rc")
 	cleanup
