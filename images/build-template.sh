@@ -223,6 +223,11 @@ if foot=$(command -v foot) && command -v fc-cache >/dev/null; then
 	done
 	[ -f /etc/xdg/foot/foot.ini ] && install -D -m 0644 /etc/xdg/foot/foot.ini \
 		"$root/etc/xdg/foot/foot.ini"
+	# foot insists on a UTF-8 locale and falls back to C.UTF-8, which glibc loads from here.
+	if [ -d /usr/lib/locale/C.utf8 ]; then
+		install -d "$root/usr/lib/locale"
+		cp -a /usr/lib/locale/C.utf8 "$root/usr/lib/locale/"
+	fi
 else
 	echo "build-template: note: foot or fc-cache not found; qubes will have no terminal" >&2
 fi

@@ -48,6 +48,12 @@ static void usage(FILE *f)
 		"  --domain-prefix P     prefix of libvirt domain names (default bulkhead-)\n"
 		"  --images-dir DIR      where fetch-kernel and build-template are\n"
 		"  --agent PATH          the bulkhead-agent binary put into templates\n"
+		"  --channel KIND        the qube channel: virtio-serial (default) or vsock\n"
+		"                        (or $BULKHEAD_CHANNEL)\n"
+		"  --policy-dir DIR      the RPC policy (default /etc/bulkhead/policy.d, or\n"
+		"                        $BULKHEAD_POLICY_DIR)\n"
+		"  --rpc-timeout SEC     how long one call between qubes may take (default 300,\n"
+		"                        or $BULKHEAD_RPC_TIMEOUT)\n"
 		"  --gui-control PATH    the compositor's control socket; qubes' windows are\n"
 		"                        shown there (default: none, or $BULKHEAD_GUI_CONTROL)\n"
 		"  --wayland-proxy PATH  bulkhead-wayland-proxy, run per qube and put into\n"
@@ -137,6 +143,9 @@ int main(int argc, char **argv)
 	    {"domain-prefix", required_argument, NULL, OPT_PREFIX},
 	    {"images-dir", required_argument, NULL, OPT_IMAGES},
 	    {"agent", required_argument, NULL, OPT_AGENT},
+	    {"channel", required_argument, NULL, OPT_CHANNEL},
+	    {"policy-dir", required_argument, NULL, OPT_POLICY},
+	    {"rpc-timeout", required_argument, NULL, OPT_RPC_TIMEOUT},
 	    {"gui-control", required_argument, NULL, OPT_GUI_CONTROL},
 	    {"wayland-proxy", required_argument, NULL, OPT_WAYLAND_PROXY},
 	    {"verbose", no_argument, NULL, 'v'},

@@ -5,6 +5,12 @@
 log "daemon not running"
 expect_fail 3 "start.*bulkheadd" bh ls
 
+log "bad daemon options are refused before anything starts"
+expect_fail 2 "--channel must be virtio-serial or vsock" "$BULKHEADD" --channel bogus
+expect_fail 2 "--rpc-timeout must be" "$BULKHEADD" --rpc-timeout abc
+expect_fail 2 "unrecognized option|usage" "$BULKHEADD" --no-such-option
+[ ! -e "$BULKHEAD_SOCKET" ] || fail "a refused bulkheadd left its socket"
+
 seed_template
 start_daemon
 snapshot() { (cd "$BULKHEAD_STATE_DIR/qubes" && find . -not -name console.log | sort; cat ./*/qube.json) | md5sum; }
