@@ -166,6 +166,7 @@ int rpc_policy_decide(struct daemon *d, const char *source, const char *target,
 		break;
 	default:
 		/* The library's reason names the deciding line when there is one. */
+		ret->rule = res.rule ? xstrdup(res.rule) : NULL;
 		snprintf(reason, reason_size, "%s", res.reason ? res.reason : "denied");
 		break;
 	}

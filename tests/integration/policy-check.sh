@@ -60,7 +60,7 @@ log "allow, deny and ask, each with the line that decided"
 expect_check alice bob bulkhead.ClipboardPaste \
 	'r["ok"] and res["result"] == "allow" and res["target"] == "bob" and res["line"].endswith("50-test.policy:1")'
 expect_check bob alice bulkhead.ClipboardPaste \
-	'r["ok"] and res["result"] == "deny" and res["target"] is None and "50-test.policy:2" in res["reason"]'
+	'r["ok"] and res["result"] == "deny" and res["target"] is None and "50-test.policy:2" in res["reason"] and res["line"].endswith("50-test.policy:2")'
 expect_check alice carol bulkhead.ClipboardPaste \
 	'r["ok"] and res["result"] == "ask" and "carol" in res["targets"] and res["default_target"] == "carol" and res["line"].endswith(":3")'
 log "no matching line denies"
