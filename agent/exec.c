@@ -115,7 +115,9 @@ static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
 
 	if (clearenv() != 0 || setenv("HOME", u->home, 1) < 0 || setenv("USER", u->name, 1) < 0 ||
 	    setenv("LOGNAME", u->name, 1) < 0 || setenv("SHELL", u->shell, 1) < 0 ||
-	    setenv("PATH", AGENT_PATH, 1) < 0)
+	    setenv("PATH", AGENT_PATH, 1) < 0 ||
+	    /* UTF-8 text by default, as on any desktop (templates carry glibc's C.UTF-8). */
+	    setenv("LANG", "C.UTF-8", 1) < 0)
 		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
 	if (have_runtime_dir && setenv("XDG_RUNTIME_DIR", runtime_dir, 1) < 0)
 		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
