@@ -14,7 +14,9 @@
  *   offer-closed               with --close-offers: asked for an offer's data through a pipe
  *                              whose reading end it had already closed
  * With --title, the window's title (so the test can tell windows apart); --set-size N sets N
- * bytes of "x" instead of TEXT. */
+ * bytes of "x" instead of TEXT. With --set-on-leave the selection is set only when focus
+ * leaves, with the serial of the enter that gave it: a copy asked for while focused that
+ * reaches the compositor after the user moved to another window (as a slow client's does). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -51,6 +53,8 @@ static struct {
 	const char *text;  /* --set */
 	bool drag;	   /* --drag */
 	bool close_offers; /* --close-offers */
+	bool set_on_leave; /* --set-on-leave */
+	uint32_t enter_serial;
 	struct wl_pointer *pointer;
 	struct wl_data_source *drag_source;
 	struct wl_data_source *source;
@@ -334,7 +338,8 @@ static void kb_enter(void *data, struct wl_keyboard *k, uint32_t serial, struct 
 {
 	static bool set;
 	say("focus", "");
-	if (!set) {
+	c.enter_serial = serial;
+	if (!set && !c.set_on_leave) {
 		set = true;
 		set_selection(serial);
 	}
@@ -342,7 +347,12 @@ static void kb_enter(void *data, struct wl_keyboard *k, uint32_t serial, struct 
 
 static void kb_leave(void *data, struct wl_keyboard *k, uint32_t serial, struct wl_surface *s)
 {
+	static bool set;
 	say("leave", "");
+	if (!set && c.set_on_leave) {
+		set = true;
+		set_selection(c.enter_serial);
+	}
 }
 
 static void kb_key(void *data, struct wl_keyboard *k, uint32_t serial, uint32_t t, uint32_t key,
@@ -516,9 +526,13 @@ static const struct wl_registry_listener registry_listener = {
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"set", required_argument, NULL, 's'},	{"title", required_argument, NULL, 't'},
-	    {"set-size", required_argument, NULL, 'n'}, {"drag", no_argument, NULL, 'd'},
-	    {"close-offers", no_argument, NULL, 'x'},	{0},
+	    {"set", required_argument, NULL, 's'},
+	    {"title", required_argument, NULL, 't'},
+	    {"set-size", required_argument, NULL, 'n'},
+	    {"drag", no_argument, NULL, 'd'},
+	    {"close-offers", no_argument, NULL, 'x'},
+	    {"set-on-leave", no_argument, NULL, 'l'},
+	    {0},
 	};
 	const char *title = "clipboard-client";
 	int opt;
@@ -531,6 +545,8 @@ int main(int argc, char **argv)
 			c.drag = true;
 		else if (opt == 'x')
 			c.close_offers = true;
+		else if (opt == 'l')
+			c.set_on_leave = true;
 		else if (opt == 'n') {
 			/* --set-size N: N bytes of "x", more than a command line can carry */
 			size_t n = strtoul(optarg, NULL, 10);

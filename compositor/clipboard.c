@@ -11,6 +11,13 @@
  * (a keyboard grab sees every focus change first). Destroying the old stand-in also makes
  * every offer a client still holds for it inert.
  *
+ * wlroots refuses a set_selection whose serial is older than the seat's selection's. Our
+ * stand-in is put up at every focus change: with a fresh serial it would make a copy a client
+ * asked for just before the user moved to another window look superseded, and which qube is
+ * shown would decide about another qube's copy. So the seat's serial is kept far in the past
+ * (SERIAL_PAST) and each owner's copies are ordered against that owner's own last one, as
+ * wlroots would order them with a single owner.
+ *
  * The primary selection is never offered (its global is not created) and drags are refused,
  * so neither crosses qubes.
  */
@@ -35,6 +42,10 @@
 /* Pastes being written into qubes' pipes at once. */
 #define CLIPBOARD_MAX_WRITERS 16
 #define PASTE_SERVICE	      "bulkhead.ClipboardPaste"
+/* How far behind the display's serial the seat's selection serial is kept: every serial a
+ * client can still be holding is newer (wlroots compares them modulo 2^32, half the range
+ * each way), and it is moved up at every focus change and every selection request. */
+#define SERIAL_PAST (1u << 30)
 
 /* Text types, most preferred first: what a copy reads and what a paste offers. */
 static const char *const text_mime_types[] = {
@@ -48,6 +59,8 @@ struct selection {
 	const struct qube *qube;
 	struct wlr_data_source *source; /* or NULL */
 	struct wl_listener source_destroy;
+	uint32_t serial; /* of the request (or paste) that set or cleared it last */
+	bool has_serial;
 };
 
 /* What the seat offers: stands for the selection of one owner. */
@@ -180,6 +193,24 @@ static const struct wlr_data_source_impl seat_source_impl = {
     .destroy = seat_source_destroy,
 };
 
+/* Newer than every serial a client may still use for a request: see SERIAL_PAST. */
+static uint32_t seat_serial(struct clipboard *cb)
+{
+	return wl_display_get_serial(cb->server->display) - SERIAL_PAST;
+}
+
+/* Whether a request with this serial comes after the one that last set q's selection. */
+static bool serial_current(const struct selection *sel, uint32_t serial)
+{
+	return !sel || !sel->has_serial || serial - sel->serial <= UINT32_MAX / 2;
+}
+
+static void serial_note(struct selection *sel, uint32_t serial)
+{
+	sel->serial = serial;
+	sel->has_serial = true;
+}
+
 /* Makes the seat offer q's selection (nothing if q has none). */
 static void seat_show(struct clipboard *cb, const struct qube *q)
 {
@@ -203,8 +234,7 @@ static void seat_show(struct clipboard *cb, const struct qube *q)
 		}
 	}
 	/* The previous stand-in is destroyed by this, and with it every offer made for it. */
-	wlr_seat_set_selection(cb->server->seat, ss ? &ss->base : NULL,
-			       wl_display_next_serial(cb->server->display));
+	wlr_seat_set_selection(cb->server->seat, ss ? &ss->base : NULL, seat_serial(cb));
 	cb->seat_source = ss;
 }
 
@@ -274,23 +304,59 @@ static struct wl_client *source_client(struct clipboard *cb, struct wlr_data_sou
 	return NULL;
 }
 
+/* The owner of the client that asked to clear its selection with this serial. A clear carries
+ * no source: the serial tells who asked, as wlroots gives each serial to one client and has
+ * checked the asker was given it. Only old serials can be matched by more than one client
+ * (wlroots' check may accept those): when they are of more than one owner, *ret_q is not set. */
+static int serial_owner(struct clipboard *cb, uint32_t serial, const struct qube **ret_q)
+{
+	struct wlr_seat_client *sc;
+	const struct qube *owner = NULL;
+	bool found = false;
+	wl_list_for_each(sc, &cb->server->seat->clients, link)
+	{
+		if (!wlr_seat_client_validate_event_serial(sc, serial))
+			continue;
+		const struct qube *q = qube_of_wl_client(cb, sc->client);
+		if (found && q != owner)
+			return -EBADMSG;
+		owner = q;
+		found = true;
+	}
+	if (!found)
+		return -ESRCH;
+	*ret_q = owner;
+	return 0;
+}
+
 static void handle_request_set_selection(struct wl_listener *listener, void *data)
 {
 	struct clipboard *cb = wl_container_of(listener, cb, request_set_selection);
 	struct wlr_seat_request_set_selection_event *event = data;
+	const struct qube *q;
 
-	/* Clearing carries no source to tell which client asked; a qube's selection is cleared
-	 * when its source goes away instead. */
-	if (!event->source)
-		return;
-	struct wl_client *client = source_client(cb, event->source);
-	if (!client) {
-		wlr_data_source_destroy(event->source);
+	if (event->source) {
+		struct wl_client *client = source_client(cb, event->source);
+		if (!client) {
+			wlr_data_source_destroy(event->source);
+			return;
+		}
+		q = qube_of_wl_client(cb, client);
+	} else if (serial_owner(cb, event->serial, &q) < 0) {
 		return;
 	}
-	const struct qube *q = qube_of_wl_client(cb, client);
 	struct selection *sel = selection_find(cb, q, false);
-	if (sel && sel->source == event->source)
+	/* Left alone, as wlroots leaves a source it refuses: its client may still use it. */
+	if (!serial_current(sel, event->serial))
+		return;
+	if (!sel && !event->source)
+		return;
+	sel = selection_find(cb, q, true);
+	serial_note(sel, event->serial);
+	/* Keeps every serial a client may still be holding newer than the seat's. */
+	wlr_seat_set_selection(cb->server->seat, cb->server->seat->selection_source,
+			       seat_serial(cb));
+	if (sel->source == event->source)
 		return;
 	selection_set(cb, q, event->source);
 }
@@ -337,6 +403,8 @@ static void grab_enter(struct wlr_seat_keyboard_grab *grab, struct wlr_surface *
 
 	if (surface && prompt_active(cb->server))
 		return;
+	/* Moved up with every focus change: see SERIAL_PAST. */
+	wlr_seat_set_selection(seat, seat->selection_source, seat_serial(cb));
 	const struct qube *q = qube_of_surface(cb, surface);
 	if (!cb->shown_set || cb->shown != q) {
 		if (seat->keyboard_state.focused_surface)
@@ -639,6 +707,8 @@ static void paste_deliver(struct clipboard *cb, const struct qube *q)
 	}
 	log_info("clipboard: pasted %zu bytes from %s into %s", ts->len, cb->source_name, q->name);
 	global_clear(cb);
+	/* A copy q's client asked for before the gesture, arriving after it, does not undo it. */
+	serial_note(selection_find(cb, q, true), wl_display_next_serial(cb->server->display));
 	selection_set(cb, q, &ts->base);
 }
 
