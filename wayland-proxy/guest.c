@@ -40,6 +40,7 @@
 #define MAX_TRANSFERS	   16	       /* clipboard pipes per client */
 #define PIPE_CHUNK	   (64u << 10)
 #define SENDMSG_MAX_FDS	   28	       /* libwayland's receive limit per message chunk */
+#define SKB_SPLIT_MIN	   (16u << 10) /* no socket chunk but a sendmsg's last is shorter */
 #define LINK_HIGH_WATER	   (4u << 20)  /* above this, no client or pipe input is read */
 #define LINK_SHM_WATER	   (16u << 20) /* a commit's frames wait for the link below this */
 #define LINK_SOCKET_BUFFER (4 << 20)   /* SO_SNDBUF of a socket link */
@@ -888,6 +889,7 @@ static int client_read(struct client *c)
 	    .msg_controllen = sizeof(cbuf),
 	};
 	size_t pos = 0;
+	bool full;
 	ssize_t n;
 	int r = 0;
 
@@ -917,6 +919,7 @@ static int client_read(struct client *c)
 		return -EMFILE;
 	if (n == 0)
 		return -EPIPE;
+	full = (size_t)n == iov.iov_len;
 	c->in_len += n;
 	for (;;) {
 		uint16_t size;
@@ -931,6 +934,22 @@ static int client_read(struct client *c)
 			return r;
 		pos += size;
 	}
+	/* Descriptors no message can take any more end the client (link.h: they could not be
+	 * announced to the host). When that is certain: Linux hands a sendmsg's descriptors out
+	 * with its first chunk of bytes (skb) and ends the read at that chunk's end, or where
+	 * our buffer is full. libwayland sends all descriptors of a flush with that flush's only
+	 * sendmsg (a partial write sends the rest later, without them). A sendmsg goes as one
+	 * chunk unless it is longer than a chunk can be (half the send buffer or 32 KiB and a
+	 * page, both far above SKB_SPLIT_MIN; libwayland flushes 4 KiB by default), so every
+	 * chunk but a sendmsg's last is at least SKB_SPLIT_MIN long. A read that did not fill
+	 * our buffer and brought fewer bytes therefore holds no chunk with more of a flush to
+	 * come: every flush begun is here whole, and with no partial message left, fds left over
+	 * belong to no message. Otherwise they may belong to bytes still on their way; they wait,
+	 * up to one flush's worth (more cannot be outstanding, since a flush's fds come only after
+	 * the previous flush's bytes). */
+	if (c->n_in_fds > SENDMSG_MAX_FDS ||
+	    (c->n_in_fds > 0 && pos == c->in_len && (size_t)n < SKB_SPLIT_MIN && !full))
+		return -EBADF;
 	memmove(c->in, c->in + pos, c->in_len - pos);
 	c->in_len -= pos;
 	batch_flush(c);

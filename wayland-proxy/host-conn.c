@@ -601,6 +601,15 @@ static int handle_request(struct host *h, struct conn *c, const uint8_t *msg,
 		out = rewritten;
 	}
 
+	/* The guest announces a message's descriptors right before it (link.h): one still
+	 * queued after the message took its own belongs to no message. conn_end closes the
+	 * memfds made for such announcements with the rest of the connection. */
+	if (c->npending > 0) {
+		for (unsigned i = 0; i < nfds; i++)
+			closep(&fds[i]);
+		return conn_end(h, c, "%s.%s leaves %u descriptor announcement(s) unused",
+				m->iface->name, m->desc->name, c->npending);
+	}
 	r = wire_objects_apply(c->objs, m, LINK_MAX_OBJECTS);
 	if (r < 0) {
 		for (unsigned i = 0; i < nfds; i++)

@@ -268,6 +268,86 @@ def main():
         check(data == b"pasted text", f"pasted data arrived as {data!r}")
         os.close(r)
 
+        # Descriptors and their messages (link.h: each fd is announced for its message).
+        def shm_client(next_id):
+            """A new client with wl_shm bound as object 3; its conn."""
+            cl = Client(path)
+            t, conn, p = link.recv()
+            check(t == CONN_OPEN, f"open frame {t}")
+            cl.send(msg(1, 1, "n", 2) + msg(2, 0, "usun", 2, "wl_shm", 1, 3))
+            got = b""
+            while len(got) < 40:
+                p, _ = link.expect(WL, conn)
+                got += p
+            return cl, conn
+
+        def shm_fd():
+            fd = os.memfd_create("test", os.MFD_CLOEXEC)
+            os.ftruncate(fd, 4096)
+            return fd
+
+        def expect_pool(conn, pool):
+            p, _ = link.expect(FD_SHM, conn)
+            check(p == struct.pack("<I", 4096), f"FD_SHM announced {p!r}")
+            p, _ = link.expect(WL, conn)
+            check(p == msg(3, 0, "ni", pool, 4096), f"create_pool arrived as {p!r}")
+
+        # A message split across reads, its fd with the first part: accepted.
+        cl, conn = shm_client(4)
+        fd = shm_fd()
+        pool_msg = msg(3, 0, "ni", 4, 4096)
+        cl.send(pool_msg[:8], [fd])
+        time.sleep(0.2)  # lets the guest half read the first part alone, as it may
+        cl.send(pool_msg[8:])
+        expect_pool(conn, 4)
+        # libwayland's flush of more than a socket chunk's minimum: its fd comes with bytes
+        # whose messages take none (here 1500 wl_display.sync), the message taking it follows
+        # in the next read. Accepted: the fd may still belong to the rest of the flush.
+        syncs = b"".join(msg(1, 0, "n", 5 + i) for i in range(1500))
+        cl.send(syncs, [fd])
+        time.sleep(0.2)
+        cl.send(msg(3, 0, "ni", 5 + 1500, 4096))
+        got = b""
+        while len(got) < len(syncs):
+            p, _ = link.expect(WL, conn)
+            got += p
+        check(got == syncs, "the syncs did not arrive unchanged")
+        expect_pool(conn, 5 + 1500)
+        os.close(fd)
+        cl.send(msg(1, 0, "n", 6 + 1500))
+        p, _ = link.expect(WL, conn)
+        check(p == msg(1, 0, "n", 6 + 1500), "the client did not carry on")
+        cl.sock.close()
+        link.expect(CONN_CLOSE, conn)
+
+        # Descriptors no message takes end the client: a sync with an fd, a create_pool with
+        # two, and more than one flush's worth waiting in front of a partial message.
+        for case in ("sync with an fd", "create_pool with two fds", "29 fds waiting"):
+            cl, conn = shm_client(4)
+            fds = [shm_fd() for _ in range(2 if case == "create_pool with two fds" else 1)]
+            if case == "sync with an fd":
+                cl.send(msg(1, 0, "n", 4), fds)
+            elif case == "create_pool with two fds":
+                cl.send(msg(3, 0, "ni", 4, 4096), fds)
+            else:
+                fds = [shm_fd() for _ in range(29)]
+                cl.send(msg(3, 0, "ni", 4, 4096)[:8], fds)
+            for fd in fds:
+                os.close(fd)
+            while True:  # the create_pool, valid itself, may go first with its FD_SHM
+                t, c, p = link.recv()
+                check(c == conn and t in (FD_SHM, WL, CONN_CLOSE), f"{case}: frame {t}")
+                if t == CONN_CLOSE:
+                    break
+            try:
+                while True:
+                    cl.event()
+            except (EOFError, ConnectionResetError):
+                pass
+            except socket.timeout:
+                check(False, f"{case}: the client was not disconnected")
+            cl.sock.close()
+
         # A second client; then a malformed request from the first ends only the first.
         b = Client(path)
         t, conn_b, p = link.recv()

@@ -525,6 +525,33 @@ static void test_pool_caps(void **state)
 	env_free(e);
 }
 
+/* link.h: a message whose descriptor count does not match the announcements queued ends the
+ * connection: one announced before a message that takes none, two before one that takes one. */
+static void test_fd_count(void **state)
+{
+	for (int i = 0; i < 2; i++) {
+		struct env *e = env_new();
+		struct mb m;
+		uint8_t v[4];
+		window(e);
+		put32(v, 4096);
+		for (int k = 0; k <= i; k++)
+			assert_int_equal(send_frame(e, LINK_FD_SHM, 1, v, 4), 0);
+		mb_start(&m);
+		mb_u32(&m, 9);
+		if (i == 0) {
+			mb_end(&m, 1, WL_DISPLAY_SYNC);
+		} else {
+			mb_u32(&m, 4096);
+			mb_end(&m, 4, WL_SHM_CREATE_POOL);
+		}
+		assert_int_equal(send_frame(e, LINK_WL, 1, m.b, m.len), 0);
+		assert_int_equal(host_conn_count(e->h), 0); /* ended at once, not left waiting */
+		expect_closed(e, "announcement");
+		env_free(e);
+	}
+}
+
 /* wl_data_source.send from the compositor: the guest streams the data back into its pipe. */
 static void test_pipe_to_compositor(void **state)
 {
@@ -805,6 +832,7 @@ int main(void)
 	    cmocka_unit_test(test_shm_pool),
 	    cmocka_unit_test(test_buffer_checks),
 	    cmocka_unit_test(test_pool_caps),
+	    cmocka_unit_test(test_fd_count),
 	    cmocka_unit_test(test_pipe_to_compositor),
 	    cmocka_unit_test(test_pipe_from_compositor),
 	    cmocka_unit_test(test_conn_caps),
