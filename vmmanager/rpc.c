@@ -159,6 +159,8 @@ static void connect_target(struct rpc_call *c)
 		return;
 	}
 	c->state = CALL_RUNNING;
+	if (c->timer < 0)
+		c->timer = virEventAddTimeout((int)c->d->rpc_timeout_s * 1000, call_timed_out, c, NULL);
 	c->in_credit = CHAN_INITIAL_WINDOW;
 	send_u32(c, true, CHAN_WINDOW, CHAN_INITIAL_WINDOW);
 }
@@ -497,6 +499,14 @@ static void call_proceed(struct rpc_call *c, const char *target)
 			free(err);
 			free(msg);
 			call_abort(c, "the target could not be started");
+			return;
+		}
+		/* The start has its own limit (the target's qrexec_timeout, after which it is
+		 * killed and the call ends with it); the call's own timeout runs from when the
+		 * service starts, so a slow boot does not eat it. */
+		if (c->timer >= 0) {
+			virEventRemoveTimeout(c->timer);
+			c->timer = -1;
 		}
 		return; /* rpc_target_ready continues */
 	}
