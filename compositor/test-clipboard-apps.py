@@ -5,6 +5,7 @@ bulkhead-compositor:
 
 - qube alice, on connections from the control socket: wl-copy then wl-paste reads the text;
 - qube bob, focused afterwards, and the host (a host window focused) read "No selection";
+- wl-copy in alice while bob's window is focused takes no focus: it waits and sets nothing;
 - alice, focused again, still reads its own text; wl-copy --clear empties it;
 - qube carol through its Wayland proxy pair (host half with its link and connector, guest half
   on the other end of a socketpair, as wayland-proxy/test-proxy.py runs them): wl-copy and
@@ -15,9 +16,8 @@ bulkhead-compositor:
   used to be refused by wlroots as superseded by the other qube's stand-in), and is not offered
   to the other qube.
 
-A qube's window never takes the focus from another qube's or the host's window, so wl-copy in a
-qube the user is not in waits for its window to be focused; that is by design and not tested
-here beyond bob and the host reading nothing.
+A qube's window never takes the focus from another qube's or the host's window, so wl-copy and
+wl-paste in a qube the user is not in wait for their window to be picked: by design.
 
 Usage: test-clipboard-apps.py COMPOSITOR CLIPBOARD-CLIENT WAYLAND-PROXY
 Exits 77 (skip) without wl-clipboard, or when not root (the proxy's host half drops to nobody).
@@ -269,6 +269,20 @@ def main():
         bw.out.wait(r"^focus$", "bob's window to be focused")
         expect_nothing(bob)
 
+        print("wl-copy in alice while bob's window has the focus waits: no focus is taken")
+        mark = len(comp.log.lines)
+        waiting = alice.spawn(["wl-copy", "stolen"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        try:
+            comp.log.wait(r"mapped qube=alice", "wl-copy's window", start=mark)
+            _, lines, _ = comp.ok("windows")
+            focused = [l.split("\t")[2] for l in lines if l.endswith("\t1")]
+            assert focused == ["[bob] B"], lines
+            assert waiting.poll() is None, "wl-copy finished without the focus"
+        finally:
+            waiting.kill()
+            waiting.wait()
+
         print("the host, a host window focused, reads nothing")
         hw = host.window(client_bin, "H")
         apps.append(hw)
@@ -288,7 +302,8 @@ def main():
         alice.copy("--clear")
         expect_nothing(alice)
         for w in (bw, hw, cw):
-            assert not any("hello-alice" in l for l in w.offered()), (w.title, w.out.lines)
+            assert not any("hello-alice" in l or "stolen" in l for l in w.offered()), \
+                (w.title, w.out.lines)
         assert not any(big.decode()[:64] in l for w in (aw, bw, hw) for l in w.offered())
 
         print("a copy that reaches the compositor after the user moved to carol's window is "
