@@ -10,7 +10,8 @@ bulkhead-compositor:
 - qube carol through its Wayland proxy pair (host half with its link and connector, guest half
   on the other end of a socketpair, as wayland-proxy/test-proxy.py runs them): wl-copy and
   wl-paste through the guest half's socket carry 200 KB intact; alice never reads carol's text
-  nor carol alice's;
+  nor carol alice's; text selected with the mouse in one of carol's foot windows is pasted
+  into another (foot's XF86Paste, as Ctrl+Shift+V is the compositor's);
 - a copy a client asked for while focused that reaches the compositor after the user moved to
   another qube's window (clipboard-client --set-on-leave) becomes its own qube's selection (it
   used to be refused by wlroots as superseded by the other qube's stand-in), and is not offered
@@ -32,11 +33,13 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 here = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("clip", os.path.join(here, "test-clipboard.py"))
 clip = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(clip)
 WAIT = clip.WAIT
+TITLE_HEIGHT = 22  # server.h
 
 
 class App:
@@ -53,11 +56,6 @@ class App:
     def offered(self):
         self.out.drain()
         return [l for l in self.out.lines if l.startswith("offered")]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Env:
@@ -126,6 +124,26 @@ class Env:
 
     def who(self):
         return self.qube or "the host"
+
+
+def wait_file(path, what):
+    deadline = time.monotonic() + WAIT
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def window_box(comp, title):
+    """(x, y, w, h) of the frame of the window titled exactly title, once it is mapped."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        boxes = comp.windows()
+        if title in boxes:
+            return boxes[title]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no window {title}: {boxes}")
+        time.sleep(0.2)
 
 
 def focus(comp, app):
@@ -202,9 +220,10 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     compositor, client_bin, proxy = sys.argv[1:]
-    for tool in ("wl-copy", "wl-paste"):
+    for tool, package in (("wl-copy", "wl-clipboard"), ("wl-paste", "wl-clipboard"),
+                          ("foot", "foot")):
         if not shutil.which(tool):
-            clip.skip(f"{tool} is not installed (wl-clipboard)")
+            clip.skip(f"{tool} is not installed ({package})")
     if os.geteuid() != 0:
         clip.skip("the proxy's host half needs root to drop to nobody")
 
@@ -324,6 +343,39 @@ def main():
         for w in (bw, hw, cw):
             assert not any("late-alice" in l for l in w.offered()), (w.title, w.out.lines)
 
+        print("two foot windows of carol, through its proxy pair: text selected with the mouse in "
+              "one is pasted into the other")
+        # Ctrl+Shift+C/V are the compositor's: foot copies its mouse selection to the clipboard
+        # and pastes with the XF86Paste key instead.
+        ini = f"{tmp}/foot.ini"
+        with open(ini, "w") as f:
+            f.write("[main]\nselection-target=clipboard\nfont=monospace:size=12\n"
+                    "[tweak]\nmax-shm-pool-size-mb=64\n")
+        shown, pasted = f"{tmp}/shown", f"{tmp}/pasted"
+        foot = ["foot", "-c", ini, "--window-size-pixels=400x200"]
+        apps.append(carol.spawn(foot + ["--title=F1", "sh", "-c",
+                                        f"echo COPYME; touch {shown}; exec sleep 1000"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_file(shown, "foot to print the text")
+        x, y, _, _ = window_box(comp, "[carol] F1")
+        # The first line of the terminal, just below the title bar, from its first character
+        # on.
+        row = y + TITLE_HEIGHT + 8
+        comp.ok(f"pointer {x + 6} {row} left-down")
+        comp.ok(f"pointer {x + 200} {row}")
+        comp.ok(f"pointer {x + 200} {row} left-up")
+        apps.append(carol.spawn(foot + ["--title=F2", "sh", "-c",
+                                        f"stty raw -echo; head -c 6 > {pasted}.part; "
+                                        f"mv {pasted}.part {pasted}; exec sleep 1000"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        window_box(comp, "[carol] F2")
+        comp.click("F2")
+        comp.ok("key XF86Paste")
+        wait_file(pasted, "foot to paste")
+        with open(pasted, "rb") as f:
+            got = f.read()
+        assert got == b"COPYME", got
+
         assert comp.proc.poll() is None, "the compositor died"
         comp.stop()
         assert not comp.sanitizer_reports(), "sanitizer reports"
@@ -339,7 +391,10 @@ def main():
         return 1
     finally:
         for a in apps:
-            a.stop()
+            p = a.proc if isinstance(a, App) else a
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         if pair:
             pair.close()
         if comp:
