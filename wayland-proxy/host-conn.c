@@ -12,9 +12,12 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -22,9 +25,12 @@
 #include "util.h"
 #include "wire.h"
 
-#define MAX_PENDING_FDS	 28 /* announcements waiting for their message; libwayland's fd cap */
-#define MAX_POOLS	 64 /* per connection */
-#define MAX_TRANSFERS	 8  /* clipboard pipes per connection, each way */
+#define MAX_PENDING_FDS	 28   /* announcements waiting for their message; libwayland's fd cap */
+#define MAX_POOLS	 64   /* per connection */
+#define MAX_BUFFERS	 1024 /* live wl_buffers per connection */
+#define MAX_HOLE_WALK	 32   /* extents looked at when counting a range's unallocated bytes */
+#define PAGE		 4096u
+#define MAX_TRANSFERS	 8 /* clipboard pipes per connection, each way */
 #define MAX_GLOBALS	 128
 #define MAX_IN_FDS	 64
 #define MAX_FDS_PER_SEND 28 /* libwayland reads at most this many per message */
@@ -40,12 +46,21 @@ struct pending_fd {
 	int fd;
 };
 
-/* A wl_shm_pool's host-side memory, which the compositor maps too. */
+/* A wl_shm_pool's host-side memory, which the compositor maps too. The memfd is sparse: only
+ * pages written (SHM_WRITE) or covered by a buffer take memory, counted in resident. */
 struct pool {
 	uint32_t id;
 	int fd;
 	uint8_t *map;
 	size_t size;
+	uint64_t resident;
+};
+
+/* A wl_buffer made from a pool: its pages stay allocated while it lives. */
+struct buffer {
+	uint32_t id;
+	uint32_t pool;
+	uint64_t offset, len;
 };
 
 struct global {
@@ -84,6 +99,8 @@ struct conn {
 	unsigned npending;
 	struct pool pools[MAX_POOLS];
 	unsigned npools;
+	struct buffer *buffers;
+	unsigned nbuffers, buffers_cap;
 	struct global globals[MAX_GLOBALS];
 	unsigned nglobals;
 	unsigned surfaces;
@@ -114,9 +131,10 @@ struct host {
 	void *userdata;
 	bool hello;
 	struct conn *conns[LINK_MAX_CONNS + 1];
-	uint64_t shm_bytes; /* every pool and announced pool of the qube */
-	uint64_t out_bytes; /* queued for the compositor and for its pipes */
-	size_t batch_len;   /* events for the guest, sent as one LINK_WL frame */
+	uint64_t shm_bytes;    /* address space: every pool and announced pool of the qube */
+	uint64_t shm_resident; /* memory: the pages allocated in all pools of the qube */
+	uint64_t out_bytes;    /* queued for the compositor and for its pipes */
+	size_t batch_len;      /* events for the guest, sent as one LINK_WL frame */
 	uint32_t batch_conn;
 	uint8_t batch[LINK_MAX_PAYLOAD];
 };
@@ -159,7 +177,9 @@ static void conn_free(struct host *h, struct conn *c)
 		munmap(c->pools[i].map, c->pools[i].size);
 		closep(&c->pools[i].fd);
 		h->shm_bytes -= c->pools[i].size;
+		h->shm_resident -= c->pools[i].resident;
 	}
+	free(c->buffers);
 	for (unsigned i = 0; i < c->npending; i++)
 		if (c->pending[i].type == LINK_FD_SHM)
 			h->shm_bytes -= c->pending[i].value;
@@ -298,7 +318,7 @@ static int handle_fd_announcement(struct host *h, struct conn *c, uint32_t type,
 		if (value == 0 || value > LINK_MAX_POOL_BYTES)
 			return conn_end(h, c, "shm pool of %u bytes", value);
 		if (h->shm_bytes + value > LINK_MAX_SHM_BYTES)
-			return conn_end(h, c, "shm pools above %u bytes in all",
+			return conn_end(h, c, "shm pools above %llu bytes in all",
 					LINK_MAX_SHM_BYTES);
 		fd = memfd_create("bulkhead-shm", MFD_CLOEXEC);
 		if (fd < 0)
@@ -353,7 +373,7 @@ static int do_create_pool(struct host *h, struct conn *c, const struct wire_msg 
 		h->shm_bytes -= p.value;
 		return conn_end(h, c, "mapping a pool: %s", strerror(e));
 	}
-	c->pools[c->npools++] = (struct pool){m->args[0].u, p.fd, map, p.value};
+	c->pools[c->npools++] = (struct pool){m->args[0].u, p.fd, map, p.value, 0};
 	*ret_fd = dup;
 	return 0;
 }
@@ -371,7 +391,7 @@ static int do_resize_pool(struct host *h, struct conn *c, const struct wire_msg 
 	if (grow == 0)
 		return 0;
 	if (h->shm_bytes + grow > LINK_MAX_SHM_BYTES)
-		return conn_end(h, c, "shm pools above %u bytes in all", LINK_MAX_SHM_BYTES);
+		return conn_end(h, c, "shm pools above %llu bytes in all", LINK_MAX_SHM_BYTES);
 	if (ftruncate(pool->fd, size) < 0)
 		return conn_end(h, c, "growing pool %u: %s", m->id, strerror(errno));
 	void *map = mremap(pool->map, pool->size, (size_t)size, MREMAP_MAYMOVE);
@@ -383,15 +403,118 @@ static int do_resize_pool(struct host *h, struct conn *c, const struct wire_msg 
 	return 0;
 }
 
-static void destroy_pool(struct host *h, struct conn *c, uint32_t id)
+/* ---- pool memory: what is resident, and the cap on it ---- */
+
+/* Bytes of [off, off + len) of the pool not yet backed by memory (holes of the memfd); past
+ * MAX_HOLE_WALK extents the rest counts as a hole, so this never counts too few. */
+static uint64_t pool_holes(const struct pool *pool, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, holes = 0;
+	for (unsigned i = 0; off < end; i++) {
+		off_t hole = lseek(pool->fd, (off_t)off, SEEK_HOLE);
+		if (hole < 0 || i == MAX_HOLE_WALK)
+			return holes + (end - off);
+		if ((uint64_t)hole >= end)
+			break;
+		off_t data = lseek(pool->fd, hole, SEEK_DATA);
+		uint64_t hole_end = data < 0 || (uint64_t)data > end ? end : (uint64_t)data;
+		holes += hole_end - (uint64_t)hole;
+		off = hole_end;
+	}
+	return holes;
+}
+
+/* The pool's allocated bytes, as the kernel counts them; the qube's total follows. */
+static void pool_update_resident(struct host *h, struct pool *pool)
+{
+	struct stat st;
+	/* fstat(2) itself: glibc's goes through newfstatat, which takes paths. */
+	if (syscall(SYS_fstat, pool->fd, &st) < 0)
+		return;
+	uint64_t now = (uint64_t)st.st_blocks * 512;
+	h->shm_resident = h->shm_resident - pool->resident + now;
+	pool->resident = now;
+}
+
+/* Room for up to grow more resident bytes in the qube's pools, or the connection ends. */
+static int pool_reserve(struct host *h, struct conn *c, uint64_t grow)
+{
+	if (h->shm_resident + grow > LINK_MAX_SHM_RESIDENT)
+		return conn_end(h, c, "shm pools would hold more than %u MiB of memory",
+				LINK_MAX_SHM_RESIDENT >> 20);
+	return 0;
+}
+
+static struct buffer *find_buffer(struct conn *c, uint32_t id)
+{
+	for (unsigned i = 0; i < c->nbuffers; i++)
+		if (c->buffers[i].id == id)
+			return &c->buffers[i];
+	return NULL;
+}
+
+static int cmp_u64_pair(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* wl_buffer.destroy: the pages of its range that no other live buffer of the pool covers are
+ * given back (as foot does with its own pool behind a scrolled buffer). The guest half sends a
+ * new buffer's contents whole before its first commit, so nothing relies on them any more. */
+static void destroy_buffer(struct host *h, struct conn *c, uint32_t id)
+{
+	struct buffer *b = find_buffer(c, id);
+	if (!b)
+		return;
+	struct buffer gone = *b;
+	*b = c->buffers[--c->nbuffers];
+	struct pool *pool = find_pool(c, gone.pool);
+	if (!pool)
+		return;
+	/* the other live buffers' ranges that overlap, in order */
+	_cleanup_free_ uint64_t(*cover)[2] = xmalloc((c->nbuffers + 1) * sizeof(*cover));
+	unsigned n = 0;
+	for (unsigned i = 0; i < c->nbuffers; i++) {
+		const struct buffer *o = &c->buffers[i];
+		if (o->pool == gone.pool && o->offset < gone.offset + gone.len &&
+		    gone.offset < o->offset + o->len) {
+			cover[n][0] = o->offset;
+			cover[n][1] = o->offset + o->len;
+			n++;
+		}
+	}
+	qsort(cover, n, sizeof(*cover), cmp_u64_pair);
+	uint64_t at = gone.offset, end = gone.offset + gone.len;
+	for (unsigned i = 0; i <= n && at < end; i++) {
+		uint64_t gap_end = i < n && cover[i][0] < end ? cover[i][0] : end;
+		/* whole pages only: a partly covered page keeps its bytes */
+		uint64_t from = (at + PAGE - 1) / PAGE * PAGE, to = gap_end / PAGE * PAGE;
+		if (from < to)
+			(void)fallocate(pool->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)from, (off_t)(to - from));
+		if (i < n && cover[i][1] > at)
+			at = cover[i][1];
+	}
+	pool_update_resident(h, pool);
+}
+
+static int destroy_pool(struct host *h, struct conn *c, uint32_t id)
 {
 	struct pool *pool = find_pool(c, id);
 	if (!pool)
-		return;
+		return 0;
+	/* The guest half holds a pool's destroy back until its buffers are gone (link.h), so
+	 * that every page the compositor may read stays counted here. */
+	for (unsigned i = 0; i < c->nbuffers; i++)
+		if (c->buffers[i].pool == id)
+			return conn_end(h, c, "pool %u destroyed before its buffers", id);
 	munmap(pool->map, pool->size);
 	close(pool->fd);
 	h->shm_bytes -= pool->size;
+	h->shm_resident -= pool->resident;
 	*pool = c->pools[--c->npools];
+	return 0;
 }
 
 /* Bytes per pixel of the wl_shm formats we pass on; others are refused. */
@@ -440,6 +563,56 @@ static int check_create_buffer(struct host *h, struct conn *c, const struct wire
 	if ((uint64_t)offset + (uint64_t)stride * (uint64_t)height > pool->size)
 		return conn_end(h, c, "buffer %dx%d stride %d offset %d outside its pool of %zu",
 				width, height, stride, offset, pool->size);
+	if (c->nbuffers >= MAX_BUFFERS)
+		return conn_end(h, c, "more than %u buffers", MAX_BUFFERS);
+	/* The compositor reads the buffer's pages through its own mapping, which would allocate
+	 * them unseen: they are allocated (and counted) here, now. */
+	uint64_t len = (uint64_t)stride * (uint64_t)height;
+	int r = pool_reserve(h, c, pool_holes(pool, (uint64_t)offset, len));
+	if (r < 0)
+		return r;
+	if (fallocate(pool->fd, FALLOC_FL_KEEP_SIZE, offset, (off_t)len) < 0)
+		return conn_end(h, c, "allocating a buffer of %" PRIu64 " bytes: %s", len,
+				strerror(errno));
+	pool_update_resident(h, pool);
+	if (c->nbuffers == c->buffers_cap) {
+		c->buffers_cap = c->buffers_cap ? 2 * c->buffers_cap : 16;
+		c->buffers = xrealloc(c->buffers, c->buffers_cap * sizeof(*c->buffers));
+	}
+	c->buffers[c->nbuffers++] = (struct buffer){m->args[0].u, m->id, (uint64_t)offset, len};
+	return 0;
+}
+
+/* The rows of a checked SHM_WRITE into the pool. */
+static int shm_write_rows(struct host *h, struct conn *c, struct pool *pool, uint32_t offset,
+			  uint32_t row_len, uint32_t stride, uint32_t rows, uint32_t flags,
+			  const uint8_t *data, uint32_t data_len)
+{
+	uint64_t total = (uint64_t)rows * row_len;
+	uint8_t *dst = pool->map + offset;
+	bool contiguous = rows == 1 || stride == row_len;
+	if (!(flags & LINK_SHM_LZ4)) {
+		if (data_len != total)
+			return conn_end(h, c, "shm write of %u bytes for %" PRIu64, data_len,
+					total);
+		if (contiguous)
+			memcpy(dst, data, total);
+		else
+			for (uint32_t i = 0; i < rows; i++)
+				memcpy(dst + (size_t)i * stride, data + (size_t)i * row_len,
+				       row_len);
+		return 0;
+	}
+	/* total <= LINK_MAX_BUFFER_BYTES < INT_MAX, data_len <= LINK_MAX_PAYLOAD */
+	_cleanup_free_ uint8_t *scratch = contiguous ? NULL : xmalloc(total);
+	int n = LZ4_decompress_safe((const char *)data, (char *)(contiguous ? dst : scratch),
+				    (int)data_len, (int)total);
+	if (n < 0 || (uint64_t)n != total)
+		return conn_end(h, c, "shm write: LZ4 block does not give %" PRIu64 " bytes",
+				total);
+	if (!contiguous)
+		for (uint32_t i = 0; i < rows; i++)
+			memcpy(dst + (size_t)i * stride, scratch + (size_t)i * row_len, row_len);
 	return 0;
 }
 
@@ -466,31 +639,15 @@ static int handle_shm_write(struct host *h, struct conn *c, const uint8_t *p, ui
 	    (uint64_t)offset + (uint64_t)(rows - 1) * stride + row_len > pool->size)
 		return conn_end(h, c, "shm write of %u rows of %u at %u stride %u outside pool %zu",
 				rows, row_len, offset, stride, pool->size);
-	uint8_t *dst = pool->map + offset;
-	bool contiguous = rows == 1 || stride == row_len;
-	if (!(flags & LINK_SHM_LZ4)) {
-		if (data_len != total)
-			return conn_end(h, c, "shm write of %u bytes for %" PRIu64, data_len,
-					total);
-		if (contiguous)
-			memcpy(dst, data, total);
-		else
-			for (uint32_t i = 0; i < rows; i++)
-				memcpy(dst + (size_t)i * stride, data + (size_t)i * row_len,
-				       row_len);
-		return 0;
-	}
-	/* total <= LINK_MAX_BUFFER_BYTES < INT_MAX, data_len <= LINK_MAX_PAYLOAD */
-	_cleanup_free_ uint8_t *scratch = contiguous ? NULL : xmalloc(total);
-	int n = LZ4_decompress_safe((const char *)data, (char *)(contiguous ? dst : scratch),
-				    (int)data_len, (int)total);
-	if (n < 0 || (uint64_t)n != total)
-		return conn_end(h, c, "shm write: LZ4 block does not give %" PRIu64 " bytes",
-				total);
-	if (!contiguous)
-		for (uint32_t i = 0; i < rows; i++)
-			memcpy(dst + (size_t)i * stride, scratch + (size_t)i * row_len, row_len);
-	return 0;
+	uint64_t span = (uint64_t)(rows - 1) * stride + row_len;
+	uint64_t holes = pool_holes(pool, offset, span);
+	int r = pool_reserve(h, c, holes);
+	if (r < 0)
+		return r;
+	r = shm_write_rows(h, c, pool, offset, row_len, stride, rows, flags, data, data_len);
+	if (r == 0 && holes > 0)
+		pool_update_resident(h, pool);
+	return r;
 }
 
 /* ---- from the guest: Wayland requests ---- */
@@ -589,7 +746,11 @@ static int handle_request(struct host *h, struct conn *c, const uint8_t *msg,
 		if (r < 0)
 			return r;
 	} else if (is(m, &wl_shm_pool_interface, "destroy")) {
-		destroy_pool(h, c, m->id);
+		r = destroy_pool(h, c, m->id);
+		if (r < 0)
+			return r;
+	} else if (is(m, &wl_buffer_interface, "destroy")) {
+		destroy_buffer(h, c, m->id);
 	} else if (is(m, &xdg_toplevel_interface, "set_title") ||
 		   is(m, &xdg_toplevel_interface, "set_app_id")) {
 		char prefix[80];

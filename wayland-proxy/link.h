@@ -64,9 +64,18 @@ enum link_type {
 #define LINK_SHM_LZ4	  1u
 #define LINK_PIPE_HOST_ID 0x80000000u
 
-/* Caps, per qube. */
-#define LINK_MAX_POOL_BYTES   (512u << 20)  /* one pool; foot's default scrolling pool */
-#define LINK_MAX_SHM_BYTES    (1024u << 20) /* all pools of a qube together */
+/* Caps, per qube. Pools are sparse memfds on the host: their size is address space, and only
+ * the pages written by LINK_SHM_WRITE or covered by a live wl_buffer take memory. So two caps:
+ * address space (one pool, and all of a qube's pools, which the host half maps) and memory
+ * (the pages allocated in all of a qube's pools: a wl_shm_pool.create_buffer allocates its
+ * range, since the compositor reads it; a SHM_WRITE allocates the pages it touches; a
+ * wl_buffer.destroy gives back the pages no other live buffer of its pool covers). A request
+ * or frame that would pass a cap ends its conn. wl_shm_pool.destroy must come after the
+ * destroy of every buffer made from the pool (the guest half holds it back), so that all the
+ * memory the compositor may still read stays counted; earlier, it ends the conn. */
+#define LINK_MAX_POOL_BYTES   (512u << 20) /* one pool; foot's default scrolling pool */
+#define LINK_MAX_SHM_BYTES    (4ull << 30) /* address space of all pools of a qube */
+#define LINK_MAX_SHM_RESIDENT (512u << 20) /* memory allocated in all pools of a qube */
 #define LINK_MAX_BUFFER_BYTES (8192u * 8192u * 4u)
 #define LINK_MAX_FILE_BYTES   (1u << 20)
 #define LINK_MAX_PIPE_BYTES   (16u << 20)

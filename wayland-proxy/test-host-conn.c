@@ -525,6 +525,120 @@ static void test_pool_caps(void **state)
 	env_free(e);
 }
 
+/* A pool of size as id; returns the compositor's descriptor of its memory. */
+static int pool_n(struct env *e, uint32_t id, uint32_t size)
+{
+	struct mb m;
+	uint8_t buf[256], v[4];
+	int fds[28];
+	unsigned nfds;
+	put32(v, size);
+	assert_int_equal(send_frame(e, LINK_FD_SHM, 1, v, 4), 0);
+	mb_start(&m);
+	mb_u32(&m, id);
+	mb_u32(&m, size);
+	mb_end(&m, 4, WL_SHM_CREATE_POOL);
+	assert_int_equal(send_frame(e, LINK_WL, 1, m.b, m.len), 0);
+	assert_int_equal(host_conn_count(e->h), 1);
+	comp_read(e, 0, buf, sizeof(buf), fds, &nfds);
+	assert_int_equal(nfds, 1);
+	return fds[0];
+}
+
+static int buffer_n(struct env *e, uint32_t pool, uint32_t id, uint32_t offset, uint32_t width,
+		    uint32_t height)
+{
+	struct mb m;
+	mb_start(&m);
+	mb_u32(&m, id);
+	mb_u32(&m, offset);
+	mb_u32(&m, width);
+	mb_u32(&m, height);
+	mb_u32(&m, width * 4);
+	mb_u32(&m, WL_SHM_FORMAT_XRGB8888);
+	mb_end(&m, pool, WL_SHM_POOL_CREATE_BUFFER);
+	return send_frame(e, LINK_WL, 1, m.b, m.len);
+}
+
+static uint64_t allocated(int fd)
+{
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* Pools are address space; memory is what their buffers and writes allocate (link.h). */
+static void test_shm_memory(void **state)
+{
+	struct env *e = env_new();
+	struct mb m;
+	uint8_t buf[256];
+	int fds[28];
+	window(e);
+	/* three pools of the largest size (foot makes two per window, and a third at times) */
+	int p9 = pool_n(e, 9, LINK_MAX_POOL_BYTES), p10 = pool_n(e, 10, LINK_MAX_POOL_BYTES);
+	int p11 = pool_n(e, 11, LINK_MAX_POOL_BYTES);
+	assert_int_equal(allocated(p9) + allocated(p10) + allocated(p11), 0);
+
+	/* a buffer's range is allocated at once; its destroy gives it back */
+	assert_int_equal(buffer_n(e, 9, 12, 0, 1024, 1024), 0);
+	comp_read(e, 0, buf, sizeof(buf), fds, NULL);
+	assert_true(allocated(p9) >= 4u << 20);
+	mb_start(&m);
+	mb_end(&m, 12, WL_BUFFER_DESTROY);
+	assert_int_equal(send_frame(e, LINK_WL, 1, m.b, m.len), 0);
+	comp_read(e, 0, buf, sizeof(buf), fds, NULL);
+	assert_int_equal(allocated(p9), 0);
+
+	/* two overlapping buffers: the destroyed one's pages the other covers stay */
+	assert_int_equal(buffer_n(e, 9, 13, 0, 1024, 2), 0);	/* bytes 0..8191 */
+	assert_int_equal(buffer_n(e, 9, 14, 4096, 1024, 2), 0); /* bytes 4096..12287 */
+	comp_read(e, 0, buf, sizeof(buf), fds, NULL);
+	uint8_t hdr[24 + 16];
+	uint32_t w[6] = {9, 6000, 16, 16, 1, 0};
+	memcpy(hdr, w, sizeof(w));
+	memset(hdr + 24, 0x77, 16);
+	assert_int_equal(send_frame(e, LINK_SHM_WRITE, 1, hdr, sizeof(hdr)), 0);
+	mb_start(&m);
+	mb_end(&m, 13, WL_BUFFER_DESTROY);
+	assert_int_equal(send_frame(e, LINK_WL, 1, m.b, m.len), 0);
+	assert_int_equal(allocated(p9), 8192);
+	uint8_t byte;
+	assert_int_equal(pread(p9, &byte, 1, 6000), 1);
+	assert_int_equal(byte, 0x77);
+
+	/* an SHM_WRITE outside any buffer is memory too */
+	uint32_t w2[6] = {10, 1u << 20, 16, 16, 1, 0};
+	memcpy(hdr, w2, sizeof(w2));
+	assert_int_equal(send_frame(e, LINK_SHM_WRITE, 1, hdr, sizeof(hdr)), 0);
+	assert_int_equal(allocated(p10), 4096);
+
+	/* two of the largest buffers pass the memory cap: the second ends the connection */
+	assert_int_equal(buffer_n(e, 10, 15, 2u << 20, 8192, 8192), 0);
+	assert_int_equal(host_conn_count(e->h), 1);
+	assert_int_equal(buffer_n(e, 11, 16, 0, 8192, 8192), 0);
+	while (comp_read(e, 0, buf, sizeof(buf), fds, NULL) > 0 && host_conn_count(e->h) > 0)
+		;
+	expect_closed(e, "memory");
+	close(p9);
+	close(p10);
+	assert_int_equal(allocated(p11), 0); /* the refused buffer was not allocated */
+	close(p11);
+	env_free(e);
+
+	/* a pool destroyed before its buffers */
+	e = env_new();
+	window(e);
+	int p = pool_n(e, 9, 8192);
+	assert_int_equal(buffer_n(e, 9, 10, 0, 16, 16), 0);
+	mb_start(&m);
+	mb_end(&m, 9, WL_SHM_POOL_DESTROY);
+	assert_int_equal(send_frame(e, LINK_WL, 1, m.b, m.len), 0);
+	expect_closed(e, "destroyed before its buffers");
+	close(p);
+	env_free(e);
+}
+
 /* link.h: a message whose descriptor count does not match the announcements queued ends the
  * connection: one announced before a message that takes none, two before one that takes one. */
 static void test_fd_count(void **state)
@@ -833,6 +947,7 @@ int main(void)
 	    cmocka_unit_test(test_buffer_checks),
 	    cmocka_unit_test(test_pool_caps),
 	    cmocka_unit_test(test_fd_count),
+	    cmocka_unit_test(test_shm_memory),
 	    cmocka_unit_test(test_pipe_to_compositor),
 	    cmocka_unit_test(test_pipe_from_compositor),
 	    cmocka_unit_test(test_conn_caps),

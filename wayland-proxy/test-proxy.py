@@ -2,7 +2,8 @@
 """Two qubes' Wayland proxy pairs on a headless bulkhead-compositor, the guest half running on
 the host over a socketpair link: work (blue) and personal (green) each run an unmodified foot
 (with a known background colour) through their guest half's socket, personal also a
-weston-terminal, whose shm pools are destroyed while their buffers live.
+weston-terminal, whose shm pools are destroyed while their buffers live. personal runs a second
+foot: two foots with foot's default shm settings (512 MiB scrolling pools) in one qube.
 
 Checked: every window is listed under its qube with a "[qube] ..." title; a grim screenshot
 shows each foot window's border and title bar in its label colour and foot's own background
@@ -22,8 +23,6 @@ SKIP = 77
 WAIT = 60  # seconds; a limit on waiting only
 BORDER, TITLE = 4, 22
 QUBES = {"work": ("blue", 0x3465A4), "personal": ("green", 0x73D216)}
-# weston-terminal gets a qube of its own: a foot's scrolling pools alone take most of a qube's
-# shm allowance (LINK_MAX_SHM_BYTES).
 WESTON_QUBE = ("untrusted", "red")
 FOOT_BG = 0xA0522D  # no label's colour and nobody's default
 
@@ -119,11 +118,8 @@ def foot_argv(tmp, title, *command):
     ini = os.path.join(tmp, "foot.ini")
     if not os.path.exists(ini):
         with open(ini, "w") as f:
-            # foot's scrolling pools are 512 MiB of address space each, and two of them fill
-            # a qube's shm allowance as the host half counts it (LINK_MAX_SHM_BYTES); a third
-            # (foot makes one when the compositor holds both buffers) would end the client.
-            f.write(f"[colors]\nbackground={FOOT_BG:06x}\n"
-                    "[tweak]\nmax-shm-pool-size-mb=64\n")
+            # Only the colour: foot's shm pools keep their default size.
+            f.write(f"[colors]\nbackground={FOOT_BG:06x}\n")
     return ["foot", "-c", ini, f"--title={title}", "--window-size-pixels=400x300", *command]
 
 
@@ -212,12 +208,17 @@ def main():
         want = {("personal", "[personal] foot-personal")}
         comp.wait_windows(lambda ws: want <= {(w["qube"], w["title"]) for w in ws},
                           "personal's foot")
+        # A second foot in the same qube: its pools and the first one's count together.
+        qubes["personal"].run(comp.env, foot_argv(tmp, "foot-personal-2", "sleep", "600"))
+        want.add(("personal", "[personal] foot-personal-2"))
+        comp.wait_windows(lambda ws: want <= {(w["qube"], w["title"]) for w in ws},
+                          "personal's second foot")
         qubes["work"].run(comp.env, foot_argv(tmp, "foot-work", "sh", "-c",
                                               f'read x; echo "$x" > {answer}; sleep 600'))
         want.add(("work", "[work] foot-work"))
         wins = comp.wait_windows(lambda ws: want <= {(w["qube"], w["title"]) for w in ws},
                                  "both qubes' windows")
-        check(failures, len(wins) == 2, f"windows: {wins}")
+        check(failures, len(wins) == 3, f"windows: {wins}")
         # A qube's new window does not take the focus from another qube's: a click does.
         work = next(w for w in wins if w["title"] == "[work] foot-work")
         if not work["focused"]:
@@ -267,7 +268,7 @@ def main():
         for w in wins:
             check(failures, w["qube"] in qubes and w["title"].startswith(f"[{w['qube']}] "),
                   f"window {w}")
-        check(failures, len(wins) == 2 + weston, f"windows: {wins}")
+        check(failures, len(wins) == 3 + weston, f"windows: {wins}")
 
         # A guest half that dies takes its qube's windows along, and only those.
         qubes["work"].guest.send_signal(signal.SIGKILL)
@@ -276,7 +277,7 @@ def main():
                                  "work's windows to go")
         check(failures, {w["qube"] for w in wins} == set(qubes) - {"work"},
               f"after the kill: {wins}")
-        check(failures, len(wins) == 1 + weston, f"the others' windows after the kill: {wins}")
+        check(failures, len(wins) == 2 + weston, f"the others' windows after the kill: {wins}")
         check(failures, wait_for(lambda: qubes["work"].host.poll() is not None,
                                  "work's host half to exit"), "work's host half still runs")
         for name in set(qubes) - {"work"}:
