@@ -160,7 +160,8 @@ static void connect_target(struct rpc_call *c)
 	}
 	c->state = CALL_RUNNING;
 	if (c->timer < 0)
-		c->timer = virEventAddTimeout((int)c->d->rpc_timeout_s * 1000, call_timed_out, c, NULL);
+		c->timer =
+		    virEventAddTimeout((int)c->d->rpc_timeout_s * 1000, call_timed_out, c, NULL);
 	c->in_credit = CHAN_INITIAL_WINDOW;
 	send_u32(c, true, CHAN_WINDOW, CHAN_INITIAL_WINDOW);
 }
