@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -38,6 +39,8 @@
 #define CONN_MAX_OUT	 (8u << 20) /* bytes queued for one compositor connection */
 #define PIPE_CHUNK	 (64u << 10)
 #define SHM_WRITE_HEADER 24u
+#define DIRECT_MIN	 (128u << 10) /* raw SHM_WRITE payloads read straight into their pool */
+#define DIRECT_IOV	 64	      /* rows per readv of a strided one */
 
 /* A descriptor announced by the guest, made on the host, waiting for its message. */
 struct pending_fd {
@@ -134,7 +137,15 @@ struct host {
 	uint64_t shm_bytes;    /* address space: every pool and announced pool of the qube */
 	uint64_t shm_resident; /* memory: the pages allocated in all pools of the qube */
 	uint64_t out_bytes;    /* queued for the compositor and for its pipes */
-	size_t batch_len;      /* events for the guest, sent as one LINK_WL frame */
+	/* A raw SHM_WRITE whose rows are being read from the link straight into its pool (the
+	 * header was checked as handle_shm_write does). No other frame is read meanwhile. */
+	struct {
+		uint32_t conn, pool; /* conn 0: none; a conn or pool gone: the rest is dropped */
+		uint32_t offset, row_len, stride;
+		uint64_t done, total; /* bytes of rows */
+		bool holes;	      /* pages were allocated: count them at the end */
+	} direct;
+	size_t batch_len; /* events for the guest, sent as one LINK_WL frame */
 	uint32_t batch_conn;
 	uint8_t batch[LINK_MAX_PAYLOAD];
 };
@@ -436,6 +447,21 @@ static void pool_update_resident(struct host *h, struct pool *pool)
 	pool->resident = now;
 }
 
+static struct buffer *find_buffer(struct conn *c, uint32_t id);
+
+/* What writing [off, off + len) of the pool may newly allocate: nothing inside a live buffer,
+ * whose pages were allocated when it was made and stay while it lives (the usual case, and no
+ * system call); elsewhere the holes in that range. */
+static uint64_t write_holes(struct conn *c, const struct pool *pool, uint64_t off, uint64_t len)
+{
+	for (unsigned i = 0; i < c->nbuffers; i++) {
+		const struct buffer *b = &c->buffers[i];
+		if (b->pool == pool->id && b->offset <= off && off + len <= b->offset + b->len)
+			return 0;
+	}
+	return pool_holes(pool, off, len);
+}
+
 /* Room for up to grow more resident bytes in the qube's pools, or the connection ends. */
 static int pool_reserve(struct host *h, struct conn *c, uint64_t grow)
 {
@@ -616,6 +642,15 @@ static int shm_write_rows(struct host *h, struct conn *c, struct pool *pool, uin
 	return 0;
 }
 
+/* The rows' range of an SHM_WRITE lies inside the pool and they do not overlap. */
+static bool shm_write_fits(const struct pool *pool, uint32_t offset, uint32_t row_len,
+			   uint32_t stride, uint32_t rows)
+{
+	uint64_t total = (uint64_t)rows * row_len;
+	return total > 0 && !(rows > 1 && stride < row_len) && total <= LINK_MAX_BUFFER_BYTES &&
+	       (uint64_t)offset + (uint64_t)(rows - 1) * stride + row_len <= pool->size;
+}
+
 static int handle_shm_write(struct host *h, struct conn *c, const uint8_t *p, uint32_t len)
 {
 	if (len < SHM_WRITE_HEADER)
@@ -640,7 +675,7 @@ static int handle_shm_write(struct host *h, struct conn *c, const uint8_t *p, ui
 		return conn_end(h, c, "shm write of %u rows of %u at %u stride %u outside pool %zu",
 				rows, row_len, offset, stride, pool->size);
 	uint64_t span = (uint64_t)(rows - 1) * stride + row_len;
-	uint64_t holes = pool_holes(pool, offset, span);
+	uint64_t holes = write_holes(c, pool, offset, span);
 	int r = pool_reserve(h, c, holes);
 	if (r < 0)
 		return r;
@@ -1192,6 +1227,93 @@ int host_handle_frame(struct host *h, const struct link_frame *f)
 	return r == CONN_ENDED ? 0 : r;
 }
 
+/* ---- SHM_WRITE rows straight from the link into the pool ---- */
+
+/* The link's next frame is a raw SHM_WRITE with only part of its rows read: when its header
+ * passes every check of handle_shm_write, the rows read so far go into the pool and the rest
+ * is read there directly (direct_read), which saves copying them through the reader's buffer.
+ * Anything else is left to the ordinary path (which refuses what is wrong). 1 when started. */
+static int direct_start(struct host *h)
+{
+	struct link_frame f;
+	size_t have;
+	if (!h->hello || link_reader_partial(h->reader, &f, &have) != 1)
+		return 0;
+	if (f.type != LINK_SHM_WRITE || f.conn < 1 || f.conn > LINK_MAX_CONNS ||
+	    !h->conns[f.conn] || f.len < SHM_WRITE_HEADER + DIRECT_MIN || have < SHM_WRITE_HEADER)
+		return 0;
+	struct conn *c = h->conns[f.conn];
+	const uint8_t *p = f.payload;
+	uint32_t pool_id = get_le32(p), offset = get_le32(p + 4), row_len = get_le32(p + 8);
+	uint32_t stride = get_le32(p + 12), rows = get_le32(p + 16), flags = get_le32(p + 20);
+	struct pool *pool = find_pool(c, pool_id);
+	uint64_t total = (uint64_t)rows * row_len;
+	if (!pool || flags != 0 || total != f.len - SHM_WRITE_HEADER ||
+	    !shm_write_fits(pool, offset, row_len, stride, rows))
+		return 0;
+	uint64_t holes = write_holes(c, pool, offset, (uint64_t)(rows - 1) * stride + row_len);
+	if (h->shm_resident + holes > LINK_MAX_SHM_RESIDENT)
+		return 0;
+	h->direct.conn = f.conn;
+	h->direct.pool = pool_id;
+	h->direct.offset = offset;
+	h->direct.row_len = row_len;
+	h->direct.stride = rows == 1 ? row_len : stride;
+	h->direct.total = total;
+	h->direct.holes = holes > 0;
+	/* what was read with the header */
+	const uint8_t *data = p + SHM_WRITE_HEADER;
+	uint64_t done = 0, n = have - SHM_WRITE_HEADER;
+	while (done < n) {
+		uint64_t row = done / row_len, col = done % row_len;
+		uint64_t k = row_len - col < n - done ? row_len - col : n - done;
+		memcpy(pool->map + offset + row * h->direct.stride + col, data + done, k);
+		done += k;
+	}
+	h->direct.done = done;
+	link_reader_skip_partial(h->reader);
+	return 1;
+}
+
+/* Reads more of the direct rows: 1 when they are all in, 0 when the link has no more now,
+ * -EPIPE at its end, other negative errno on errors. */
+static int direct_read(struct host *h)
+{
+	static uint8_t drop[PIPE_CHUNK];
+	struct conn *c = h->conns[h->direct.conn];
+	struct pool *pool = c ? find_pool(c, h->direct.pool) : NULL;
+	struct iovec iov[DIRECT_IOV];
+	int n = 0;
+	uint64_t at = h->direct.done, left = h->direct.total - at;
+
+	if (!pool) {
+		/* its connection ended meanwhile: the rest of the frame goes nowhere */
+		iov[n++] = (struct iovec){drop, left < sizeof(drop) ? left : sizeof(drop)};
+	} else if (h->direct.stride == h->direct.row_len) {
+		iov[n++] = (struct iovec){pool->map + h->direct.offset + at, left};
+	} else {
+		while (n < DIRECT_IOV && at < h->direct.total) {
+			uint64_t row = at / h->direct.row_len, col = at % h->direct.row_len;
+			size_t k = h->direct.row_len - col;
+			iov[n++] = (struct iovec){
+			    pool->map + h->direct.offset + row * h->direct.stride + col, k};
+			at += k;
+		}
+	}
+	ssize_t k = readv(h->link_fd, iov, n);
+	if (k < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (k == 0)
+		return -EPIPE;
+	h->direct.done += (uint64_t)k;
+	if (h->direct.done < h->direct.total)
+		return 0;
+	if (pool && h->direct.holes)
+		pool_update_resident(h, pool);
+	h->direct.conn = 0;
+	return 1;
+}
+
 /* ---- the loop ---- */
 
 enum { TAG_LINK, TAG_CONN, TAG_READ, TAG_WRITE };
@@ -1286,9 +1408,19 @@ int host_dispatch(struct host *h, int timeout_ms)
 	if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 		struct link_frame f;
 		for (;;) {
+			if (h->direct.conn) {
+				r = direct_read(h);
+				if (r == -EPIPE)
+					return 1;
+				if (r <= 0)
+					return r;
+				continue;
+			}
 			r = link_read_frame(h->reader, &f);
 			if (r == -EPIPE)
 				return 1;
+			if (r == 0 && direct_start(h))
+				continue;
 			if (r <= 0)
 				return r;
 			r = host_handle_frame(h, &f);

@@ -8,6 +8,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* Reads take at most a chunk, so that the rest of a large frame can be read by the caller
+ * straight to where it goes (link_reader_partial). */
 #define READ_CHUNK (64u << 10)
 #define READ_CAP   (LINK_HEADER_SIZE + LINK_MAX_PAYLOAD + READ_CHUNK)
 
@@ -94,13 +96,20 @@ int link_read_frame(struct link_reader *r, struct link_frame *ret_frame)
 		int k = take_frame(r, ret_frame);
 		if (k != 0)
 			return k;
-		/* Room for a whole frame of the largest size is kept behind start. */
-		if (READ_CAP - r->end < READ_CHUNK) {
-			memmove(r->buf, r->buf + r->start, r->end - r->start);
-			r->end -= r->start;
+		/* Bytes move only when the frame begun cannot end inside the buffer; its length is
+		 * known (and checked) as soon as its header is here, so what moves is at most a
+		 * chunk. Then the frame ends before READ_CAP, and there is room to read. */
+		size_t have = r->end - r->start;
+		size_t need = LINK_HEADER_SIZE;
+		if (have >= LINK_HEADER_SIZE)
+			need += get_le32(r->buf + r->start + 8);
+		if (r->start + need > READ_CAP) {
+			memmove(r->buf, r->buf + r->start, have);
+			r->end = have;
 			r->start = 0;
 		}
-		ssize_t n = read(r->fd, r->buf + r->end, READ_CAP - r->end);
+		size_t room = READ_CAP - r->end;
+		ssize_t n = read(r->fd, r->buf + r->end, room < READ_CHUNK ? room : READ_CHUNK);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -112,6 +121,30 @@ int link_read_frame(struct link_reader *r, struct link_frame *ret_frame)
 			return -EPIPE;
 		r->end += (size_t)n;
 	}
+}
+
+int link_reader_partial(struct link_reader *r, struct link_frame *ret_frame, size_t *ret_have)
+{
+	size_t have = r->end - r->start - r->consumed;
+	const uint8_t *h = r->buf + r->start + r->consumed;
+	if (have < LINK_HEADER_SIZE)
+		return 0;
+	uint32_t len = get_le32(h + 8);
+	if (len > LINK_MAX_PAYLOAD || have - LINK_HEADER_SIZE >= len)
+		return 0;
+	*ret_frame = (struct link_frame){
+	    .type = get_le32(h),
+	    .conn = get_le32(h + 4),
+	    .len = len,
+	    .payload = h + LINK_HEADER_SIZE,
+	};
+	*ret_have = have - LINK_HEADER_SIZE;
+	return 1;
+}
+
+void link_reader_skip_partial(struct link_reader *r)
+{
+	r->start = r->end = r->consumed = 0;
 }
 
 struct link_writer *link_writer_new(int fd, size_t max_queued)

@@ -24,6 +24,14 @@ void link_reader_free(struct link_reader *r);
  * LINK_MAX_PAYLOAD, other negative errno on read errors. */
 int link_read_frame(struct link_reader *r, struct link_frame *ret_frame);
 
+/* After link_read_frame returned 0: 1 when the frame begun has its header here but not all its
+ * payload; *ret_frame has its type, conn and whole len, payload the *ret_have bytes of it read so
+ * far (valid until the next call). 0 otherwise. */
+int link_reader_partial(struct link_reader *r, struct link_frame *ret_frame, size_t *ret_have);
+/* Drops that partial frame: the caller has taken what was read of it and reads the rest of its
+ * payload (len - have bytes) from the fd itself before the next link_read_frame. */
+void link_reader_skip_partial(struct link_reader *r);
+
 struct link_writer *link_writer_new(int fd, size_t max_queued);
 void link_writer_free(struct link_writer *w);
 /* Queues a frame (header + up to two payload parts, either may be empty) and writes what the fd

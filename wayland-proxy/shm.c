@@ -23,6 +23,9 @@
 #define SCALE_MAX   16
 #define MAX_RECTS   64 /* more damage rectangles than this are merged into their extents */
 #define LZ4_MIN_LEN 64
+/* Larger chunks are compressed only when their first LZ4_SAMPLE bytes shrink to at most 7/8:
+ * LZ4 on bytes that do not compress costs about as much as sending them (noise, video). */
+#define LZ4_SAMPLE (16u << 10)
 
 struct shm_pool {
 	uint32_t id;
@@ -151,9 +154,13 @@ static __attribute__((noinline)) int read_rows(uint8_t *dst, const uint8_t *src,
 				memcpy(dst + (size_t)i * row_len, src + (size_t)i * stride,
 				       row_len);
 	}
-	if (packed)
-		*ret_packed_len = LZ4_compress_default((const char *)(dst ? dst : src),
-						       (char *)packed, len, len - 1);
+	if (packed) {
+		const char *from = (const char *)(dst ? dst : src);
+		*ret_packed_len = 0;
+		if (len < 2 * LZ4_SAMPLE ||
+		    LZ4_compress_default(from, (char *)packed, LZ4_SAMPLE, LZ4_SAMPLE / 8 * 7) > 0)
+			*ret_packed_len = LZ4_compress_default(from, (char *)packed, len, len - 1);
+	}
 	bus_jump = NULL;
 	return 0;
 }

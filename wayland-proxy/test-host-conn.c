@@ -639,6 +639,66 @@ static void test_shm_memory(void **state)
 	env_free(e);
 }
 
+/* Large raw SHM_WRITE rows are read from the link straight into the pool (contiguous and
+ * strided), and the frames after them are read as usual. Through host_dispatch, as host.c runs
+ * it, with the guest's end writing what the socket takes. */
+static void test_shm_write_direct(void **state)
+{
+	struct env *e = env_new();
+	uint8_t buf[256];
+	int fds[28];
+	window(e);
+	int pool = pool_n(e, 9, 4u << 20);
+	static uint8_t stream[2 * (12 + 24 + (1u << 20)) + 12 + 12];
+	size_t len = 0;
+	const struct {
+		uint32_t offset, row_len, stride, rows;
+	} w[2] = {{4096, (1u << 20) - 4096, (1u << 20) - 4096, 1}, {2u << 20, 2048, 4096, 500}};
+	for (int i = 0; i < 2; i++) {
+		uint32_t data = w[i].row_len * w[i].rows;
+		uint32_t head[9] = {LINK_SHM_WRITE, 1,		 24 + data, 9, w[i].offset,
+				    w[i].row_len,   w[i].stride, w[i].rows, 0};
+		memcpy(stream + len, head, sizeof(head));
+		len += sizeof(head);
+		for (uint32_t k = 0; k < data; k++)
+			stream[len + k] = (uint8_t)(k * 7 + k / 4093 + i);
+		len += data;
+	}
+	/* then a wl_display.sync for the compositor */
+	uint32_t sync[6] = {LINK_WL, 1, 12, 1, 12u << 16 | WL_DISPLAY_SYNC, 10};
+	memcpy(stream + len, sync, sizeof(sync));
+	len += sizeof(sync);
+	assert_int_equal(fcntl(e->guest, F_SETFL, O_NONBLOCK), 0);
+	size_t sent = 0;
+	while (sent < len) {
+		ssize_t k = write(e->guest, stream + sent, len - sent);
+		if (k > 0)
+			sent += (size_t)k;
+		assert_true(host_dispatch(e->h, 1000) >= 0);
+	}
+	assert_int_equal(host_conn_count(e->h), 1);
+	/* the sync reaching the compositor means every frame before it was handled */
+	struct pollfd p = {e->comp[0], POLLIN, 0};
+	while (poll(&p, 1, 0) == 0)
+		assert_true(host_dispatch(e->h, 1000) >= 0);
+	assert_int_equal(comp_read(e, 0, buf, sizeof(buf), fds, NULL), 12);
+	static uint8_t got[1u << 20];
+	const uint32_t n0 = (1u << 20) - 4096;
+	assert_int_equal(pread(pool, got, n0 + 4096, 4096), n0 + 4096);
+	assert_memory_equal(got, stream + 36, n0);
+	for (uint32_t k = n0; k < n0 + 4096; k++) /* after them: untouched */
+		assert_int_equal(got[k], 0);
+	const uint8_t *rows = stream + 36 + n0 + 36;
+	for (uint32_t r = 0; r < 500; r++) {
+		assert_int_equal(pread(pool, got, 4096, (2u << 20) + r * 4096), 4096);
+		assert_memory_equal(got, rows + r * 2048, 2048);
+		for (int k = 2048; k < 4096; k++) /* between the rows: untouched */
+			assert_int_equal(got[k], 0);
+	}
+	close(pool);
+	env_free(e);
+}
+
 /* link.h: a message whose descriptor count does not match the announcements queued ends the
  * connection: one announced before a message that takes none, two before one that takes one. */
 static void test_fd_count(void **state)
@@ -948,6 +1008,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_caps),
 	    cmocka_unit_test(test_fd_count),
 	    cmocka_unit_test(test_shm_memory),
+	    cmocka_unit_test(test_shm_write_direct),
 	    cmocka_unit_test(test_pipe_to_compositor),
 	    cmocka_unit_test(test_pipe_from_compositor),
 	    cmocka_unit_test(test_conn_caps),
