@@ -261,7 +261,9 @@ static int outq_add(struct outq *q, const uint8_t *msg, size_t len, const int *f
 	if (q->end - q->start + len > CLIENT_OUT_MAX || q->nfds + nfds > CLIENT_OUT_FDS)
 		return -ENOBUFS;
 	if (q->cap - q->end < len) {
-		memmove(q->buf, q->buf + q->start, q->end - q->start);
+		/* An empty queue may have no buffer yet: memmove's pointers must be valid. */
+		if (q->end > q->start)
+			memmove(q->buf, q->buf + q->start, q->end - q->start);
 		q->end -= q->start;
 		q->start = 0;
 		if (q->cap - q->end < len) {
