@@ -1306,6 +1306,7 @@ static int direct_read(struct host *h)
 	if (k == 0)
 		return -EPIPE;
 	h->direct.done += (uint64_t)k;
+	/* short: the link had no more for now (the next readv would say EAGAIN) */
 	if (h->direct.done < h->direct.total)
 		return 0;
 	if (pool && h->direct.holes)
@@ -1419,6 +1420,12 @@ int host_dispatch(struct host *h, int timeout_ms)
 			r = link_read_frame(h->reader, &f);
 			if (r == -EPIPE)
 				return 1;
+			/* 2: a large frame is partly here; read on when it is not for direct_start
+			 */
+			if (r == 2) {
+				direct_start(h);
+				continue;
+			}
 			if (r == 0 && direct_start(h))
 				continue;
 			if (r <= 0)
@@ -1440,6 +1447,8 @@ int host_new(const char *qube, int link_fd, host_connect_fn connect, void *userd
 	h->qube = strdup(qube);
 	h->link_fd = link_fd;
 	h->reader = link_reader_new(link_fd);
+	if (h->reader)
+		link_reader_stop_at_partial(h->reader, true);
 	h->writer = link_writer_new(link_fd, LINK_MAX_QUEUED_BYTES);
 	h->connect = connect;
 	h->userdata = userdata;

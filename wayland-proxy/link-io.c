@@ -18,6 +18,7 @@ struct link_reader {
 	uint8_t *buf;
 	size_t start, end; /* unread bytes are buf[start..end) */
 	size_t consumed;   /* the last frame handed out, dropped at the next call */
+	bool stop_partial; /* return 2 after a read that leaves a large frame unfinished */
 };
 
 struct link_writer {
@@ -108,8 +109,8 @@ int link_read_frame(struct link_reader *r, struct link_frame *ret_frame)
 			r->end = have;
 			r->start = 0;
 		}
-		size_t room = READ_CAP - r->end;
-		ssize_t n = read(r->fd, r->buf + r->end, room < READ_CHUNK ? room : READ_CHUNK);
+		size_t room = READ_CAP - r->end, want = room < READ_CHUNK ? room : READ_CHUNK;
+		ssize_t n = read(r->fd, r->buf + r->end, want);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -120,7 +121,22 @@ int link_read_frame(struct link_reader *r, struct link_frame *ret_frame)
 		if (n == 0)
 			return -EPIPE;
 		r->end += (size_t)n;
+		if (r->stop_partial && r->end - r->start >= LINK_HEADER_SIZE &&
+		    LINK_HEADER_SIZE + (size_t)get_le32(r->buf + r->start + 8) >
+			r->end - r->start + READ_CHUNK)
+			return 2;
+		/* A short read emptied the socket: unless a frame is whole now, the next read
+		 * would only say so (EAGAIN). */
+		if ((size_t)n < want) {
+			k = take_frame(r, ret_frame);
+			return k;
+		}
 	}
+}
+
+void link_reader_stop_at_partial(struct link_reader *r, bool stop)
+{
+	r->stop_partial = stop;
 }
 
 int link_reader_partial(struct link_reader *r, struct link_frame *ret_frame, size_t *ret_have)

@@ -24,7 +24,11 @@ void link_reader_free(struct link_reader *r);
  * LINK_MAX_PAYLOAD, other negative errno on read errors. */
 int link_read_frame(struct link_reader *r, struct link_frame *ret_frame);
 
-/* After link_read_frame returned 0: 1 when the frame begun has its header here but not all its
+/* With stop set, link_read_frame also returns 2 after a read that left the frame begun with
+ * more than a read's worth missing: the caller may take the rest itself (below), or call
+ * again. */
+void link_reader_stop_at_partial(struct link_reader *r, bool stop);
+/* After link_read_frame returned 0 or 2: 1 when the frame begun has its header here but not all its
  * payload; *ret_frame has its type, conn and whole len, payload the *ret_have bytes of it read so
  * far (valid until the next call). 0 otherwise. */
 int link_reader_partial(struct link_reader *r, struct link_frame *ret_frame, size_t *ret_have);

@@ -26,6 +26,7 @@
 /* Larger chunks are compressed only when their first LZ4_SAMPLE bytes shrink to at most 7/8:
  * LZ4 on bytes that do not compress costs about as much as sending them (noise, video). */
 #define LZ4_SAMPLE (16u << 10)
+#define LZ4_SKIP   8
 
 struct shm_pool {
 	uint32_t id;
@@ -81,6 +82,7 @@ struct shm_tracker {
 	uint64_t next_serial;
 	uint8_t *scratch, *packed;
 	size_t scratch_size, packed_size;
+	unsigned lz4_skip; /* large chunks still to send raw since a sample did not shrink */
 };
 
 static int id_cmp(const void *a, const void *b)
@@ -134,14 +136,16 @@ static void install_sigbus_handler(void)
 /* Copies rows out of a client's mapping, which the client may truncate under us; with packed
  * set, LZ4-compresses the copied (or, when contiguous, the mapped) bytes into it as well:
  * *ret_packed_len is then the compressed size, or 0 when that would not be smaller. */
-static __attribute__((noinline)) int read_rows(uint8_t *dst, const uint8_t *src, size_t row_len,
-					       size_t stride, uint32_t rows, uint8_t *packed,
-					       int *ret_packed_len)
+static __attribute__((noinline)) int read_rows(struct shm_tracker *t, uint8_t *dst,
+					       const uint8_t *src, size_t row_len, size_t stride,
+					       uint32_t rows, uint8_t *packed, int *ret_packed_len)
 {
 	size_t len = row_len * rows;
 	sigjmp_buf jb;
 
-	if (sigsetjmp(jb, 1)) {
+	/* The mask need not be saved: the handler runs with SA_NODEFER, so a jump out of it
+	 * leaves SIGBUS unblocked (and saving it costs two system calls a chunk). */
+	if (sigsetjmp(jb, 0)) {
 		bus_jump = NULL;
 		return -EFAULT;
 	}
@@ -156,10 +160,17 @@ static __attribute__((noinline)) int read_rows(uint8_t *dst, const uint8_t *src,
 	}
 	if (packed) {
 		const char *from = (const char *)(dst ? dst : src);
+		bool large = len >= 2 * LZ4_SAMPLE;
 		*ret_packed_len = 0;
-		if (len < 2 * LZ4_SAMPLE ||
-		    LZ4_compress_default(from, (char *)packed, LZ4_SAMPLE, LZ4_SAMPLE / 8 * 7) > 0)
+		/* After a sample that did not shrink, the next few large chunks (the rest of that
+		 * frame and the next ones, most likely alike) go raw without trying. */
+		if (large && t->lz4_skip > 0)
+			t->lz4_skip--;
+		else if (!large || LZ4_compress_default(from, (char *)packed, LZ4_SAMPLE,
+							LZ4_SAMPLE / 8 * 7) > 0)
 			*ret_packed_len = LZ4_compress_default(from, (char *)packed, len, len - 1);
+		else
+			t->lz4_skip = LZ4_SKIP;
 	}
 	bus_jump = NULL;
 	return 0;
@@ -620,7 +631,7 @@ static int emit_chunk(struct shm_tracker *t, const struct shm_pool *pool, uint32
 	 * link (sendfile) and we never touch them. */
 	if (!contiguous)
 		raw = grow(&t->scratch, &t->scratch_size, raw_len);
-	r = read_rows(raw, pool->map + offset, row_len, stride, rows, packed, &packed_len);
+	r = read_rows(t, raw, pool->map + offset, row_len, stride, rows, packed, &packed_len);
 	if (r < 0)
 		return r;
 	if (packed_len > 0) {
@@ -632,7 +643,7 @@ static int emit_chunk(struct shm_tracker *t, const struct shm_pool *pool, uint32
 	if (raw_len >= SHM_BULK_MIN)
 		return emit(userdata, hdr, NULL, raw_len, pool->fd, offset);
 	raw = grow(&t->scratch, &t->scratch_size, raw_len);
-	r = read_rows(raw, pool->map + offset, row_len, stride, rows, NULL, NULL);
+	r = read_rows(t, raw, pool->map + offset, row_len, stride, rows, NULL, NULL);
 	if (r < 0)
 		return r;
 	return emit(userdata, hdr, raw, raw_len, -1, 0);
