@@ -699,6 +699,48 @@ static void test_shm_write_direct(void **state)
 	env_free(e);
 }
 
+/* A connection the compositor ends while its SHM_WRITE's rows are being read into the pool:
+ * the rest of the frame is read and dropped, and the link goes on with the next frame. */
+static void test_shm_write_direct_conn_gone(void **state)
+{
+	struct env *e = env_new();
+	window(e);
+	int pool = pool_n(e, 9, 2u << 20);
+	const uint32_t data = 1u << 19;
+	static uint8_t frame[36 + (1u << 19)];
+	uint32_t head[9] = {LINK_SHM_WRITE, 1, 24 + data, 9, 0, data, data, 1, 0};
+	memcpy(frame, head, sizeof(head));
+	memset(frame + 36, 0x42, data);
+	assert_int_equal(fcntl(e->guest, F_SETFL, O_NONBLOCK), 0);
+	size_t sent = 0;
+	while (sent < 36 + (128u << 10)) { /* part of it, enough to start reading it directly */
+		ssize_t k = write(e->guest, frame + sent, 36 + (128u << 10) - sent);
+		if (k > 0)
+			sent += (size_t)k;
+		assert_true(host_dispatch(e->h, 100) >= 0);
+	}
+	for (int i = 0; i < 4; i++)
+		assert_true(host_dispatch(e->h, 10) >= 0);
+	close(e->comp[0]); /* the compositor ends connection 1 */
+	e->comp[0] = -1;
+	while (host_conn_count(e->h) > 0)
+		assert_true(host_dispatch(e->h, 1000) >= 0);
+	/* the rest of the frame, then a new connection */
+	uint32_t open_frame[3] = {LINK_CONN_OPEN, 2, 0};
+	while (sent < sizeof(frame)) {
+		ssize_t k = write(e->guest, frame + sent, sizeof(frame) - sent);
+		if (k > 0)
+			sent += (size_t)k;
+		assert_true(host_dispatch(e->h, 100) >= 0);
+	}
+	assert_int_equal(write(e->guest, open_frame, sizeof(open_frame)), sizeof(open_frame));
+	while (host_conn_count(e->h) == 0)
+		assert_true(host_dispatch(e->h, 1000) >= 0);
+	assert_int_equal(e->ncomp, 2);
+	close(pool);
+	env_free(e);
+}
+
 /* link.h: a message whose descriptor count does not match the announcements queued ends the
  * connection: one announced before a message that takes none, two before one that takes one. */
 static void test_fd_count(void **state)
@@ -1009,6 +1051,7 @@ int main(void)
 	    cmocka_unit_test(test_fd_count),
 	    cmocka_unit_test(test_shm_memory),
 	    cmocka_unit_test(test_shm_write_direct),
+	    cmocka_unit_test(test_shm_write_direct_conn_gone),
 	    cmocka_unit_test(test_pipe_to_compositor),
 	    cmocka_unit_test(test_pipe_from_compositor),
 	    cmocka_unit_test(test_conn_caps),
