@@ -1131,6 +1131,8 @@ static void loop(void)
 					}
 				}
 				if (re & (POLLIN | POLLHUP | POLLERR)) {
+					/* A commit's small frames and requests go in one write. */
+					link_writer_cork(g.writer, true);
 					r = client_read(c);
 					if (r < 0) {
 						char reason[96];
@@ -1140,6 +1142,9 @@ static void loop(void)
 								     : strerror(-r));
 						client_close(c, reason, true);
 					}
+					r = link_writer_cork(g.writer, false);
+					if (r < 0)
+						link_fatal("write", r);
 				}
 				break;
 			case W_TRANSFER: {

@@ -27,7 +27,10 @@ struct link_writer {
 	uint8_t *buf;
 	size_t start, end, cap;
 	uint64_t written;
+	bool corked;
 };
+
+#define CORK_MAX (64u << 10) /* larger frames are not held back (they would be copied) */
 
 static uint32_t get_le32(const uint8_t *p)
 {
@@ -248,7 +251,14 @@ int link_write_frame(struct link_writer *w, uint32_t type, uint32_t conn, const 
 	if (link_queued(w) + total > w->max_queued)
 		return -ENOBUFS;
 	size_t done = 0;
-	if (link_queued(w) == 0) {
+	bool hold = w->corked && total <= CORK_MAX;
+	if (w->corked && !hold && link_queued(w) > 0) {
+		/* what was held goes first, so that a large frame need not be queued too */
+		int r = link_flush(w);
+		if (r < 0)
+			return r;
+	}
+	if (link_queued(w) == 0 && !hold) {
 		struct iovec iov[3] = {
 		    {h, sizeof(h)},
 		    {(void *)a, alen},
@@ -273,7 +283,18 @@ int link_write_frame(struct link_writer *w, uint32_t type, uint32_t conn, const 
 		if (r < 0)
 			return r;
 	}
+	if (hold)
+		return 0;
 	/* Queued is success: the caller polls for POLLOUT when link_queued is not 0. */
+	int r = link_flush(w);
+	return r < 0 ? r : 0;
+}
+
+int link_writer_cork(struct link_writer *w, bool cork)
+{
+	w->corked = cork;
+	if (cork)
+		return 0;
 	int r = link_flush(w);
 	return r < 0 ? r : 0;
 }

@@ -42,6 +42,9 @@ void link_writer_free(struct link_writer *w);
  * takes now. -ENOBUFS when more than max_queued bytes would wait (the caller ends the link). */
 int link_write_frame(struct link_writer *w, uint32_t type, uint32_t conn, const void *a,
 		     size_t alen, const void *b, size_t blen);
+/* While corked, frames of up to 64 KiB are queued without a write, so that what one event makes
+ * goes out in one write when uncorked (which flushes: 0, or negative errno). */
+int link_writer_cork(struct link_writer *w, bool cork);
 /* Writes queued bytes; 0 when all are out, 1 when some remain (poll for POLLOUT). */
 int link_flush(struct link_writer *w);
 size_t link_queued(const struct link_writer *w);

@@ -991,6 +991,7 @@ static void test_link_io(void **state)
 	struct link_reader *r = link_reader_new(sv[0]);
 	struct link_writer *w = link_writer_new(sv[1], 4u << 20);
 	struct link_frame f;
+	int k0;
 
 	assert_int_equal(link_read_frame(r, &f), 0);
 	assert_int_equal(link_write_frame(w, LINK_WL, 3, "ab", 2, "cd", 2), 0);
@@ -1005,6 +1006,28 @@ static void test_link_io(void **state)
 	assert_int_equal(f.len, 0);
 	assert_int_equal(link_read_frame(r, &f), 0);
 	assert_int_equal(link_bytes_written(w), 12 + 4 + 12);
+
+	/* corked, small frames wait for the uncork and go out together; a large one does not */
+	link_writer_cork(w, true);
+	assert_int_equal(link_write_frame(w, LINK_WL, 3, "ef", 2, NULL, 0), 0);
+	assert_int_equal(link_write_frame(w, LINK_WL, 3, "gh", 2, NULL, 0), 0);
+	assert_int_equal(link_read_frame(r, &f), 0);
+	assert_int_equal(link_writer_cork(w, false), 0);
+	assert_int_equal(link_read_frame(r, &f), 1);
+	assert_memory_equal(f.payload, "ef", 2);
+	assert_int_equal(link_read_frame(r, &f), 1);
+	assert_memory_equal(f.payload, "gh", 2);
+	link_writer_cork(w, true);
+	static uint8_t mid[100u << 10];
+	assert_int_equal(link_write_frame(w, LINK_WL, 3, "ij", 2, NULL, 0), 0);
+	assert_int_equal(link_write_frame(w, LINK_WL, 3, mid, sizeof(mid), NULL, 0), 0);
+	assert_int_equal(link_writer_cork(w, false), 0);
+	assert_int_equal(link_read_frame(r, &f), 1);
+	assert_memory_equal(f.payload, "ij", 2);
+	while ((k0 = link_read_frame(r, &f)) == 0)
+		assert_true(link_flush(w) >= 0);
+	assert_int_equal(k0, 1);
+	assert_int_equal(f.len, sizeof(mid));
 
 	/* a header in two pieces */
 	uint8_t hdr[12] = {1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0};
