@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <libvirt/libvirt.h>
 
+#include "accel.h"
 #include "api-request.h"
 #include "api.h"
 #include "frame.h"
@@ -87,7 +88,9 @@ struct daemon {
 	char *agent_path;    /* copied into templates */
 	char *gui_control;   /* the compositor's control socket; NULL: no GUI */
 	char *wayland_proxy; /* bulkhead-wayland-proxy: host halves, and copied into templates */
-	bool kvm;
+	enum accel_mode accel_mode; /* --accel */
+	struct accel_choice accel;  /* accel.c: what qubes run under, and why */
+	unsigned probe_timeout_ms;  /* --probe-timeout; 0: accel.c's defaults */
 	bool vsock; /* the control channel over virtio-vsock instead of virtio-serial */
 	virConnectPtr conn;
 	int lifecycle_cb;

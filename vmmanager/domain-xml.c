@@ -156,6 +156,39 @@ static int write_channel(xmlTextWriterPtr w, const char *path, const char *port)
 	return 0;
 }
 
+static const char *const cpu_names[_DOMAIN_CPU_MAX] = {
+    [DOMAIN_CPU_HOST_PASSTHROUGH] = "host-passthrough",
+    [DOMAIN_CPU_HOST_MODEL] = "host-model",
+    [DOMAIN_CPU_QEMU64] = "qemu64",
+};
+
+const char *domain_cpu_name(enum domain_cpu cpu)
+{
+	return (unsigned)cpu < _DOMAIN_CPU_MAX ? cpu_names[cpu] : NULL;
+}
+
+/* TCG keeps QEMU's default CPU model: host-passthrough and host-model need KVM. */
+static int write_cpu(xmlTextWriterPtr w, enum domain_cpu cpu)
+{
+	switch (cpu) {
+	case DOMAIN_CPU_HOST_PASSTHROUGH:
+	case DOMAIN_CPU_HOST_MODEL:
+		return elem_empty(w, "cpu", ATTRS("mode", cpu_names[cpu]));
+	case DOMAIN_CPU_QEMU64:
+		W(xmlTextWriterStartElement(w, X("cpu")));
+		W(xmlTextWriterWriteAttribute(w, X("mode"), X("custom")));
+		W(xmlTextWriterWriteAttribute(w, X("match"), X("exact")));
+		W(xmlTextWriterStartElement(w, X("model")));
+		W(xmlTextWriterWriteAttribute(w, X("fallback"), X("allow")));
+		W(xmlTextWriterWriteString(w, X(cpu_names[cpu])));
+		W(xmlTextWriterEndElement(w));
+		W(xmlTextWriterEndElement(w));
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 {
 	const struct qube *q = p->q;
@@ -216,8 +249,7 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 	if ((r = elem_empty(w, "acpi", NULL)) < 0 || (r = elem_empty(w, "apic", NULL)) < 0)
 		return r;
 	W(xmlTextWriterEndElement(w));
-	/* TCG keeps QEMU's default CPU model: host-passthrough needs KVM. */
-	if (p->kvm && (r = elem_empty(w, "cpu", ATTRS("mode", "host-passthrough"))) < 0)
+	if (p->kvm && (r = write_cpu(w, p->cpu)) < 0)
 		return r;
 	if ((r = elem_empty(w, "clock", ATTRS("offset", "utc"))) < 0)
 		return r;
@@ -280,14 +312,98 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 	return 0;
 }
 
+static int write_probe(xmlTextWriterPtr w, const struct probe_domain_params *p)
+{
+	int r;
+
+	W(xmlTextWriterStartElement(w, X("domain")));
+	W(xmlTextWriterWriteAttribute(w, X("type"), X(p->kvm ? "kvm" : "qemu")));
+	if ((r = elem_text(w, "name", p->domain_name)) < 0)
+		return r;
+	W(xmlTextWriterStartElement(w, X("memory")));
+	W(xmlTextWriterWriteAttribute(w, X("unit"), X("MiB")));
+	W(xmlTextWriterWriteString(w, X("256")));
+	W(xmlTextWriterEndElement(w));
+	if ((r = elem_text(w, "vcpu", "1")) < 0)
+		return r;
+	W(xmlTextWriterStartElement(w, X("os")));
+	W(xmlTextWriterStartElement(w, X("type")));
+	W(xmlTextWriterWriteAttribute(w, X("arch"), X("x86_64")));
+	W(xmlTextWriterWriteAttribute(w, X("machine"), X("q35")));
+	W(xmlTextWriterWriteString(w, X("hvm")));
+	W(xmlTextWriterEndElement(w));
+	if ((r = elem_text(w, "kernel", p->kernel)) < 0 ||
+	    (r = elem_text(w, "initrd", p->initrd)) < 0 ||
+	    (r = elem_text(w, "cmdline", p->cmdline)) < 0)
+		return r;
+	W(xmlTextWriterEndElement(w));
+	W(xmlTextWriterStartElement(w, X("features")));
+	if ((r = elem_empty(w, "acpi", NULL)) < 0 || (r = elem_empty(w, "apic", NULL)) < 0)
+		return r;
+	W(xmlTextWriterEndElement(w));
+	if (p->kvm && (r = write_cpu(w, p->cpu)) < 0)
+		return r;
+	if ((r = elem_text(w, "on_poweroff", "destroy")) < 0 ||
+	    (r = elem_text(w, "on_reboot", "destroy")) < 0 ||
+	    (r = elem_text(w, "on_crash", "destroy")) < 0)
+		return r;
+	W(xmlTextWriterStartElement(w, X("devices")));
+	if ((r = elem_text(w, "emulator", DOMAIN_EMULATOR)) < 0 ||
+	    (r = elem_empty(w, "controller", ATTRS("type", "usb", "model", "none"))) < 0)
+		return r;
+	W(xmlTextWriterStartElement(w, X("serial")));
+	W(xmlTextWriterWriteAttribute(w, X("type"), X("file")));
+	if ((r = elem_empty(w, "source", ATTRS("path", p->console_log))) < 0 ||
+	    (r = elem_empty(w, "target", ATTRS("port", "0"))) < 0)
+		return r;
+	W(xmlTextWriterEndElement(w));
+	W(xmlTextWriterStartElement(w, X("video")));
+	if ((r = elem_empty(w, "model", ATTRS("type", "none"))) < 0)
+		return r;
+	W(xmlTextWriterEndElement(w));
+	if ((r = elem_empty(w, "memballoon", ATTRS("model", "none"))) < 0)
+		return r;
+	W(xmlTextWriterEndElement(w)); /* devices */
+	W(xmlTextWriterEndElement(w)); /* domain */
+	return 0;
+}
+
+typedef int (*xml_writer_fn)(xmlTextWriterPtr w, const void *p);
+
+static int write_probe_any(xmlTextWriterPtr w, const void *p)
+{
+	return write_probe(w, p);
+}
+
+static int write_domain_any(xmlTextWriterPtr w, const void *p)
+{
+	return write_domain(w, p);
+}
+
+static int generate(xml_writer_fn fn, const void *p, char **ret_xml);
+
+int domain_xml_probe(const struct probe_domain_params *p, char **ret_xml)
+{
+	if (!p || !domain_name_ok(p->domain_name) || !path_ok(p->kernel, true) ||
+	    !path_ok(p->initrd, true) || !path_ok(p->console_log, true) || !p->cmdline ||
+	    !printable(p->cmdline, CMDLINE_MAX) || (p->kvm && !domain_cpu_name(p->cpu)))
+		return -EINVAL;
+	return generate(write_probe_any, p, ret_xml);
+}
+
 int domain_xml_generate(const struct domain_params *p, char **ret_xml)
+{
+	if (!p || params_check(p) < 0 || (p->kvm && !domain_cpu_name(p->cpu)))
+		return -EINVAL;
+	return generate(write_domain_any, p, ret_xml);
+}
+
+static int generate(xml_writer_fn fn, const void *p, char **ret_xml)
 {
 	xmlBufferPtr buf;
 	xmlTextWriterPtr w;
 	int r;
 
-	if (!p || params_check(p) < 0)
-		return -EINVAL;
 	buf = xmlBufferCreate();
 	if (!buf)
 		return -ENOMEM;
@@ -298,7 +414,7 @@ int domain_xml_generate(const struct domain_params *p, char **ret_xml)
 	}
 	r = xmlTextWriterSetIndent(w, 1) < 0 || xmlTextWriterSetIndentString(w, X("  ")) < 0
 		? -ENOMEM
-		: write_domain(w, p);
+		: fn(w, p);
 	if (r == 0 && xmlTextWriterFlush(w) < 0)
 		r = -ENOMEM;
 	xmlFreeTextWriter(w);

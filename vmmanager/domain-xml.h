@@ -16,11 +16,23 @@
 #define DOMAIN_METADATA_NS "https://bulkhead.invalid/ns/1"
 #define DOMAIN_EMULATOR	   "/usr/bin/qemu-system-x86_64"
 
+/* The CPU a KVM guest sees. The first is what qubes get where it works; the others are what
+ * the accelerator probe falls back to where nested KVM refuses host-passthrough. TCG always
+ * keeps QEMU's default model. */
+enum domain_cpu {
+	DOMAIN_CPU_HOST_PASSTHROUGH,
+	DOMAIN_CPU_HOST_MODEL,
+	DOMAIN_CPU_QEMU64,
+	_DOMAIN_CPU_MAX,
+};
+const char *domain_cpu_name(enum domain_cpu cpu);
+
 struct domain_params {
 	const struct qube *q;	 /* required: memory, maxmem, vcpus, name */
 	const char *domain_name; /* required: [A-Za-z0-9_.-], at most 64 characters */
 	const char *uuid;	 /* NULL: libvirt picks one */
-	bool kvm;		 /* <domain type='kvm'> with host-passthrough; else 'qemu' (TCG) */
+	bool kvm;		 /* <domain type='kvm'>; else 'qemu' (TCG) */
+	enum domain_cpu cpu;	 /* under KVM only */
 	const char *kernel;	 /* required */
 	const char *initrd;	 /* NULL: none */
 	const char *cmdline;	 /* NULL: none */
@@ -38,3 +50,16 @@ struct domain_params {
 /* Every path must be absolute and printable ASCII; anything else is -EINVAL (nothing from a
  * qube ends up here, but a bad path must not turn into a different XML document). */
 int domain_xml_generate(const struct domain_params *p, char **ret_xml);
+
+/* The accelerator probe's guest: the qube kernel and initramfs, no disks, no channel, only a
+ * console file, so that whether the kernel reaches init can be read from the console. */
+struct probe_domain_params {
+	const char *domain_name; /* required */
+	bool kvm;
+	enum domain_cpu cpu;
+	const char *kernel;	 /* required */
+	const char *initrd;	 /* required */
+	const char *cmdline;	 /* required */
+	const char *console_log; /* required */
+};
+int domain_xml_probe(const struct probe_domain_params *p, char **ret_xml);

@@ -19,15 +19,6 @@ static const char *last_libvirt_error(void)
 	return e && e->message ? e->message : "unknown libvirt error";
 }
 
-static bool kvm_usable(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
 static struct vm *vm_from_domain(struct daemon *d, virDomainPtr dom)
 {
 	const char *dname = virDomainGetName(dom);
@@ -79,10 +70,6 @@ int backend_open(struct daemon *d)
 			  d->libvirt_uri, last_libvirt_error());
 		return -ECONNREFUSED;
 	}
-	d->kvm = kvm_usable();
-	if (!d->kvm)
-		log_warn("/dev/kvm is not usable: qubes run under QEMU's TCG emulation, "
-			 "which is much slower");
 	d->lifecycle_cb =
 	    virConnectDomainEventRegisterAny(d->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
 					     VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), d, NULL);
@@ -140,7 +127,8 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	struct domain_params p = {
 	    .q = q,
 	    .domain_name = dname,
-	    .kvm = d->kvm,
+	    .kvm = d->accel.kvm,
+	    .cpu = d->accel.cpu,
 	    .kernel = kernel,
 	    .initrd = initrd,
 	    .cmdline = cmdline,
@@ -287,7 +275,11 @@ int daemon_reconcile(struct daemon *d)
 	}
 	for (int i = 0; i < n; i++) {
 		const char *dname = virDomainGetName(doms[i]);
-		if (dname && strncmp(dname, d->domain_prefix, plen) == 0) {
+		/* A qube name never starts with '_': such domains are the accelerator probe's,
+		 * removed by accel.c itself. */
+		if (dname && dname[plen] == '_')
+			;
+		else if (dname && strncmp(dname, d->domain_prefix, plen) == 0) {
 			struct vm *vm = daemon_find_vm(d, dname + plen);
 			if (!vm) {
 				log_warn("destroying domain %s: no such qube in the store", dname);

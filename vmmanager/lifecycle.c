@@ -253,6 +253,8 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		     "fetches the default kernel",
 		     q->kernel ? q->kernel : "default", kernel);
 
+	/* Before anything is made for the start: the probe boots the kernel just checked. */
+	accel_ensure(d);
 	remove_transient_volumes(d, vm);
 	r = 0;
 	if (src_root)

@@ -58,6 +58,12 @@ static void usage(FILE *f)
 		"                        shown there (default: none, or $BULKHEAD_GUI_CONTROL)\n"
 		"  --wayland-proxy PATH  bulkhead-wayland-proxy, run per qube and put into\n"
 		"                        templates (default %s)\n"
+		"  --accel MODE          auto (default: probe KVM, else TCG), kvm or tcg (or\n"
+		"                        $BULKHEAD_ACCEL)\n"
+		"  --check-accel         probe the accelerator --accel selects, print what works\n"
+		"                        and exit (0: a choice was made)\n"
+		"  --probe-timeout SEC   how long a probe guest may take to reach init (default\n"
+		"                        15 under KVM, 120 under TCG)\n"
 		"  -v, --verbose         log debug messages\n"
 		"  -h, --help            show this help\n"
 		"  --version             show the version\n",
@@ -134,6 +140,9 @@ int main(int argc, char **argv)
 		OPT_RPC_TIMEOUT,
 		OPT_GUI_CONTROL,
 		OPT_WAYLAND_PROXY,
+		OPT_ACCEL,
+		OPT_CHECK_ACCEL,
+		OPT_PROBE_TIMEOUT,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -148,6 +157,9 @@ int main(int argc, char **argv)
 	    {"rpc-timeout", required_argument, NULL, OPT_RPC_TIMEOUT},
 	    {"gui-control", required_argument, NULL, OPT_GUI_CONTROL},
 	    {"wayland-proxy", required_argument, NULL, OPT_WAYLAND_PROXY},
+	    {"accel", required_argument, NULL, OPT_ACCEL},
+	    {"check-accel", no_argument, NULL, OPT_CHECK_ACCEL},
+	    {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
@@ -166,6 +178,9 @@ int main(int argc, char **argv)
 	const char *rpc_timeout = env_or("BULKHEAD_RPC_TIMEOUT", "300");
 	const char *gui_control = env_or("BULKHEAD_GUI_CONTROL", NULL);
 	const char *wayland_proxy = env_or("BULKHEAD_WAYLAND_PROXY", DEFAULT_WAYLAND_PROXY);
+	const char *accel = env_or("BULKHEAD_ACCEL", "auto");
+	const char *probe_timeout = NULL;
+	bool check_accel = false;
 	int c, r;
 
 	log_set_ident("bulkheadd");
@@ -204,6 +219,15 @@ int main(int argc, char **argv)
 		case OPT_WAYLAND_PROXY:
 			wayland_proxy = optarg;
 			break;
+		case OPT_ACCEL:
+			accel = optarg;
+			break;
+		case OPT_CHECK_ACCEL:
+			check_accel = true;
+			break;
+		case OPT_PROBE_TIMEOUT:
+			probe_timeout = optarg;
+			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -236,7 +260,20 @@ int main(int argc, char **argv)
 			channel);
 		return 2;
 	}
+	if (accel_mode_parse(accel, &d.accel_mode) < 0) {
+		fprintf(stderr, "bulkheadd: --accel must be auto, kvm or tcg, not '%s'\n", accel);
+		return 2;
+	}
 	char *end;
+	if (probe_timeout) {
+		double s = strtod(probe_timeout, &end);
+		if (*end || end == probe_timeout || !(s > 0) || s > 3600) {
+			fprintf(stderr, "bulkheadd: --probe-timeout must be a number of seconds "
+					"in (0, 3600]\n");
+			return 2;
+		}
+		d.probe_timeout_ms = s * 1000 < 1 ? 1 : (unsigned)(s * 1000);
+	}
 	unsigned long t = strtoul(rpc_timeout, &end, 10);
 	if (*end || end == rpc_timeout || t == 0 || t > 86400) {
 		fprintf(stderr, "bulkheadd: --rpc-timeout must be 1..86400 seconds\n");
@@ -280,11 +317,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	virEventAddHandle(signal_pipe[0], VIR_EVENT_HANDLE_READABLE, signal_io, &d, NULL);
+	/* Reads nothing of the store and removes nothing: safe beside a running bulkheadd. */
+	if (check_accel) {
+		if (backend_open(&d) < 0)
+			return 1;
+		r = accel_check(&d);
+		backend_close(&d);
+		return r < 0 ? 1 : 0;
+	}
 	gui_init(&d);
 	if (load_store(&d) < 0)
 		return 1;
 	remove_build_leftovers(&d);
 	if (backend_open(&d) < 0)
+		return 1;
+	if (accel_init(&d) < 0)
 		return 1;
 	if (daemon_reconcile(&d) < 0)
 		return 1;
@@ -293,7 +340,7 @@ int main(int argc, char **argv)
 		log_error("cannot listen on %s: %s", d.socket_path, strerror(-r));
 		return 1;
 	}
-	log_info("listening on %s (hypervisor: %s)", d.socket_path, d.kvm ? "kvm" : "tcg");
+	log_info("listening on %s (hypervisor: %s)", d.socket_path, d.accel.kvm ? "kvm" : "tcg");
 
 	while (!d.quit)
 		if (virEventRunDefaultImpl() < 0)

@@ -38,14 +38,7 @@ fail() {
 bh() { "$BULKHEAD" "$@"; }
 
 ensure_libvirtd() {
-	if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; fi
-	if ! pgrep -x libvirtd >/dev/null; then
-		libvirtd -d
-		for _ in $(seq 50); do
-			virsh -c qemu:///system version >/dev/null 2>&1 && break
-			sleep 0.2
-		done
-	fi
+	"$BULKHEAD_SRC/tools/start-services" || fail "cannot start libvirtd and virtlogd"
 }
 
 start_daemon() {

@@ -217,13 +217,63 @@ static void test_bad_params(void **state)
 	qube_free(q);
 }
 
+/* The accelerator probe's guest, with each CPU model the probe falls back to. */
+static void test_probe(void **state)
+{
+	struct probe_domain_params p = {
+	    .domain_name = "bulkhead-_accel-probe",
+	    .kvm = true,
+	    .cpu = DOMAIN_CPU_QEMU64,
+	    .kernel = "/var/lib/bulkhead/kernels/default/vmlinuz",
+	    .initrd = "/var/lib/bulkhead/kernels/default/initramfs.img",
+	    .cmdline = "console=ttyS0 panic=-1 bulkhead.probe",
+	    .console_log = "/var/lib/bulkhead/accel-probe.console",
+	};
+	char *xml = NULL;
+
+	assert_int_equal(domain_xml_probe(&p, &xml), 0);
+	check_golden("probe-kvm-qemu64.xml", xml);
+	free(xml);
+	p.kvm = false;
+	assert_int_equal(domain_xml_probe(&p, &xml), 0);
+	check_golden("probe-tcg.xml", xml);
+	free(xml);
+	p.kvm = true;
+	p.cpu = DOMAIN_CPU_HOST_MODEL;
+	assert_int_equal(domain_xml_probe(&p, &xml), 0);
+	assert_non_null(strstr(xml, "<cpu mode=\"host-model\"/>"));
+	free(xml);
+
+	p.cpu = _DOMAIN_CPU_MAX;
+	assert_int_equal(domain_xml_probe(&p, &xml), -EINVAL);
+	p.cpu = DOMAIN_CPU_HOST_PASSTHROUGH;
+	p.initrd = NULL;
+	assert_int_equal(domain_xml_probe(&p, &xml), -EINVAL);
+	p.initrd = "/i";
+	p.cmdline = "a\nb";
+	assert_int_equal(domain_xml_probe(&p, &xml), -EINVAL);
+	p.cmdline = "x";
+	p.domain_name = "a/b";
+	assert_int_equal(domain_xml_probe(&p, &xml), -EINVAL);
+
+	/* A qube's domain takes the CPU model too, and refuses one out of range. */
+	struct qube *q = appvm();
+	struct domain_params dp = appvm_params(q);
+	dp.cpu = DOMAIN_CPU_QEMU64;
+	assert_int_equal(domain_xml_generate(&dp, &xml), 0);
+	assert_non_null(strstr(xml, ">qemu64</model>"));
+	free(xml);
+	dp.cpu = (enum domain_cpu)42;
+	assert_int_equal(domain_xml_generate(&dp, &xml), -EINVAL);
+	qube_free(q);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_appvm_kvm),
-	    cmocka_unit_test(test_templatevm_tcg),
-	    cmocka_unit_test(test_optional_parts),
-	    cmocka_unit_test(test_bad_params),
+	    cmocka_unit_test(test_appvm_kvm),	   cmocka_unit_test(test_templatevm_tcg),
+	    cmocka_unit_test(test_optional_parts), cmocka_unit_test(test_bad_params),
+	    cmocka_unit_test(test_probe),
 	};
 
 	if (argc != 2) {
