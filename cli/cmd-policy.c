@@ -138,6 +138,14 @@ static int sysinfo_from_daemon(struct policy_sysinfo **ret)
 		copy_member(q, "default_dispvm", d, "default_dispvm");
 		copy_member(q, "template_for_dispvms", d, "template_for_dispvms");
 		copy_member(q, "state", d, "power_state");
+		copy_member(q, "uuid", d, "uuid");
+		/* Qubes' GetSystemInfo: the "internal" feature, any non-empty value */
+		struct json_object *features, *internal;
+		if (json_object_object_get_ex(q, "features", &features) &&
+		    json_object_object_get_ex(features, "internal", &internal) &&
+		    json_object_is_type(internal, json_type_string) &&
+		    json_object_get_string_len(internal) > 0)
+			json_object_object_add(d, "internal", json_object_new_boolean(true));
 		json_object_object_add(domains, json_object_get_string(name), d);
 	}
 	json_object_put(list);

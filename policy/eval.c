@@ -14,6 +14,7 @@
 struct side {
 	const struct policy_domain *dom; /* NULL: not in the system info */
 	int32_t name;			 /* id in names, or STRTAB_NONE */
+	int32_t uuid;			 /* id of "uuid:UUID" in names, or STRTAB_NONE */
 	int32_t type;			 /* id in types, or STRTAB_NONE */
 	uint64_t *tags;			 /* bit per id in tags */
 };
@@ -31,14 +32,31 @@ struct request {
 	struct side disp; /* IT_DISPVM_TEMPLATE: its template; IT_DISPVM: the source's default */
 };
 
+/* A qube by name or by "uuid:UUID", as Qubes' system info has an entry under each. */
 static const struct policy_domain *find_domain(const struct policy_sysinfo *si, const char *name)
 {
 	if (!name)
 		return NULL;
+	if (strncmp(name, UUID_PREFIX, UUID_PREFIX_LEN) == 0) {
+		for (size_t i = 0; i < si->n_domains; i++)
+			if (si->domains[i].uuid &&
+			    streq(si->domains[i].uuid, name + UUID_PREFIX_LEN))
+				return &si->domains[i];
+		/* dom0's uuid is fixed, whether or not the system info says it. */
+		return streq(name, DOM0_UUID_NAME) ? find_domain(si, "dom0") : NULL;
+	}
 	for (size_t i = 0; i < si->n_domains; i++)
 		if (si->domains[i].name && streq(si->domains[i].name, name))
 			return &si->domains[i];
 	return NULL;
+}
+
+/* Does the rule's name token t (a name or "uuid:UUID") name d? */
+static bool names_domain(const char *t, const struct policy_domain *d)
+{
+	if (strncmp(t, UUID_PREFIX, UUID_PREFIX_LEN) == 0)
+		return d->uuid && streq(d->uuid, t + UUID_PREFIX_LEN);
+	return streq(d->name, t);
 }
 
 static bool is_admin_domain(const struct policy_domain *d)
@@ -64,9 +82,16 @@ static void side_init(const struct policy *p, const struct policy_domain *dom, c
 {
 	s->dom = dom;
 	s->name = name ? strtab_lookup(&p->names, name, strlen(name)) : STRTAB_NONE;
+	s->uuid = STRTAB_NONE;
 	s->type = STRTAB_NONE;
 	if (!s->dom)
 		return;
+	/* Rules may name it "uuid:UUID" too. */
+	char buf[UUID_PREFIX_LEN + 64];
+	if (s->dom->uuid && strlen(s->dom->uuid) < sizeof(buf) - UUID_PREFIX_LEN) {
+		int n = snprintf(buf, sizeof(buf), UUID_PREFIX "%s", s->dom->uuid);
+		s->uuid = strtab_lookup(&p->names, buf, (size_t)n);
+	}
 	if (s->dom->type)
 		s->type = strtab_lookup(&p->types, s->dom->type, strlen(s->dom->type));
 	for (size_t i = 0; i < s->dom->n_tags; i++) {
@@ -81,8 +106,10 @@ static void side_init(const struct policy *p, const struct policy_domain *dom, c
 static bool match_source(const struct ptoken *t, const struct request *q)
 {
 	switch (t->kind) {
+	case TOK_WILDCARD:
+		return true;
 	case TOK_NAME:
-		return q->src.name == t->id;
+		return q->src.name == t->id || q->src.uuid == t->id;
 	case TOK_ADMINVM:
 		return q->src_admin;
 	case TOK_ANYVM:
@@ -100,23 +127,29 @@ static bool match_source(const struct ptoken *t, const struct request *q)
 static bool match_target(const struct ptoken *t, const struct request *q)
 {
 	switch (t->kind) {
+	case TOK_WILDCARD:
+		return true; /* @default and the disposables too */
 	case TOK_NAME:
-		return q->tkind == IT_NAME && q->tgt.name == t->id;
+		return q->tkind == IT_NAME && (q->tgt.name == t->id || q->tgt.uuid == t->id);
 	case TOK_ADMINVM:
 		return q->tkind == IT_ADMIN;
 	case TOK_ANYVM:
 		return q->tkind != IT_ADMIN;
 	case TOK_DEFAULT:
 		return q->tkind == IT_DEFAULT;
+	/* tgt.dom is dom0's entry for a call to "dom0" (not to "@adminvm"), as in Qubes, where
+	 * these look the requested name up in the system info. */
 	case TOK_TYPE:
-		return q->tkind == IT_NAME && q->tgt.type == t->id;
+		return (q->tkind == IT_NAME || q->tkind == IT_ADMIN) && q->tgt.dom &&
+		       q->tgt.type == t->id;
 	case TOK_TAG:
-		return q->tkind == IT_NAME && bit(q->tgt.tags, t->id);
+		return (q->tkind == IT_NAME || q->tkind == IT_ADMIN) && q->tgt.dom &&
+		       bit(q->tgt.tags, t->id);
 	case TOK_DISPVM:
 		return q->tkind == IT_DISPVM;
 	case TOK_DISPVM_TEMPLATE:
 		return (q->tkind == IT_DISPVM_TEMPLATE || q->tkind == IT_DISPVM) &&
-		       q->disp.name == t->id;
+		       (q->disp.name == t->id || q->disp.uuid == t->id);
 	case TOK_DISPVM_TAG:
 		return (q->tkind == IT_DISPVM_TEMPLATE || q->tkind == IT_DISPVM) && q->disp.dom &&
 		       q->disp.dom->template_for_dispvms && bit(q->disp.tags, t->id);
@@ -146,13 +179,14 @@ static void deny(struct policy_result *res, const char *rule, bool notify, const
 	va_end(ap);
 }
 
-/* "@dispvm:NAME" for a new disposable of NAME, if NAME may be one's template. */
+/* "@dispvm:NAME" for a new disposable of NAME (a name or "uuid:UUID"), if NAME may be one's
+ * template. */
 static char *dispvm_of(const struct policy_sysinfo *si, const char *name)
 {
 	const struct policy_domain *d = find_domain(si, name);
 	if (!d || !d->template_for_dispvms)
 		return NULL;
-	return xasprintf("@dispvm:%s", name);
+	return xasprintf("@dispvm:%s", d->name);
 }
 
 static const char *source_default_dispvm(const struct request *q)
@@ -160,7 +194,8 @@ static const char *source_default_dispvm(const struct request *q)
 	return q->src.dom ? q->src.dom->default_dispvm : NULL;
 }
 
-/* A redirect (target=, default_target=) as the target it names, or NULL if it names none. */
+/* A redirect (target=, default_target=) as the target it names, or NULL if it names none.
+ * A qube named by uuid comes back as its name: that is what callers and prompts use. */
 static char *resolve_redirect(const struct ptoken *t, const struct request *q,
 			      const struct policy_sysinfo *si)
 {
@@ -171,8 +206,10 @@ static char *resolve_redirect(const struct ptoken *t, const struct request *q,
 		return source_default_dispvm(q) ? dispvm_of(si, source_default_dispvm(q)) : NULL;
 	case TOK_DISPVM_TEMPLATE:
 		return dispvm_of(si, t->value);
-	case TOK_NAME:
-		return find_domain(si, t->value) ? xstrdup(t->value) : NULL;
+	case TOK_NAME: {
+		const struct policy_domain *d = find_domain(si, t->value);
+		return d ? xstrdup(d->name) : NULL;
+	}
 	default:
 		return NULL;
 	}
@@ -190,8 +227,7 @@ static bool runs_without_autostart(const struct policy_sysinfo *si, const char *
 }
 
 static void evaluate_allow(const struct prule *r, const char *rule, const struct request *q,
-			   const struct policy_sysinfo *si, const char *intended,
-			   struct policy_result *res)
+			   const struct policy_sysinfo *si, struct policy_result *res)
 {
 	_cleanup_free_ char *target = NULL;
 
@@ -227,8 +263,11 @@ static void evaluate_allow(const struct prule *r, const char *rule, const struct
 				return;
 			}
 			break;
+		case IT_DISPVM_TEMPLATE:
+			target = xasprintf("@dispvm:%s", q->disp.dom->name);
+			break;
 		default:
-			target = xstrdup(intended);
+			target = xstrdup(q->tgt.dom->name);
 			break;
 		}
 	}
@@ -271,6 +310,7 @@ static void expand(const struct ptoken *t, const struct policy_sysinfo *si, uint
 		set[2 * n] = value;
 		return;
 	case TOK_ANYVM:
+	case TOK_WILDCARD:
 		set[2 * n] = value;
 		break;
 	case TOK_NONE:
@@ -284,8 +324,13 @@ static void expand(const struct ptoken *t, const struct policy_sysinfo *si, uint
 			continue;
 		switch (t->kind) {
 		case TOK_NAME:
-			if (streq(d[i].name, t->value))
+			if (names_domain(t->value, &d[i]))
 				set[i] = value;
+			break;
+		case TOK_WILDCARD:
+			set[i] = value; /* dom0 too */
+			if (d[i].template_for_dispvms)
+				set[n + i] = value;
 			break;
 		case TOK_ANYVM:
 			if (!is_admin_domain(&d[i]))
@@ -302,7 +347,7 @@ static void expand(const struct ptoken *t, const struct policy_sysinfo *si, uint
 				set[i] = value;
 			break;
 		case TOK_DISPVM_TEMPLATE:
-			if (streq(d[i].name, t->value) && d[i].template_for_dispvms)
+			if (names_domain(t->value, &d[i]) && d[i].template_for_dispvms)
 				set[n + i] = value;
 			break;
 		case TOK_DISPVM_TAG:
@@ -351,6 +396,13 @@ static void collect_ask_targets(const struct policy *p, const uint32_t *list, si
 		if (d && d->template_for_dispvms)
 			set[n + (size_t)(d - si->domains)] = 1;
 	}
+	/* Qubes never offers an internal qube, nor a disposable of one. */
+	for (size_t i = 0; i < n; i++)
+		if (si->domains[i].internal)
+			set[i] = set[n + i] = 0;
+	const struct policy_domain *dom0 = find_domain(si, "dom0");
+	if (dom0 && dom0->internal)
+		set[2 * n + 1] = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (set[i])
 			add_target(ret, ret_n, xstrdup(si->domains[i].name));
@@ -407,18 +459,23 @@ static void evaluate_ask(const struct policy *p, const uint32_t *list, size_t n_
 }
 
 /* Sets up q's target from what the caller asked for; returns false (and denies) if it names no
- * valid target, as Qubes' IntendedTarget.verify() refuses it. */
+ * valid target, as Qubes' IntendedTarget.verify() refuses it. A name that is no qube's is a call
+ * to @default, as in Qubes. */
 static bool intended_target(const struct policy *p, const struct policy_sysinfo *si,
 			    const char *target, struct request *q, struct policy_result *res)
 {
 	if (!*target || streq(target, "@default")) {
 		q->tkind = IT_DEFAULT;
-	} else if (streq(target, "dom0") || streq(target, "@adminvm")) {
+	} else if (streq(target, "@adminvm")) {
 		q->tkind = IT_ADMIN;
+	} else if (is_dom0_name(target)) {
+		/* Named so, dom0 is looked up in the system info (its tags and type). */
+		q->tkind = IT_ADMIN;
+		side_init(p, find_domain(si, "dom0"), "dom0", &q->tgt);
 	} else if (streq(target, "@dispvm")) {
 		q->tkind = IT_DISPVM;
-		side_init(p, find_domain(si, source_default_dispvm(q)), source_default_dispvm(q),
-			  &q->disp);
+		const struct policy_domain *d = find_domain(si, source_default_dispvm(q));
+		side_init(p, d, d ? d->name : source_default_dispvm(q), &q->disp);
 	} else if (strncmp(target, "@dispvm:", 8) == 0 && target[8] && target[8] != '@') {
 		const struct policy_domain *d = find_domain(si, target + 8);
 		if (!d || !d->template_for_dispvms) {
@@ -426,15 +483,18 @@ static bool intended_target(const struct policy *p, const struct policy_sysinfo 
 			return false;
 		}
 		q->tkind = IT_DISPVM_TEMPLATE;
-		side_init(p, d, target + 8, &q->disp);
+		side_init(p, d, d->name, &q->disp);
+	} else if (target[0] == '@' || streq(target, "*")) {
+		deny(res, NULL, true, "invalid target: %s", target);
+		return false;
 	} else {
-		const struct policy_domain *d = target[0] == '@' ? NULL : find_domain(si, target);
+		const struct policy_domain *d = find_domain(si, target);
 		if (!d) {
-			deny(res, NULL, true, "invalid target: %s", target);
-			return false;
+			q->tkind = IT_DEFAULT;
+			return true;
 		}
 		q->tkind = IT_NAME;
-		side_init(p, d, target, &q->tgt);
+		side_init(p, d, d->name, &q->tgt);
 	}
 	return true;
 }
@@ -457,7 +517,8 @@ static void decide(const struct policy *p, const struct policy_sysinfo *si, cons
 	q.src.tags = bits;
 	q.tgt.tags = bits + words;
 	q.disp.tags = bits + 2 * words;
-	q.disp.name = q.tgt.name = STRTAB_NONE;
+	q.disp.name = q.tgt.name = q.disp.uuid = q.tgt.uuid = STRTAB_NONE;
+	q.tgt.type = q.disp.type = STRTAB_NONE;
 
 	const char *plus = strchr(service_arg, '+');
 	size_t slen = plus ? (size_t)(plus - service_arg) : strlen(service_arg);
@@ -493,7 +554,7 @@ static void decide(const struct policy *p, const struct policy_sysinfo *si, cons
 	const char *rule = r->where;
 	switch (r->action) {
 	case POLICY_ALLOW:
-		evaluate_allow(r, rule, &q, si, target, res);
+		evaluate_allow(r, rule, &q, si, res);
 		break;
 	case POLICY_ASK:
 		evaluate_ask(p, list, n_list, r, rule, &q, si, res);
@@ -522,11 +583,13 @@ int policy_evaluate(const struct policy *p, const struct policy_sysinfo *si,
 	const struct policy_domain *src_dom = NULL;
 	if (policy_check_service_name(service_arg, &why) < 0)
 		deny(&res, NULL, true, "invalid service name: %s", why);
-	else if (!(src_dom = find_domain(si, source)) && !streq(source, "dom0"))
+	else if (!(src_dom = find_domain(si, source)) && !is_dom0_name(source))
 		/* Qubes trusts its caller here; we decide only for qubes we know. */
 		deny(&res, NULL, true, "unknown source: %s", source);
 	else
-		decide(p, si, service_arg, source, src_dom, target, &res);
+		/* A caller named by uuid is decided under its name (the loopback check, the
+		 * prompt's list). */
+		decide(p, si, service_arg, src_dom ? src_dom->name : "dom0", src_dom, target, &res);
 	*ret = res;
 	return 0;
 }

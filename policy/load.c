@@ -166,6 +166,7 @@ static const struct {
 	const char *text;
 	uint8_t kind, ctx;
 } exact_tokens[] = {
+    {"*", TOK_WILDCARD, CTX_SOURCE | CTX_TARGET},
     {"@adminvm", TOK_ADMINVM, CTX_SOURCE | CTX_TARGET | CTX_REDIRECT},
     {"@anyvm", TOK_ANYVM, CTX_SOURCE | CTX_TARGET},
     {"@default", TOK_DEFAULT, CTX_TARGET},
@@ -199,9 +200,11 @@ static struct strtab *token_table(struct policy *p, uint8_t kind)
 static int parse_token(struct loader *ld, const char *file, unsigned line, int ctx,
 		       const char *text, struct ptoken *ret)
 {
-	const char *t = streq(text, "dom0") ? "@adminvm" : text;
+	/* dom0 and its uuid are @adminvm in every column, as Qubes' is_dom0() has it. */
+	const char *t = is_dom0_name(text) ? "@adminvm" : text;
 
-	if (t[0] != '@') {
+	/* A name, or "uuid:UUID" (matched against the system info's uuids when deciding). */
+	if (t[0] != '@' && !streq(t, "*")) {
 		int32_t id = strtab_intern(&ld->p->names, t, strlen(t));
 		*ret = (struct ptoken){TOK_NAME, id, ld->p->names.strs[id]};
 		return 0;
@@ -715,13 +718,24 @@ static void load_dir(struct loader *ld, const char *dir, const char *inc_file, u
 	free(names);
 }
 
+/* Qubes' parser_compat IGNORED_SUFFIXES, compared with pathlib's suffix: from the last '.',
+ * when that is neither the first nor the last character. */
+static const char *const compat_ignored_suffixes[] = {".rpmsave", ".rpmnew", ".swp"};
+
+/* Qubes' _list_compat_files(): dot files, leftovers of rpm and vim, and names outside the RPC
+ * name set are skipped silently. */
 static bool is_compat_name(const char *name)
 {
-	if (streq(name, ".") || streq(name, ".."))
+	if (name[0] == '.')
 		return false;
+	const char *dot = strrchr(name, '.');
+	if (dot && dot != name && dot[1])
+		for (size_t i = 0; i < ARRAY_SIZE(compat_ignored_suffixes); i++)
+			if (streq(dot, compat_ignored_suffixes[i]))
+				return false;
 	for (const char *c = name; *c; c++)
 		if (!is_rpc_char((unsigned char)*c))
-			return false; /* Qubes skips these silently */
+			return false;
 	return true;
 }
 

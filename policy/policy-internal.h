@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "policy.h"
+#include "util.h"
 
 /* Interned strings: index i is the id of strs[i]. Open addressing over a power of two. */
 struct strtab {
@@ -23,7 +24,7 @@ void strtab_done(struct strtab *t);
 
 enum tok_kind {
 	TOK_NONE = 0,
-	TOK_NAME,	     /* id: names */
+	TOK_NAME,	     /* id: names (a qube name, or "uuid:UUID") */
 	TOK_ADMINVM,	     /* @adminvm, dom0 */
 	TOK_ANYVM,	     /* @anyvm */
 	TOK_DEFAULT,	     /* @default */
@@ -32,7 +33,18 @@ enum tok_kind {
 	TOK_DISPVM,	     /* @dispvm */
 	TOK_DISPVM_TEMPLATE, /* @dispvm:NAME, id: names */
 	TOK_DISPVM_TAG,	     /* @dispvm:@tag:T, id: tags */
+	TOK_WILDCARD,	     /* a bare *: every qube and every target, dom0 included */
 };
+
+/* Qubes 4.2+ names a qube "uuid:UUID" wherever it takes a name; dom0's is fixed. */
+#define UUID_PREFIX	"uuid:"
+#define UUID_PREFIX_LEN 5
+#define DOM0_UUID_NAME	"uuid:00000000-0000-0000-0000-000000000000"
+/* Qubes' is_dom0(): the names of the admin domain besides @adminvm. */
+static inline bool is_dom0_name(const char *s)
+{
+	return streq(s, "dom0") || streq(s, DOM0_UUID_NAME);
+}
 
 struct ptoken {
 	uint8_t kind;

@@ -1,7 +1,7 @@
 /*
  * The Qubes OS 4.1+ qrexec policy language: loading /etc/bulkhead/policy.d (or any directory),
  * and deciding calls. The rules are those of qubes-core-qrexec's qrexec.policy.parser; where
- * Bulkhead differs it says so below.
+ * Bulkhead differs, docs/bulkhead-policy.5 says so (one list, "Differences from Qubes OS").
  *
  * Loading parses everything once: services, arguments, qube names, tags and types become small
  * integers, so that evaluation compares integers and allocates nothing per rule.
@@ -29,7 +29,8 @@ struct policy_error {
  * invalid name is an error. Paths in !include, !include-dir and !include-service are relative to
  * dir (or absolute). !compat-4.0 reads the old per-service files of the directory "rpc-policy"
  * beside dir (/etc/bulkhead/rpc-policy for /etc/bulkhead/policy.d), as Qubes reads
- * /etc/qubes-rpc/policy.
+ * /etc/qubes-rpc/policy, skipping what Qubes skips there (dot files, names ending in .rpmsave,
+ * .rpmnew or .swp, names outside [A-Za-z0-9_.+-]).
  *
  * Returns 0 and *ret, or -EINVAL with every error found in *ret_errors / *ret_n_errors (the
  * caller frees them with policy_errors_free()); *ret is then untouched. A policy that does not
@@ -53,6 +54,11 @@ struct policy_domain {
 	const char *default_dispvm; /* or NULL */
 	bool template_for_dispvms;
 	const char *power_state; /* Running, Halted, ... (NULL: not running) */
+	/* Qubes 4.2+: the qube's UUID (lowercase 8-4-4-4-12, without "uuid:"), or NULL. Rules,
+	 * target= and requests may name a qube "uuid:UUID"; dom0 is always
+	 * uuid:00000000-0000-0000-0000-000000000000. */
+	const char *uuid;
+	bool internal; /* Qubes' "internal" feature: never offered by an ask prompt */
 };
 
 /* Every qube, dom0 included (as AdminVM). Borrowed by policy_evaluate(), never kept. */
@@ -62,9 +68,9 @@ struct policy_sysinfo {
 };
 
 /* Reads Qubes' system-info shape {"domains": {NAME: {"type", "tags", "default_dispvm",
- * "template_for_dispvms", "power_state"}}} into a system info that owns its strings; free it with
- * policy_sysinfo_free(). On -EINVAL, *ret_error (if not NULL) says what is wrong (the caller
- * frees it). */
+ * "template_for_dispvms", "power_state", "uuid", "internal"}}} into a system info that owns its
+ * strings; free it with policy_sysinfo_free(). On -EINVAL, *ret_error (if not NULL) says what is
+ * wrong (the caller frees it). */
 int policy_sysinfo_from_json(struct json_object *o, struct policy_sysinfo **ret, char **ret_error);
 void policy_sysinfo_free(struct policy_sysinfo *si);
 
@@ -86,14 +92,15 @@ struct policy_result {
 
 /*
  * Decides a call of service_arg ("SERVICE+ARG", or "SERVICE" for the empty argument) from the
- * qube source to target (a qube name, "dom0", "@adminvm", "@default" or "" for none given,
- * "@dispvm" or "@dispvm:NAME"). The first matching rule decides; no match denies.
+ * qube source (a name, "dom0", or "uuid:UUID") to target (a qube name or "uuid:UUID", "dom0",
+ * "@adminvm", "@default" or "" for none given, "@dispvm" or "@dispvm:NAME"). As in Qubes, a
+ * target that names no qube is a call to @default. The first matching rule decides; no match
+ * denies. Targets in the result are names, never "uuid:...".
  *
  * Returns 0 with *ret filled (deny included: an invalid name or target is a deny with its
  * reason), or a negative errno for a misuse (NULL arguments); call policy_result_finish() after
- * a 0 return. Differences from Qubes, all on the side of refusing: a resolved "@dispvm:NAME" must
- * be a disposable template (template_for_dispvms) in si; an ask default_target that is not among
- * the targets is dropped.
+ * a 0 return. Where this differs from Qubes is listed in docs/bulkhead-policy.5 ("Differences
+ * from Qubes OS").
  */
 int policy_evaluate(const struct policy *p, const struct policy_sysinfo *si,
 		    const char *service_arg, const char *source, const char *target,

@@ -127,6 +127,7 @@ void policy_sysinfo_free(struct policy_sysinfo *si)
 		free((char *)d->type);
 		free((char *)d->default_dispvm);
 		free((char *)d->power_state);
+		free((char *)d->uuid);
 		for (size_t k = 0; k < d->n_tags; k++)
 			free((char *)d->tags[k]);
 		free((char **)d->tags);
@@ -165,6 +166,18 @@ static int get_str(struct json_object *o, const char *key, bool required, char *
 	return 0;
 }
 
+/* Qubes' form of a uuid (Python's str(uuid.UUID)): 8-4-4-4-12 lowercase hex digits. */
+static bool uuid_valid(const char *s)
+{
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-'
+			 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return s[36] == '\0';
+}
+
 static int read_domain(const char *name, struct json_object *o, struct policy_domain *d,
 		       char **ret_error)
 {
@@ -184,6 +197,18 @@ static int read_domain(const char *name, struct json_object *o, struct policy_do
 	if (get_str(o, "power_state", false, &s) < 0)
 		return set_error(ret_error, "domains.%s.power_state: not a string", name);
 	d->power_state = s;
+	if (get_str(o, "uuid", false, &s) < 0)
+		return set_error(ret_error, "domains.%s.uuid: not a string or null", name);
+	d->uuid = s;
+	if (s && !uuid_valid(s))
+		return set_error(ret_error,
+				 "domains.%s.uuid: not a uuid in lowercase 8-4-4-4-12 form", name);
+	if (json_object_object_get_ex(o, "internal", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return set_error(ret_error, "domains.%s.internal: not a boolean", name);
+		d->internal = json_object_get_boolean(v);
+	}
 	if (json_object_object_get_ex(o, "template_for_dispvms", &v) &&
 	    !json_object_is_type(v, json_type_null)) {
 		if (!json_object_is_type(v, json_type_boolean))
@@ -232,12 +257,19 @@ int policy_sysinfo_from_json(struct json_object *o, struct policy_sysinfo **ret,
 	s->domains = xcalloc(n + 1, sizeof(*s->domains));
 	json_object_object_foreach(domains, name, val)
 	{
-		if (!*name || strchr(name, '@')) {
+		/* "uuid:..." keys are aliases in Qubes' Python form of the system info; here a
+		 * qube's uuid is its "uuid" member. */
+		if (!*name || strchr(name, '@') || strncmp(name, "uuid:", 5) == 0) {
 			int r = set_error(ret_error, "invalid domain name \"%s\"", name);
 			policy_sysinfo_free(&s->info);
 			return r;
 		}
 		int r = read_domain(name, val, &s->domains[s->n++], ret_error);
+		const char *uuid = s->domains[s->n - 1].uuid;
+		for (size_t i = 0; r == 0 && uuid && i + 1 < s->n; i++)
+			if (s->domains[i].uuid && streq(s->domains[i].uuid, uuid))
+				r = set_error(ret_error, "domains.%s.uuid: also the uuid of %s",
+					      name, s->domains[i].name);
 		if (r < 0) {
 			policy_sysinfo_free(&s->info);
 			return r;

@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <sys/random.h>
 
 #include "util.h"
 
@@ -523,6 +524,39 @@ const char *const *qube_prop_names(void)
 
 /* ---- creation ---- */
 
+/* A random (version 4) uuid, as Python's str(uuid.uuid4()) writes it. */
+static void uuid_generate(char out[QUBE_UUID_LEN + 1])
+{
+	uint8_t b[16];
+	size_t got = 0;
+
+	while (got < sizeof(b)) {
+		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			abort(); /* no randomness at all: nothing sensible to go on with */
+		got += (size_t)n;
+	}
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, QUBE_UUID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+		 b[15]);
+}
+
+static bool uuid_valid(const char *s)
+{
+	for (size_t i = 0; i < QUBE_UUID_LEN; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-'
+			 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return s[QUBE_UUID_LEN] == '\0';
+}
+
 int qube_new(const char *name, enum qube_class klass, enum qube_label label, struct qube **ret)
 {
 	struct qube *q;
@@ -535,6 +569,7 @@ int qube_new(const char *name, enum qube_class klass, enum qube_label label, str
 	q->name = xstrdup(name);
 	q->klass = klass;
 	q->label = label;
+	uuid_generate(q->uuid);
 	for (size_t i = 0; i < ARRAY_SIZE(props); i++)
 		if (!(props[i].flags & (PROPF_READONLY | PROPF_NO_DEFAULT))) {
 			struct pval v = prop_default(&props[i]);
@@ -579,6 +614,7 @@ int qube_dup(const struct qube *q, const char *new_name, struct qube **ret)
 	c = xcalloc(1, sizeof(*c));
 	*c = *q;
 	c->name = xstrdup(new_name);
+	uuid_generate(c->uuid);
 	c->template = strdup_or_null(q->template);
 	c->kernel = strdup_or_null(q->kernel);
 	c->kernelopts = strdup_or_null(q->kernelopts);
@@ -801,6 +837,7 @@ struct json_object *qube_to_json(const struct qube *q)
 		json_object_object_add(features, q->features[i].key,
 				       json_object_new_string(q->features[i].value));
 	json_object_object_add(o, "features", features);
+	json_object_object_add(o, "uuid", json_object_new_string(q->uuid));
 	return o;
 }
 
@@ -967,7 +1004,7 @@ int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_
 		size_t idx;
 		(void)val;
 		if (!streq(key, "version") && !streq(key, "explicit") && !streq(key, "tags") &&
-		    !streq(key, "features") && !prop_find_json(key, &idx)) {
+		    !streq(key, "features") && !streq(key, "uuid") && !prop_find_json(key, &idx)) {
 			reason = "unknown key";
 			goto fail;
 		}
@@ -1034,6 +1071,15 @@ int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_
 		goto fail;
 	if (json_object_object_get_ex(obj, "features", &v) && json_features(q, v, &reason) < 0)
 		goto fail;
+	/* Qubes made before uuids were kept have none: they keep the fresh one from qube_new(). */
+	if (json_object_object_get_ex(obj, "uuid", &v)) {
+		const char *u = json_cstr(v);
+		if (!u || !uuid_valid(u)) {
+			reason = "uuid is not a lowercase 8-4-4-4-12 uuid";
+			goto fail;
+		}
+		memcpy(q->uuid, u, QUBE_UUID_LEN + 1);
+	}
 	*ret = q;
 	return 0;
 fail:

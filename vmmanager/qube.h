@@ -31,6 +31,8 @@
 /* The "version" field of the stored JSON. */
 #define QUBE_JSON_VERSION 1
 
+#define QUBE_UUID_LEN 36
+
 enum qube_class { QUBE_APPVM, QUBE_TEMPLATEVM, QUBE_STANDALONEVM, QUBE_DISPVM, QUBE_CLASS_COUNT };
 
 /* Qubes' eight labels, in Qubes' order (index is also Qubes' label index). */
@@ -72,6 +74,9 @@ struct qube {
 	size_t n_tags;
 	struct qube_kv *features;
 	size_t n_features;
+	/* Qubes' uuid: random when the qube is made (a clone gets its own), never changed;
+	 * lowercase 8-4-4-4-12. Policy rules may name the qube "uuid:UUID". */
+	char uuid[QUBE_UUID_LEN + 1];
 };
 
 const char *qube_class_to_string(enum qube_class c);

@@ -91,9 +91,11 @@ static void build_sysinfo(struct daemon *d, struct sysinfo_storage *st)
 	    .name = "dom0",
 	    .type = "AdminVM",
 	    .power_state = "Running",
+	    .uuid = "00000000-0000-0000-0000-000000000000", /* as in Qubes */
 	};
 	for (size_t i = 0; i < d->n_vms; i++) {
 		const struct qube *q = d->vms[i]->q;
+		const char *internal = qube_feature_get(q, "internal");
 		st->domains[st->n++] = (struct policy_domain){
 		    .name = q->name,
 		    .type = qube_class_to_string(q->klass),
@@ -102,6 +104,9 @@ static void build_sysinfo(struct daemon *d, struct sysinfo_storage *st)
 		    .default_dispvm = q->default_dispvm,
 		    .template_for_dispvms = q->template_for_dispvms,
 		    .power_state = vm_state_name(d->vms[i]->state),
+		    .uuid = q->uuid,
+		    /* Qubes' GetSystemInfo: the "internal" feature, any non-empty value */
+		    .internal = internal && *internal,
 		};
 	}
 }

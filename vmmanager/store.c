@@ -223,6 +223,10 @@ static int read_qube_json(int dir, struct qube **ret, const char **ret_reason)
 		}
 	json_tokener_free(tok);
 	r = qube_from_json(o, ret, ret_reason);
+	/* A qube stored before uuids were kept got a new one: keep it from now on, so that policy
+	 * rules naming it by uuid stay right. Best effort: a read-only store still loads. */
+	if (r == 0 && !json_object_object_get_ex(o, "uuid", NULL))
+		(void)write_qube_json(dir, *ret);
 	json_object_put(o);
 	return r;
 }

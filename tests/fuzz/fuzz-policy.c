@@ -12,20 +12,28 @@
 
 static const char *const tags[] = {"work", "dvm"};
 static const struct policy_domain domains[] = {
-    {.name = "dom0", .type = "AdminVM", .power_state = "Running"},
+    {.name = "dom0",
+     .type = "AdminVM",
+     .tags = tags,
+     .n_tags = 1,
+     .power_state = "Running",
+     .uuid = "00000000-0000-0000-0000-000000000000"},
     {.name = "work",
      .type = "AppVM",
      .tags = tags,
      .n_tags = 1,
      .default_dispvm = "dvm",
-     .power_state = "Running"},
+     .power_state = "Running",
+     .uuid = "c9024a97-9b15-46cc-8341-38d75d5d421b"},
     {.name = "dvm",
      .type = "AppVM",
      .tags = tags + 1,
      .n_tags = 1,
      .template_for_dispvms = true,
-     .power_state = "Halted"},
+     .power_state = "Halted",
+     .uuid = "f3e538bd-4427-4697-bed7-45ef3270df21"},
     {.name = "tpl", .type = "TemplateVM", .power_state = "Halted"},
+    {.name = "sys", .type = "AppVM", .template_for_dispvms = true, .internal = true},
 };
 static const struct policy_sysinfo si = {domains, sizeof(domains) / sizeof(domains[0])};
 
@@ -37,6 +45,11 @@ static const char *const calls[][3] = {
     {"x", "dvm", "@dispvm:dvm"},
     {"svc+", "work", "@default"},
     {"qubes.Filecopy", "work", "tpl"},
+    {"svc", "uuid:c9024a97-9b15-46cc-8341-38d75d5d421b", "nosuch"},
+    {"svc", "dom0", "uuid:00000000-0000-0000-0000-000000000000"},
+    {"svc", "tpl", "@dispvm:uuid:f3e538bd-4427-4697-bed7-45ef3270df21"},
+    {"svc", "work", "*"},
+    {"svc", "work", "@adminvm"},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

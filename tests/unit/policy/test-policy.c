@@ -18,18 +18,31 @@
 
 static const char *golden_dir;
 
-/* dom0, and qubes of every type; "default-dvm" is a disposable template. */
+/* dom0, and qubes of every type; "default-dvm" is a disposable template; "hidden" is an
+ * internal one (never offered by a prompt). */
+static const char *const dom0_tags[] = {"dom0-tag"};
 static const char *const work_tags[] = {"work", "trusted"};
 static const char *const untrusted_tags[] = {"bad"};
 static const char *const dvm_tags[] = {"dvm-tag"};
+#define UUID_DOM0   "00000000-0000-0000-0000-000000000000"
+#define UUID_WORK   "c9024a97-9b15-46cc-8341-38d75d5d421b"
+#define UUID_SA	    "6d7a02b5-532b-467f-b9fb-6596bae03c33"
+#define UUID_DVM    "f3e538bd-4427-4697-bed7-45ef3270df21"
+#define UUID_NOSUCH "d8a249f1-b02b-4944-a9e5-437def2fbe2c"
 static const struct policy_domain domains[] = {
-    {.name = "dom0", .type = "AdminVM", .power_state = "Running"},
+    {.name = "dom0",
+     .type = "AdminVM",
+     .tags = dom0_tags,
+     .n_tags = 1,
+     .power_state = "Running",
+     .uuid = UUID_DOM0},
     {.name = "work",
      .type = "AppVM",
      .tags = work_tags,
      .n_tags = 2,
      .default_dispvm = "default-dvm",
-     .power_state = "Running"},
+     .power_state = "Running",
+     .uuid = UUID_WORK},
     {.name = "personal", .type = "AppVM", .power_state = "Halted"},
     {.name = "untrusted",
      .type = "AppVM",
@@ -42,11 +55,17 @@ static const struct policy_domain domains[] = {
      .tags = dvm_tags,
      .n_tags = 1,
      .template_for_dispvms = true,
-     .power_state = "Halted"},
+     .power_state = "Halted",
+     .uuid = UUID_DVM},
     {.name = "plain", .type = "AppVM", .power_state = "Halted"},
     {.name = "fedora", .type = "TemplateVM", .power_state = "Halted"},
     {.name = "disp42", .type = "DispVM", .power_state = "Running"},
-    {.name = "sa", .type = "StandaloneVM", .power_state = "Running"},
+    {.name = "sa", .type = "StandaloneVM", .power_state = "Running", .uuid = UUID_SA},
+    {.name = "hidden",
+     .type = "AppVM",
+     .template_for_dispvms = true,
+     .power_state = "Running",
+     .internal = true},
 };
 static const struct policy_sysinfo si = {domains, ARRAY_SIZE(domains)};
 
@@ -257,15 +276,157 @@ static void test_type_and_tag(void **state)
 		     "sa", "deny no matching rule found");
 }
 
-static void test_unknown_names_denied(void **state)
+static void test_unknown_names(void **state)
 {
 	const char *pol = "svc * @anyvm @anyvm allow\n";
-	assert_short(pol, "svc", "work", "nosuch", "deny invalid target: nosuch");
+	/* Qubes: a target that names no qube is a call to @default */
+	assert_short(pol, "svc", "work", "nosuch",
+		     "deny policy define 'allow' action at test.policy:1 but no target is "
+		     "specified by caller or policy");
+	assert_short(pol, "svc", "work", "uuid:" UUID_NOSUCH,
+		     "deny policy define 'allow' action at test.policy:1 but no target is "
+		     "specified by caller or policy");
+	/* so a redirecting rule still applies, and @default rules match it */
+	assert_short("* * @anyvm @anyvm allow target=sa\n", "svc", "work", "nosuch", "allow sa");
+	assert_short("svc * work @default allow target=personal\nsvc * work @anyvm deny\n", "svc",
+		     "work", "nosuch", "allow personal");
+	assert_short("svc * work nosuch allow\nsvc * work @anyvm deny\n", "svc", "work", "nosuch",
+		     "deny denied by policy test.policy:2");
+	/* tokens a caller may not send are refused */
 	assert_short(pol, "svc", "work", "@anyvm", "deny invalid target: @anyvm");
 	assert_short(pol, "svc", "work", "@tag:work", "deny invalid target: @tag:work");
+	assert_short(pol, "svc", "work", "*", "deny invalid target: *");
+	assert_short(pol, "svc", "work", "@dispvm:@tag:x", "deny invalid target: @dispvm:@tag:x");
+	/* an unknown source stays a refusal (Qubes trusts its caller there) */
 	assert_short(pol, "svc", "nosuch", "work", "deny unknown source: nosuch");
+	assert_short(pol, "svc", "uuid:" UUID_NOSUCH, "work",
+		     "deny unknown source: uuid:" UUID_NOSUCH);
 	/* a call to the caller itself is refused, as Qubes does */
 	assert_short(pol, "svc", "work", "work", "deny loopback qrexec connection not supported");
+}
+
+static void test_wildcard(void **state)
+{
+	/* a bare * matches every source and every target, dom0 included */
+	const char *pol = "svc * * * allow\n";
+	assert_short(pol, "svc", "work", "sa", "allow sa");
+	assert_short(pol, "svc", "dom0", "work", "allow work");
+	assert_short(pol, "svc", "work", "dom0", "allow dom0");
+	assert_short(pol, "svc", "work", "@adminvm", "allow dom0");
+	assert_short(pol, "svc", "work", "@dispvm", "allow @dispvm:default-dvm");
+	assert_short(pol, "svc", "work", "@dispvm:default-dvm", "allow @dispvm:default-dvm");
+	assert_short("svc * * @default allow target=sa\n", "svc", "dom0", "", "allow sa");
+	/* as a target it matches @default too (then allow has no target) */
+	assert_short(pol, "svc", "work", "",
+		     "deny policy define 'allow' action at test.policy:1 but no target is "
+		     "specified by caller or policy");
+	/* an ask offers every qube, dom0 and the disposables too (not the caller, nor the
+	 * internal qube) */
+	assert_eval("svc * work * ask\n", "svc", "work", "",
+		    "{\"action\":\"ask\",\"targets\":[\"@dispvm:default-dvm\",\"default-dvm\","
+		    "\"disp42\",\"dom0\",\"fedora\",\"personal\",\"plain\",\"sa\","
+		    "\"untrusted\"],\"default_target\":null,\"rule\":\"test.policy:1\"}");
+	/* and a deny with * takes everything away */
+	assert_short("svc * work * deny\nsvc * work @anyvm ask\n", "svc", "work", "sa",
+		     "deny denied by policy test.policy:1");
+	assert_eval("svc * work sa ask\nsvc * work * deny\nsvc * work @anyvm allow\n", "svc",
+		    "work", "sa",
+		    "{\"action\":\"ask\",\"targets\":[\"sa\"],\"default_target\":null,"
+		    "\"rule\":\"test.policy:1\"}");
+	/* it is not a qube name: a qube cannot be called "*" */
+	assert_short("svc * work * allow\n", "svc", "work", "*", "deny invalid target: *");
+}
+
+static void test_dom0_tag_and_type(void **state)
+{
+	/* @tag: and @type: in the target column match a call to dom0 (named dom0 or by its
+	 * uuid), as in Qubes; a call to @adminvm is not looked up in the system info */
+	const char *pol = "svc * @anyvm @tag:dom0-tag allow\n"
+			  "typ * @anyvm @type:AdminVM allow\n"
+			  "neg * @anyvm @tag:work allow\n";
+	assert_short(pol, "svc", "work", "dom0", "allow dom0");
+	assert_short(pol, "svc", "work", "uuid:" UUID_DOM0, "allow dom0");
+	assert_short(pol, "svc", "work", "@adminvm", "deny no matching rule found");
+	assert_short(pol, "typ", "work", "dom0", "allow dom0");
+	assert_short(pol, "typ", "work", "@adminvm", "deny no matching rule found");
+	assert_short(pol, "typ", "work", "sa", "deny no matching rule found");
+	assert_short(pol, "neg", "sa", "dom0", "deny no matching rule found");
+	assert_short(pol, "neg", "sa", "work", "allow work");
+}
+
+static void test_uuid(void **state)
+{
+	/* uuid:UUID in the source and target columns: the qube with that uuid, whichever way
+	 * the call names it */
+	const char *pol = "svc * uuid:" UUID_WORK " uuid:" UUID_SA " allow\n"
+			  "svc * work uuid:" UUID_DOM0 " allow\n"
+			  "red * @anyvm @anyvm allow target=uuid:" UUID_SA "\n"
+			  "red0 * @anyvm @anyvm allow target=uuid:" UUID_DOM0 "\n"
+			  "redd * @anyvm @anyvm allow target=@dispvm:uuid:" UUID_DVM "\n"
+			  "gone * @anyvm @anyvm allow target=uuid:" UUID_NOSUCH "\n"
+			  "dvm * @anyvm @dispvm:uuid:" UUID_DVM " allow\n"
+			  "ask * @anyvm @anyvm ask default_target=uuid:" UUID_SA "\n"
+			  "askr * @anyvm @anyvm ask target=uuid:" UUID_SA "\n";
+	assert_short(pol, "svc", "work", "sa", "allow sa");
+	assert_short(pol, "svc", "uuid:" UUID_WORK, "sa", "allow sa");
+	assert_short(pol, "svc", "work", "uuid:" UUID_SA, "allow sa");
+	assert_short(pol, "svc", "uuid:" UUID_WORK, "uuid:" UUID_SA, "allow sa");
+	assert_short(pol, "svc", "personal", "sa", "deny no matching rule found");
+	assert_short(pol, "svc", "work", "personal", "deny no matching rule found");
+	/* dom0's uuid is dom0, in a rule and in a call */
+	assert_short(pol, "svc", "work", "dom0", "allow dom0");
+	assert_short(pol, "svc", "work", "@adminvm", "allow dom0");
+	assert_short(pol, "svc", "work", "uuid:" UUID_DOM0, "allow dom0");
+	assert_short("svc * uuid:" UUID_DOM0 " work allow\n", "svc", "dom0", "work", "allow work");
+	assert_short("svc * dom0 work allow\n", "svc", "uuid:" UUID_DOM0, "work", "allow work");
+	/* target= by uuid: the result names the qube */
+	assert_short(pol, "red", "work", "personal", "allow sa");
+	assert_short(pol, "red0", "work", "personal", "allow dom0");
+	assert_short(pol, "redd", "work", "personal", "allow @dispvm:default-dvm");
+	assert_short(pol, "gone", "work", "personal",
+		     "deny invalid target at test.policy:6: uuid:" UUID_NOSUCH);
+	/* disposables of a template named by uuid */
+	assert_short(pol, "dvm", "work", "@dispvm:default-dvm", "allow @dispvm:default-dvm");
+	assert_short(pol, "dvm", "work", "@dispvm:uuid:" UUID_DVM, "allow @dispvm:default-dvm");
+	assert_short(pol, "dvm", "work", "@dispvm", "allow @dispvm:default-dvm");
+	assert_short(pol, "dvm", "personal", "@dispvm:uuid:" UUID_NOSUCH,
+		     "deny not a template for dispvm: uuid:" UUID_NOSUCH);
+	/* a named target and uuid:... source is the caller itself */
+	assert_short(pol, "red", "uuid:" UUID_SA, "work",
+		     "deny loopback qrexec connection not supported");
+	/* ask: targets and the default are names */
+	assert_eval(pol, "ask", "uuid:" UUID_WORK, "uuid:" UUID_SA,
+		    "{\"action\":\"ask\",\"targets\":[\"@dispvm:default-dvm\",\"default-dvm\","
+		    "\"disp42\",\"fedora\",\"personal\",\"plain\",\"sa\",\"untrusted\"],"
+		    "\"default_target\":\"sa\",\"rule\":\"test.policy:8\"}");
+	assert_eval(pol, "askr", "work", "personal",
+		    "{\"action\":\"ask\",\"targets\":[\"sa\"],\"default_target\":null,"
+		    "\"rule\":\"test.policy:9\"}");
+	/* collected ask targets name the qube, however the rule did */
+	assert_eval("svc * work uuid:" UUID_SA " ask\nsvc * work @dispvm:uuid:" UUID_DVM " allow\n",
+		    "svc", "work", "sa",
+		    "{\"action\":\"ask\",\"targets\":[\"@dispvm:default-dvm\",\"sa\"],"
+		    "\"default_target\":null,\"rule\":\"test.policy:1\"}");
+}
+
+static void test_internal_not_offered(void **state)
+{
+	/* Qubes hides internal qubes from the prompt: as targets and as disposable templates */
+	assert_eval("svc * work @anyvm ask\n", "svc", "work", "",
+		    "{\"action\":\"ask\",\"targets\":[\"@dispvm:default-dvm\",\"default-dvm\","
+		    "\"disp42\",\"fedora\",\"personal\",\"plain\",\"sa\",\"untrusted\"],"
+		    "\"default_target\":null,\"rule\":\"test.policy:1\"}");
+	assert_short("svc * work hidden ask\n", "svc", "work", "hidden",
+		     "deny policy define 'ask' action at test.policy:1 but no target is available "
+		     "to choose from");
+	assert_short("svc * work @dispvm:hidden ask\n", "svc", "work", "@dispvm:hidden",
+		     "deny policy define 'ask' action at test.policy:1 but no target is available "
+		     "to choose from");
+	/* not so for an ask that names it with target=, nor for allow */
+	assert_eval("svc * work @anyvm ask target=hidden\n", "svc", "work", "sa",
+		    "{\"action\":\"ask\",\"targets\":[\"hidden\"],\"default_target\":null,"
+		    "\"rule\":\"test.policy:1\"}");
+	assert_short("svc * work @anyvm allow\n", "svc", "work", "hidden", "allow hidden");
 }
 
 static void test_default_target(void **state)
@@ -439,7 +600,7 @@ static void test_sysinfo_json(void **state)
 	    "\"Running\"}, \"w\": {\"type\": \"AppVM\", \"tags\": [\"a\", \"b\"], "
 	    "\"default_dispvm\": \"d\", \"template_for_dispvms\": false, \"power_state\": "
 	    "\"Halted\", \"icon\": \"x\"}, \"d\": {\"type\": \"AppVM\", \"default_dispvm\": null, "
-	    "\"template_for_dispvms\": true}}}");
+	    "\"template_for_dispvms\": true, \"uuid\": \"" UUID_DVM "\", \"internal\": true}}}");
 	assert_int_equal(policy_sysinfo_from_json(o, &s, &err), 0);
 	json_object_put(o);
 	assert_int_equal(s->n_domains, 3);
@@ -452,10 +613,23 @@ static void test_sysinfo_json(void **state)
 	assert_string_equal(w->tags[1], "b");
 	assert_string_equal(w->default_dispvm, "d");
 	assert_string_equal(w->power_state, "Halted");
+	assert_null(w->uuid);
+	assert_false(w->internal);
+	const struct policy_domain *dd = NULL;
+	for (size_t i = 0; i < s->n_domains; i++)
+		if (streq(s->domains[i].name, "d"))
+			dd = &s->domains[i];
+	assert_non_null(dd);
+	assert_string_equal(dd->uuid, UUID_DVM);
+	assert_true(dd->internal);
 
-	struct policy *p = load("svc * @tag:b @dispvm allow\n");
+	struct policy *p =
+	    load("svc * @tag:b @dispvm allow\nsvc * @tag:b @dispvm:uuid:" UUID_DVM " allow\n");
 	struct policy_result res;
 	assert_int_equal(policy_evaluate(p, s, "svc", "w", "@dispvm", &res), 0);
+	assert_string_equal(res.target, "@dispvm:d");
+	policy_result_finish(&res);
+	assert_int_equal(policy_evaluate(p, s, "svc", "w", "@dispvm:uuid:" UUID_DVM, &res), 0);
 	assert_string_equal(res.target, "@dispvm:d");
 	policy_result_finish(&res);
 	policy_free(p);
@@ -471,6 +645,16 @@ static void test_sysinfo_json(void **state)
 	    "{\"domains\": {\"x\": {\"type\": \"AppVM\", \"template_for_dispvms\": \"yes\"}}}",
 	    "{\"domains\": {\"@anyvm\": {\"type\": \"AppVM\"}}}",
 	    "{\"domains\": {\"x\": {\"type\": \"App\\u0000VM\"}}}",
+	    /* uuids: the canonical lowercase form, one qube each; no uuid: aliases as names */
+	    "{\"domains\": {\"x\": {\"type\": \"AppVM\", \"uuid\": 1}}}",
+	    "{\"domains\": {\"x\": {\"type\": \"AppVM\", \"uuid\": \"x\"}}}",
+	    "{\"domains\": {\"x\": {\"type\": \"AppVM\", \"uuid\": \"uuid:" UUID_SA "\"}}}",
+	    "{\"domains\": {\"x\": {\"type\": \"AppVM\", \"uuid\": "
+	    "\"C9024A97-9B15-46CC-8341-38D75D5D421B\"}}}",
+	    "{\"domains\": {\"x\": {\"type\": \"AppVM\", \"uuid\": \"" UUID_SA "\"}, "
+	    "\"y\": {\"type\": \"AppVM\", \"uuid\": \"" UUID_SA "\"}}}",
+	    "{\"domains\": {\"uuid:" UUID_SA "\": {\"type\": \"AppVM\"}}}",
+	    "{\"domains\": {\"x\": {\"type\": \"AppVM\", \"internal\": \"1\"}}}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		o = json_tokener_parse(bad[i]);
@@ -712,6 +896,14 @@ static void test_compat40(void **state)
 	write_file(old, "test.Arg+x", "work sa allow\n");
 	write_file(old, "test.Arg", "$anyvm $anyvm ask\n");
 	write_file(old, "bad name", "ignored: not a service name\n");
+	/* editor and package-manager leftovers and dot files are skipped, as Qubes does (its
+	 * IGNORED_SUFFIXES: .rpmsave, .rpmnew, .swp); other suffixes are service names */
+	write_file(old, "test.After.rpmsave", "$anyvm $anyvm allow\n");
+	write_file(old, "test.After.rpmnew", "$anyvm $anyvm allow\n");
+	write_file(old, "test.After.swp", "$anyvm $anyvm allow\n");
+	write_file(old, ".test.After", "$anyvm $anyvm allow\n");
+	write_file(old, "test.Arg+x.rpmsave", "personal sa allow\n");
+	write_file(old, "test.Kept.orig", "work sa allow\n");
 	_cleanup_free_ char *e = load_dir_errors(dir, &p);
 	assert_string_equal(e, "");
 	assert_dir_eval(p, "test.Before", "work", "sa", "allow sa 10-new.policy:1");
@@ -722,6 +914,11 @@ static void test_compat40(void **state)
 	 * after the specific ones */
 	assert_dir_eval(p, "test.Arg+x", "personal", "sa", "deny test.Arg+x:0");
 	assert_dir_eval(p, "test.Arg+y", "personal", "sa", "ask test.Arg:1");
+	assert_dir_eval(p, "test.After.rpmsave", "work", "sa", "deny no matching rule found");
+	assert_dir_eval(p, "test.After.swp", "work", "sa", "deny no matching rule found");
+	assert_dir_eval(p, "test.Kept.orig", "work", "sa", "allow sa test.Kept.orig:1");
+	/* nothing else was read */
+	assert_int_equal(policy_n_rules(p), 3 + 1 + 3 + 1 + 1);
 	policy_free(p);
 	remove_tree(root);
 }
@@ -776,7 +973,11 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_service_and_argument),
 	    cmocka_unit_test(test_dom0_and_anyvm),
 	    cmocka_unit_test(test_type_and_tag),
-	    cmocka_unit_test(test_unknown_names_denied),
+	    cmocka_unit_test(test_unknown_names),
+	    cmocka_unit_test(test_wildcard),
+	    cmocka_unit_test(test_dom0_tag_and_type),
+	    cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_internal_not_offered),
 	    cmocka_unit_test(test_default_target),
 	    cmocka_unit_test(test_dispvm),
 	    cmocka_unit_test(test_redirect),

@@ -610,6 +610,55 @@ static void test_json_damaged(void **state)
 }
 
 /* A value that is not explicit follows the default, whatever the file says. */
+/* Qubes' uuid property: random at creation, its own for a clone, kept through JSON. */
+static void test_uuid(void **state)
+{
+	struct qube *a = new_qube("a", QUBE_APPVM), *b = new_qube("b", QUBE_APPVM);
+	struct qube *c = NULL, *back = NULL;
+	const char *reason = NULL;
+
+	assert_int_equal(strlen(a->uuid), QUBE_UUID_LEN);
+	assert_int_equal(a->uuid[8], '-');
+	assert_int_equal(a->uuid[14], '4'); /* version 4 */
+	assert_string_not_equal(a->uuid, b->uuid);
+	assert_int_equal(qube_dup(a, "c", &c), 0);
+	assert_string_not_equal(c->uuid, a->uuid);
+
+	struct json_object *o = qube_to_json(a), *v;
+	assert_true(json_object_object_get_ex(o, "uuid", &v));
+	assert_string_equal(json_object_get_string(v), a->uuid);
+	assert_int_equal(qube_from_json(o, &back, &reason), 0);
+	assert_string_equal(back->uuid, a->uuid);
+	qube_free(back);
+	back = NULL;
+
+	/* stored before uuids were kept: loads, with a fresh one */
+	json_object_object_del(o, "uuid");
+	assert_int_equal(qube_from_json(o, &back, &reason), 0);
+	assert_int_equal(strlen(back->uuid), QUBE_UUID_LEN);
+	assert_string_not_equal(back->uuid, a->uuid);
+	qube_free(back);
+	back = NULL;
+
+	/* anything but the canonical form is damage */
+	static const char *const bad[] = {"", "x", "C9024A97-9B15-46CC-8341-38D75D5D421B",
+					  "c9024a97-9b15-46cc-8341-38d75d5d421b0",
+					  "c9024a97x9b15-46cc-8341-38d75d5d421b"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		json_object_object_add(o, "uuid", json_object_new_string(bad[i]));
+		back = (struct qube *)0x1;
+		assert_int_equal(qube_from_json(o, &back, &reason), -EINVAL);
+		assert_ptr_equal(back, (struct qube *)0x1);
+		assert_string_equal(reason, "uuid is not a lowercase 8-4-4-4-12 uuid");
+	}
+	json_object_object_add(o, "uuid", json_object_new_int(1));
+	assert_int_equal(qube_from_json(o, &back, &reason), -EINVAL);
+	json_object_put(o);
+	qube_free(a);
+	qube_free(b);
+	qube_free(c);
+}
+
 static void test_json_default_follows(void **state)
 {
 	struct qube *q = new_qube("work", QUBE_APPVM), *back = NULL;
@@ -638,6 +687,7 @@ int main(void)
 	    cmocka_unit_test(test_json_round_trip),
 	    cmocka_unit_test(test_json_damaged),
 	    cmocka_unit_test(test_json_default_follows),
+	    cmocka_unit_test(test_uuid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -239,6 +239,38 @@ static void test_create_commit_load(void **state)
 	store_free(s);
 }
 
+/* A qube.json from before uuids were kept gets one on its first load, and keeps it. */
+static void test_uuid_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = NULL;
+	struct qube *q = make_qube("work"), *a = NULL, *b = NULL;
+
+	assert_int_equal(store_open(f->state, &s), 0);
+	create_qube(s, q);
+	_cleanup_free_ char *json_path = store_file_path(s, "work", STORE_FILE_CONFIG);
+	_cleanup_free_ char *text = read_file(json_path);
+	char *u = strstr(text, "\"uuid\"");
+	assert_non_null(u);
+	/* the same file without its uuid: "uuid" is the last member */
+	char *comma = u;
+	while (comma > text && *comma != ',')
+		comma--;
+	strcpy(comma, "\n}\n");
+	write_file(json_path, text);
+
+	assert_int_equal(store_load(s, "work", &a, NULL), 0);
+	assert_int_equal(strlen(a->uuid), QUBE_UUID_LEN);
+	assert_int_equal(store_load(s, "work", &b, NULL), 0);
+	assert_string_equal(a->uuid, b->uuid);
+	_cleanup_free_ char *now = read_file(json_path);
+	assert_non_null(strstr(now, a->uuid));
+	qube_free(a);
+	qube_free(b);
+	qube_free(q);
+	store_free(s);
+}
+
 static void test_save_remove(void **state)
 {
 	struct fixture *f = *state;
@@ -537,6 +569,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_commit_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_save_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_uuid_kept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_skipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_efbig, setup, teardown),
