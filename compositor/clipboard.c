@@ -446,6 +446,33 @@ void clipboard_focus_changed(struct server *server, const struct qube *q)
 	seat_show(cb, q);
 }
 
+static void paste_end(struct clipboard *cb);
+
+void clipboard_qube_gone(struct server *server, const struct qube *q)
+{
+	struct clipboard *cb = server->clipboard;
+	if (!cb || !q)
+		return;
+	if (cb->paste_target == q)
+		paste_end(cb);
+	if (cb->shown_set && cb->shown == q) {
+		/* Shown to nobody (q has no client left): the next focus change shows anew. */
+		cb->shown_set = false;
+		cb->shown = NULL;
+		wlr_seat_set_selection(server->seat, NULL, seat_serial(cb));
+		cb->seat_source = NULL;
+	}
+	struct selection *sel = selection_find(cb, q, false);
+	if (!sel)
+		return;
+	struct wlr_data_source *source = sel->source;
+	wl_list_remove(&sel->source_destroy.link);
+	wl_list_remove(&sel->link);
+	free(sel);
+	if (source)
+		wlr_data_source_destroy(source);
+}
+
 /* --- the global clipboard --- */
 
 static void global_clear(struct clipboard *cb)

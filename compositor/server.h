@@ -15,7 +15,10 @@
 #include <wlr/types/wlr_xdg_shell.h>
 
 #define QUBE_NAME_MAX 31
-#define MAX_QUBES     64
+/* Qubes known at once. A qube with no connection and no connector left (a disposable that
+ * is gone) is forgotten when the table is full, so fresh names never run it out; qubes named
+ * on the command line stay. */
+#define MAX_QUBES 64
 /* Wayland connections one qube may hold at once (its proxy asks for one per guest client). */
 #define MAX_QUBE_CONNECTIONS 128
 /* Frame width in layout pixels. */
@@ -32,6 +35,8 @@ struct qube {
 	char *spawn_command;	    /* NULL: no client started for it */
 	struct wl_list connections; /* struct qube_connection.link */
 	unsigned n_connections;
+	unsigned n_connectors; /* control.c's connectors bound to it: they hold a pointer */
+	bool permanent;	       /* from --qube: never forgotten */
 	pid_t pid;
 };
 
@@ -206,6 +211,9 @@ void clipboard_paste(struct server *server); /* Ctrl+Shift+V */
 /* Focus moved to a window of qube q (NULL: a host window or none): that qube's own selection
  * becomes the seat's. */
 void clipboard_focus_changed(struct server *server, const struct qube *q);
+/* q is about to be freed (forgotten with no connection left): its selection goes with it, so
+ * a qube that later gets the same memory inherits nothing. */
+void clipboard_qube_gone(struct server *server, const struct qube *q);
 
 /* prompt.c: the compositor as bulkheadd's trusted prompt for `ask`. */
 int prompt_init(struct server *server);
