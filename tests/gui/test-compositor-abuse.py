@@ -16,7 +16,9 @@ popup-grab  xdg_popup.grab with a serial the qube was never given is refused; af
 
 Usage: test-compositor-abuse.py PART COMPOSITOR [CLIPBOARD-CLIENT]"""
 import importlib.util
+import json
 import os
+import select
 import shutil
 import socket
 import struct
@@ -29,6 +31,22 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import wlraw  # noqa: E402
+
+# Seat interfaces for the raw client: what a qube's keyboard and pointer are told.
+wlraw.INTERFACES.update({
+    "wl_seat": ([("get_pointer", "n", "wl_pointer"), ("get_keyboard", "n", "wl_keyboard"),
+                 ("get_touch", "n", None), ("release", "", None)],
+                [("capabilities", "u", None), ("name", "s", None)]),
+    "wl_keyboard": ([("release", "", None)],
+                    [("keymap", "uhu", None), ("enter", "uoa", None), ("leave", "uo", None),
+                     ("key", "uuuu", None), ("modifiers", "uuuuu", None),
+                     ("repeat_info", "ii", None)]),
+    "wl_pointer": ([("set_cursor", "u?oii", None), ("release", "", None)],
+                   [("enter", "uoff", None), ("leave", "uo", None), ("motion", "uff", None),
+                    ("button", "uuuu", None), ("axis", "uuf", None), ("frame", "", None),
+                    ("axis_source", "u", None), ("axis_stop", "uu", None),
+                    ("axis_discrete", "ui", None)]),
+})
 
 SKIP = 77
 WAIT = 60  # seconds; only ever a limit on waiting, never an assertion about speed
@@ -75,6 +93,19 @@ def wait_shot(comp, tmp, pred, what):
             print(f"gave up waiting for {what}")
             return False, shot
         time.sleep(0.2)
+
+
+def wait_log(comp, pattern, what, start=0):
+    """Index of the first compositor log line from start on matching pattern."""
+    import re
+    deadline = time.monotonic() + WAIT
+    while True:
+        for i in range(start, len(comp.log)):
+            if re.search(pattern, comp.log[i]):
+                return i
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        comp.readline(0.2)
 
 
 def window_of(comp, qube, title):
@@ -131,8 +162,161 @@ def part_qube_table(comp, tmp, failures, extra):
     c.close()
 
 
+# ---- prompt ----
+
+# common/proto.h
+API_REQUEST, API_REPLY, API_EVENT = 32, 33, 34
+PROMPT_INPUT_DELAY = 0.5  # prompt.c's PROMPT_INPUT_DELAY_MS: the test waits at least this
+
+
+class FakeDaemon:
+    """bulkheadd's side of the prompt's API connection: it relays a qube's calls as `ask`
+    events and collects the answers. The qube under test is the one whose calls these are."""
+
+    def __init__(self, path):
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(4)
+        self.conn = None
+        self.buf = b""
+        self.answers = {}  # ask id -> target (None: denied)
+        self.next_id = 0
+
+    def _send(self, ftype, obj):
+        payload = json.dumps(obj).encode()
+        self.conn.sendall(struct.pack("<HHII", ftype, 0, 0, len(payload)) + payload)
+
+    def pump(self, timeout):
+        if self.conn is None:
+            ready, _, _ = select.select([self.listener], [], [], timeout)
+            if not ready:
+                return
+            self.conn, _ = self.listener.accept()
+            timeout = 0
+        ready, _, _ = select.select([self.conn], [], [], timeout)
+        if not ready:
+            return
+        data = self.conn.recv(65536)
+        if not data:
+            raise RuntimeError("the compositor's prompt hung up")
+        self.buf += data
+        while len(self.buf) >= 12:
+            ftype, _, _, n = struct.unpack("<HHII", self.buf[:12])
+            if len(self.buf) < 12 + n:
+                break
+            req = json.loads(self.buf[12:12 + n])
+            self.buf = self.buf[12 + n:]
+            if ftype != API_REQUEST:
+                raise RuntimeError(f"unexpected frame type {ftype}")
+            if req["call"] == "admin.policy.Answer":
+                self.answers[int(req["arg"])] = (req.get("payload") or {}).get("target")
+            self._send(API_REPLY, {"ok": True, "result": None})
+            if req["call"] == "admin.policy.Prompt":
+                self.registered = True
+
+    def wait(self, pred, what):
+        deadline = time.monotonic() + WAIT
+        while not pred():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}; answers {self.answers}")
+            self.pump(0.2)
+
+    def ask(self, source, target="dom0", targets=("dom0",), default="dom0"):
+        self.next_id += 1
+        self._send(API_EVENT, {"event": "ask", "id": self.next_id, "source": source,
+                               "target": target, "service": "bulkhead.Test", "argument": "",
+                               "targets": list(targets), "default_target": default})
+        return self.next_id
+
+
+def keyboard_of(conn):
+    seat = conn.bind_global("wl_seat", 5)
+    return conn.request(seat, "get_keyboard")
+
+
+def keys_received(conn, kbd):
+    conn.dispatch(0)
+    return [e for e in conn.events if e[0] == kbd and e[2] == "key"]
+
+
+def part_prompt(comp, tmp, failures, extra):
+    d = comp.daemon
+    d.wait(lambda: getattr(d, "registered", False), "the prompt to register")
+    mark = len(comp.log)
+
+    def asking_shown(start):
+        return comp.wait_log(r"prompt: asking: ", "the dialog", start)
+
+    # Enter at once is not an answer; Enter after the delay is. Whether "at once" came
+    # before the delay ran out is measured: on a machine too slow for that, this one check is
+    # left out (the pipelined one below never depends on speed).
+    t0 = time.monotonic()
+    first = d.ask("evil", targets=("dom0", "vault"))
+    mark = asking_shown(mark) + 1
+    comp.request("key Return")
+    quick = time.monotonic() - t0 < PROMPT_INPUT_DELAY
+    time.sleep(PROMPT_INPUT_DELAY + 0.5)  # at least the delay: only ever longer
+    d.pump(0.2)
+    if quick:
+        check(failures, first not in d.answers,
+              f"Enter right after the dialog came up answered it: {d.answers}")
+    else:
+        print("the machine was too slow to press Enter within the delay: not checked")
+    if first not in d.answers:
+        comp.request("key Return")
+        d.wait(lambda: first in d.answers, "the answer after the delay")
+        check(failures, d.answers[first] == "dom0", f"allowed to {d.answers[first]}, not dom0")
+
+    # Two questions queued: Enter answers the first (shown long enough); a second Enter in the
+    # same batch of requests, handled right after, must not answer the next question.
+    two = [d.ask("evil"), d.ask("evil")]
+    asking_shown(mark)
+    time.sleep(PROMPT_INPUT_DELAY + 0.5)
+    comp.sock.sendall(b"key Return\nkey Return\n")
+    for _ in range(2):
+        check(failures, comp.recv_answer(comp.sock)[0] == "ok", "key Return refused")
+    d.wait(lambda: two[0] in d.answers, "the first of two to be answered")
+    time.sleep(PROMPT_INPUT_DELAY + 0.5)
+    d.pump(0.2)
+    check(failures, two[1] not in d.answers,
+          "Enter right after one question was answered answered the next one")
+    comp.request("key Escape")
+    d.wait(lambda: two[1] in d.answers, "Escape's denial")
+    check(failures, d.answers[two[1]] is None, f"Escape allowed: {d.answers[two[1]]}")
+
+    # A window the user types into, then a flood of questions from one qube.
+    c = qube_conn(comp, "work", "blue")
+    kbd = keyboard_of(c)
+    wlraw.Window(c, "editor", 300, 200, 0x204060)
+    w = wait_window(comp, "work", "editor")
+    flood = [d.ask("evil") for _ in range(40)] + [d.ask("other")]
+    d.wait(lambda: sum(1 for i in flood if i in d.answers) >= 38,
+           "the questions beyond the cap to be denied")
+    denied_at_once = [i for i in flood if i in d.answers]
+    check(failures, all(d.answers[i] is None for i in denied_at_once),
+          "a question beyond the cap was allowed")
+    check(failures, flood[-1] not in d.answers, "another qube's question was denied as well")
+    # One Escape ends evil's questions; the other qube's is then shown, and Escape denies it.
+    comp.request("key Escape")
+    d.wait(lambda: all(i in d.answers for i in flood[:-1]), "evil's questions to be denied")
+    comp.request("key Escape")
+    d.wait(lambda: flood[-1] in d.answers, "the other qube's question to be denied")
+    comp.request(f"pointer {w['x'] + 50} {w['y'] + TITLE + 50} left")
+    comp.wait_windows(lambda ws: any(x["id"] == w["id"] and x["focused"] for x in ws),
+                      "the window to take focus after the prompt")
+    before = len(keys_received(c, kbd))
+    comp.request("key a")
+    deadline = time.monotonic() + WAIT
+    while len(keys_received(c, kbd)) == before and time.monotonic() < deadline:
+        c.dispatch(0.2)
+    check(failures, len(keys_received(c, kbd)) > before,
+          "the user's key did not reach the window after the flood")
+    c.close()
+
+
 PARTS = {
     "qube-table": part_qube_table,
+    "prompt": part_prompt,
 }
 
 
@@ -156,6 +340,8 @@ def main():
     try:
         comp = control.Compositor(compositor, env_extra=prepare_env(part, tmp)) \
             if part in ENV_PARTS else control.Compositor(compositor)
+        comp.daemon = daemon
+        comp.wait_log = lambda pattern, what, start=0: wait_log(comp, pattern, what, start)
         PARTS[part](comp, tmp, failures, extra)
         check(failures, comp.alive(), "the compositor died")
     except (RuntimeError, TimeoutError, wlraw.Closed, AssertionError, KeyError) as e:
@@ -175,11 +361,16 @@ def main():
     return 1 if failures else 0
 
 
-ENV_PARTS = set()
+ENV_PARTS = {"prompt"}
+daemon = None
 
 
 def prepare_env(part, tmp):
-    return {}
+    """The prompt part's stand-in for bulkheadd listens before the compositor starts."""
+    global daemon
+    path = os.path.join(tmp, "api.sock")
+    daemon = FakeDaemon(path)
+    return {"BULKHEAD_SOCKET": path}
 
 
 if __name__ == "__main__":
