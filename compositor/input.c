@@ -304,16 +304,6 @@ static void handle_new_input(struct wl_listener *listener, void *data)
 	}
 }
 
-static void handle_request_set_cursor(struct wl_listener *listener, void *data)
-{
-	struct server *server = wl_container_of(listener, server, request_set_cursor);
-	struct wlr_seat_pointer_request_set_cursor_event *event = data;
-	/* Only the client under the pointer may set its image. */
-	if (server->seat->pointer_state.focused_client == event->seat_client)
-		wlr_cursor_set_surface(server->cursor, event->surface, event->hotspot_x,
-				       event->hotspot_y);
-}
-
 static void grab_end(void)
 {
 	if (grab.mode == CURSOR_PASSTHROUGH)
@@ -347,6 +337,8 @@ static void grab_begin(struct server *server, struct view *view, enum cursor_mod
 	grab.start_y = view->y;
 	grab.start_width = geo.width;
 	grab.start_height = geo.height;
+	/* The pointer leaves the client's surface during the drag: its image stays behind. */
+	cursor_set_default(server);
 	grab.view_destroy.notify = grab_handle_view_destroy;
 	wl_signal_add(&view->xdg_surface->events.destroy, &grab.view_destroy);
 	if (mode == CURSOR_RESIZE)
@@ -703,8 +695,6 @@ int input_init(struct server *server)
 
 	server->new_input.notify = handle_new_input;
 	wl_signal_add(&server->backend->events.new_input, &server->new_input);
-	server->request_set_cursor.notify = handle_request_set_cursor;
-	wl_signal_add(&server->seat->events.request_set_cursor, &server->request_set_cursor);
 	wlr_seat_set_capabilities(server->seat,
 				  WL_SEAT_CAPABILITY_POINTER | WL_SEAT_CAPABILITY_KEYBOARD);
 	add_virtual_devices(server);

@@ -68,7 +68,7 @@ struct server {
 	struct wlr_cursor *cursor;
 	struct wl_list keyboards;
 	struct wl_listener new_input;
-	struct wl_listener request_set_cursor;
+	struct cursor *cursor_state; /* cursor.c: whose image the pointer shows */
 	struct wl_listener cursor_motion;
 	struct wl_listener cursor_motion_absolute;
 	struct wl_listener cursor_button;
@@ -178,6 +178,13 @@ int input_pointer(struct server *server, double x, double y, const char *button)
  * host's); otherwise it goes just below the focused window. So no qube takes focus from
  * another, or covers its window, by opening a window. */
 void input_view_mapped(struct view *view);
+
+/* cursor.c: a client's cursor image only over its own surface, bounded in size; the
+ * compositor's own everywhere else. */
+int cursor_init(struct server *server);
+void cursor_finish(struct server *server);
+/* Shows the compositor's own image, whatever a client set. */
+void cursor_set_default(struct server *server);
 
 /* xdg-shell.c */
 void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data);

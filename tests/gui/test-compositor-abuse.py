@@ -314,9 +314,130 @@ def part_prompt(comp, tmp, failures, extra):
     c.close()
 
 
+# ---- cursor ----
+
+MAGENTA = 0xFF00FF
+
+
+def count_colour(width, height, pixel, rgb, box=None, step=2):
+    x0, y0, x1, y1 = box or (0, 0, width, height)
+    return sum(1 for y in range(max(y0, 0), min(y1, height), step)
+               for x in range(max(x0, 0), min(x1, width), step) if pixel(x, y) == rgb)
+
+
+def pointer_of(conn):
+    seat = conn.bind_global("wl_seat", 5)
+    return conn.request(seat, "get_pointer")
+
+
+def cursor_surface(conn, win, size, rgb):
+    """A surface with a size x size buffer of rgb, for wl_pointer.set_cursor."""
+    surf = conn.request(win.compositor, "create_surface")
+    stride = size * 4
+    fd = wlraw.shm_file(stride * size, struct.pack("<I", rgb | 0xff000000))
+    try:
+        pool = conn.request(win.shm, "create_pool", None, fd, stride * size)
+    finally:
+        os.close(fd)
+    buf = conn.request(pool, "create_buffer", None, 0, size, size, stride, 0)  # ARGB8888
+    conn.request(surf, "attach", buf, 0, 0)
+    conn.request(surf, "damage_buffer", 0, 0, size, size)
+    conn.request(surf, "commit")
+    return surf, buf
+
+
+def enter_serial(conn, ptr):
+    e = conn.wait_event(lambda e: e[0] == ptr and e[2] == "enter", "wl_pointer.enter")
+    return e[3][0]
+
+
+def part_cursor(comp, tmp, failures, extra):
+    victim = qube_conn(comp, "victim", "green")
+    wlraw.Window(victim, "victim window", 400, 300, 0x202020)
+    vw = wait_window(comp, "victim", "victim window")
+    evil = qube_conn(comp, "evil", "red")
+    ptr = pointer_of(evil)
+    ew_ = wlraw.Window(evil, "evil window", 400, 300, 0x202020)
+    ew = wait_window(comp, "evil", "evil window")
+    # Side by side (a Super+drag moves victim's), so a cursor image over one stays off the
+    # other.
+    gx, gy = vw["x"] + 30, vw["y"] + TITLE + 30
+    comp.request(f"pointer {gx} {gy} super+left-down")
+    comp.request(f"pointer {gx + 600} {gy + 100}")
+    comp.request(f"pointer {gx + 600} {gy + 100} left-up")
+    wins = comp.wait_windows(lambda ws: all(
+        not (a["x"] < b["x"] + b["w"] + 70 and b["x"] < a["x"] + a["w"] + 70)
+        for a in ws for b in ws if a["id"] < b["id"]), "the windows side by side")
+    vw = [w for w in wins if w["qube"] == "victim"][0]
+    ew = [w for w in wins if w["qube"] == "evil"][0]
+
+    def free_point(w):
+        others = [o for o in wins if o["id"] != w["id"]]
+        for py in range(w["y"] + TITLE + 20, w["y"] + w["h"] - 80, 10):
+            for px in range(w["x"] + 20, w["x"] + w["w"] - 80, 10):
+                if not any(o["x"] - 70 <= px < o["x"] + o["w"] and
+                           o["y"] - 70 <= py < o["y"] + o["h"] for o in others):
+                    return px, py
+        raise RuntimeError(f"no free point in {w}")
+
+    ex, ey = free_point(ew)
+    vx, vy = free_point(vw)
+    comp.request(f"pointer {ex} {ey}")
+    serial = enter_serial(evil, ptr)
+    surf, buf = cursor_surface(evil, ew_, 64, MAGENTA)
+    evil.request(ptr, "set_cursor", serial, surf, 0, 0)
+    evil.roundtrip()
+    # Its own window: the image shows (and so screenshots do show the cursor).
+    ok, shot = wait_shot(comp, tmp, lambda w, h, px: count_colour(
+        w, h, px, MAGENTA, (ex, ey, ex + 64, ey + 64)) > 0, "the qube's cursor over its window")
+    check(failures, ok, "a qube's cursor over its own window is not in the screenshot: the "
+          "test cannot see cursors")
+    if not ok:
+        return
+
+    def no_magenta(where):
+        # A frame drawn with the pointer there: the compositor's own cursor at the pointer,
+        # then no trace of the qube's image anywhere.
+        _, (w, h, px) = wait_shot(comp, tmp, lambda w, h, px: True, where)
+        n = count_colour(w, h, px, MAGENTA)
+        check(failures, n == 0, f"the qube's cursor image shows {where} ({n} pixels)")
+
+    comp.request(f"pointer {vx} {vy}")
+    victim.roundtrip()
+    no_magenta("over another qube's window")
+    comp.request(f"pointer {vw['x'] + vw['w'] // 2} {vw['y'] + 8}")
+    no_magenta("over another qube's title bar")
+    comp.request(f"pointer {ew['x'] + ew['w'] // 2} {ew['y'] + 8}")
+    no_magenta("over its own title bar")
+    comp.request("pointer 2 2" if not any(w["x"] <= 2 and w["y"] <= 2 for w in wins)
+                 else f"pointer 1270 710")
+    no_magenta("over the background")
+
+    # Back over its window: an oversized image, or a hotspot moved far off by an attach
+    # offset, is not drawn at all.
+    comp.request(f"pointer {ex} {ey}")
+    serial = enter_serial(evil, ptr)
+    big, _ = cursor_surface(evil, ew_, 300, MAGENTA)
+    evil.request(ptr, "set_cursor", serial, big, 0, 0)
+    evil.roundtrip()
+    no_magenta("when 300x300")
+    evil.request(ptr, "set_cursor", serial, surf, 0, 0)
+    evil.roundtrip()
+    ok, _ = wait_shot(comp, tmp, lambda w, h, px: count_colour(
+        w, h, px, MAGENTA, (ex, ey, ex + 64, ey + 64)) > 0, "the small image again")
+    check(failures, ok, "the 64x64 image set again does not show")
+    evil.request(surf, "attach", buf, 300, 0)  # hotspot -300: drawn 300 px to the right
+    evil.request(surf, "commit")
+    evil.roundtrip()
+    no_magenta("with its hotspot moved 300 px off the image")
+    victim.close()
+    evil.close()
+
+
 PARTS = {
     "qube-table": part_qube_table,
     "prompt": part_prompt,
+    "cursor": part_cursor,
 }
 
 
