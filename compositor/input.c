@@ -237,7 +237,12 @@ static void keyboard_handle_key(struct wl_listener *listener, void *data)
 		}
 	}
 	wlr_seat_set_keyboard(server->seat, kb->device);
+	uint32_t before = wl_display_get_serial(server->display);
 	wlr_seat_keyboard_notify_key(server->seat, event->time_msec, event->keycode, event->state);
+	uint32_t serial = wl_display_get_serial(server->display);
+	/* A press the focused client was sent: a serial it may open a grabbing popup with. */
+	if (pressed && serial != before)
+		popup_grab_key_sent(server, serial);
 }
 
 static void keyboard_handle_destroy(struct wl_listener *listener, void *data)
@@ -421,6 +426,8 @@ static void handle_cursor_button(struct wl_listener *listener, void *data)
 		double sx, sy;
 		struct view *view =
 		    view_at(server, server->cursor->x, server->cursor->y, &surface, &sx, &sy);
+		/* A popup's grab would keep the focus where it is: a click elsewhere ends it. */
+		popup_grab_button(server, surface);
 		if (view)
 			view_focus(view);
 		bool drag = event->button == BUTTON_LEFT || event->button == BUTTON_RIGHT;

@@ -105,6 +105,9 @@ int server_init(struct server *server)
 	int r = input_init(server);
 	if (r < 0)
 		return r;
+	r = popup_grab_init(server);
+	if (r < 0)
+		return r;
 	return cursor_init(server);
 }
 
@@ -113,6 +116,7 @@ void server_finish(struct server *server)
 	/* Outputs go first (with the backend, which the display owns), then the layout they leave:
 	 * the scene and the cursor listen to both, so they must still exist. */
 	cursor_finish(server);
+	popup_grab_finish(server);
 	if (server->display) {
 		wl_display_destroy_clients(server->display);
 		wl_display_destroy(server->display);

@@ -68,7 +68,8 @@ struct server {
 	struct wlr_cursor *cursor;
 	struct wl_list keyboards;
 	struct wl_listener new_input;
-	struct cursor *cursor_state; /* cursor.c: whose image the pointer shows */
+	struct cursor *cursor_state;   /* cursor.c: whose image the pointer shows */
+	struct popup_grab *popup_grab; /* popup-grab.c */
 	struct wl_listener cursor_motion;
 	struct wl_listener cursor_motion_absolute;
 	struct wl_listener cursor_button;
@@ -185,6 +186,18 @@ int cursor_init(struct server *server);
 void cursor_finish(struct server *server);
 /* Shows the compositor's own image, whatever a client set. */
 void cursor_set_default(struct server *server);
+
+/* popup-grab.c: xdg_popup.grab only on the client's own recent input serial; a click
+ * outside the grabbing client ends its grab first. */
+int popup_grab_init(struct server *server);
+void popup_grab_finish(struct server *server);
+/* A key press went to the focused client with this serial. */
+void popup_grab_key_sent(struct server *server, uint32_t serial);
+/* A button press on surface (NULL: none of a client's): ends a client's grab unless the
+ * surface is the grabbing client's. */
+void popup_grab_button(struct server *server, struct wlr_surface *surface);
+/* Ends any client's grab (each popup of it is told popup_done). */
+void popup_grab_dismiss(struct server *server);
 
 /* xdg-shell.c */
 void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data);

@@ -46,6 +46,13 @@ wlraw.INTERFACES.update({
                     ("button", "uuuu", None), ("axis", "uuf", None), ("frame", "", None),
                     ("axis_source", "u", None), ("axis_stop", "uu", None),
                     ("axis_discrete", "ui", None)]),
+    "xdg_positioner": ([("destroy", "", None), ("set_size", "ii", None),
+                        ("set_anchor_rect", "iiii", None), ("set_anchor", "u", None),
+                        ("set_gravity", "u", None), ("set_constraint_adjustment", "u", None),
+                        ("set_offset", "ii", None)], []),
+    "xdg_popup": ([("destroy", "", None), ("grab", "ou", None), ("reposition", "ou", None)],
+                  [("configure", "iiii", None), ("popup_done", "", None),
+                   ("repositioned", "u", None)]),
 })
 
 SKIP = 77
@@ -434,10 +441,174 @@ def part_cursor(comp, tmp, failures, extra):
     evil.close()
 
 
+# ---- popup-grab ----
+
+def visible_point(comp, qube):
+    """A point of qube's (first) window's content that no window above it covers."""
+    wins = comp.windows()  # topmost first
+    for i, w in enumerate(wins):
+        if w["qube"] != qube:
+            continue
+        above = wins[:i]
+        for py in range(w["y"] + w["h"] - 12, w["y"] + TITLE + 8, -8):
+            for px in range(w["x"] + 12, w["x"] + w["w"] - 12, 8):
+                if not any(a["x"] <= px < a["x"] + a["w"] and a["y"] <= py < a["y"] + a["h"]
+                           for a in above):
+                    return px, py
+        raise RuntimeError(f"{qube}'s window is covered")
+    raise RuntimeError(f"no window of {qube}")
+
+
+def focused_qube(comp):
+    return next((w["qube"] for w in comp.windows() if w["focused"]), None)
+
+
+def click(comp, qube):
+    x, y = visible_point(comp, qube)
+    comp.request(f"pointer {x} {y} left")
+
+
+def make_popup(conn, win, seat, serial):
+    """A popup of win that asks for a grab with serial, mapped."""
+    surf = conn.request(win.compositor, "create_surface")
+    xs = conn.request(win.wm_base, "get_xdg_surface", None, surf)
+    pos = conn.request(win.wm_base, "create_positioner")
+    conn.request(pos, "set_size", 120, 80)
+    conn.request(pos, "set_anchor_rect", 20, 20, 1, 1)
+    popup = conn.request(xs, "get_popup", None, win.xdg_surface, pos)
+    conn.request(popup, "grab", seat, serial)
+    conn.request(surf, "commit")
+    cfg = conn.wait_event(lambda e: e[0] == xs and e[2] == "configure", "popup configure")
+    conn.request(xs, "ack_configure", cfg[3][0])
+    fd = wlraw.shm_file(120 * 80 * 4, struct.pack("<I", 0xff806040))
+    try:
+        pool = conn.request(win.shm, "create_pool", None, fd, 120 * 80 * 4)
+    finally:
+        os.close(fd)
+    buf = conn.request(pool, "create_buffer", None, 0, 120, 80, 480, 1)
+    conn.request(surf, "attach", buf, 0, 0)
+    conn.request(surf, "commit")
+    # Twice: the compositor dismisses a refused grab once the request has been dispatched.
+    conn.roundtrip()
+    conn.roundtrip()
+    return surf, xs, popup
+
+
+def popup_done(conn, popup):
+    conn.dispatch(0)
+    return any(e[0] == popup and e[2] == "popup_done" for e in conn.events)
+
+
+def close_popup(conn, surf, xs, popup):
+    conn.request(popup, "destroy")
+    conn.request(xs, "destroy")
+    conn.request(surf, "destroy")
+    conn.roundtrip()
+
+
+class ClipboardClient:
+    def __init__(self, comp, binary, qube, label, title, text=None):
+        fd = comp.connect(qube, label)
+        env = dict(comp.env, WAYLAND_SOCKET=str(fd))
+        env.pop("WAYLAND_DISPLAY", None)
+        argv = [binary, "--title", title] + (["--set", text] if text else [])
+        self.proc = subprocess.Popen(argv, env=env, pass_fds=[fd], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE)
+        os.close(fd)
+        comp.clients.append(self.proc)
+        self.out = clip.Lines(self.proc.stdout)
+        self.out.wait(r"^ready$", f"{title} to map")
+
+
+def part_popup_grab(comp, tmp, failures, extra):
+    if not extra or not os.access(extra[0], os.X_OK):
+        raise RuntimeError("the clipboard client is not built")
+    global clip
+    clip = load("clip", os.path.join(here, "..", "..", "compositor", "test-clipboard.py"))
+    evil = qube_conn(comp, "evil", "red")
+    seat = evil.bind_global("wl_seat", 5)
+    ptr = evil.request(seat, "get_pointer")
+    kbd = evil.request(seat, "get_keyboard")
+    win = wlraw.Window(evil, "evil window", 400, 300, 0x202020)
+    wait_window(comp, "evil", "evil window")
+    alice = ClipboardClient(comp, extra[0], "alice", "green", "A", "secret-A")
+    bob = ClipboardClient(comp, extra[0], "bob", "blue", "B")
+    wait_window(comp, "bob", "B")
+    # Apart, so that each can be clicked: evil's (the largest) to the right, bob's down.
+    for qube, dx, dy in (("evil", 700, 0), ("bob", 0, 250)):
+        w = [w for w in comp.windows() if w["qube"] == qube][0]
+        x, y = visible_point(comp, qube)
+        comp.request(f"pointer {x} {y} super+left-down")
+        comp.request(f"pointer {x + dx} {y + dy}")
+        comp.request(f"pointer {x + dx} {y + dy} left-up")
+        comp.wait_windows(lambda ws: any(v["id"] == w["id"] and v["x"] == w["x"] + dx and
+                                         v["y"] == w["y"] + dy for v in ws),
+                          f"{qube}'s window moved")
+
+    # Bogus serials: one never sent, and one sent for something other than input (the
+    # keyboard's enter): each popup is dismissed.
+    click(comp, "evil")
+    comp.wait_windows(lambda ws: focused_qube(comp) == "evil", "evil focused")
+    enter = evil.wait_event(lambda e: e[0] == kbd and e[2] == "enter", "keyboard enter")
+    evil.roundtrip()
+    for what, serial in (("a made-up serial", 0x7fff1234), ("the enter's serial", enter[3][0])):
+        p = make_popup(evil, win, seat, serial)
+        ok = popup_done(evil, p[2])
+        check(failures, ok, f"a popup grab with {what} was not dismissed")
+        close_popup(evil, *p)
+    comp.wait_windows(lambda ws: focused_qube(comp) == "evil", "evil still focused")
+
+    # A real one: the serial of the button press it is being given, button held.
+    x, y = visible_point(comp, "evil")
+    evil.dispatch(0)
+    evil.events.clear()
+    comp.request(f"pointer {x} {y} left-down")
+    press = evil.wait_event(lambda e: e[0] == ptr and e[2] == "button" and e[3][3] == 1,
+                            "the button press")
+    p = make_popup(evil, win, seat, press[3][0])
+    comp.request(f"pointer {x} {y} left-up")
+    evil.roundtrip()
+    check(failures, not popup_done(evil, p[2]), "a popup grab on a button press was refused")
+
+    # While it is held, a click on alice's window ends it and gives alice the focus.
+    click(comp, "alice")
+    moved = True
+    try:
+        comp.wait_windows(lambda ws: focused_qube(comp) == "alice", "alice focused by a click")
+    except RuntimeError:
+        moved = False
+    check(failures, moved, f"a click on another window during a popup grab left the focus "
+          f"with {focused_qube(comp)}")
+    evil.wait_event(lambda e: e[0] == p[2] and e[2] == "popup_done", "popup_done after the "
+                    "click") if not popup_done(evil, p[2]) else None
+    close_popup(evil, *p)
+    if not moved:
+        click(comp, "alice")  # as a user would click again
+        comp.wait_windows(lambda ws: focused_qube(comp) == "alice", "alice focused")
+    alice.out.wait(r"^set$", "alice to set its selection")
+    alice.out.wait(r"^offered secret-A$", "alice to be offered its own selection")
+
+    # After the grab: bob, focused, is offered nothing of alice's.
+    mark = len(bob.out.lines)
+    click(comp, "bob")
+    comp.wait_windows(lambda ws: focused_qube(comp) == "bob", "bob focused")
+    bob.out.wait(r"^focus$", "bob to get focus", mark)
+    # What bob would be offered comes with the focus: a roundtrip through evil, the only
+    # client here that the test drives, lets the compositor finish the focus change first.
+    evil.roundtrip()
+    bob.out.drain()
+    leaked = [l for l in bob.out.lines[mark:] if l.startswith(("selection", "offered "))]
+    check(failures, not leaked, f"bob was offered alice's selection after a popup grab: {leaked}")
+    evil.close()
+
+
+clip = None
+
 PARTS = {
     "qube-table": part_qube_table,
     "prompt": part_prompt,
     "cursor": part_cursor,
+    "popup-grab": part_popup_grab,
 }
 
 
