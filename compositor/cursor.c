@@ -132,8 +132,8 @@ int cursor_init(struct server *server)
 {
 	struct cursor *c = xcalloc(1, sizeof(*c));
 	c->server = server;
-	/* The theme from XCURSOR_THEME, else wlroots' built-in one. */
-	c->xcursor = wlr_xcursor_manager_create(NULL, DEFAULT_SIZE);
+	/* The theme from XCURSOR_THEME ("default" when unset), else wlroots' built-in one. */
+	c->xcursor = wlr_xcursor_manager_create(getenv("XCURSOR_THEME"), DEFAULT_SIZE);
 	if (!c->xcursor || !wlr_xcursor_manager_load(c->xcursor, 1)) {
 		if (c->xcursor)
 			wlr_xcursor_manager_destroy(c->xcursor);
