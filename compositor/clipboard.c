@@ -100,6 +100,7 @@ struct clipboard {
 
 	/* Every keyboard focus change passes here first (see grab_enter). */
 	struct wlr_seat_keyboard_grab grab;
+	struct wlr_seat_keyboard_grab *saved_default_grab;
 	struct wl_listener request_set_selection;
 	struct wl_listener request_start_drag;
 	struct wl_listener focus_change;
@@ -444,6 +445,33 @@ void clipboard_focus_changed(struct server *server, const struct qube *q)
 	if (!cb || (cb->shown_set && cb->shown == q))
 		return;
 	seat_show(cb, q);
+}
+
+static void paste_end(struct clipboard *cb);
+
+void clipboard_qube_gone(struct server *server, const struct qube *q)
+{
+	struct clipboard *cb = server->clipboard;
+	if (!cb || !q)
+		return;
+	if (cb->paste_target == q)
+		paste_end(cb);
+	if (cb->shown_set && cb->shown == q) {
+		/* Shown to nobody (q has no client left): the next focus change shows anew. */
+		cb->shown_set = false;
+		cb->shown = NULL;
+		wlr_seat_set_selection(server->seat, NULL, seat_serial(cb));
+		cb->seat_source = NULL;
+	}
+	struct selection *sel = selection_find(cb, q, false);
+	if (!sel)
+		return;
+	struct wlr_data_source *source = sel->source;
+	wl_list_remove(&sel->source_destroy.link);
+	wl_list_remove(&sel->link);
+	free(sel);
+	if (source)
+		wlr_data_source_destroy(source);
 }
 
 /* --- the global clipboard --- */
@@ -880,6 +908,12 @@ int clipboard_init(struct server *server)
 	wl_signal_add(&server->seat->events.request_start_drag, &cb->request_start_drag);
 	cb->grab.interface = &grab_impl;
 	cb->grab.data = cb;
+	/* The seat's default grab too: a client's popup grab ends by restoring the default, and
+	 * wlroots' own would let the previous qube's selection be offered at the next focus
+	 * change. */
+	cb->saved_default_grab = server->seat->keyboard_state.default_grab;
+	server->seat->keyboard_state.default_grab = &cb->grab;
+	cb->grab.seat = server->seat;
 	wlr_seat_keyboard_start_grab(server->seat, &cb->grab);
 	cb->focus_change.notify = handle_focus_change;
 	wl_signal_add(&server->seat->keyboard_state.events.focus_change, &cb->focus_change);
@@ -898,6 +932,7 @@ void clipboard_finish(struct server *server)
 	wl_list_remove(&cb->request_set_selection.link);
 	wl_list_remove(&cb->request_start_drag.link);
 	wl_list_remove(&cb->focus_change.link);
+	server->seat->keyboard_state.default_grab = cb->saved_default_grab;
 	if (server->seat->keyboard_state.grab == &cb->grab)
 		wlr_seat_keyboard_end_grab(server->seat);
 	wlr_seat_set_selection(server->seat, NULL, 0);

@@ -82,6 +82,7 @@ static void connector_free(struct connector *c)
 		return;
 	wl_list_remove(&c->link);
 	c->control->n_connectors--;
+	c->qube->n_connectors--;
 	wl_event_source_remove(c->source);
 	close(c->fd);
 	if (c->pending_fd >= 0)
@@ -237,6 +238,7 @@ static void cmd_connector(struct peer *p, char **argv)
 	}
 	wl_list_insert(&control->connectors, &c->link);
 	control->n_connectors++;
+	q->n_connectors++;
 	/* The holder may block on its end; ours stays non-blocking. */
 	int flags = fcntl(sv[1], F_GETFL);
 	if (flags >= 0)

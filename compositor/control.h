@@ -10,6 +10,9 @@
  *                           by the compositor with wl_client_create on a socketpair). The qube
  *                           is registered with LABEL if new; a known qube keeps its label
  *                           unless LABEL equals it ("error label mismatch" otherwise).
+ *                           With MAX_QUBES known, qubes with no connection or connector left
+ *                           are forgotten to make room ("error too many qubes" only when
+ *                           none can be).
  *   connector QUBE LABEL -> "ok" + a connector socket bound to QUBE: each byte written to it is
  *                           answered by one byte with a new connection for QUBE attached. The
  *                           GUI proxy's host half holds one; it cannot ask for any other qube.

@@ -237,7 +237,12 @@ static void keyboard_handle_key(struct wl_listener *listener, void *data)
 		}
 	}
 	wlr_seat_set_keyboard(server->seat, kb->device);
+	uint32_t before = wl_display_get_serial(server->display);
 	wlr_seat_keyboard_notify_key(server->seat, event->time_msec, event->keycode, event->state);
+	uint32_t serial = wl_display_get_serial(server->display);
+	/* A press the focused client was sent: a serial it may open a grabbing popup with. */
+	if (pressed && serial != before)
+		popup_grab_key_sent(server, serial);
 }
 
 static void keyboard_handle_destroy(struct wl_listener *listener, void *data)
@@ -304,16 +309,6 @@ static void handle_new_input(struct wl_listener *listener, void *data)
 	}
 }
 
-static void handle_request_set_cursor(struct wl_listener *listener, void *data)
-{
-	struct server *server = wl_container_of(listener, server, request_set_cursor);
-	struct wlr_seat_pointer_request_set_cursor_event *event = data;
-	/* Only the client under the pointer may set its image. */
-	if (server->seat->pointer_state.focused_client == event->seat_client)
-		wlr_cursor_set_surface(server->cursor, event->surface, event->hotspot_x,
-				       event->hotspot_y);
-}
-
 static void grab_end(void)
 {
 	if (grab.mode == CURSOR_PASSTHROUGH)
@@ -347,6 +342,8 @@ static void grab_begin(struct server *server, struct view *view, enum cursor_mod
 	grab.start_y = view->y;
 	grab.start_width = geo.width;
 	grab.start_height = geo.height;
+	/* The pointer leaves the client's surface during the drag: its image stays behind. */
+	cursor_set_default(server);
 	grab.view_destroy.notify = grab_handle_view_destroy;
 	wl_signal_add(&view->xdg_surface->events.destroy, &grab.view_destroy);
 	if (mode == CURSOR_RESIZE)
@@ -429,6 +426,8 @@ static void handle_cursor_button(struct wl_listener *listener, void *data)
 		double sx, sy;
 		struct view *view =
 		    view_at(server, server->cursor->x, server->cursor->y, &surface, &sx, &sy);
+		/* A popup's grab would keep the focus where it is: a click elsewhere ends it. */
+		popup_grab_button(server, surface);
 		if (view)
 			view_focus(view);
 		bool drag = event->button == BUTTON_LEFT || event->button == BUTTON_RIGHT;
@@ -703,8 +702,6 @@ int input_init(struct server *server)
 
 	server->new_input.notify = handle_new_input;
 	wl_signal_add(&server->backend->events.new_input, &server->new_input);
-	server->request_set_cursor.notify = handle_request_set_cursor;
-	wl_signal_add(&server->seat->events.request_set_cursor, &server->request_set_cursor);
 	wlr_seat_set_capabilities(server->seat,
 				  WL_SEAT_CAPABILITY_POINTER | WL_SEAT_CAPABILITY_KEYBOARD);
 	add_virtual_devices(server);

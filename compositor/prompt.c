@@ -5,6 +5,13 @@
  * here, so no qube can answer it. Up/Down choose a target, Enter allows the call to it, Escape
  * denies. Questions queue and are shown one at a time.
  *
+ * A qube can time a call so that its question comes up under the user's typing, or right after
+ * the user answered another one: so keys that choose or allow (not Escape, which only denies)
+ * do nothing until the question has been shown for PROMPT_INPUT_DELAY_MS. And a qube cannot
+ * hold the keyboard with a queue of questions: a few per source qube are queued, the rest are
+ * denied at once, and Escape denies the shown question together with every other one queued
+ * from the same qube.
+ *
  * The compositor's own questions (a clipboard paste whose policy says ask) use the same dialog.
  * bulkheadd may be absent or restart: the prompt reconnects every few seconds.
  */
@@ -16,6 +23,7 @@
 #include <pango/pangocairo.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <wlr/types/wlr_buffer.h>
 #include <xkbcommon/xkbcommon.h>
 
@@ -24,10 +32,15 @@
 #include "prompt-api.h"
 #include "util.h"
 
-#define PROMPT_RETRY_MS	   3000
-#define PROMPT_MAX_QUEUED  32
-#define PROMPT_MAX_TARGETS 64
-#define PROMPT_NAME_MAX	   128 /* bytes of a name shown; longer ones are cut */
+#define PROMPT_RETRY_MS	  3000
+#define PROMPT_MAX_QUEUED 32
+/* Questions from one source qube queued at once (the shown one included); more are denied. */
+#define PROMPT_MAX_PER_SOURCE 2
+/* How long a newly shown question ignores Enter and Up/Down: longer than the gap between two
+ * keys of someone typing, short enough not to be in the way of someone reading it. */
+#define PROMPT_INPUT_DELAY_MS 500
+#define PROMPT_MAX_TARGETS    64
+#define PROMPT_NAME_MAX	      128 /* bytes of a name shown; longer ones are cut */
 
 #define DIALOG_WIDTH   560
 #define DIALOG_PADDING 20
@@ -44,6 +57,7 @@ struct question {
 	size_t selected;
 	prompt_local_fn fn; /* local questions */
 	void *data;
+	uint64_t seq; /* which question this is: the delay restarts for each one shown */
 };
 
 struct prompt_buffer {
@@ -70,12 +84,22 @@ struct prompt {
 	struct wlr_scene_tree *tree;
 	struct wlr_scene_buffer *dialog;
 	bool shown;
+	uint64_t next_seq;
+	uint64_t shown_seq;   /* the question the dialog shows (0: none yet) */
+	uint64_t shown_at_ms; /* when it came up: input waits PROMPT_INPUT_DELAY_MS from there */
 	struct wl_listener focus_change;
 	struct wl_listener new_output;
 	struct wl_list outputs; /* struct prompt_output.link */
 };
 
 static void prompt_connect(struct prompt *p);
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* --- questions --- */
 
@@ -263,6 +287,11 @@ static void refresh(struct prompt *p)
 	}
 	wlr_scene_node_set_enabled(&p->tree->node, true);
 	wlr_scene_node_raise_to_top(&p->tree->node);
+	if (q->seq != p->shown_seq) {
+		/* Another question in the same place: keys already on their way are not for it. */
+		p->shown_seq = q->seq;
+		p->shown_at_ms = now_ms();
+	}
 	if (!p->shown) {
 		p->shown = true;
 		wlr_seat_keyboard_clear_focus(server->seat);
@@ -325,20 +354,26 @@ static void handle_new_output(struct wl_listener *listener, void *data)
 	prompt_add_output(p, data);
 }
 
+static size_t queued_from(struct prompt *p, const char *source)
+{
+	struct question *q;
+	size_t n = 0;
+	wl_list_for_each(q, &p->queue, link) n += streq(q->source, source);
+	return n;
+}
+
 static void enqueue(struct prompt *p, struct question *q)
 {
+	q->seq = ++p->next_seq;
 	wl_list_insert(p->queue.prev, &q->link);
 	p->n_queued++;
 	if (head(p) == q)
 		refresh(p);
 }
 
-/* Answers the shown question: target is one of its targets, or NULL to deny. */
-static void answer(struct prompt *p, const char *target)
+/* Answers q and frees it, without redrawing: target is one of its targets, or NULL to deny. */
+static void answer_one(struct prompt *p, struct question *q, const char *target)
 {
-	struct question *q = head(p);
-	if (!q)
-		return;
 	wl_list_remove(&q->link);
 	p->n_queued--;
 	log_info("prompt: %s%s%s from %s: %s%s", q->service, *q->argument ? "+" : "", q->argument,
@@ -356,6 +391,25 @@ static void answer(struct prompt *p, const char *target)
 		json_object_put(payload);
 	}
 	question_free(q);
+}
+
+/* Answers the shown question: target is one of its targets, or NULL to deny. A denial takes
+ * every other question queued from the same source with it: one Escape ends a flood. */
+static void answer(struct prompt *p, const char *target)
+{
+	struct question *q = head(p);
+	if (!q)
+		return;
+	if (!target) {
+		struct question *other, *tmp;
+		wl_list_for_each_safe(other, tmp, &p->queue, link)
+		{
+			if (other != q && !other->local && !q->local &&
+			    streq(other->source, q->source))
+				answer_one(p, other, NULL);
+		}
+	}
+	answer_one(p, q, target);
 	refresh(p);
 }
 
@@ -370,6 +424,10 @@ bool prompt_handle_key(struct server *server, uint32_t keysym)
 	struct question *q = p ? head(p) : NULL;
 	if (!q || !p->shown)
 		return false;
+	/* Swallowed, as every key is while the prompt is up, but not acted on yet. */
+	bool early = now_ms() - p->shown_at_ms < PROMPT_INPUT_DELAY_MS;
+	if (early && keysym != XKB_KEY_Escape)
+		return true;
 	switch (keysym) {
 	case XKB_KEY_Up:
 	case XKB_KEY_KP_Up:
@@ -406,6 +464,9 @@ int prompt_ask_local(struct server *server, const char *source, const char *serv
 	if (!p)
 		return -ENODEV;
 	if (p->n_queued >= PROMPT_MAX_QUEUED)
+		return -EBUSY;
+	_cleanup_free_ char *src = clean_name(source);
+	if (queued_from(p, src) >= PROMPT_MAX_PER_SOURCE)
 		return -EBUSY;
 	struct question *q = xcalloc(1, sizeof(*q));
 	q->local = true;
@@ -466,9 +527,11 @@ static void on_ask(struct prompt *p, struct json_object *ev)
 	size_t n = json_object_array_length(targets);
 	char idbuf[32];
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)json_object_get_int64(id));
-	/* Unanswerable here (too many questions or targets): denied at once rather than
-	 * left to time out. */
-	if (p->n_queued >= PROMPT_MAX_QUEUED || n > PROMPT_MAX_TARGETS) {
+	/* Unanswerable here (too many questions, from this qube or in all, or too many
+	 * targets): denied at once rather than left to time out. */
+	_cleanup_free_ char *source = clean_name(jstr(ev, "source"));
+	if (p->n_queued >= PROMPT_MAX_QUEUED || queued_from(p, source) >= PROMPT_MAX_PER_SOURCE ||
+	    n > PROMPT_MAX_TARGETS) {
 		log_warn("prompt: question %s denied: too many questions or targets", idbuf);
 		struct json_object *payload = json_object_new_object();
 		json_object_object_add(payload, "target", NULL);
@@ -478,7 +541,7 @@ static void on_ask(struct prompt *p, struct json_object *ev)
 	}
 	struct question *q = xcalloc(1, sizeof(*q));
 	q->id = (uint64_t)json_object_get_int64(id);
-	q->source = clean_name(jstr(ev, "source"));
+	q->source = TAKE_PTR(source);
 	q->service = clean_name(jstr(ev, "service"));
 	q->argument = clean_name(jstr(ev, "argument"));
 	q->target = clean_name(jstr(ev, "target"));

@@ -40,6 +40,38 @@ static struct qube *qube_find(struct server *server, const char *name, size_t le
 	return NULL;
 }
 
+static void qube_free(struct server *server, struct qube *q)
+{
+	clipboard_qube_gone(server, q);
+	wl_list_remove(&q->link);
+	free(q->spawn_command);
+	free(q);
+}
+
+/* Nothing refers to an idle qube but the table: no client (so no window), no connector, no
+ * client to start. Called only from a control request, never while a client is being
+ * destroyed (its windows still point at their qube then). */
+static bool qube_idle(const struct qube *q)
+{
+	return !q->permanent && !q->spawn_command && q->n_connections == 0 &&
+	       q->n_connectors == 0 && q->pid <= 0;
+}
+
+/* Forgets every idle qube; returns how many. */
+static size_t qubes_reap(struct server *server)
+{
+	struct qube *q, *tmp;
+	size_t n = 0;
+	wl_list_for_each_safe(q, tmp, &server->qubes, link)
+	{
+		if (!qube_idle(q))
+			continue;
+		qube_free(server, q);
+		n++;
+	}
+	return n;
+}
+
 static int qube_new(struct server *server, const char *name, size_t len, const char *label,
 		    struct qube **ret_qube)
 {
@@ -47,7 +79,8 @@ static int qube_new(struct server *server, const char *name, size_t len, const c
 		return -EINVAL;
 	if (qube_find(server, name, len))
 		return -EEXIST;
-	if ((size_t)wl_list_length(&server->qubes) >= MAX_QUBES)
+	/* Disposables come and go with fresh names: the ones gone make room. */
+	if ((size_t)wl_list_length(&server->qubes) >= MAX_QUBES && qubes_reap(server) == 0)
 		return -E2BIG;
 	uint32_t rgb;
 	int r = label_rgb(label, &rgb);
@@ -71,7 +104,11 @@ int qube_add(struct server *server, const char *name_label)
 	if (!colon)
 		return -EINVAL;
 	struct qube *q;
-	return qube_new(server, name_label, (size_t)(colon - name_label), colon + 1, &q);
+	int r = qube_new(server, name_label, (size_t)(colon - name_label), colon + 1, &q);
+	if (r < 0)
+		return r;
+	q->permanent = true;
+	return 0;
 }
 
 int qube_register(struct server *server, const char *name, const char *label,
@@ -218,8 +255,6 @@ void qubes_free(struct server *server)
 			wl_list_remove(&c->link);
 			free(c);
 		}
-		wl_list_remove(&q->link);
-		free(q->spawn_command);
-		free(q);
+		qube_free(server, q);
 	}
 }

@@ -102,13 +102,21 @@ int server_init(struct server *server)
 	server->seat = wlr_seat_create(server->display, "seat0");
 	if (!server->seat)
 		return -ENOMEM;
-	return input_init(server);
+	int r = input_init(server);
+	if (r < 0)
+		return r;
+	r = popup_grab_init(server);
+	if (r < 0)
+		return r;
+	return cursor_init(server);
 }
 
 void server_finish(struct server *server)
 {
 	/* Outputs go first (with the backend, which the display owns), then the layout they leave:
 	 * the scene and the cursor listen to both, so they must still exist. */
+	cursor_finish(server);
+	popup_grab_finish(server);
 	if (server->display) {
 		wl_display_destroy_clients(server->display);
 		wl_display_destroy(server->display);

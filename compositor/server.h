@@ -15,7 +15,10 @@
 #include <wlr/types/wlr_xdg_shell.h>
 
 #define QUBE_NAME_MAX 31
-#define MAX_QUBES     64
+/* Qubes known at once. A qube with no connection and no connector left (a disposable that
+ * is gone) is forgotten when the table is full, so fresh names never run it out; qubes named
+ * on the command line stay. */
+#define MAX_QUBES 64
 /* Wayland connections one qube may hold at once (its proxy asks for one per guest client). */
 #define MAX_QUBE_CONNECTIONS 128
 /* Frame width in layout pixels. */
@@ -32,6 +35,8 @@ struct qube {
 	char *spawn_command;	    /* NULL: no client started for it */
 	struct wl_list connections; /* struct qube_connection.link */
 	unsigned n_connections;
+	unsigned n_connectors; /* control.c's connectors bound to it: they hold a pointer */
+	bool permanent;	       /* from --qube: never forgotten */
 	pid_t pid;
 };
 
@@ -63,7 +68,8 @@ struct server {
 	struct wlr_cursor *cursor;
 	struct wl_list keyboards;
 	struct wl_listener new_input;
-	struct wl_listener request_set_cursor;
+	struct cursor *cursor_state;   /* cursor.c: whose image the pointer shows */
+	struct popup_grab *popup_grab; /* popup-grab.c */
 	struct wl_listener cursor_motion;
 	struct wl_listener cursor_motion_absolute;
 	struct wl_listener cursor_button;
@@ -174,6 +180,25 @@ int input_pointer(struct server *server, double x, double y, const char *button)
  * another, or covers its window, by opening a window. */
 void input_view_mapped(struct view *view);
 
+/* cursor.c: a client's cursor image only over its own surface, bounded in size; the
+ * compositor's own everywhere else. */
+int cursor_init(struct server *server);
+void cursor_finish(struct server *server);
+/* Shows the compositor's own image, whatever a client set. */
+void cursor_set_default(struct server *server);
+
+/* popup-grab.c: xdg_popup.grab only on the client's own recent input serial; a click
+ * outside the grabbing client ends its grab first. */
+int popup_grab_init(struct server *server);
+void popup_grab_finish(struct server *server);
+/* A key press went to the focused client with this serial. */
+void popup_grab_key_sent(struct server *server, uint32_t serial);
+/* A button press on surface (NULL: none of a client's): ends a client's grab unless the
+ * surface is the grabbing client's. */
+void popup_grab_button(struct server *server, struct wlr_surface *surface);
+/* Ends any client's grab (each popup of it is told popup_done). */
+void popup_grab_dismiss(struct server *server);
+
 /* xdg-shell.c */
 void xdg_shell_handle_new_surface(struct wl_listener *listener, void *data);
 void xdg_shell_handle_new_decoration(struct wl_listener *listener, void *data);
@@ -206,6 +231,9 @@ void clipboard_paste(struct server *server); /* Ctrl+Shift+V */
 /* Focus moved to a window of qube q (NULL: a host window or none): that qube's own selection
  * becomes the seat's. */
 void clipboard_focus_changed(struct server *server, const struct qube *q);
+/* q is about to be freed (forgotten with no connection left): its selection goes with it, so
+ * a qube that later gets the same memory inherits nothing. */
+void clipboard_qube_gone(struct server *server, const struct qube *q);
 
 /* prompt.c: the compositor as bulkheadd's trusted prompt for `ask`. */
 int prompt_init(struct server *server);

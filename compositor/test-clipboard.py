@@ -27,6 +27,7 @@ import time
 import zlib
 
 WAIT = 60  # generous: the machine is shared and slow; nothing is timed
+PROMPT_INPUT_DELAY = 1.0  # at least prompt.c's PROMPT_INPUT_DELAY_MS
 
 
 def skip(why):
@@ -428,6 +429,8 @@ def main():
         mark = len(comp.log.lines)
         comp.ok("key ctrl+shift+v")
         comp.log.wait(r"prompt: asking: carol", "the dialog again", start=mark)
+        # The dialog ignores Enter for its first PROMPT_INPUT_DELAY_MS (500 ms): at least that.
+        time.sleep(PROMPT_INPUT_DELAY)
         comp.ok("key Return")
         alice.out.wait(r"^offered secret-C$", "alice to be offered carol's text")
         assert comp.clipboard() == ("-", 0), comp.clipboard()
@@ -461,6 +464,7 @@ def main():
         n = len([l for l in alice.offered() if l == "offered secret-C"])
         comp.ok("key ctrl+shift+v")
         comp.log.wait(r"prompt: asking: carol", "the dialog after the restart", start=mark)
+        time.sleep(PROMPT_INPUT_DELAY)
         comp.ok("key Return")
         deadline = time.monotonic() + WAIT
         while len([l for l in alice.offered() if l == "offered secret-C"]) == n:

@@ -22,7 +22,7 @@ WAIT = 60  # seconds; only ever a limit on waiting, never an assertion about spe
 
 
 class Compositor:
-    def __init__(self, binary, args=()):
+    def __init__(self, binary, args=(), env_extra=None):
         self.runtime = tempfile.mkdtemp(prefix="bh-ctl-")
         os.chmod(self.runtime, 0o700)
         env = dict(os.environ)
@@ -31,6 +31,7 @@ class Compositor:
         env.update(XDG_RUNTIME_DIR=self.runtime, WLR_BACKENDS="headless",
                    WLR_RENDERER="pixman", WLR_HEADLESS_OUTPUTS="1",
                    WLR_LIBINPUT_NO_DEVICES="1", HOME=self.runtime, XKB_DEFAULT_LAYOUT="us")
+        env.update(env_extra or {})
         self.env = env
         # wlroots 0.15 frees a destroyed output's global from a timer that never fires once
         # the display is gone, and fontconfig (under pango's title text) keeps its caches for
