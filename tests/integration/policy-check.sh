@@ -148,6 +148,7 @@ bh run -p mgmt -- bulkhead-call dom0 admin.vm.List >"$T/call.out" 2>&1 &
 call=$!
 wait_log "prompt: asking: mgmt wants admin.vm.List"
 dialog_shown || fail "no dialog in the screenshot"
+sleep 0.6 # the prompt ignores Return for 500 ms after a question appears
 [ "$(control "key Return")" = ok ] || fail "key Return"
 rc=0
 wait "$call" || rc=$?
@@ -181,6 +182,7 @@ done
 [ "$(grep -c "asking the prompt" "$T/bulkheadd.log")" -ge 4 ] || fail "bulkheadd did not ask twice"
 [ "$(grep -c "prompt: asking: mgmt" "$T/compositor.log")" = 3 ] ||
 	fail "the second question was shown before the first was answered"
+sleep 0.6 # the prompt ignores Return for 500 ms after a question appears
 [ "$(control "key Return")" = ok ] || fail "key Return"
 for _ in $(seq 600); do
 	[ "$(grep -c "prompt: asking: mgmt" "$T/compositor.log")" = 4 ] && break
