@@ -1,5 +1,6 @@
 /* Frame codec for the channel protocol of proto.h. Library code: returns -errno, never logs. */
 #include "frame.h"
+#include "unaligned.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,45 +12,20 @@
 /* Marks a decoder that saw a bad header: it stays unusable until re-initialised. */
 #define DECODER_BROKEN SIZE_MAX
 
-static uint16_t get_u16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
 void chan_header_encode(uint8_t out[CHAN_HEADER_SIZE], uint16_t type, uint32_t stream, uint32_t len)
 {
-	put_u16(out, type);
-	put_u16(out + 2, 0);
-	put_u32(out + 4, stream);
-	put_u32(out + 8, len);
+	unaligned_write_le16(out, type);
+	unaligned_write_le16(out + 2, 0);
+	unaligned_write_le32(out + 4, stream);
+	unaligned_write_le32(out + 8, len);
 }
 
 /* Checks a complete header against the cap. */
 static int header_check(const uint8_t *h, uint32_t max_payload, uint32_t *ret_len)
 {
-	if (get_u16(h + 2) != 0)
+	if (unaligned_read_le16(h + 2) != 0)
 		return -EBADMSG;
-	uint32_t len = get_u32(h + 8);
+	uint32_t len = unaligned_read_le32(h + 8);
 	if (len > max_payload)
 		return -EMSGSIZE;
 	*ret_len = len;
@@ -103,8 +79,8 @@ int chan_decoder_feed(struct chan_decoder *d, const uint8_t *buf, size_t len, si
 	if (d->have < CHAN_HEADER_SIZE + (size_t)plen)
 		return 0;
 
-	ret->type = get_u16(d->buf);
-	ret->stream = get_u32(d->buf + 4);
+	ret->type = unaligned_read_le16(d->buf);
+	ret->stream = unaligned_read_le32(d->buf + 4);
 	ret->len = plen;
 	ret->payload = d->buf + CHAN_HEADER_SIZE;
 	/* The payload stays in buf until the next call overwrites it. */
@@ -232,8 +208,8 @@ int chan_recv(int fd, uint32_t max_payload, struct chan_frame *ret_frame, uint8_
 		return r;
 	p[len] = 0;
 
-	ret_frame->type = get_u16(h);
-	ret_frame->stream = get_u32(h + 4);
+	ret_frame->type = unaligned_read_le16(h);
+	ret_frame->stream = unaligned_read_le32(h + 4);
 	ret_frame->len = len;
 	ret_frame->payload = p;
 	*ret_payload = TAKE_PTR(p);
@@ -248,7 +224,7 @@ int chan_hello_encode(const char *version_string, uint8_t *out, size_t out_size,
 		return -EINVAL;
 	if (out_size < 4 + n)
 		return -ENOBUFS;
-	put_u32(out, CHAN_PROTOCOL_VERSION);
+	unaligned_write_le32(out, CHAN_PROTOCOL_VERSION);
 	memcpy(out + 4, version_string, n);
 	*ret_len = 4 + n;
 	return 0;
@@ -260,7 +236,7 @@ int chan_hello_parse(const uint8_t *p, size_t len, struct chan_hello *ret)
 		return -EBADMSG;
 	if (memchr(p + 4, 0, len - 4))
 		return -EBADMSG;
-	ret->version = get_u32(p);
+	ret->version = unaligned_read_le32(p);
 	memcpy(ret->peer_version, p + 4, len - 4);
 	ret->peer_version[len - 4] = 0;
 	return 0;
@@ -284,7 +260,7 @@ int chan_exec_encode(const char *user, const char *const *argv, uint8_t **ret_pa
 		return -EMSGSIZE;
 
 	uint8_t *p = xmalloc(total), *w = p + 4;
-	put_u32(p, 0);
+	unaligned_write_le32(p, 0);
 	size_t n = strlen(user) + 1;
 	memcpy(w, user, n);
 	w += n;
@@ -306,7 +282,7 @@ int chan_exec_parse(const uint8_t *p, size_t len, char **ret_storage, const char
 	/* flags, then at least the user's NUL and one argument's NUL */
 	if (len < 4 + 2 || len > CHAN_MAX_PAYLOAD)
 		return -EBADMSG;
-	if (get_u32(p) != 0)
+	if (unaligned_read_le32(p) != 0)
 		return -EBADMSG;
 	const uint8_t *s = p + 4;
 	size_t slen = len - 4;
@@ -341,28 +317,28 @@ int chan_u32_parse(const uint8_t *p, size_t len, uint32_t *ret)
 {
 	if (len != 4)
 		return -EBADMSG;
-	*ret = get_u32(p);
+	*ret = unaligned_read_le32(p);
 	return 0;
 }
 
 void chan_u32_encode(uint8_t out[4], uint32_t v)
 {
-	put_u32(out, v);
+	unaligned_write_le32(out, v);
 }
 
 int chan_exit_parse(const uint8_t *p, size_t len, uint32_t *ret_kind, int32_t *ret_value)
 {
 	if (len != 8)
 		return -EBADMSG;
-	*ret_kind = get_u32(p);
-	*ret_value = (int32_t)get_u32(p + 4);
+	*ret_kind = unaligned_read_le32(p);
+	*ret_value = (int32_t)unaligned_read_le32(p + 4);
 	return 0;
 }
 
 void chan_exit_encode(uint8_t out[8], uint32_t kind, int32_t value)
 {
-	put_u32(out, kind);
-	put_u32(out + 4, (uint32_t)value);
+	unaligned_write_le32(out, kind);
+	unaligned_write_le32(out + 4, (uint32_t)value);
 }
 
 static const struct {

@@ -739,15 +739,24 @@ static void h_volume_resize(struct daemon *d, struct client *c, const struct api
 static void run_now(struct daemon *d, struct client *c, struct vm *vm)
 {
 	struct run_request *rr = client_run_request(c);
-	uint32_t stream;
-	int r = qchan_exec(d, vm, c, rr->user, (const char *const *)rr->argv, &stream);
-	if (r < 0) {
-		client_reply_error(c, API_E_VM, "cannot run in '%s': %s", vm->q->name,
-				   r == -EBUSY ? "too many commands running" : strerror(-r));
+	if (!qchan_ready(vm)) {
+		client_reply_error(c, API_E_VM, "cannot run in '%s': its agent is not connected",
+				   vm->q->name);
 		return;
 	}
+	/* From here the client talks to the qube's channel process, never to us: the command's
+	 * bytes do not pass through root. */
+	_cleanup_free_ char *user = xstrdup(rr->user);
+	char **argv = TAKE_PTR(rr->argv);
 	client_reply_ok(c, NULL);
-	client_enter_relay(c, vm, stream);
+	int fd = client_hand_over(c);
+	int r = fd < 0 ? fd : qchan_exec(d, vm, fd, user, (const char *const *)argv);
+	if (r < 0)
+		log_warn("cannot hand a run command to the channel process of %s: %s", vm->q->name,
+			 strerror(-r));
+	for (char **a = argv; a && *a; a++)
+		free(*a);
+	free(argv);
 }
 
 void api_run_resume(struct daemon *d, struct client *c, struct vm *vm)
@@ -789,7 +798,7 @@ static void h_run(struct daemon *d, struct client *c, const struct api_request *
 
 	switch (vm->state) {
 	case VM_RUNNING:
-		if (vm->chan && vm->chan->ready) {
+		if (qchan_ready(vm)) {
 			run_now(d, c, vm);
 			return;
 		}
@@ -824,13 +833,18 @@ static void h_echo(struct daemon *d, struct client *c, const struct api_request 
 	const char *data = payload_str(req, "data");
 	if (!vm)
 		return;
-	if (!vm->chan || !vm->chan->ready || vm->state != VM_RUNNING) {
+	if (!qchan_ready(vm) || vm->state != VM_RUNNING) {
 		client_reply_error(c, API_E_NOT_RUNNING, "'%s' is not running", vm->q->name);
 		return;
 	}
 	if (!data)
 		data = "";
-	if (qchan_send(d, vm, CHAN_ECHO, 0, data, strlen(data)) < 0) {
+	if (strlen(data) > qmsg_lookup(QMSG_ECHO)->max_len) {
+		client_reply_error(c, API_E_VALUE, "echo data is limited to %u bytes",
+				   qmsg_lookup(QMSG_ECHO)->max_len);
+		return;
+	}
+	if (qchan_msg(d, vm, QMSG_ECHO, 0, data, strlen(data), -1) < 0) {
 		client_reply_error(c, API_E_VM, "cannot reach the agent of '%s'", vm->q->name);
 		return;
 	}

@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,10 +22,10 @@
 enum client_mode {
 	CLIENT_API,
 	CLIENT_BUSY,
-	CLIENT_RELAY,
 	CLIENT_EVENTS,
 	CLIENT_PROMPT, /* the trusted `ask` prompt: events out, answers in */
-	CLIENT_CLOSING
+	CLIENT_CLOSING,
+	CLIENT_HANDED, /* its socket went to a channel process; freed from a timer */
 };
 
 struct client {
@@ -36,9 +37,10 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	enum client_mode mode;
-	struct vm *relay_vm;
-	uint32_t relay_stream;
 	struct run_request *run;
+	/* An admin call from a qube: the one request this connection may make. */
+	char *bound_call, *bound_dest, *bound_arg;
+	bool bound_used;
 	struct chan_decoder dec;
 	struct chan_outbuf out;
 };
@@ -83,8 +85,7 @@ void run_request_free(struct run_request *rr)
 static void client_update_events(struct client *c)
 {
 	int ev = 0;
-	if (c->mode == CLIENT_API || c->mode == CLIENT_RELAY || c->mode == CLIENT_EVENTS ||
-	    c->mode == CLIENT_PROMPT)
+	if (c->mode == CLIENT_API || c->mode == CLIENT_EVENTS || c->mode == CLIENT_PROMPT)
 		ev |= VIR_EVENT_HANDLE_READABLE;
 	if (chan_outbuf_pending(&c->out) > 0)
 		ev |= VIR_EVENT_HANDLE_WRITABLE;
@@ -99,14 +100,15 @@ static void client_free(struct client *c)
 			*pp = c->next;
 			break;
 		}
-	if (c->mode == CLIENT_RELAY && c->relay_vm)
-		qchan_client_gone(d, c->relay_vm, c->relay_stream);
 	if (c->mode == CLIENT_PROMPT)
 		rpc_prompt_gone(d, c);
 	virEventRemoveHandle(c->watch);
 	close(c->fd);
 	chan_outbuf_finish(&c->out);
 	run_request_free(c->run);
+	free(c->bound_call);
+	free(c->bound_dest);
+	free(c->bound_arg);
 	free(c);
 	n_clients--;
 }
@@ -178,18 +180,38 @@ void client_reply_error(struct client *c, const char *error, const char *fmt, ..
 	json_object_object_add(o, "message", json_object_new_string(msg));
 	client_send_json(c, CHAN_API_REPLY, o);
 	json_object_put(o);
-	if (c->mode == CLIENT_BUSY || c->mode == CLIENT_RELAY) {
+	if (c->mode == CLIENT_BUSY) {
 		c->mode = CLIENT_API;
 		client_update_events(c);
 	}
 }
 
-void client_enter_relay(struct client *c, struct vm *vm, uint32_t stream)
+static void free_handed(int timer, void *opaque)
 {
-	c->mode = CLIENT_RELAY;
-	c->relay_vm = vm;
-	c->relay_stream = stream;
-	client_update_events(c);
+	struct client *c = opaque;
+	virEventRemoveTimeout(timer);
+	client_free(c);
+}
+
+int client_hand_over(struct client *c)
+{
+	/* The reply queued for it goes first, written here: the channel process must not
+	 * write its first frame before it. The client waits for that reply, so this is short;
+	 * one that does not read within a second loses its command. */
+	while (chan_outbuf_pending(&c->out) > 0) {
+		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+		if (poll(&p, 1, 1000) <= 0 || chan_outbuf_flush(&c->out, c->fd) < 0) {
+			client_close(c);
+			return -ETIMEDOUT;
+		}
+	}
+	/* Our copy of the fd is closed when the client is freed, once the event loop is back
+	 * in control (the caller may still be inside this client's handlers). */
+	c->mode = CLIENT_HANDED;
+	virEventUpdateHandle(c->watch, 0);
+	if (virEventAddTimeout(0, free_handed, c, NULL) < 0)
+		return -ENOMEM;
+	return c->fd;
 }
 
 void client_enter_prompt(struct client *c)
@@ -222,13 +244,6 @@ void client_enter_events(struct client *c)
 	client_update_events(c);
 }
 
-void client_relay_ended(struct client *c)
-{
-	/* The EXIT (or ERROR) frame is queued; the connection ends once it is written. */
-	c->relay_vm = NULL;
-	client_close(c);
-}
-
 void events_emit(struct daemon *d, const char *event, const char *vm, struct json_object *extra)
 {
 	struct json_object *o = extra ? extra : json_object_new_object();
@@ -251,6 +266,17 @@ static void handle_request(struct client *c, const struct chan_frame *f)
 	if (api_request_parse(f->payload, f->len, &req, &owner, &reason) < 0) {
 		client_reply_error(c, API_E_PROTOCOL, "%s", reason);
 		return;
+	}
+	if (c->bound_call) {
+		/* Exactly the call the policy allowed, once. */
+		if (c->bound_used || !streq(req.call, c->bound_call) ||
+		    !streq(req.dest, c->bound_dest) || !streq(req.arg, c->bound_arg)) {
+			client_reply_error(c, API_E_PERMISSION, "not the call the policy allowed");
+			client_close(c);
+			json_object_put(owner);
+			return;
+		}
+		c->bound_used = true;
 	}
 	/* A prompt keeps its mode: its answers are replied to in passing. */
 	if (c->mode != CLIENT_PROMPT)
@@ -279,15 +305,6 @@ static void handle_frame(struct client *c, const struct chan_frame *f)
 		}
 		handle_request(c, f);
 		return;
-	case CLIENT_RELAY:
-		if (f->stream != 1 ||
-		    (f->type != CHAN_STDIN && f->type != CHAN_WINDOW && f->type != CHAN_SIGNAL)) {
-			client_close(c);
-			return;
-		}
-		if (c->relay_vm)
-			qchan_client_frame(c->d, c->relay_vm, c->relay_stream, f);
-		return;
 	default:
 		/* Event subscribers and busy clients have nothing to say. */
 		return;
@@ -302,13 +319,11 @@ static void client_read(struct client *c)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		c->mode = c->mode == CLIENT_RELAY ? CLIENT_RELAY : c->mode;
 		client_free(c);
 		return;
 	}
 	size_t off = 0;
-	while (off < (size_t)n &&
-	       (c->mode == CLIENT_API || c->mode == CLIENT_RELAY || c->mode == CLIENT_PROMPT)) {
+	while (off < (size_t)n && (c->mode == CLIENT_API || c->mode == CLIENT_PROMPT)) {
 		struct chan_frame f;
 		size_t used = 0;
 		int r = chan_decoder_feed(&c->dec, buf + off, (size_t)n - off, &used, &f);
@@ -356,6 +371,8 @@ static void client_io(int watch, int fd, int events, void *opaque)
 			return;
 		}
 	}
+	if (c->mode == CLIENT_HANDED)
+		return;
 	if (c->mode == CLIENT_CLOSING) {
 		if (events & (VIR_EVENT_HANDLE_HANGUP | VIR_EVENT_HANDLE_ERROR))
 			client_free(c);
@@ -429,12 +446,17 @@ static struct client *client_new(struct daemon *d, int cfd, const struct ucred *
 	return c;
 }
 
-/* A connection from inside bulkheadd: an admin call a qube made, already allowed by the
- * policy for exactly this call. */
-int api_server_add_internal(struct daemon *d, int fd)
+int api_server_add_bound(struct daemon *d, int fd, const char *call, const char *dest,
+			 const char *arg)
 {
 	struct ucred cred = {.pid = getpid(), .uid = 0, .gid = 0};
-	return client_new(d, fd, &cred) ? 0 : -ENOMEM;
+	struct client *c = client_new(d, fd, &cred);
+	if (!c)
+		return -ENOMEM;
+	c->bound_call = xstrdup(call);
+	c->bound_dest = xstrdup(dest);
+	c->bound_arg = xstrdup(arg);
+	return 0;
 }
 
 static void listen_io(int watch, int fd, int events, void *opaque)

@@ -17,7 +17,7 @@ struct vm *daemon_add_vm(struct daemon *d, struct qube *q)
 	vm->daemon = d;
 	vm->q = q;
 	vm->state = VM_HALTED;
-	vm->start_timer = vm->shutdown_timer = vm->connect_timer = -1;
+	vm->start_timer = vm->shutdown_timer = vm->connect_timer = vm->respawn_timer = -1;
 	d->vms = xrealloc(d->vms, (d->n_vms + 1) * sizeof(*d->vms));
 	d->vms[d->n_vms++] = vm;
 	return vm;

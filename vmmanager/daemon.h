@@ -15,6 +15,7 @@
 #include "api-request.h"
 #include "api.h"
 #include "frame.h"
+#include "qmsg.h"
 #include "qube.h"
 #include "store.h"
 
@@ -44,23 +45,13 @@ struct waiter {
 
 struct rpc_call;
 
-/* One command relayed between a client and the agent, or the service end of an RPC call. */
-struct relay {
-	uint32_t stream;       /* on the qube channel */
-	struct client *client; /* NULL once the client hung up (then drain until EXIT) */
-	uint32_t out_credit;   /* STDOUT+STDERR bytes the client granted the agent */
-	struct rpc_call *call; /* set for a service run for an RPC call */
-};
-
+/* A qube's channel process (qchan.c): bulkheadd holds only the message socket to it. */
 struct qchan {
-	int fd;
+	pid_t pid;
+	int ctl_fd;
 	int watch;
-	struct chan_decoder dec;
-	struct chan_outbuf out;
-	bool ready; /* agent said HELLO */
+	bool ready; /* the agent said HELLO */
 	char agent_version[65];
-	uint32_t next_stream;
-	struct relay relays[CHAN_MAX_STREAMS];
 };
 
 struct vm {
@@ -75,7 +66,10 @@ struct vm {
 	struct waiter *waiters;
 	/* Echo requests in flight, answered in order. */
 	struct waiter *echo_waiters;
-	struct gui_host *gui; /* gui.c; NULL until the qube first had a GUI */
+	struct gui_host *gui;  /* gui.c; NULL until the qube first had a GUI */
+	unsigned uid_slot;     /* its host processes' uid: SANDBOX_QUBE_UID_BASE + slot; 0: none */
+	int respawn_timer;     /* a dead channel process is replaced once */
+	unsigned host_streams; /* services and run commands its channel process carries */
 };
 
 struct daemon {
@@ -84,10 +78,12 @@ struct daemon {
 	char *socket_path;
 	char *libvirt_uri;
 	char *domain_prefix;
-	char *images_dir;    /* fetch-kernel.sh, build-template.sh */
-	char *agent_path;    /* copied into templates */
-	char *gui_control;   /* the compositor's control socket; NULL: no GUI */
-	char *wayland_proxy; /* bulkhead-wayland-proxy: host halves, and copied into templates */
+	char *images_dir;     /* fetch-kernel.sh, build-template.sh */
+	char *agent_path;     /* copied into templates */
+	char *gui_control;    /* the compositor's control socket; NULL: no GUI */
+	char *wayland_proxy;  /* bulkhead-wayland-proxy: host halves, and copied into templates */
+	char *qchan_path;     /* bulkhead-qchan: one per running qube */
+	struct qmsg qmsg_buf; /* one message from a channel process, being handled */
 	enum accel_mode accel_mode; /* --accel */
 	struct accel_choice accel;  /* accel.c: what qubes run under, and why */
 	unsigned probe_timeout_ms;  /* --probe-timeout; 0: accel.c's defaults */
@@ -123,15 +119,19 @@ char *daemon_qube_file(struct daemon *d, const char *qube_name, const char *file
 /* api-server.c */
 int api_server_start(struct daemon *d);
 void api_server_stop(struct daemon *d);
-int api_server_add_internal(struct daemon *d, int fd);
+/* An API connection for one admin call a qube made, allowed by the policy: it accepts one
+ * request, with exactly this call, dest and argument. */
+int api_server_add_bound(struct daemon *d, int fd, const char *call, const char *dest,
+			 const char *arg);
+/* Takes the client's socket out of the API server (what was queued for it is written first):
+ * returns the fd, or -errno. The client is gone afterwards. */
+int client_hand_over(struct client *c);
 struct client *client_lookup(struct daemon *d, struct client *c, uint64_t serial);
 void client_reply_ok(struct client *c, struct json_object *result); /* takes result */
 void client_reply_error(struct client *c, const char *error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t client_serial(struct client *c);
 int client_send_frame(struct client *c, uint16_t type, uint32_t stream, const void *p, size_t len);
-void client_enter_relay(struct client *c, struct vm *vm, uint32_t stream);
-void client_relay_ended(struct client *c);
 void client_close(struct client *c);
 void client_enter_events(struct client *c);
 void client_enter_prompt(struct client *c);
@@ -172,16 +172,21 @@ int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret
 /* Kills and removes a disposable made for a call, once the event loop is back in control. */
 void vm_dispose(struct daemon *d, struct vm *vm);
 
-/* qchan.c: host end of a qube's control channel */
+/* qchan.c: a qube's channel process */
 int qchan_connect(struct daemon *d, struct vm *vm);
 void qchan_close(struct daemon *d, struct vm *vm);
-int qchan_send(struct daemon *d, struct vm *vm, uint16_t type, uint32_t stream, const void *p,
-	       size_t len);
-int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *user,
-	       const char *const *argv, uint32_t *ret_stream);
-void qchan_client_frame(struct daemon *d, struct vm *vm, uint32_t stream,
-			const struct chan_frame *f);
-void qchan_client_gone(struct daemon *d, struct vm *vm, uint32_t stream);
+int qchan_msg(struct daemon *d, struct vm *vm, uint16_t type, uint32_t id, const void *p,
+	      size_t len, int fd);
+int qchan_msg_strings(struct daemon *d, struct vm *vm, uint16_t type, uint32_t id,
+		      const char *const *strs, size_t n, int fd);
+/* Hands client_fd (a `bulkhead run` client, already answered) to the qube's channel process,
+ * which runs the command and relays it. */
+int qchan_exec(struct daemon *d, struct vm *vm, int client_fd, const char *user,
+	       const char *const *argv);
+bool qchan_ready(const struct vm *vm);
+const char *qchan_agent_version(const struct vm *vm);
+/* The uid of the qube's host processes (channel process, GUI proxy host half). */
+uid_t qchan_qube_uid(struct daemon *d, struct vm *vm);
 
 /* libvirt-backend.c */
 int backend_open(struct daemon *d);
@@ -196,19 +201,15 @@ int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
 int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
 
 /* rpc.c: calls between qubes, decided by the policy */
-void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const uint8_t *p,
-			size_t len);
-void rpc_frame_from_caller(struct daemon *d, struct vm *src, const struct chan_frame *f);
-void rpc_frame_from_target(struct daemon *d, struct rpc_call *call, const struct chan_frame *f);
+void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const char *target,
+			const char *service_arg);
+void rpc_caller_ended(struct daemon *d, struct vm *src, uint32_t stream);
+void rpc_service_ended(struct daemon *d, struct vm *dst, uint32_t id);
 void rpc_target_ready(struct daemon *d, struct vm *vm);
 void rpc_vm_gone(struct daemon *d, struct vm *vm);
 void rpc_free_all(struct daemon *d);
 int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, const char *target);
 void rpc_prompt_gone(struct daemon *d, struct client *prompt);
-int qchan_open_service(struct daemon *d, struct vm *vm, struct rpc_call *call, const char *user,
-		       const char *service, const char *arg, const char *source,
-		       uint32_t *ret_stream);
-void qchan_forget_call(struct daemon *d, struct vm *vm, uint32_t stream);
 
 /* volume.c: qcow2 files through qemu-img */
 int volume_create(const char *path, unsigned long long size_bytes);

@@ -301,7 +301,10 @@ static int spawn_host_half(struct gui_host *g, int port_fd_in, int connector_fd_
 {
 	_cleanup_close_ int port_fd = port_fd_in, connector_fd = connector_fd_in;
 	const char *name = g->vm->q->name;
-	const char *argv[] = {g->vm->daemon->wayland_proxy, "host", "--qube", name, NULL};
+	char uid[16];
+	snprintf(uid, sizeof(uid), "%u", (unsigned)qchan_qube_uid(g->vm->daemon, g->vm));
+	const char *argv[] = {
+	    g->vm->daemon->wayland_proxy, "host", "--qube", name, "--uid", uid, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, defaults;

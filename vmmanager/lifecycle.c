@@ -290,7 +290,7 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	remove_timer(&vm->start_timer);
 	if (vm->state == VM_TRANSIENT) {
 		vm->state = VM_RUNNING;
-		log_info("qube %s is running (agent %s)", vm->q->name, vm->chan->agent_version);
+		log_info("qube %s is running (agent %s)", vm->q->name, qchan_agent_version(vm));
 		events_emit(d, "domain-start", vm->q->name, NULL);
 	}
 	vm_complete_waiters(d, vm, WAIT_START);
@@ -311,6 +311,7 @@ void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 	qchan_close(d, vm);
 	gui_qube_stopped(d, vm);
 	rpc_vm_gone(d, vm);
+	vm->uid_slot = 0; /* its host processes are gone with it */
 	remove_transient_volumes(d, vm);
 	log_info("qube %s halted (%s)", vm->q->name, reason);
 	if (qube_feature_get(vm->q, "disposable-auto-cleanup"))
@@ -348,8 +349,8 @@ int vm_shutdown(struct daemon *d, struct vm *vm, bool force, unsigned timeout_s)
 		timeout_s = SHUTDOWN_TIMEOUT_DEFAULT;
 	if (vm->state == VM_PAUSED)
 		backend_resume(d, vm->q->name);
-	if (vm->chan && vm->chan->ready) {
-		qchan_send(d, vm, CHAN_SHUTDOWN, 0, NULL, 0);
+	if (qchan_ready(vm)) {
+		qchan_msg(d, vm, QMSG_SHUTDOWN, 0, NULL, 0, -1);
 	} else {
 		/* No agent to ask: nothing inside can save state for us, so stop it now. */
 		backend_destroy_domain(d, vm->q->name);

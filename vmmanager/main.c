@@ -15,6 +15,7 @@
 #include "util.h"
 
 #define DEFAULT_WAYLAND_PROXY BULKHEAD_LIBEXECDIR "/bulkhead-wayland-proxy"
+#define DEFAULT_QCHAN	      BULKHEAD_LIBEXECDIR "/bulkhead-qchan"
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
 	const char *rpc_timeout = env_or("BULKHEAD_RPC_TIMEOUT", "300");
 	const char *gui_control = env_or("BULKHEAD_GUI_CONTROL", NULL);
 	const char *wayland_proxy = env_or("BULKHEAD_WAYLAND_PROXY", DEFAULT_WAYLAND_PROXY);
+	const char *qchan = env_or("BULKHEAD_QCHAN", DEFAULT_QCHAN);
 	const char *accel = env_or("BULKHEAD_ACCEL", "auto");
 	const char *probe_timeout = NULL;
 	bool check_accel = false;
@@ -295,6 +297,12 @@ int main(int argc, char **argv)
 	d.agent_path = xstrdup(agent);
 	d.gui_control = gui_control ? xstrdup(gui_control) : NULL;
 	d.wayland_proxy = xstrdup(wayland_proxy);
+	d.qchan_path = xstrdup(qchan);
+	if (access(d.qchan_path, X_OK) < 0) {
+		log_error("the channel process %s is not executable: %s (set BULKHEAD_QCHAN)",
+			  d.qchan_path, strerror(errno));
+		return 1;
+	}
 
 	_cleanup_free_ char *qube_socks = xasprintf("%s/qubes", d.run_dir);
 	_cleanup_free_ char *gui_socks = gui_channel_dir(&d);
@@ -365,6 +373,7 @@ int main(int argc, char **argv)
 	free(d.agent_path);
 	free(d.gui_control);
 	free(d.wayland_proxy);
+	free(d.qchan_path);
 	free(d.policy_dir);
 	return 0;
 }

@@ -1,262 +1,73 @@
 /*
- * The host end of a qube's control channel. Everything read here comes from the qube and is
- * hostile: frames are size-checked by the decoder, streams must be ours, windows are enforced.
+ * A qube's control channel, seen from bulkheadd: it connects to the channel socket and hands it
+ * to the qube's channel process (bulkhead-qchan, under the qube's own uid, confined) before a
+ * byte is read. From then on bulkheadd only exchanges common/qmsg.h messages with that process,
+ * each checked against the message table and again here, field by field, before it acts.
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <linux/vm_sockets.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "qmsg.h"
+#include "sandbox.h"
 #include "util.h"
 
-/* What we queue towards one qube: every stream's stdin window plus control frames. */
-#define QCHAN_OUT_LIMIT	 ((size_t)CHAN_MAX_STREAMS * CHAN_INITIAL_WINDOW + 1024 * 1024)
 #define CONNECT_RETRY_MS 100
 #define CONNECT_TRIES	 100
+/* A channel process that died is replaced once per this long, at most. */
+#define RESPAWN_DELAY_MS 1000
 
 static void qchan_io(int watch, int fd, int events, void *opaque);
 
-static void qchan_update_events(struct qchan *ch)
+uid_t qchan_qube_uid(struct daemon *d, struct vm *vm)
 {
-	int ev = VIR_EVENT_HANDLE_READABLE;
-	if (chan_outbuf_pending(&ch->out) > 0)
-		ev |= VIR_EVENT_HANDLE_WRITABLE;
-	virEventUpdateHandle(ch->watch, ev);
+	if (vm->uid_slot == 0) {
+		/* The lowest slot no other qube holds; slots are 1-based so 0 means none. */
+		for (unsigned s = 1; s < SANDBOX_QUBE_UID_COUNT && !vm->uid_slot; s++) {
+			bool used = false;
+			for (size_t i = 0; i < d->n_vms && !used; i++)
+				used = d->vms[i]->uid_slot == s;
+			if (!used)
+				vm->uid_slot = s;
+		}
+	}
+	return (uid_t)(SANDBOX_QUBE_UID_BASE + vm->uid_slot);
 }
 
-int qchan_send(struct daemon *d, struct vm *vm, uint16_t type, uint32_t stream, const void *p,
-	       size_t len)
+static int spawn_child(struct daemon *d, struct vm *vm, int chan_fd, int ctl_fd, pid_t *ret)
 {
-	struct qchan *ch = vm->chan;
-	if (!ch)
-		return -ENOTCONN;
-	int r = chan_outbuf_push(&ch->out, type, stream, p, len);
-	if (r < 0)
-		return r;
-	qchan_update_events(ch);
+	char uid[16];
+	snprintf(uid, sizeof(uid), "%u", (unsigned)qchan_qube_uid(d, vm));
+	const char *argv[] = {d->qchan_path, "--qube", vm->q->name, "--uid", uid, NULL};
+	pid_t parent = getpid();
+
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* It must not outlive us: a new bulkheadd starts its own. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(2, 1) < 0 ||
+		    dup2(chan_fd, QCHAN_FD_CHANNEL) < 0 || dup2(ctl_fd, QCHAN_FD_CONTROL) < 0)
+			_exit(127);
+		close_range(QCHAN_FD_CONTROL + 1, ~0u, 0);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	*ret = pid;
 	return 0;
-}
-
-static struct relay *relay_find(struct qchan *ch, uint32_t stream)
-{
-	if (stream == 0)
-		return NULL;
-	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++)
-		if (ch->relays[i].stream == stream)
-			return &ch->relays[i];
-	return NULL;
-}
-
-static void relay_end(struct relay *r)
-{
-	if (r->client)
-		client_relay_ended(r->client);
-	memset(r, 0, sizeof(*r));
-}
-
-/* The channel broke (qube gone, protocol violation): every command on it ends. */
-static void qchan_teardown(struct daemon *d, struct vm *vm, const char *why)
-{
-	struct qchan *ch = vm->chan;
-	rpc_vm_gone(d, vm);
-	for (size_t i = 0; i < CHAN_MAX_STREAMS; i++) {
-		struct relay *r = &ch->relays[i];
-		if (r->stream && r->client) {
-			client_send_frame(r->client, CHAN_ERROR, 1, why, strlen(why));
-			relay_end(r);
-		}
-	}
-	vm_fail_waiters(d, vm, WAIT_ECHO, API_E_NOT_RUNNING, why);
-}
-
-void qchan_close(struct daemon *d, struct vm *vm)
-{
-	struct qchan *ch = vm->chan;
-	if (!ch)
-		return;
-	qchan_teardown(d, vm, "the qube's channel closed");
-	if (ch->watch >= 0)
-		virEventRemoveHandle(ch->watch);
-	if (ch->fd >= 0)
-		close(ch->fd);
-	chan_outbuf_finish(&ch->out);
-	free(ch);
-	vm->chan = NULL;
-}
-
-static void qchan_violation(struct daemon *d, struct vm *vm, const char *what)
-{
-	log_warn("qube %s broke the channel protocol (%s); closing its channel", vm->q->name, what);
-	qchan_close(d, vm);
-	/* Reconnecting resets the agent's side too, so later commands can still work. */
-	if (vm->state == VM_RUNNING || vm->state == VM_TRANSIENT)
-		qchan_connect(d, vm);
-}
-
-static void handle_frame(struct daemon *d, struct vm *vm, const struct chan_frame *f)
-{
-	struct qchan *ch = vm->chan;
-	struct relay *r;
-
-	switch (f->type) {
-	case CHAN_HELLO: {
-		struct chan_hello h;
-		if (f->stream != 0 || chan_hello_parse(f->payload, f->len, &h) < 0) {
-			qchan_violation(d, vm, "bad HELLO");
-			return;
-		}
-		if (h.version != CHAN_PROTOCOL_VERSION) {
-			log_warn("qube %s speaks protocol %u, we speak %u", vm->q->name, h.version,
-				 CHAN_PROTOCOL_VERSION);
-			return;
-		}
-		memcpy(ch->agent_version, h.peer_version, sizeof(ch->agent_version));
-		if (!ch->ready) {
-			ch->ready = true;
-			vm_agent_ready(d, vm);
-		}
-		return;
-	}
-	case CHAN_ECHO_REPLY: {
-		struct waiter *w = vm->echo_waiters;
-		if (!w)
-			return;
-		vm->echo_waiters = w->next;
-		struct client *c = client_lookup(d, w->client, w->client_serial);
-		if (c) {
-			struct json_object *res = json_object_new_object();
-			json_object_object_add(
-			    res, "data",
-			    json_object_new_string_len((const char *)f->payload, (int)f->len));
-			client_reply_ok(c, res);
-		}
-		free(w);
-		return;
-	}
-	case CHAN_RPC_CALL:
-		if (!(f->stream & CHAN_STREAM_QUBE)) {
-			qchan_violation(d, vm, "RPC_CALL on a host stream");
-			return;
-		}
-		rpc_call_from_qube(d, vm, f->stream, f->payload, f->len);
-		return;
-	case CHAN_STDIN:
-	case CHAN_SIGNAL:
-		/* Only on the streams of calls the qube made. */
-		if (!(f->stream & CHAN_STREAM_QUBE)) {
-			qchan_violation(d, vm, "stdin or signal on a host stream");
-			return;
-		}
-		rpc_frame_from_caller(d, vm, f);
-		return;
-	case CHAN_STDOUT:
-	case CHAN_STDERR:
-	case CHAN_WINDOW:
-	case CHAN_EXIT:
-	case CHAN_ERROR:
-		if (f->stream & CHAN_STREAM_QUBE) {
-			/* WINDOW (and ERROR) on a call's stream come from the caller. */
-			if (f->type == CHAN_WINDOW || f->type == CHAN_ERROR)
-				rpc_frame_from_caller(d, vm, f);
-			else
-				qchan_violation(d, vm, "output on a call's stream");
-			return;
-		}
-		break;
-	default:
-		qchan_violation(d, vm, "unexpected message type");
-		return;
-	}
-
-	if (f->stream == 0) {
-		if (f->type == CHAN_ERROR)
-			log_warn("agent in %s reports an error: %.*s", vm->q->name,
-				 (int)(f->len > 200 ? 200 : f->len), (const char *)f->payload);
-		else
-			qchan_violation(d, vm, "stream message on stream 0");
-		return;
-	}
-	r = relay_find(ch, f->stream);
-	if (!r) {
-		qchan_violation(d, vm, "message for a stream that is not open");
-		return;
-	}
-	if (f->type == CHAN_STDOUT || f->type == CHAN_STDERR) {
-		if (f->len > r->out_credit) {
-			qchan_violation(d, vm, "sent past its window");
-			return;
-		}
-		r->out_credit -= f->len;
-	}
-	if (r->call) {
-		struct rpc_call *call = r->call;
-		if (f->type == CHAN_EXIT || f->type == CHAN_ERROR)
-			memset(r, 0, sizeof(*r));
-		rpc_frame_from_target(d, call, f);
-		return;
-	}
-	if (r->client)
-		client_send_frame(r->client, f->type, 1, f->payload, f->len);
-	if (f->type == CHAN_EXIT || f->type == CHAN_ERROR)
-		relay_end(r);
-}
-
-static void qchan_read(struct daemon *d, struct vm *vm)
-{
-	uint8_t buf[65536];
-
-	for (int rounds = 0; rounds < 16 && vm->chan; rounds++) {
-		struct qchan *ch = vm->chan;
-		ssize_t n = read(ch->fd, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			qchan_close(d, vm);
-			return;
-		}
-		if (n == 0) {
-			qchan_close(d, vm);
-			return;
-		}
-		size_t off = 0;
-		while (vm->chan && off < (size_t)n) {
-			struct chan_frame f;
-			size_t used = 0;
-			int r = chan_decoder_feed(&vm->chan->dec, buf + off, (size_t)n - off, &used,
-						  &f);
-			off += used;
-			if (r < 0) {
-				qchan_violation(d, vm, "malformed frame");
-				return;
-			}
-			if (r == 1)
-				handle_frame(d, vm, &f);
-		}
-	}
-}
-
-static void qchan_io(int watch, int fd, int events, void *opaque)
-{
-	struct vm *vm = opaque;
-	struct daemon *d = vm->daemon;
-
-	if (!vm->chan)
-		return;
-	if (events & VIR_EVENT_HANDLE_WRITABLE) {
-		int r = chan_outbuf_flush(&vm->chan->out, fd);
-		if (r < 0) {
-			qchan_close(d, vm);
-			return;
-		}
-	}
-	if (events & (VIR_EVENT_HANDLE_READABLE | VIR_EVENT_HANDLE_HANGUP | VIR_EVENT_HANDLE_ERROR))
-		qchan_read(d, vm);
-	if (vm->chan)
-		qchan_update_events(vm->chan);
 }
 
 /* vsock: the agent listens on AGENT_VSOCK_PORT in the qube; connect to the CID libvirt chose. */
@@ -273,8 +84,6 @@ static int open_vsock(struct daemon *d, struct vm *vm)
 	/* Blocking: a vsock connect is answered at once, with a refusal while nobody listens. */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
-		return -errno;
 	return TAKE_FD(fd);
 }
 
@@ -287,7 +96,7 @@ static int open_unix(struct daemon *d, struct vm *vm)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -298,27 +107,31 @@ static int open_unix(struct daemon *d, struct vm *vm)
 static int qchan_try_connect(struct daemon *d, struct vm *vm)
 {
 	_cleanup_close_ int fd = d->vsock ? open_vsock(d, vm) : open_unix(d, vm);
+	_cleanup_close_ int ctl = -1, child_ctl = -1;
+	int sv[2];
+	pid_t pid = -1;
+
 	if (fd < 0)
 		return fd;
-
-	struct qchan *ch = xcalloc(1, sizeof(*ch));
-	ch->fd = TAKE_FD(fd);
-	chan_decoder_init(&ch->dec, CHAN_MAX_PAYLOAD);
-	chan_outbuf_init(&ch->out, QCHAN_OUT_LIMIT);
-	ch->next_stream = 1;
-	ch->watch = virEventAddHandle(ch->fd, VIR_EVENT_HANDLE_READABLE, qchan_io, vm, NULL);
-	if (ch->watch < 0) {
-		close(ch->fd);
-		chan_outbuf_finish(&ch->out);
-		free(ch);
-		return -EIO;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	ctl = sv[0];
+	child_ctl = sv[1];
+	int r = spawn_child(d, vm, fd, child_ctl, &pid);
+	if (r < 0) {
+		log_error("qube %s: cannot start %s: %s", vm->q->name, d->qchan_path, strerror(-r));
+		return r;
 	}
+	if (fcntl(ctl, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	struct qchan *ch = xcalloc(1, sizeof(*ch));
+	ch->pid = pid;
+	ch->ctl_fd = TAKE_FD(ctl);
+	ch->watch = virEventAddHandle(ch->ctl_fd, VIR_EVENT_HANDLE_READABLE, qchan_io, vm, NULL);
 	vm->chan = ch;
-
-	uint8_t hello[128];
-	size_t len;
-	chan_hello_encode(BULKHEAD_VERSION, hello, sizeof(hello), &len);
-	return qchan_send(d, vm, CHAN_HELLO, 0, hello, len);
+	log_debug("qube %s: channel process %d (uid %u)", vm->q->name, (int)pid,
+		  (unsigned)qchan_qube_uid(d, vm));
+	return 0;
 }
 
 static void connect_retry(int timer, void *opaque)
@@ -355,109 +168,193 @@ int qchan_connect(struct daemon *d, struct vm *vm)
 	return r;
 }
 
-/* Opens a host stream: a free relay slot, a new id, the opening frame sent. Both EXEC (for a
- * client) and SERVICE (for an RPC call) start this way. */
-static int open_stream(struct daemon *d, struct vm *vm, uint16_t type, const void *payload,
-		       size_t len, struct relay **ret_slot, uint32_t *ret_stream)
+/* Ends the channel process and everything that ran through it. */
+static void qchan_end(struct daemon *d, struct vm *vm, const char *why)
 {
 	struct qchan *ch = vm->chan;
-	struct relay *slot = NULL;
-
-	if (!ch || !ch->ready)
-		return -ENOTCONN;
-	for (size_t i = 0; i < CHAN_MAX_STREAMS && !slot; i++)
-		if (ch->relays[i].stream == 0)
-			slot = &ch->relays[i];
-	if (!slot)
-		return -EBUSY;
-	uint32_t stream = ch->next_stream++;
-	if (ch->next_stream & CHAN_STREAM_QUBE)
-		ch->next_stream = 1;
-	int r = qchan_send(d, vm, type, stream, payload, len);
-	if (r < 0)
-		return r;
-	*slot = (struct relay){.stream = stream, .out_credit = CHAN_INITIAL_WINDOW};
-	*ret_slot = slot;
-	*ret_stream = stream;
-	return 0;
+	if (!ch)
+		return;
+	/* The other side of each of its calls learns it from bulkheadd first (with the reason),
+	 * then from its socket. */
+	vm->chan = NULL;
+	rpc_vm_gone(d, vm);
+	vm_fail_waiters(d, vm, WAIT_ECHO, API_E_NOT_RUNNING, why);
+	if (ch->watch >= 0)
+		virEventRemoveHandle(ch->watch);
+	close(ch->ctl_fd);
+	kill(ch->pid, SIGKILL);
+	int status = 0;
+	while (waitpid(ch->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	free(ch);
+	vm->host_streams = 0;
 }
 
-int qchan_exec(struct daemon *d, struct vm *vm, struct client *c, const char *user,
-	       const char *const *argv, uint32_t *ret_stream)
+void qchan_close(struct daemon *d, struct vm *vm)
+{
+	if (vm->respawn_timer >= 0) {
+		virEventRemoveTimeout(vm->respawn_timer);
+		vm->respawn_timer = -1;
+	}
+	qchan_end(d, vm, "the qube's channel closed");
+}
+
+static void respawn(int timer, void *opaque)
+{
+	struct vm *vm = opaque;
+	virEventRemoveTimeout(timer);
+	vm->respawn_timer = -1;
+	if (vm->state == VM_RUNNING || vm->state == VM_TRANSIENT || vm->state == VM_HALTING)
+		qchan_connect(vm->daemon, vm);
+}
+
+/* The channel process ended or must end: only this qube's channel is reset, and connected
+ * again once (a new process, a new HELLO; the agent resets its side too). */
+static void qchan_died(struct daemon *d, struct vm *vm, const char *why)
+{
+	log_warn("qube %s: its channel process %s; resetting the channel", vm->q->name, why);
+	qchan_end(d, vm, "the qube's channel was reset");
+	if (vm->respawn_timer < 0)
+		vm->respawn_timer = virEventAddTimeout(RESPAWN_DELAY_MS, respawn, vm, NULL);
+}
+
+int qchan_msg(struct daemon *d, struct vm *vm, uint16_t type, uint32_t id, const void *p,
+	      size_t len, int fd)
+{
+	if (!vm->chan)
+		return -ENOTCONN;
+	int r = qmsg_send(vm->chan->ctl_fd, type, id, p, len, fd);
+	if (r == -EAGAIN) {
+		/* A channel process that does not read its messages is stuck or hostile. */
+		qchan_died(d, vm, "does not read its messages");
+		return -ENOTCONN;
+	}
+	return r;
+}
+
+int qchan_msg_strings(struct daemon *d, struct vm *vm, uint16_t type, uint32_t id,
+		      const char *const *strs, size_t n, int fd)
+{
+	uint8_t buf[4 * (CHAN_STRING_MAX + 1)];
+	size_t len;
+	if (n > 4 || chan_strings_encode(strs, n, buf, sizeof(buf), &len) < 0)
+		return -EINVAL;
+	return qchan_msg(d, vm, type, id, buf, len, fd);
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return false;
+	return true;
+}
+
+static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
+{
+	struct qchan *ch = vm->chan;
+
+	switch (m->type) {
+	case QMSG_READY:
+		if (!printable(m->str[0]) || strlen(m->str[0]) >= sizeof(ch->agent_version)) {
+			qchan_died(d, vm, "sent a bad READY");
+			return;
+		}
+		if (ch->ready)
+			return;
+		snprintf(ch->agent_version, sizeof(ch->agent_version), "%s", m->str[0]);
+		ch->ready = true;
+		vm_agent_ready(d, vm);
+		return;
+	case QMSG_CALL:
+		/* Checked again here: the channel process is as untrusted as its qube. */
+		if (!(m->id & CHAN_STREAM_QUBE) || !qmsg_token_valid(m->str[0]) ||
+		    !qmsg_token_valid(m->str[1])) {
+			qchan_died(d, vm, "sent a bad CALL");
+			return;
+		}
+		rpc_call_from_qube(d, vm, m->id, m->str[0], m->str[1]);
+		return;
+	case QMSG_CALL_END:
+		rpc_caller_ended(d, vm, m->id);
+		return;
+	case QMSG_SERVICE_END:
+		rpc_service_ended(d, vm, m->id);
+		return;
+	case QMSG_EXEC_END:
+		if (vm->host_streams > 0)
+			vm->host_streams--;
+		rpc_target_ready(d, vm);
+		return;
+	case QMSG_ECHO_REPLY: {
+		struct waiter *w = vm->echo_waiters;
+		if (!w)
+			return;
+		vm->echo_waiters = w->next;
+		struct client *c = client_lookup(d, w->client, w->client_serial);
+		if (c) {
+			struct json_object *res = json_object_new_object();
+			json_object_object_add(
+			    res, "data",
+			    json_object_new_string_len((const char *)m->payload, (int)m->len));
+			client_reply_ok(c, res);
+		}
+		free(w);
+		return;
+	}
+	default:
+		qchan_died(d, vm, "sent an unexpected message");
+	}
+}
+
+static void qchan_io(int watch, int fd, int events, void *opaque)
+{
+	struct vm *vm = opaque;
+	struct daemon *d = vm->daemon;
+	/* A bounded number per wake-up, so one qube cannot starve the others. */
+	for (int i = 0; i < 64 && vm->chan; i++) {
+		int r = qmsg_recv(vm->chan->ctl_fd, QMSG_TO_PARENT, &d->qmsg_buf);
+		if (r == -EAGAIN)
+			return;
+		if (r == -EPIPE) {
+			qchan_died(d, vm, "exited");
+			return;
+		}
+		if (r < 0) {
+			qchan_died(d, vm, "sent a malformed message");
+			return;
+		}
+		if (d->qmsg_buf.fd >= 0)
+			close(d->qmsg_buf.fd);
+		handle_msg(d, vm, &d->qmsg_buf);
+	}
+}
+
+int qchan_exec(struct daemon *d, struct vm *vm, int client_fd, const char *user,
+	       const char *const *argv)
 {
 	_cleanup_free_ uint8_t *payload = NULL;
-	struct relay *slot;
 	size_t len;
 
+	if (!vm->chan || !vm->chan->ready)
+		return -ENOTCONN;
 	int r = chan_exec_encode(user, argv, &payload, &len);
 	if (r < 0)
 		return r;
-	r = open_stream(d, vm, CHAN_EXEC, payload, len, &slot, ret_stream);
-	if (r < 0)
-		return r;
-	slot->client = c;
-	return 0;
+	if (len > QMSG_MAX_PAYLOAD)
+		return -E2BIG;
+	r = qchan_msg(d, vm, QMSG_EXEC, 0, payload, len, client_fd);
+	if (r >= 0)
+		vm->host_streams++;
+	return r;
 }
 
-int qchan_open_service(struct daemon *d, struct vm *vm, struct rpc_call *call, const char *user,
-		       const char *service, const char *arg, const char *source,
-		       uint32_t *ret_stream)
+bool qchan_ready(const struct vm *vm)
 {
-	const char *strs[4] = {user, service, arg, source};
-	uint8_t payload[4 * (CHAN_STRING_MAX + 1)];
-	struct relay *slot;
-	size_t len;
-
-	int r = chan_strings_encode(strs, 4, payload, sizeof(payload), &len);
-	if (r < 0)
-		return r;
-	r = open_stream(d, vm, CHAN_SERVICE, payload, len, &slot, ret_stream);
-	if (r < 0)
-		return r;
-	slot->call = call;
-	return 0;
+	return vm->chan && vm->chan->ready;
 }
 
-void qchan_forget_call(struct daemon *d, struct vm *vm, uint32_t stream)
+const char *qchan_agent_version(const struct vm *vm)
 {
-	struct relay *r = vm->chan ? relay_find(vm->chan, stream) : NULL;
-	if (r && r->call)
-		memset(r, 0, sizeof(*r));
-}
-
-/* A frame from the client of a `run` relay, already rewritten to the channel's stream. */
-void qchan_client_frame(struct daemon *d, struct vm *vm, uint32_t stream,
-			const struct chan_frame *f)
-{
-	struct qchan *ch = vm->chan;
-	struct relay *r = ch ? relay_find(ch, stream) : NULL;
-	if (!r)
-		return;
-	if (f->type == CHAN_WINDOW) {
-		uint32_t n;
-		if (chan_u32_parse(f->payload, f->len, &n) < 0)
-			return;
-		/* Capped so a confused client cannot make us believe in a huge window. */
-		if ((uint64_t)r->out_credit + n > 16ull * CHAN_INITIAL_WINDOW)
-			return;
-		r->out_credit += n;
-	}
-	qchan_send(d, vm, f->type, stream, f->payload, f->len);
-}
-
-void qchan_client_gone(struct daemon *d, struct vm *vm, uint32_t stream)
-{
-	struct qchan *ch = vm->chan;
-	struct relay *r = ch ? relay_find(ch, stream) : NULL;
-	if (!r)
-		return;
-	r->client = NULL;
-	/* Nobody reads the output any more: end the command and let its output drain. */
-	uint8_t sig[4];
-	chan_u32_encode(sig, 9);
-	qchan_send(d, vm, CHAN_SIGNAL, stream, sig, sizeof(sig));
-	uint8_t win[4];
-	chan_u32_encode(win, 16 * CHAN_INITIAL_WINDOW);
-	r->out_credit += 16 * CHAN_INITIAL_WINDOW;
-	qchan_send(d, vm, CHAN_WINDOW, stream, win, sizeof(win));
+	return vm->chan ? vm->chan->agent_version : "";
 }

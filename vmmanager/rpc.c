@@ -1,50 +1,41 @@
 /*
- * Calls between qubes. A qube's agent sends RPC_CALL on a stream of its own; the caller is the
- * qube whose channel it came on, whatever the payload says. The policy decides; an allowed call
- * gets its target started if needed, the service is run there (SERVICE), and the two streams are
- * relayed with their windows enforced. The host answers calls addressed to it (dom0) itself.
+ * Calls between qubes. A qube's channel process reports a call (QMSG_CALL) on a stream of the
+ * qube's; the caller is the qube whose channel process it came from, whatever the payload says.
+ * The policy decides. An allowed call gets its target started if needed; then bulkheadd makes a
+ * socketpair and gives one end to the caller's channel process and the other, with the service
+ * to run, to the target's: the call's bytes flow between those two processes and never through
+ * bulkheadd. Calls to the host get a connection to the API bound to exactly the allowed call.
  */
 #include <sys/socket.h>
-#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "qmsg.h"
 #include "rpc-policy.h"
 #include "util.h"
 
 /* Calls in flight over all qubes, and per calling qube. */
-#define RPC_MAX_CALLS	      1024u
-#define RPC_MAX_CALLS_PER_VM  (CHAN_MAX_STREAMS * 2u)
-#define RPC_DEFAULT_TIMEOUT_S 300u
-/* What a caller may send to a dom0 service (an admin call's JSON payload). */
-#define DOM0_INPUT_MAX (CHAN_MAX_PAYLOAD - 1024u)
+#define RPC_MAX_CALLS	     1024u
+#define RPC_MAX_CALLS_PER_VM QCHAN_MAX_CALLS
 
 enum call_state {
 	CALL_ASKING,  /* the prompt on the host decides */
 	CALL_WAITING, /* target starting */
-	CALL_RUNNING, /* service runs in the target */
+	CALL_RUNNING, /* the service runs in the target */
 	CALL_DOM0,    /* answered by the host */
-	CALL_DONE,    /* the service ended; only freeing is left */
 };
 
 struct rpc_call {
 	struct rpc_call *next;
 	struct daemon *d;
 	enum call_state state;
+	uint32_t id;
 	struct vm *src;
 	uint32_t src_stream;
 	struct vm *dst; /* NULL for dom0 */
-	uint32_t dst_stream;
+	bool src_done, dst_done;
 	char *service, *arg, *target, *user;
-	char *dest;	     /* admin calls: the qube the call is about */
-	uint64_t in_credit;  /* stdin bytes the caller may still send */
-	uint64_t out_credit; /* stdout bytes the caller still accepts */
 	int timer;
-	/* dom0 services */
-	char *in;
-	size_t in_len;
-	int api_fd, api_watch;
-	struct chan_decoder *api_dec;
 	bool disposable; /* dst is a disposable made for this call: removed afterwards */
 	/* ask */
 	uint64_t ask_id;
@@ -56,37 +47,8 @@ struct rpc_call {
 };
 
 static uint64_t ask_counter;
+static uint32_t call_counter;
 static void call_proceed(struct rpc_call *c, const char *target);
-
-static void send_caller(struct rpc_call *c, uint16_t type, const void *p, size_t len)
-{
-	if (c->src)
-		qchan_send(c->d, c->src, type, c->src_stream, p, len);
-}
-
-static void send_target(struct rpc_call *c, uint16_t type, const void *p, size_t len)
-{
-	if (c->dst && c->state == CALL_RUNNING)
-		qchan_send(c->d, c->dst, type, c->dst_stream, p, len);
-}
-
-static void send_u32(struct rpc_call *c, bool to_caller, uint16_t type, uint32_t v)
-{
-	uint8_t b[4];
-	chan_u32_encode(b, v);
-	if (to_caller)
-		send_caller(c, type, b, sizeof(b));
-	else
-		send_target(c, type, b, sizeof(b));
-}
-
-static void send_exit(struct rpc_call *c, uint32_t kind, int32_t value)
-{
-	uint8_t b[8];
-	send_caller(c, CHAN_STDOUT, NULL, 0);
-	chan_exit_encode(b, kind, value);
-	send_caller(c, CHAN_EXIT, b, sizeof(b));
-}
 
 static void call_free(struct rpc_call *c)
 {
@@ -99,35 +61,35 @@ static void call_free(struct rpc_call *c)
 	d->n_calls--;
 	if (c->timer >= 0)
 		virEventRemoveTimeout(c->timer);
-	if (c->api_watch >= 0)
-		virEventRemoveHandle(c->api_watch);
-	if (c->api_fd >= 0)
-		close(c->api_fd);
-	if (c->dst && c->state == CALL_RUNNING)
-		qchan_forget_call(d, c->dst, c->dst_stream);
 	if (c->disposable && c->dst)
 		vm_dispose(d, c->dst);
-	free(c->api_dec);
 	for (size_t i = 0; i < c->n_ask_targets; i++)
 		free(c->ask_targets[i]);
 	free(c->ask_targets);
 	free(c->requested);
-	free(c->in);
 	free(c->service);
 	free(c->arg);
 	free(c->target);
 	free(c->user);
-	free(c->dest);
 	free(c);
 }
 
-/* Ends a call with a message to the caller (on its stream) and kills the service, if any. */
+/* Ends a call on both sides: the reason to the caller, a kill to the service. */
 static void call_abort(struct rpc_call *c, const char *why)
 {
-	if (c->dst && c->state == CALL_RUNNING)
-		send_u32(c, false, CHAN_SIGNAL, 9);
-	send_caller(c, CHAN_ERROR, why, strlen(why));
+	if (c->src && !c->src_done) {
+		const char *strs[1] = {why};
+		qchan_msg_strings(c->d, c->src, QMSG_CALL_ABORT, c->src_stream, strs, 1, -1);
+	}
+	if (c->dst && c->state == CALL_RUNNING && !c->dst_done)
+		qchan_msg(c->d, c->dst, QMSG_SERVICE_KILL, c->id, NULL, 0, -1);
 	call_free(c);
+}
+
+static void refuse(struct daemon *d, struct vm *src, uint32_t stream, const char *why)
+{
+	const char *strs[1] = {why};
+	qchan_msg_strings(d, src, QMSG_CALL_REFUSE, stream, strs, 1, -1);
 }
 
 static struct rpc_call *find_by_src(struct daemon *d, struct vm *src, uint32_t stream)
@@ -146,29 +108,38 @@ static void call_timed_out(int timer, void *opaque)
 	call_abort(c, "the call timed out");
 }
 
-/* The target runs: start the service and open the caller's stdin window. A target already
- * running as many services as its channel carries keeps the call waiting for a free stream. */
+/* The target runs: one socketpair, an end to each side's channel process. A target already
+ * running as many services and commands as its channel carries keeps the call waiting. */
 static void connect_target(struct rpc_call *c)
 {
-	int r = qchan_open_service(c->d, c->dst, c, c->user ? c->user : "", c->service, c->arg,
-				   c->src->q->name, &c->dst_stream);
-	if (r == -EBUSY)
+	int sv[2];
+	if (c->dst->host_streams >= CHAN_MAX_STREAMS)
 		return; /* rpc_target_ready retries when a stream ends */
+	const char *strs[4] = {c->user ? c->user : "", c->service, c->arg, c->src->q->name};
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		call_abort(c, "the host cannot connect the call");
+		return;
+	}
+	int r = qchan_msg_strings(c->d, c->dst, QMSG_SERVICE, c->id, strs, 4, sv[1]);
+	if (r >= 0)
+		r = qchan_msg(c->d, c->src, QMSG_CALL_CONNECT, c->src_stream, NULL, 0, sv[0]);
+	close(sv[0]);
+	close(sv[1]);
 	if (r < 0) {
 		call_abort(c, "the target cannot take calls");
 		return;
 	}
 	c->state = CALL_RUNNING;
+	c->dst->host_streams++;
 	if (c->timer < 0)
 		c->timer =
 		    virEventAddTimeout((int)c->d->rpc_timeout_s * 1000, call_timed_out, c, NULL);
-	c->in_credit = CHAN_INITIAL_WINDOW;
-	send_u32(c, true, CHAN_WINDOW, CHAN_INITIAL_WINDOW);
 }
 
 void rpc_target_ready(struct daemon *d, struct vm *vm)
 {
-	if (!vm->chan || !vm->chan->ready)
+	if (!qchan_ready(vm))
 		return;
 	for (struct rpc_call *c = d->calls, *next; c; c = next) {
 		next = c->next;
@@ -183,15 +154,12 @@ void rpc_vm_gone(struct daemon *d, struct vm *vm)
 		next = c->next;
 		if (c->src == vm) {
 			/* Nobody to answer: stop the service. */
-			c->src = NULL;
-			if (c->dst && c->state == CALL_RUNNING)
-				send_u32(c, false, CHAN_SIGNAL, 9);
-			call_free(c);
+			c->src_done = true;
+			call_abort(c, "");
 		} else if (c->dst == vm) {
 			if (c->disposable)
 				c->disposable = false; /* it is going already */
-			c->state = CALL_WAITING;       /* its channel is gone: nothing to forget */
-			c->dst = NULL;
+			c->dst_done = true;
 			call_abort(c, "the target stopped during the call");
 		}
 	}
@@ -205,148 +173,90 @@ void rpc_free_all(struct daemon *d)
 	}
 }
 
-/* --- dom0 services --------------------------------------------------------------------- */
-
-static void dom0_get_date(struct rpc_call *c)
+/* A side of a running call ended; the call is over when both have (a disposable target goes
+ * with it). */
+void rpc_caller_ended(struct daemon *d, struct vm *src, uint32_t stream)
 {
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%lld\n", (long long)time(NULL));
-	c->out_credit -= (uint64_t)n;
-	send_caller(c, CHAN_STDOUT, buf, (size_t)n);
-	send_exit(c, CHAN_EXIT_CODE, 0);
-	call_free(c);
-}
-
-static void api_reply_io(int watch, int fd, int events, void *opaque)
-{
-	struct rpc_call *c = opaque;
-	uint8_t buf[8192];
-	ssize_t n = read(fd, buf, sizeof(buf));
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		call_abort(c, "the host's API closed the call");
-		return;
-	}
-	size_t off = 0;
-	while (off < (size_t)n) {
-		struct chan_frame f;
-		size_t used;
-		int r = chan_decoder_feed(c->api_dec, buf + off, (size_t)n - off, &used, &f);
-		off += used;
-		if (r < 0) {
-			call_abort(c, "bad reply from the host's API");
-			return;
-		}
-		if (r == 0 || f.type != CHAN_API_REPLY)
-			continue;
-		struct json_object *o = json_tokener_parse((const char *)f.payload);
-		struct json_object *ok = NULL, *v = NULL;
-		bool success =
-		    o && json_object_object_get_ex(o, "ok", &ok) && json_object_get_boolean(ok);
-		if (success) {
-			json_object_object_get_ex(o, "result", &v);
-			const char *s =
-			    v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "null";
-			size_t len = strlen(s);
-			/* The caller granted one initial window; a reply never exceeds it. */
-			send_caller(c, CHAN_STDOUT, s, len);
-			send_caller(c, CHAN_STDOUT, "\n", 1);
-			send_exit(c, CHAN_EXIT_CODE, 0);
-		} else {
-			const char *msg = "the call failed";
-			if (o && json_object_object_get_ex(o, "message", &v))
-				msg = json_object_get_string(v);
-			send_caller(c, CHAN_STDERR, msg, strlen(msg));
-			send_caller(c, CHAN_STDERR, "\n", 1);
-			send_exit(c, CHAN_EXIT_CODE, 1);
-		}
-		json_object_put(o);
+	struct rpc_call *c = find_by_src(d, src, stream);
+	if (!c)
+		return; /* refused, aborted or answered already */
+	c->src_done = true;
+	if (c->state != CALL_RUNNING || c->dst_done)
 		call_free(c);
-		return;
-	}
 }
 
-/* admin.* from a qube: the same API the CLI uses, through an internal connection, after the
- * policy allowed exactly this call. Its stdin is the JSON payload. */
-static void dom0_admin(struct rpc_call *c)
+void rpc_service_ended(struct daemon *d, struct vm *dst, uint32_t id)
 {
-	int sv[2];
-	struct json_object *payload = NULL;
-
-	if (c->in_len > 0) {
-		struct json_tokener *tok = json_tokener_new_ex(API_JSON_DEPTH);
-		payload = json_tokener_parse_ex(tok, c->in, (int)c->in_len);
-		bool good = json_tokener_get_error(tok) == json_tokener_success;
-		json_tokener_free(tok);
-		if (!payload || !good) {
-			json_object_put(payload);
-			send_caller(c, CHAN_STDERR, "the input is not JSON\n", 21);
-			send_exit(c, CHAN_EXIT_CODE, 2);
-			call_free(c);
-			return;
+	/* Its host stream is free again, whether the call is still ours or was ended. */
+	if (dst->host_streams > 0)
+		dst->host_streams--;
+	for (struct rpc_call *c = d->calls; c; c = c->next)
+		if (c->dst == dst && c->id == id && c->state == CALL_RUNNING && !c->dst_done) {
+			c->dst_done = true;
+			if (c->src_done)
+				call_free(c);
+			break;
 		}
-	}
-	/* Calls that turn the connection into a stream are for the host's own CLI only. */
-	/* ...and the `ask` prompt is the host's, never a qube's, whatever a policy says. */
-	if (streq(c->service, "admin.vm.Run") || streq(c->service, "admin.Events") ||
-	    streq(c->service, "admin.template.Build") ||
-	    strncmp(c->service, "admin.policy.", 13) == 0) {
-		json_object_put(payload);
-		call_abort(c, "this admin call is not available to qubes");
-		return;
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ||
-	    api_server_add_internal(c->d, sv[1]) < 0) {
-		json_object_put(payload);
-		call_abort(c, "cannot reach the host's API");
-		return;
-	}
-	struct json_object *req = json_object_new_object();
-	json_object_object_add(req, "call", json_object_new_string(c->service));
-	json_object_object_add(req, "dest", json_object_new_string(c->dest ? c->dest : ""));
-	json_object_object_add(req, "arg", json_object_new_string(c->arg));
-	if (payload)
-		json_object_object_add(req, "payload", payload);
-	size_t len;
-	const char *s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
-	c->api_fd = sv[0];
-	int r =
-	    len <= CHAN_MAX_PAYLOAD ? chan_send(c->api_fd, CHAN_API_REQUEST, 0, s, len) : -E2BIG;
-	json_object_put(req);
-	if (r < 0) {
-		call_abort(c, "cannot send the call to the host's API");
-		return;
-	}
-	c->api_dec = xcalloc(1, sizeof(*c->api_dec));
-	chan_decoder_init(c->api_dec, CHAN_MAX_PAYLOAD);
-	c->api_watch =
-	    virEventAddHandle(c->api_fd, VIR_EVENT_HANDLE_READABLE, api_reply_io, c, NULL);
-	if (c->api_watch < 0)
-		call_abort(c, "cannot wait for the host's API");
+	rpc_target_ready(d, dst);
 }
 
-static void dom0_input_done(struct rpc_call *c)
-{
-	if (strncmp(c->service, "admin.", 6) == 0)
-		dom0_admin(c);
-	else
-		call_abort(c, "no such service in dom0");
-}
-
-/* --- calls ----------------------------------------------------------------------------- */
+/* --- calls to the host ----------------------------------------------------------------- */
 
 static bool is_dom0(const char *name)
 {
 	return streq(name, "dom0") || streq(name, "@adminvm");
 }
 
-void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const uint8_t *p,
-			size_t len)
+/* Admin calls that turn the connection into a stream, or that belong to the host's own
+ * prompt, are never available to qubes, whatever a policy says. */
+static bool admin_call_for_qubes(const char *service)
 {
-	char storage[2 * (CHAN_STRING_MAX + 1)];
-	const char *strs[2];
+	return !streq(service, "admin.vm.Run") && !streq(service, "admin.Events") &&
+	       !streq(service, "admin.template.Build") &&
+	       strncmp(service, "admin.policy.", 13) != 0;
+}
+
+static void call_dom0(struct rpc_call *c)
+{
+	/* Admin calls are about the qube the caller named; dom0 itself is "". */
+	const char *dest = is_dom0(c->requested) ? "" : c->requested;
+	const char *strs[3] = {c->service, c->arg, dest};
+	int sv[2] = {-1, -1};
+
+	c->state = CALL_DOM0;
+	if (streq(c->service, "bulkhead.GetDate")) {
+		qchan_msg_strings(c->d, c->src, QMSG_CALL_DOM0, c->src_stream, strs, 3, -1);
+		call_free(c);
+		return;
+	}
+	if (strncmp(c->service, "admin.", 6) != 0) {
+		call_abort(c, "no such service in dom0");
+		return;
+	}
+	if (!admin_call_for_qubes(c->service)) {
+		call_abort(c, "this admin call is not available to qubes");
+		return;
+	}
+	/* The qube's JSON is parsed by its channel process; the API connection it gets accepts
+	 * one request, and only this call, dest and argument. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ||
+	    api_server_add_bound(c->d, sv[1], c->service, dest, c->arg) < 0) {
+		if (sv[0] >= 0)
+			close(sv[0]);
+		call_abort(c, "cannot reach the host's API");
+		return;
+	}
+	int r = qchan_msg_strings(c->d, c->src, QMSG_CALL_DOM0, c->src_stream, strs, 3, sv[0]);
+	close(sv[0]);
+	if (r < 0)
+		call_free(c);
+}
+
+/* --- calls ----------------------------------------------------------------------------- */
+
+void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const char *target,
+			const char *service_arg)
+{
 	char reason[256];
 	struct rpc_policy_decision dec = {0};
 
@@ -354,46 +264,37 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		log_warn("rpc: %s reused stream %#x", src->q->name, stream);
 		return;
 	}
-	if (len > sizeof(storage) || chan_strings_parse(p, len, 2, storage, strs) < 0) {
-		static const char msg[] = "malformed call";
-		log_warn("rpc: malformed call from %s", src->q->name);
-		qchan_send(d, src, CHAN_ERROR, stream, msg, sizeof(msg) - 1);
-		return;
-	}
 	unsigned mine = 0;
 	for (struct rpc_call *c = d->calls; c; c = c->next)
 		mine += c->src == src;
 	if (d->n_calls >= RPC_MAX_CALLS || mine >= RPC_MAX_CALLS_PER_VM) {
-		static const char msg[] = "too many calls in flight";
 		log_warn("rpc: refused a call from %s: too many calls in flight", src->q->name);
-		qchan_send(d, src, CHAN_ERROR, stream, msg, sizeof(msg) - 1);
+		refuse(d, src, stream, "too many calls in flight");
 		return;
 	}
 
 	/* The caller's identity is the channel's: src, never anything in the payload. */
-	int r = rpc_policy_decide(d, src->q->name, strs[0], strs[1], &dec, reason, sizeof(reason));
+	int r =
+	    rpc_policy_decide(d, src->q->name, target, service_arg, &dec, reason, sizeof(reason));
 	if (r < 0 || dec.action == RPC_DENY) {
-		log_info("rpc: %s from %s to %s: denied (%s)", strs[1], src->q->name, strs[0],
+		log_info("rpc: %s from %s to %s: denied (%s)", service_arg, src->q->name, target,
 			 reason);
-		char msg[320];
-		snprintf(msg, sizeof(msg), "request refused: %s", reason);
-		qchan_send(d, src, CHAN_ERROR, stream, msg, strlen(msg));
+		refuse(d, src, stream, reason);
 		rpc_policy_decision_finish(&dec);
 		return;
 	}
 
 	struct rpc_call *c = xcalloc(1, sizeof(*c));
 	c->d = d;
+	c->id = ++call_counter;
 	c->src = src;
 	c->src_stream = stream;
 	c->timer = -1;
-	c->api_fd = c->api_watch = -1;
 	c->service = TAKE_PTR(dec.service);
 	c->arg = TAKE_PTR(dec.arg);
 	c->user = TAKE_PTR(dec.user);
-	c->requested = xstrdup(strs[0]);
+	c->requested = xstrdup(target);
 	c->autostart = dec.autostart;
-	c->out_credit = CHAN_INITIAL_WINDOW;
 	c->next = d->calls;
 	d->calls = c;
 	d->n_calls++;
@@ -404,7 +305,7 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		if (!prompt) {
 			log_info("rpc: %s+%s from %s to %s: denied (%s, and no prompt agent is "
 				 "registered)",
-				 c->service, c->arg, src->q->name, strs[0], reason);
+				 c->service, c->arg, src->q->name, target, reason);
 			call_abort(c,
 				   "request refused: the policy asks, and no prompt is available");
 			rpc_policy_decision_finish(&dec);
@@ -420,7 +321,7 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		json_object_object_add(ev, "event", json_object_new_string("ask"));
 		json_object_object_add(ev, "id", json_object_new_int64((int64_t)c->ask_id));
 		json_object_object_add(ev, "source", json_object_new_string(src->q->name));
-		json_object_object_add(ev, "target", json_object_new_string(strs[0]));
+		json_object_object_add(ev, "target", json_object_new_string(target));
 		json_object_object_add(ev, "service", json_object_new_string(c->service));
 		json_object_object_add(ev, "argument", json_object_new_string(c->arg));
 		struct json_object *arr = json_object_new_array();
@@ -431,14 +332,14 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		    ev, "default_target",
 		    dec.default_target ? json_object_new_string(dec.default_target) : NULL);
 		log_info("rpc: %s+%s from %s to %s: asking the prompt (%s)", c->service, c->arg,
-			 src->q->name, strs[0], dec.rule ? dec.rule : "-");
+			 src->q->name, target, dec.rule ? dec.rule : "-");
 		client_send_event(prompt, ev);
 		json_object_put(ev);
 		rpc_policy_decision_finish(&dec);
 		return;
 	}
 	log_info("rpc: %s+%s from %s to %s: allowed, target %s (%s)", c->service, c->arg,
-		 src->q->name, strs[0], dec.target, dec.rule ? dec.rule : "-");
+		 src->q->name, target, dec.target, dec.rule ? dec.rule : "-");
 	call_proceed(c, dec.target);
 	rpc_policy_decision_finish(&dec);
 }
@@ -451,15 +352,7 @@ static void call_proceed(struct rpc_call *c, const char *target)
 
 	c->target = xstrdup(target);
 	if (is_dom0(target)) {
-		c->state = CALL_DOM0;
-		/* Admin calls are about the qube the caller named; dom0 itself is "". */
-		c->dest = xstrdup(is_dom0(c->requested) ? "" : c->requested);
-		if (streq(c->service, "bulkhead.GetDate")) {
-			dom0_get_date(c);
-			return;
-		}
-		c->in_credit = DOM0_INPUT_MAX;
-		send_u32(c, true, CHAN_WINDOW, DOM0_INPUT_MAX);
+		call_dom0(c);
 		return;
 	}
 
@@ -483,9 +376,13 @@ static void call_proceed(struct rpc_call *c, const char *target)
 		call_abort(c, "the target does not exist");
 		return;
 	}
+	if (dst == c->src) {
+		call_abort(c, "a qube cannot call itself");
+		return;
+	}
 	c->dst = dst;
 	c->state = CALL_WAITING;
-	if (dst->state == VM_RUNNING && dst->chan && dst->chan->ready) {
+	if (dst->state == VM_RUNNING && qchan_ready(dst)) {
 		connect_target(c);
 		return;
 	}
@@ -547,104 +444,5 @@ void rpc_prompt_gone(struct daemon *d, struct client *prompt)
 		next = c->next;
 		if (c->state == CALL_ASKING && c->prompt == prompt)
 			call_abort(c, "request refused: the prompt went away");
-	}
-}
-
-void rpc_frame_from_caller(struct daemon *d, struct vm *src, const struct chan_frame *f)
-{
-	struct rpc_call *c = find_by_src(d, src, f->stream);
-	if (!c)
-		return; /* frames racing the end of a call */
-
-	switch (f->type) {
-	case CHAN_STDIN:
-		if (f->len > c->in_credit) {
-			log_warn("rpc: %s sent past its window", src->q->name);
-			call_abort(c, "sent past the window");
-			return;
-		}
-		c->in_credit -= f->len;
-		if (c->state == CALL_DOM0) {
-			if (f->len == 0) {
-				dom0_input_done(c);
-				return;
-			}
-			if (c->in_len + f->len > DOM0_INPUT_MAX) {
-				call_abort(c, "input too large");
-				return;
-			}
-			c->in = xrealloc(c->in, c->in_len + f->len + 1);
-			memcpy(c->in + c->in_len, f->payload, f->len);
-			c->in_len += f->len;
-			c->in[c->in_len] = '\0';
-			return;
-		}
-		send_target(c, CHAN_STDIN, f->payload, f->len);
-		return;
-	case CHAN_WINDOW: {
-		uint32_t n;
-		if (chan_u32_parse(f->payload, f->len, &n) < 0 ||
-		    c->out_credit + n > 16ull * CHAN_INITIAL_WINDOW) {
-			call_abort(c, "bad window");
-			return;
-		}
-		c->out_credit += n;
-		send_target(c, CHAN_WINDOW, f->payload, f->len);
-		return;
-	}
-	case CHAN_SIGNAL:
-		send_target(c, CHAN_SIGNAL, f->payload, f->len);
-		return;
-	case CHAN_ERROR:
-		/* The caller gave up. */
-		if (c->state == CALL_RUNNING)
-			send_u32(c, false, CHAN_SIGNAL, 9);
-		call_free(c);
-		return;
-	default:
-		return;
-	}
-}
-
-void rpc_frame_from_target(struct daemon *d, struct rpc_call *c, const struct chan_frame *f)
-{
-	switch (f->type) {
-	case CHAN_STDOUT:
-		if (f->len > c->out_credit) {
-			call_abort(c, "the service sent past its window");
-			return;
-		}
-		c->out_credit -= f->len;
-		send_caller(c, CHAN_STDOUT, f->payload, f->len);
-		return;
-	case CHAN_STDERR:
-		/* A service's stderr stays with its qube; give the window back ourselves. */
-		if (f->len > 0)
-			send_u32(c, false, CHAN_WINDOW, f->len);
-		return;
-	case CHAN_WINDOW: {
-		uint32_t n;
-		if (chan_u32_parse(f->payload, f->len, &n) < 0)
-			return;
-		c->in_credit += n;
-		send_caller(c, CHAN_WINDOW, f->payload, f->len);
-		return;
-	}
-	case CHAN_EXIT: {
-		/* The relay slot on the target was cleared by qchan; a queued call may use it. */
-		struct vm *dst = c->dst;
-		c->state = CALL_DONE;
-		send_caller(c, CHAN_EXIT, f->payload, f->len);
-		call_free(c);
-		if (dst)
-			rpc_target_ready(d, dst);
-		return;
-	}
-	case CHAN_ERROR:
-		c->state = CALL_DONE;
-		call_abort(c, "the service failed");
-		return;
-	default:
-		return;
 	}
 }

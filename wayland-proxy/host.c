@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <seccomp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,7 +66,7 @@ static int connector_connect(void *userdata)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bulkhead-wayland-proxy host --qube NAME\n"
+	fprintf(f, "usage: bulkhead-wayland-proxy host --qube NAME [--uid UID]\n"
 		   "  fd 3: the qube's GUI channel; fd 4: the compositor's connector for NAME\n");
 }
 
@@ -73,6 +74,7 @@ int host_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"qube", required_argument, NULL, 'q'},
+	    {"uid", required_argument, NULL, 'u'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -80,13 +82,23 @@ int host_main(int argc, char **argv)
 	const char *qube = NULL;
 	struct host *h = NULL;
 	int connector = CONNECTOR_FD;
+	uid_t uid = SANDBOX_NOBODY_UID;
 	int c, r;
 
 	log_set_ident("bulkhead-wayland-proxy");
-	while ((c = getopt_long(argc, argv, "q:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "q:u:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q':
 			qube = optarg;
+			break;
+		case 'u':
+			if (sandbox_uid_parse(optarg, &uid) < 0) {
+				log_error("--uid must be a qube uid (%u..%u) or %u",
+					  SANDBOX_QUBE_UID_BASE,
+					  SANDBOX_QUBE_UID_BASE + SANDBOX_QUBE_UID_COUNT - 1,
+					  SANDBOX_NOBODY_UID);
+				return 2;
+			}
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -127,7 +139,15 @@ int host_main(int argc, char **argv)
 		return 1;
 	}
 	log_info("qube %s: host half started", qube);
-	r = sandbox_enter(CONNECTOR_FD);
+	/* shm pools' memory: counting (lseek's SEEK_HOLE, fstat), allocating, giving back;
+	 * memfd pools are regular files, so the file size limit is one pool's cap. */
+	static const int extra[] = {SCMP_SYS(lseek), SCMP_SYS(fallocate)};
+	struct sandbox_config sb = {.keep_max = CONNECTOR_FD,
+				    .uid = uid,
+				    .fsize = LINK_MAX_POOL_BYTES,
+				    .extra_syscalls = extra,
+				    .n_extra = ARRAY_SIZE(extra)};
+	r = sandbox_enter(&sb);
 	if (r < 0) {
 		log_error("entering the sandbox: %s", strerror(-r));
 		host_free(h);

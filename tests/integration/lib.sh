@@ -21,6 +21,7 @@ export BULKHEAD_IMAGES_DIR=$BULKHEAD_SRC/images
 export BULKHEAD_AGENT=$BULKHEAD_BUILD/agent/bulkhead-agent
 export BULKHEAD_QUBE_TOOLS=$BULKHEAD_BUILD/qube-tools
 export BULKHEAD_WAYLAND_PROXY=$BULKHEAD_BUILD/wayland-proxy/bulkhead-wayland-proxy
+export BULKHEAD_QCHAN=$BULKHEAD_BUILD/qchan/bulkhead-qchan
 export BULKHEAD_POLICY_DIR=$T/policy.d
 mkdir -p "$BULKHEAD_POLICY_DIR"
 export NO_COLOR=1
