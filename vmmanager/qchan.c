@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "qchan-check.h"
 #include "qmsg.h"
 #include "sandbox.h"
 #include "util.h"
@@ -242,24 +243,18 @@ int qchan_msg_strings(struct daemon *d, struct vm *vm, uint16_t type, uint32_t i
 	return qchan_msg(d, vm, type, id, buf, len, fd);
 }
 
-static bool printable(const char *s)
-{
-	for (; *s; s++)
-		if (*s <= 0x20 || *s >= 0x7f)
-			return false;
-	return true;
-}
-
 static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
 {
 	struct qchan *ch = vm->chan;
+	const char *bad = qchan_msg_check(m);
 
+	if (bad) {
+		_cleanup_free_ char *why = xasprintf("sent %s", bad);
+		qchan_died(d, vm, why);
+		return;
+	}
 	switch (m->type) {
 	case QMSG_READY:
-		if (!printable(m->str[0]) || strlen(m->str[0]) >= sizeof(ch->agent_version)) {
-			qchan_died(d, vm, "sent a bad READY");
-			return;
-		}
 		if (ch->ready)
 			return;
 		snprintf(ch->agent_version, sizeof(ch->agent_version), "%s", m->str[0]);
@@ -267,12 +262,6 @@ static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
 		vm_agent_ready(d, vm);
 		return;
 	case QMSG_CALL:
-		/* Checked again here: the channel process is as untrusted as its qube. */
-		if (!(m->id & CHAN_STREAM_QUBE) || !qmsg_token_valid(m->str[0]) ||
-		    !qmsg_token_valid(m->str[1])) {
-			qchan_died(d, vm, "sent a bad CALL");
-			return;
-		}
 		rpc_call_from_qube(d, vm, m->id, m->str[0], m->str[1]);
 		return;
 	case QMSG_CALL_END:
@@ -303,7 +292,7 @@ static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
 		return;
 	}
 	default:
-		qchan_died(d, vm, "sent an unexpected message");
+		return;
 	}
 }
 
