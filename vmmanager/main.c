@@ -65,11 +65,13 @@ static void usage(FILE *f)
 		"                        and exit (0: a choice was made)\n"
 		"  --probe-timeout SEC   how long a probe guest may take to reach init (default\n"
 		"                        15 under KVM, 120 under TCG)\n"
+		"  --qchan PATH          bulkhead-qchan, one per running qube (default %s, or\n"
+		"                        $BULKHEAD_QCHAN)\n"
 		"  -v, --verbose         log debug messages\n"
 		"  -h, --help            show this help\n"
 		"  --version             show the version\n",
 		BULKHEAD_DEFAULT_STATE_DIR, BULKHEAD_ENV_STATE_DIR, BULKHEAD_DEFAULT_SOCKET,
-		BULKHEAD_ENV_SOCKET, DEFAULT_WAYLAND_PROXY);
+		BULKHEAD_ENV_SOCKET, DEFAULT_WAYLAND_PROXY, DEFAULT_QCHAN);
 }
 
 static const char *env_or(const char *name, const char *def)
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
 		OPT_GUI_CONTROL,
 		OPT_WAYLAND_PROXY,
 		OPT_ACCEL,
+		OPT_QCHAN,
 		OPT_CHECK_ACCEL,
 		OPT_PROBE_TIMEOUT,
 		OPT_VERSION
@@ -159,6 +162,7 @@ int main(int argc, char **argv)
 	    {"gui-control", required_argument, NULL, OPT_GUI_CONTROL},
 	    {"wayland-proxy", required_argument, NULL, OPT_WAYLAND_PROXY},
 	    {"accel", required_argument, NULL, OPT_ACCEL},
+	    {"qchan", required_argument, NULL, OPT_QCHAN},
 	    {"check-accel", no_argument, NULL, OPT_CHECK_ACCEL},
 	    {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
 	    {"verbose", no_argument, NULL, 'v'},
@@ -223,6 +227,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ACCEL:
 			accel = optarg;
+			break;
+		case OPT_QCHAN:
+			qchan = optarg;
 			break;
 		case OPT_CHECK_ACCEL:
 			check_accel = true;
