@@ -827,6 +827,23 @@ static void h_run(struct daemon *d, struct client *c, const struct api_request *
 	}
 }
 
+/* The channel process reports the agent's echo; the oldest echo waiter gets it. */
+void api_echo_reply(struct daemon *d, struct vm *vm, const uint8_t *data, size_t len)
+{
+	struct waiter *w = vm->echo_waiters;
+	if (!w)
+		return;
+	vm->echo_waiters = w->next;
+	struct client *c = client_lookup(d, w->client, w->client_serial);
+	if (c) {
+		struct json_object *res = json_object_new_object();
+		json_object_object_add(res, "data",
+				       json_object_new_string_len((const char *)data, (int)len));
+		client_reply_ok(c, res);
+	}
+	free(w);
+}
+
 static void h_echo(struct daemon *d, struct client *c, const struct api_request *req)
 {
 	struct vm *vm = dest_vm(d, c, req);

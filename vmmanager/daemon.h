@@ -143,6 +143,8 @@ void events_emit(struct daemon *d, const char *event, const char *vm, struct jso
 
 /* api-calls.c: one table of handlers */
 void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
+/* An echo came back from the qube's agent (the channel code never builds replies itself). */
+void api_echo_reply(struct daemon *d, struct vm *vm, const uint8_t *data, size_t len);
 /* Continues an admin.vm.Run that waited for its qube to start. */
 void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
 /* Per-client state of a pending admin.vm.Run. */

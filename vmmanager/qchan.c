@@ -275,22 +275,9 @@ static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
 			vm->host_streams--;
 		rpc_target_ready(d, vm);
 		return;
-	case QMSG_ECHO_REPLY: {
-		struct waiter *w = vm->echo_waiters;
-		if (!w)
-			return;
-		vm->echo_waiters = w->next;
-		struct client *c = client_lookup(d, w->client, w->client_serial);
-		if (c) {
-			struct json_object *res = json_object_new_object();
-			json_object_object_add(
-			    res, "data",
-			    json_object_new_string_len((const char *)m->payload, (int)m->len));
-			client_reply_ok(c, res);
-		}
-		free(w);
+	case QMSG_ECHO_REPLY:
+		api_echo_reply(d, vm, m->payload, m->len);
 		return;
-	}
 	default:
 		return;
 	}
