@@ -26,7 +26,8 @@
  * stream, and refuses calls beyond the qube's cap. */
 #define MAX_HOST_STREAMS CHAN_MAX_STREAMS
 #define MAX_QUBE_STREAMS QCHAN_MAX_CALLS
-#define MAX_RELAYS	 (MAX_HOST_STREAMS + MAX_QUBE_STREAMS)
+/* ... plus room for relays that ended while their peer still had output to read. */
+#define MAX_RELAYS (MAX_HOST_STREAMS + MAX_QUBE_STREAMS + CHAN_MAX_STREAMS)
 /* What a caller may send to an admin call (its JSON payload). */
 #define DOM0_INPUT_MAX (CHAN_MAX_PAYLOAD - 1024u)
 #define JSON_DEPTH     8
@@ -40,6 +41,8 @@ enum relay_kind {
 	R_CALL_PENDING, /* a call the qube made, bulkheadd deciding */
 	R_CALL,		/* ... allowed to a qube; peer: the target's channel process */
 	R_DOM0,		/* ... allowed to the host's API; peer: a connection bound to it */
+	R_DRAIN,	/* ended; what is queued for its peer (the last output, the EXIT) is
+			   still being written: never dropped */
 };
 
 struct peer {
@@ -119,8 +122,6 @@ static void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
-	/* What is still queued is the peer's last word (an EXIT); give it one try. */
-	chan_outbuf_flush(&p->out, p->fd);
 	close(p->fd);
 	chan_outbuf_finish(&p->out);
 	free(p);
@@ -170,7 +171,7 @@ static struct relay *relay_alloc(struct engine *e, bool qube_stream)
 		struct relay *r = &e->relays[i];
 		if (r->kind == R_FREE)
 			free_slot = free_slot ? free_slot : r;
-		else if (!!(r->stream & CHAN_STREAM_QUBE) == qube_stream)
+		else if (r->kind != R_DRAIN && !!(r->stream & CHAN_STREAM_QUBE) == qube_stream)
 			used++;
 	}
 	return used < (qube_stream ? MAX_QUBE_STREAMS : MAX_HOST_STREAMS) ? free_slot : NULL;
@@ -183,9 +184,12 @@ static void relay_free(struct engine *e, struct relay *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The end of a relay, told to bulkheadd for its bookkeeping. */
+/* The end of a relay, told to bulkheadd for its bookkeeping. Output still queued for the
+ * peer keeps the slot (without its stream) until it is written or the peer goes. */
 static void relay_end(struct engine *e, struct relay *r)
 {
+	bool drain = r->peer && chan_outbuf_pending(&r->peer->out) > 0 &&
+		     chan_outbuf_flush(&r->peer->out, r->peer->fd) == 1;
 	switch (r->kind) {
 	case R_EXEC:
 		to_parent(e, QMSG_EXEC_END, r->stream, NULL, 0);
@@ -200,6 +204,12 @@ static void relay_end(struct engine *e, struct relay *r)
 		break;
 	default:
 		break;
+	}
+	if (drain) {
+		struct peer *p = TAKE_PTR(r->peer);
+		relay_free(e, r);
+		*r = (struct relay){.kind = R_DRAIN, .peer = p};
+		return;
 	}
 	relay_free(e, r);
 }
@@ -865,7 +875,7 @@ int engine_run_once(struct engine *e, int timeout_ms)
 		struct relay *r = &e->relays[i];
 		if (r->kind == R_FREE || !r->peer)
 			continue;
-		short ev = qube_full ? 0 : POLLIN;
+		short ev = qube_full || r->kind == R_DRAIN ? 0 : POLLIN;
 		if (chan_outbuf_pending(&r->peer->out))
 			ev |= POLLOUT;
 		pfd[n] = (struct pollfd){.fd = r->peer->fd, .events = ev};
@@ -899,6 +909,13 @@ int engine_run_once(struct engine *e, int timeout_ms)
 		/* An earlier handler may have ended this relay or given its slot to another. */
 		if (r->kind == R_FREE || !r->peer || r->peer->fd != pfd[i].fd)
 			continue;
+		if (r->kind == R_DRAIN) {
+			/* Written out, or the peer left: either way the slot is free. */
+			if (pfd[i].revents & (POLLOUT | POLLHUP | POLLERR) &&
+			    chan_outbuf_flush(&r->peer->out, r->peer->fd) != 1)
+				relay_free(e, r);
+			continue;
+		}
 		if (pfd[i].revents & POLLOUT) {
 			if (chan_outbuf_flush(&r->peer->out, r->peer->fd) < 0) {
 				peer_gone(e, r);

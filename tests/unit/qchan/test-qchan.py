@@ -297,6 +297,28 @@ client.sock.settimeout(20)
 f = client.recv()
 check(f == (EXIT, 1, struct.pack("<Ii", 0, 0)), f"the exit status arrives after them: {f}")
 
+# --- 2.8: a client that is slow to read still gets every byte and the exit status ----------
+client_ours, client_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+client_ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+q.parent.send(Q_EXEC, 0, argv, client_child.fileno())
+client_child.close()
+client = Link(client_ours)
+f = q.qube.recv_type(EXEC)
+cmd = f[1]
+burst = bytes(range(256)) * 1000  # 256000 bytes: within the initial window
+for i in range(0, len(burst), 65536):
+    q.qube.send(STDOUT, cmd, burst[i:i + 65536])
+q.qube.send(EXIT, cmd, struct.pack("<Ii", 0, 7))
+time.sleep(1)  # the command is over before the client reads anything
+got = bytearray()
+while True:
+    f = client.recv()
+    if f is None or f[0] != STDOUT:
+        break
+    got += f[2]
+check(bytes(got) == burst and f == (EXIT, 1, struct.pack("<Ii", 0, 7)),
+      f"output queued when the command ended is not dropped ({len(got)} bytes, then {f})")
+
 # --- a qube that lies: names with control characters, a host stream it does not own --------
 q.qube.send(RPC_CALL, QUBE | 9, strings("bob\nx", "test.Echo"))
 f = q.qube.recv()
