@@ -12,7 +12,8 @@
 #define ROOT_SIZE_DEFAULT    (10ull * 1024 * 1024 * 1024)
 #define CONSOLE_TAIL_DEFAULT (16 * 1024)
 #define CONSOLE_TAIL_MAX     (32 * 1024)
-#define RUN_ARGV_BYTES_MAX   (32 * 1024)
+/* What one EXEC message to the channel process carries: its flags word, the user, argv. */
+#define RUN_ARGV_BYTES_MAX (QMSG_MAX_PAYLOAD - 5)
 
 typedef void (*api_handler)(struct daemon *d, struct client *c, const struct api_request *req);
 

@@ -49,6 +49,11 @@ bh start app
 expect_fail 1 "shut it down" bh remove app
 expect_fail 1 "not halted|already" bh start app
 expect_fail 1 "running" bh start minimal
+# A command line larger than one message to the channel process is refused before the qube
+# sees it; the next one runs.
+expect_fail 1 "the command line is too long" bh run -p app -- echo "$(head -c 17000 /dev/zero | tr '\0' x)"
+[ "$(bh run -p app -- echo "$(head -c 16000 /dev/zero | tr '\0' y)" | wc -c)" = 16001 ] ||
+	fail "a 16000-byte argument did not run"
 bh shutdown app
 expect_fail 1 "no qube named" bh start nosuch
 
