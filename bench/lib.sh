@@ -94,6 +94,7 @@ bench_instance_up() {
 	export BULKHEAD_DOMAIN_PREFIX="bench$$-"
 	export BULKHEAD_IMAGES_DIR=$BENCH_SRC/images
 	export BULKHEAD_AGENT=$BENCH_BUILD/agent/bulkhead-agent
+	export BULKHEAD_QCHAN=$BENCH_BUILD/qchan/bulkhead-qchan
 	export NO_COLOR=1
 	"$BENCH_SRC/tools/start-services"
 	seed_state

@@ -272,6 +272,9 @@ def main():
         "WLR_RENDERER": "pixman",
         "WLR_LIBINPUT_NO_DEVICES": "1",
         "NO_COLOR": "1",
+        # The build's channel process, beside the build's bulkheadd.
+        "BULKHEAD_QCHAN": os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(bulkheadd))),
+                                       "qchan", "bulkhead-qchan"),
     })
     env.pop("WAYLAND_DISPLAY", None)
     env.pop("DISPLAY", None)
@@ -283,9 +286,8 @@ def main():
                 "bulkhead.ClipboardPaste  *  carol  alice  ask\n"
                 "bulkhead.ClipboardPaste  *  alice  dave   allow\n")
 
-    for d in ("virtlogd", "libvirtd"):
-        if subprocess.run(["pgrep", "-x", d], stdout=subprocess.DEVNULL).returncode != 0:
-            subprocess.run([d, "-d"], check=True)
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([os.path.join(src, "tools", "start-services")], check=True)
     daemon = subprocess.Popen([bulkheadd], env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/bulkheadd.log", "w"))
     comp, clients = None, []
