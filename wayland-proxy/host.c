@@ -13,9 +13,9 @@
 #include "host.h"
 #include "log.h"
 #include "proxy.h"
+#include "qube-name.h"
 #include "sandbox.h"
 #include "util.h"
-#include "validate.h"
 
 #define LINK_FD	     3
 #define CONNECTOR_FD 4
@@ -115,8 +115,9 @@ int host_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!qube_name_valid(qube)) {
-		log_error("invalid qube name");
+	const char *reason;
+	if (qube_name_check(qube, &reason) < 0) {
+		log_error("--qube %s: %s", qube, reason);
 		return 2;
 	}
 	for (int fd = LINK_FD; fd <= CONNECTOR_FD; fd++) {
