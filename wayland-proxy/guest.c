@@ -29,6 +29,7 @@
 #include "link.h"
 #include "log.h"
 #include "shm.h"
+#include "unaligned.h"
 #include "util.h"
 #include "wire.h"
 
@@ -102,19 +103,6 @@ static struct {
 	uint32_t last_conn;
 } g = {.link_fd = -1, .listen_fd = -1};
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* A link failure ends the guest half: every client goes with it, and the agent restarts us. */
 static void link_fatal(const char *what, int r)
 {
@@ -135,7 +123,7 @@ static void link_send_u32(uint32_t type, uint32_t conn, uint32_t v)
 {
 	uint8_t p[4];
 
-	put_u32(p, v);
+	unaligned_write_le32(p, v);
 	link_send(type, conn, p, sizeof(p), NULL, 0);
 }
 
@@ -402,7 +390,7 @@ static void transfer_read(struct client *c, struct transfer *t)
 	uint32_t id = t->id;
 	ssize_t n;
 
-	put_u32(buf, id);
+	unaligned_write_le32(buf, id);
 	n = read(t->fd, buf + 4, PIPE_CHUNK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -446,7 +434,7 @@ static void host_pipe_data(struct client *c, const uint8_t *p, uint32_t len)
 {
 	struct transfer *t;
 
-	if (len < 4 || !(t = transfer_find(c, get_u32(p), false)))
+	if (len < 4 || !(t = transfer_find(c, unaligned_read_le32(p), false)))
 		return;
 	len -= 4;
 	if (t->bytes + len > LINK_MAX_PIPE_BYTES) {
@@ -468,7 +456,7 @@ static void host_pipe_end(struct client *c, const uint8_t *p, uint32_t len)
 
 	if (len < 4)
 		return;
-	id = get_u32(p);
+	id = unaligned_read_le32(p);
 	if ((t = transfer_find(c, id, !!(id & LINK_PIPE_HOST_ID))) && !t->from_host) {
 		t->ended = true;
 		transfer_write(c, t);
@@ -513,7 +501,8 @@ static void handle_link_frame(const struct link_frame *f)
 	int r = 0;
 
 	if (!g.hello) {
-		if (f->type != LINK_HELLO || f->len < 4 || get_u32(f->payload) != LINK_VERSION) {
+		if (f->type != LINK_HELLO || f->len < 4 ||
+		    unaligned_read_le32(f->payload) != LINK_VERSION) {
 			log_error("link: the host half does not speak link version %u",
 				  LINK_VERSION);
 			exit(1);
@@ -537,7 +526,7 @@ static void handle_link_frame(const struct link_frame *f)
 		r = host_fd_file(c, f->payload, f->len);
 		break;
 	case LINK_FD_PIPE:
-		r = f->len == 4 ? host_fd_pipe(c, get_u32(f->payload)) : -EBADMSG;
+		r = f->len == 4 ? host_fd_pipe(c, unaligned_read_le32(f->payload)) : -EBADMSG;
 		break;
 	case LINK_PIPE_DATA:
 		host_pipe_data(c, f->payload, f->len);
@@ -602,9 +591,9 @@ static int emit_from_file(struct client *c, const void *hdr, size_t len, int fd,
 	off_t off = offset;
 	bool short_file = false;
 
-	put_u32(head, LINK_SHM_WRITE);
-	put_u32(head + 4, c->conn);
-	put_u32(head + 8, SHM_WRITE_HEADER_SIZE + len);
+	unaligned_write_le32(head, LINK_SHM_WRITE);
+	unaligned_write_le32(head + 4, c->conn);
+	unaligned_write_le32(head + 8, SHM_WRITE_HEADER_SIZE + len);
 	memcpy(head + LINK_HEADER_SIZE, hdr, SHM_WRITE_HEADER_SIZE);
 	link_drain(0);
 	link_write_direct(head, sizeof(head));
@@ -872,8 +861,10 @@ static int client_request(struct client *c, const uint8_t *bytes, uint16_t size)
 	if (q.due_pool) {
 		uint8_t destroy[WIRE_HEADER_SIZE];
 
-		put_u32(destroy, q.due_pool);
-		put_u32(destroy + 4, (uint32_t)WIRE_HEADER_SIZE << 16 | WL_SHM_POOL_DESTROY);
+		/* A Wayland message: native order, like the client's own around it. */
+		unaligned_write_ne32(destroy, q.due_pool);
+		unaligned_write_ne32(destroy + 4,
+				     (uint32_t)WIRE_HEADER_SIZE << 16 | WL_SHM_POOL_DESTROY);
 		batch_add(c, destroy, sizeof(destroy));
 	}
 	return 0;
@@ -1244,7 +1235,7 @@ int guest_main(int argc, char **argv)
 		log_error("out of memory");
 		return 1;
 	}
-	put_u32(hello, LINK_VERSION);
+	unaligned_write_le32(hello, LINK_VERSION);
 	link_send(LINK_HELLO, 0, hello, sizeof(hello), NULL, 0);
 	r = listen_at(socket_path, &g.listen_fd);
 	if (r < 0) {
