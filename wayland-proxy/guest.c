@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "link-io.h"
 #include "link.h"
 #include "log.h"
@@ -274,9 +275,7 @@ static int client_flush(struct client *c)
 	while (q->end > q->start) {
 		size_t len = q->end - q->start;
 		unsigned nfds = 0;
-		char cbuf[CMSG_SPACE(sizeof(int) * SENDMSG_MAX_FDS)] = {0};
-		struct iovec iov = {q->buf + q->start, len};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		int fds[SENDMSG_MAX_FDS];
 		ssize_t k;
 
 		/* Descriptors go with (or before) the bytes of their message. */
@@ -285,29 +284,15 @@ static int client_flush(struct client *c)
 				len = q->fds[nfds].pos - q->sent;
 				break;
 			}
+			fds[nfds] = q->fds[nfds].fd;
 			nfds++;
 		}
-		iov.iov_len = len;
-		if (nfds) {
-			struct cmsghdr *cm;
-
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			for (unsigned i = 0; i < nfds; i++)
-				memcpy(CMSG_DATA(cm) + i * sizeof(int), &q->fds[i].fd, sizeof(int));
-		}
-		k = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -errno;
-		}
+		struct iovec iov = {q->buf + q->start, len};
+		k = send_fds(c->fd, &iov, 1, fds, nfds, MSG_DONTWAIT);
+		if (k == -EAGAIN)
+			return 0;
+		if (k < 0)
+			return (int)k;
 		for (unsigned i = 0; i < nfds; i++)
 			close(q->fds[i].fd);
 		memmove(q->fds, q->fds + nfds, (q->nfds - nfds) * sizeof(q->fds[0]));
@@ -873,43 +858,23 @@ static int client_request(struct client *c, const uint8_t *bytes, uint16_t size)
 /* Reads what the client sent; returns -errno when it must go. */
 static int client_read(struct client *c)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * SENDMSG_MAX_FDS)];
 	struct iovec iov = {c->in + c->in_len, sizeof(c->in) - c->in_len};
-	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = cbuf,
-	    .msg_controllen = sizeof(cbuf),
-	};
+	size_t room = CLIENT_MAX_FDS - c->n_in_fds, got;
 	size_t pos = 0;
 	bool full;
 	ssize_t n;
 	int r = 0;
 
-	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		size_t k;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (c->n_in_fds == CLIENT_MAX_FDS) {
-				close(fd);
-				r = -EMFILE;
-			} else
-				c->in_fds[c->n_in_fds++] = fd;
-		}
-	}
-	if (r < 0)
-		return r;
-	if (mh.msg_flags & MSG_CTRUNC)
+	/* At most what libwayland sends with one message, and what the client may have waiting. */
+	n = recv_fds(c->fd, &iov, 1, c->in_fds + c->n_in_fds,
+		     room < SENDMSG_MAX_FDS ? room : SENDMSG_MAX_FDS, &got, MSG_DONTWAIT);
+	if (n == -EAGAIN)
+		return 0;
+	if (n == -EBADMSG) /* more descriptors than that: all closed, and the client goes */
 		return -EMFILE;
+	if (n < 0)
+		return (int)n;
+	c->n_in_fds += got;
 	if (n == 0)
 		return -EPIPE;
 	full = (size_t)n == iov.iov_len;

@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "log.h"
 #include "proxy.h"
 #include "unaligned.h"
@@ -224,32 +225,15 @@ static int conn_flush(struct host *h, struct conn *c)
 		/* Messages whose fds do not fit this send wait for the next. */
 		if (c->nout_fds > nf)
 			n = (size_t)(c->out_fds[nf].at - c->out_pos);
-		union {
-			char buf[CMSG_SPACE(MAX_FDS_PER_SEND * sizeof(int))];
-			struct cmsghdr align;
-		} cbuf;
+		int fds[MAX_FDS_PER_SEND];
+		for (unsigned i = 0; i < nf; i++)
+			fds[i] = c->out_fds[i].fd;
 		struct iovec iov = {c->out, n};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (nf > 0) {
-			memset(&cbuf, 0, sizeof(cbuf));
-			mh.msg_control = cbuf.buf;
-			mh.msg_controllen = CMSG_SPACE(nf * sizeof(int));
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(nf * sizeof(int));
-			for (unsigned i = 0; i < nf; i++)
-				memcpy(CMSG_DATA(cm) + i * sizeof(int), &c->out_fds[i].fd,
-				       sizeof(int));
-		}
-		ssize_t k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return conn_end(h, c, "writing to the compositor: %s", strerror(errno));
-		}
+		ssize_t k = send_fds(c->fd, &iov, 1, fds, nf, MSG_DONTWAIT);
+		if (k == -EAGAIN)
+			return 0;
+		if (k < 0)
+			return conn_end(h, c, "writing to the compositor: %s", strerror((int)-k));
 		/* the descriptors went with the first byte */
 		for (unsigned i = 0; i < nf; i++)
 			closep(&c->out_fds[i].fd);
@@ -1071,35 +1055,19 @@ static int handle_event(struct host *h, struct conn *c, const uint8_t *msg,
 
 static int conn_readable(struct host *h, struct conn *c)
 {
-	union {
-		char buf[CMSG_SPACE(MAX_FDS_PER_SEND * sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
 	struct iovec iov = {c->in + c->in_len, sizeof(c->in) - c->in_len};
-	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = cbuf.buf,
-	    .msg_controllen = sizeof(cbuf.buf),
-	};
-	ssize_t k = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (k < 0 && (errno == EAGAIN || errno == EINTR))
+	size_t got;
+	/* At most what libwayland sends with one message, and what the table holds. */
+	size_t room = MAX_IN_FDS - c->nin_fds;
+	ssize_t k = recv_fds(c->fd, &iov, 1, c->in_fds + c->nin_fds,
+			     room < MAX_FDS_PER_SEND ? room : MAX_FDS_PER_SEND, &got, MSG_DONTWAIT);
+	if (k == -EAGAIN)
 		return 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); k >= 0 && cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (c->nin_fds < MAX_IN_FDS)
-				c->in_fds[c->nin_fds++] = fd;
-			else
-				close(fd);
-		}
-	}
+	if (k == -EBADMSG)
+		return conn_end(h, c, "too many descriptors from the compositor");
 	if (k < 0)
-		return conn_end(h, c, "reading from the compositor: %s", strerror(errno));
+		return conn_end(h, c, "reading from the compositor: %s", strerror((int)-k));
+	c->nin_fds += got;
 	if (k == 0)
 		return conn_end(h, c, "the compositor closed the connection");
 	if (c->nin_fds >= MAX_IN_FDS)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "host.h"
 #include "log.h"
 #include "proxy.h"
@@ -25,42 +26,15 @@ static int connector_connect(void *userdata)
 {
 	int connector = *(int *)userdata;
 	char byte = 'c';
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = {&byte, 1};
-	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = cbuf.buf,
-	    .msg_controllen = sizeof(cbuf.buf),
-	};
-	ssize_t k;
-	int fd = -1;
+	int fd;
 
 	if (write_all(connector, &byte, 1) < 0)
 		return -errno;
-	do
-		k = recvmsg(connector, &mh, MSG_CMSG_CLOEXEC);
-	while (k < 0 && errno == EINTR);
+	ssize_t k = receive_one_fd(connector, &byte, 1, &fd, 0);
 	if (k < 0)
-		return -errno;
+		return (int)k;
 	if (k == 0)
 		return -EPIPE;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int got;
-			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fd < 0)
-				fd = got;
-			else
-				close(got);
-		}
-	}
 	return fd >= 0 ? fd : -ENOMSG;
 }
 
