@@ -24,6 +24,7 @@
 #include "fd-pass.h"
 #include "log.h"
 #include "proxy.h"
+#include "shm-format.h"
 #include "unaligned.h"
 #include "util.h"
 #include "wire.h"
@@ -510,38 +511,14 @@ static int destroy_pool(struct host *h, struct conn *c, uint32_t id)
 	return 0;
 }
 
-/* Bytes per pixel of the wl_shm formats we pass on; others are refused. */
-static unsigned format_bpp(uint32_t format)
-{
-	switch (format) {
-	case WL_SHM_FORMAT_ARGB8888:
-	case WL_SHM_FORMAT_XRGB8888:
-	case WL_SHM_FORMAT_ABGR8888:
-	case WL_SHM_FORMAT_XBGR8888:
-	case WL_SHM_FORMAT_RGBA8888:
-	case WL_SHM_FORMAT_RGBX8888:
-	case WL_SHM_FORMAT_BGRA8888:
-	case WL_SHM_FORMAT_BGRX8888:
-	case WL_SHM_FORMAT_ARGB2101010:
-	case WL_SHM_FORMAT_XRGB2101010:
-	case WL_SHM_FORMAT_ABGR2101010:
-	case WL_SHM_FORMAT_XBGR2101010:
-		return 4;
-	case WL_SHM_FORMAT_RGB565:
-	case WL_SHM_FORMAT_BGR565:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
 static int check_create_buffer(struct host *h, struct conn *c, const struct wire_msg *m)
 {
 	struct pool *pool = find_pool(c, m->id);
 	int32_t offset = m->args[1].i, width = m->args[2].i, height = m->args[3].i;
 	int32_t stride = m->args[4].i;
 	uint32_t format = m->args[5].u;
-	unsigned bpp = format_bpp(format);
+	const struct shm_format *f = shm_format_find(format);
+	unsigned bpp = f && f->passed ? f->bpp : 0;
 
 	if (!pool)
 		return conn_end(h, c, "buffer from unknown pool %u", m->id);

@@ -15,6 +15,7 @@
 #include <wayland-client-protocol.h>
 
 #include "link.h"
+#include "shm-format.h"
 #include "unaligned.h"
 #include "util.h"
 
@@ -282,38 +283,9 @@ int shm_pool_destroy(struct shm_tracker *t, uint32_t id)
 /* Bytes per pixel of the formats whose rectangles we can cut; 0: send whole rows. */
 static uint32_t format_bpp(uint32_t format)
 {
-	switch (format) {
-	case WL_SHM_FORMAT_ARGB8888:
-	case WL_SHM_FORMAT_XRGB8888:
-	case WL_SHM_FORMAT_ABGR8888:
-	case WL_SHM_FORMAT_XBGR8888:
-	case WL_SHM_FORMAT_RGBA8888:
-	case WL_SHM_FORMAT_RGBX8888:
-	case WL_SHM_FORMAT_BGRA8888:
-	case WL_SHM_FORMAT_BGRX8888:
-	case WL_SHM_FORMAT_XRGB2101010:
-	case WL_SHM_FORMAT_ARGB2101010:
-	case WL_SHM_FORMAT_XBGR2101010:
-	case WL_SHM_FORMAT_ABGR2101010:
-		return 4;
-	case WL_SHM_FORMAT_RGB888:
-	case WL_SHM_FORMAT_BGR888:
-		return 3;
-	case WL_SHM_FORMAT_RGB565:
-	case WL_SHM_FORMAT_BGR565:
-	case WL_SHM_FORMAT_XRGB4444:
-	case WL_SHM_FORMAT_ARGB4444:
-	case WL_SHM_FORMAT_XRGB1555:
-	case WL_SHM_FORMAT_ARGB1555:
-		return 2;
-	case WL_SHM_FORMAT_XRGB16161616F:
-	case WL_SHM_FORMAT_ARGB16161616F:
-	case WL_SHM_FORMAT_XBGR16161616F:
-	case WL_SHM_FORMAT_ABGR16161616F:
-		return 8;
-	default:
-		return 0;
-	}
+	const struct shm_format *f = shm_format_find(format);
+
+	return f ? f->bpp : 0;
 }
 
 int shm_buffer_new(struct shm_tracker *t, uint32_t pool_id, uint32_t id, int32_t offset,

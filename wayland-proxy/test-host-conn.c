@@ -466,6 +466,10 @@ static void test_buffer_checks(void **state)
 	    {0, 64, 64, 256, WL_SHM_FORMAT_ARGB8888, "outside its pool"},
 	    {-4, 8, 8, 32, WL_SHM_FORMAT_ARGB8888, "offset"},
 	    {0, 8, 8, 32, 0x20203859 /* YUV */, "format"},
+	    /* in the shared table (the guest half cuts it), not passed on by the host half */
+	    {0, 8, 8, 24, WL_SHM_FORMAT_RGB888, "format"},
+	    /* RGB565: 2 bytes per pixel, from the same table */
+	    {0, 8, 8, 15, WL_SHM_FORMAT_RGB565, "stride"},
 	    {0, 8193, 8193, 8193 * 4, WL_SHM_FORMAT_ARGB8888, "above the cap"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
