@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "api-client.h"
 #include "api.h"
 #include "cli.h"
 #include "frame.h"
@@ -39,23 +40,6 @@ int client_connect(const char *path, int *ret_fd)
 			return -errno;
 	*ret_fd = TAKE_FD(fd);
 	return 0;
-}
-
-int client_send_request(int fd, const char *call, const char *dest, const char *arg,
-			struct json_object *payload)
-{
-	struct json_object *o = json_object_new_object();
-	size_t len;
-
-	json_object_object_add(o, "call", json_object_new_string(call));
-	json_object_object_add(o, "dest", json_object_new_string(dest ? dest : ""));
-	json_object_object_add(o, "arg", json_object_new_string(arg ? arg : ""));
-	if (payload)
-		json_object_object_add(o, "payload", json_object_get(payload));
-	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-	int r = len > CHAN_MAX_PAYLOAD ? -E2BIG : chan_send(fd, CHAN_API_REQUEST, 0, s, len);
-	json_object_put(o);
-	return r;
 }
 
 static char *dup_string_member(struct json_object *o, const char *key)
@@ -105,7 +89,7 @@ int client_request(int fd, const char *call, const char *dest, const char *arg,
 		   struct json_object *payload, struct json_object **ret_result,
 		   struct api_error *ret_err)
 {
-	int r = client_send_request(fd, call, dest, arg, payload);
+	int r = api_request_send(fd, call, dest, arg, payload);
 	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
 		return r;
 	/* The daemon answers callers it does not serve and hangs up before reading: its reply

@@ -7,6 +7,8 @@
 
 #include <json-c/json.h>
 
+#include "api-client.h"
+
 /* What the daemon said when it refused: {"ok": false, "error": ..., "message": ...}. */
 struct api_error {
 	char *error;
@@ -19,9 +21,7 @@ void api_error_done(struct api_error *e);
 const char *client_socket_path(void);
 
 int client_connect(const char *path, int *ret_fd);
-/* payload may be NULL (absent); it is not consumed. */
-int client_send_request(int fd, const char *call, const char *dest, const char *arg,
-			struct json_object *payload);
+/* A request is sent with api_request_send() (common/api-client.h, the one encoder). */
 /* Reads one CHAN_API_REPLY. Returns 0 and *ret_result (a reference the caller puts; may be NULL
  * for a JSON null), -EREMOTEIO with *ret_err filled when the daemon refused, -EBADMSG for a
  * reply that is not one, -EPIPE when the daemon hung up, or another -errno. */

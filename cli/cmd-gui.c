@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fd-pass.h"
 #include "util.h"
 
 #define CONTROL_SOCKET_NAME "bulkhead-compositor.ctl"
@@ -69,28 +70,18 @@ static int read_answer(int fd, char **ret_text, int *ret_passed_fd)
 			size *= 2;
 			buf = xrealloc(buf, size);
 		}
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {.iov_base = buf + len, .iov_len = size - len - 1};
-		struct msghdr msg = {
-		    .msg_iov = &iov,
-		    .msg_iovlen = 1,
-		    .msg_control = cbuf,
-		    .msg_controllen = sizeof(cbuf),
-		};
-		ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
+		int got;
+		ssize_t n = receive_one_fd(fd, buf + len, size - len - 1, &got, 0);
 		if (n < 0) {
-			int r = -errno;
 			if (passed >= 0)
 				close(passed);
-			return r;
+			return (int)n;
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-			    passed < 0 && c->cmsg_len >= CMSG_LEN(sizeof(int)))
-				memcpy(&passed, CMSG_DATA(c), sizeof(int));
-		}
+		/* The answer passes one descriptor at most: any later one is not ours to keep. */
+		if (got >= 0 && passed >= 0)
+			close(got);
+		else if (got >= 0)
+			passed = got;
 		if (n == 0)
 			break;
 		for (size_t i = len; i < len + (size_t)n; i++) {

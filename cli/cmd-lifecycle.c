@@ -28,7 +28,7 @@ static int call_each_concurrently(const char *call, char **names, size_t n,
 					close(fds[j]);
 				return cli_report(r, NULL, NULL);
 			}
-			sent[i] = client_send_request(fds[i], call, names[base + i], "", payload);
+			sent[i] = api_request_send(fds[i], call, names[base + i], "", payload);
 		}
 		for (size_t i = 0; i < m; i++) {
 			struct api_error err = {0};

@@ -94,7 +94,7 @@ static int answer(int fd, struct json_object *ev, FILE *in)
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)json_object_get_int64(id));
 	struct json_object *payload = json_object_new_object();
 	json_object_object_add(payload, "target", choice ? json_object_new_string(choice) : NULL);
-	int r = client_send_request(fd, "admin.policy.Answer", "", idbuf, payload);
+	int r = api_request_send(fd, "admin.policy.Answer", "", idbuf, payload);
 	json_object_put(payload);
 	return r;
 }

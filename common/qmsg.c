@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "fd-pass.h"
 #include "unaligned.h"
 #include "util.h"
 
@@ -42,11 +43,6 @@ int qmsg_send(int sock, uint16_t type, uint32_t id, const void *payload, size_t 
 {
 	uint8_t hdr[QMSG_HEADER_SIZE];
 	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)payload, len}};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
 
 	if (len > QMSG_MAX_PAYLOAD)
 		return -EMSGSIZE;
@@ -54,22 +50,9 @@ int qmsg_send(int sock, uint16_t type, uint32_t id, const void *payload, size_t 
 	unaligned_write_le16(hdr + 2, 0);
 	unaligned_write_le32(hdr + 4, id);
 	unaligned_write_le32(hdr + 8, (uint32_t)len);
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = send_fds(sock, iov, len ? 2 : 1, &fd, fd >= 0 ? 1 : 0, 0);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return (size_t)n == sizeof(hdr) + len ? 0 : -EIO;
 }
 
@@ -95,38 +78,20 @@ int qmsg_recv(int sock, enum qmsg_dir dir, struct qmsg *m)
 {
 	uint8_t hdr[QMSG_HEADER_SIZE];
 	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {m->payload, QMSG_MAX_PAYLOAD}};
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} cm;
-	struct msghdr mh = {
-	    .msg_iov = iov, .msg_iovlen = 2, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
-	ssize_t n;
+	size_t nfds;
 
 	m->fd = -1;
-	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+	/* At most one descriptor; more, or a message cut short, is refused with all it carried. */
+	ssize_t n = recv_fds(sock, iov, 2, &m->fd, 1, &nfds, 0);
+	if (n == -EBADMSG || n == -EMSGSIZE)
+		return -EBADMSG;
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if (n == 0)
 		return -EPIPE;
-	/* Every descriptor that came is taken before any check, so none leaks. */
-	int nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (nfds++ == 0)
-				m->fd = fd;
-			else
-				close(fd);
-		}
-	}
-	if (nfds > 1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(hdr))
+	if (nfds == 0)
+		m->fd = -1;
+	if ((size_t)n < sizeof(hdr))
 		return bad(m);
 	m->type = unaligned_read_le16(hdr);
 	m->id = unaligned_read_le32(hdr + 4);

@@ -1,8 +1,10 @@
 /* Fixed-width integers at any address, with the byte order in the name: the one place the
- * tree spells out little-endian (the channel and qchan message formats are little-endian). */
+ * tree spells out little-endian (the channel, qchan, Wayland proxy link and file copy formats are
+ * little-endian) and native order (the Wayland wire format: libwayland writes the host's own). */
 #pragma once
 
 #include <stdint.h>
+#include <string.h>
 
 static inline uint16_t unaligned_read_le16(const void *p)
 {
@@ -31,4 +33,30 @@ static inline void unaligned_write_le32(void *p, uint32_t v)
 	b[1] = (uint8_t)(v >> 8);
 	b[2] = (uint8_t)(v >> 16);
 	b[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint64_t unaligned_read_le64(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint64_t)unaligned_read_le32(b) | (uint64_t)unaligned_read_le32(b + 4) << 32;
+}
+
+static inline void unaligned_write_le64(void *p, uint64_t v)
+{
+	uint8_t *b = p;
+	unaligned_write_le32(b, (uint32_t)v);
+	unaligned_write_le32(b + 4, (uint32_t)(v >> 32));
+}
+
+/* Native ("ne") byte order: memcpy, which the compiler turns into one unaligned load or store. */
+static inline uint32_t unaligned_read_ne32(const void *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void unaligned_write_ne32(void *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
 }

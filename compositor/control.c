@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "log.h"
 #include "util.h"
 
@@ -88,32 +89,6 @@ static void connector_free(struct connector *c)
 	if (c->pending_fd >= 0)
 		close(c->pending_fd);
 	free(c);
-}
-
-/* Sends buf, with fd (if >= 0) attached to its first byte. Returns bytes sent or -errno. */
-static ssize_t send_with_fd(int sock, const void *buf, size_t len, int fd)
-{
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
 }
 
 static int answer_append(struct peer *p, const char *fmt, ...)
@@ -415,8 +390,8 @@ static void peer_process(struct peer *p)
 static int peer_flush(struct peer *p)
 {
 	while (p->out_pos < p->out_len) {
-		ssize_t n =
-		    send_with_fd(p->fd, p->out + p->out_pos, p->out_len - p->out_pos, p->out_fd);
+		ssize_t n = send_one_fd(p->fd, p->out + p->out_pos, p->out_len - p->out_pos,
+					p->out_fd, MSG_DONTWAIT);
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0)
@@ -486,7 +461,7 @@ static int connector_dispatch(int fd, uint32_t mask, void *data)
 	for (;;) {
 		if (c->pending_fd >= 0) {
 			char byte = 0;
-			ssize_t n = send_with_fd(c->fd, &byte, 1, c->pending_fd);
+			ssize_t n = send_one_fd(c->fd, &byte, 1, c->pending_fd, MSG_DONTWAIT);
 			if (n == -EAGAIN) {
 				wl_event_source_fd_update(c->source, WL_EVENT_WRITABLE);
 				return 0;

@@ -46,6 +46,7 @@ int main(int argc, char **argv)
 	    {0},
 	};
 	struct server server = {0};
+	const char *reason;
 	int r, c, ret = 1;
 
 	log_set_ident("bulkhead-compositor");
@@ -66,8 +67,8 @@ int main(int argc, char **argv)
 		case 'k':
 			/* The qube may connect later (through the control socket): only its name is
 			 * known now. */
-			if (!optarg[0] || strlen(optarg) > QUBE_NAME_MAX) {
-				log_error("--kiosk %s: not a qube name", optarg);
+			if (qube_name_check(optarg, &reason) < 0) {
+				log_error("--kiosk %s: %s", optarg, reason);
 				goto out;
 			}
 			server.kiosk_qube = optarg;

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api-client.h"
 #include "api.h"
 #include "frame.h"
 #include "util.h"
@@ -238,17 +239,12 @@ int api_conn_request(struct api_conn *c, const char *call, const char *dest, con
 {
 	if (c->closed_sent || c->dead)
 		return -EPIPE;
-	struct json_object *o = json_object_new_object();
+	_cleanup_free_ char *text = NULL;
 	size_t len;
-
-	json_object_object_add(o, "call", json_object_new_string(call));
-	json_object_object_add(o, "dest", json_object_new_string(dest ? dest : ""));
-	json_object_object_add(o, "arg", json_object_new_string(arg ? arg : ""));
-	if (payload)
-		json_object_object_add(o, "payload", json_object_get(payload));
-	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-	int r = chan_outbuf_push(&c->out, CHAN_API_REQUEST, 0, s, len);
-	json_object_put(o);
+	int r = api_request_encode(call, dest, arg, payload, &text, &len);
+	if (r < 0)
+		return r;
+	r = chan_outbuf_push(&c->out, CHAN_API_REQUEST, 0, text, len);
 	if (r < 0)
 		return r;
 	update_mask(c);

@@ -13,22 +13,6 @@
 
 #include "util.h"
 
-static bool qube_name_valid(const char *name, size_t len)
-{
-	if (len == 0 || len > QUBE_NAME_MAX)
-		return false;
-	if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 static struct qube *qube_find(struct server *server, const char *name, size_t len)
 {
 	struct qube *q;
@@ -75,7 +59,7 @@ static size_t qubes_reap(struct server *server)
 static int qube_new(struct server *server, const char *name, size_t len, const char *label,
 		    struct qube **ret_qube)
 {
-	if (!qube_name_valid(name, len))
+	if (qube_name_check_len(name, len, NULL) < 0)
 		return -EINVAL;
 	if (qube_find(server, name, len))
 		return -EEXIST;

@@ -14,7 +14,8 @@
 #include <wlr/types/wlr_seat.h>
 #include <wlr/types/wlr_xdg_shell.h>
 
-#define QUBE_NAME_MAX 31
+#include "qube-name.h" /* QUBE_NAME_MAX */
+
 /* Qubes known at once. A qube with no connection and no connector left (a disposable that
  * is gone) is forgotten when the table is full, so fresh names never run it out; qubes named
  * on the command line stay. */

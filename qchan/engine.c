@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "api-client.h"
 #include "frame.h"
 #include "log.h"
 #include "qmsg.h"
@@ -275,16 +276,11 @@ static void dom0_send_request(struct engine *e, struct relay *r)
 			return;
 		}
 	}
-	struct json_object *req = json_object_new_object();
-	json_object_object_add(req, "call", json_object_new_string(r->service));
-	json_object_object_add(req, "dest", json_object_new_string(r->dest));
-	json_object_object_add(req, "arg", json_object_new_string(r->arg));
-	if (payload)
-		json_object_object_add(req, "payload", payload);
+	_cleanup_free_ char *text = NULL;
 	size_t len;
-	const char *s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
-	bool ok = len <= CHAN_MAX_PAYLOAD && to_peer(r, CHAN_API_REQUEST, s, len);
-	json_object_put(req);
+	bool ok = api_request_encode(r->service, r->dest, r->arg, payload, &text, &len) == 0 &&
+		  to_peer(r, CHAN_API_REQUEST, text, len);
+	json_object_put(payload);
 	if (!ok)
 		call_fail(e, r, "the call's input is too large");
 }

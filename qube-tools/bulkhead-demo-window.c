@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "util.h"
 
 #define MSG_MAX	     4096 /* libwayland's own limit on one message */
@@ -94,25 +95,10 @@ static int msg_send(struct client *c, struct msg *m)
 {
 	size_t bytes = m->n * 4;
 	m->w[1] |= (uint32_t)bytes << 16;
-	struct iovec iov = {m->w, bytes};
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (m->fd >= 0) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &m->fd, sizeof(int));
-	}
 	/* Our requests are few and small: the socket buffer takes each whole. */
-	ssize_t n;
-	do
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = send_one_fd(c->fd, m->w, bytes, m->fd, 0);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return (size_t)n == bytes ? 0 : -EIO;
 }
 
@@ -279,23 +265,16 @@ static int handle_event(struct client *c, uint32_t object, uint32_t opcode, cons
 /* Reads what arrived and handles every whole message. */
 static int dispatch(struct client *c)
 {
-	char cbuf[CMSG_SPACE(28 * sizeof(int))];
-	struct iovec iov = {c->in + c->in_len, sizeof(c->in) - c->in_len};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	int fd;
+	ssize_t n = receive_one_fd(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, &fd, 0);
 	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+		return (int)n;
 	if (n == 0)
 		return -ECONNRESET;
-	/* We bind nothing that sends descriptors; close any that come. */
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				close(fd);
-			}
+	/* We bind nothing that sends descriptors; one that comes anyway is closed (and any
+	 * beyond it already were). */
+	if (fd >= 0)
+		close(fd);
 	c->in_len += (size_t)n;
 
 	size_t off = 0;

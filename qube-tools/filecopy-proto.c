@@ -5,59 +5,38 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "unaligned.h"
 #include "util.h"
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
 
 void fc_stream_header_encode(uint8_t out[FC_STREAM_HDR_LEN])
 {
 	memcpy(out, FC_MAGIC, 4);
-	put_u32(out + 4, FC_VERSION);
+	unaligned_write_le32(out + 4, FC_VERSION);
 }
 
 int fc_stream_header_check(const uint8_t in[FC_STREAM_HDR_LEN])
 {
-	if (memcmp(in, FC_MAGIC, 4) != 0 || get_u32(in + 4) != FC_VERSION)
+	if (memcmp(in, FC_MAGIC, 4) != 0 || unaligned_read_le32(in + 4) != FC_VERSION)
 		return -EPROTO;
 	return 0;
 }
 
 void fc_record_encode(const struct fc_record *r, uint8_t out[FC_RECORD_HDR_LEN])
 {
-	put_u32(out, r->type);
-	put_u32(out + 4, r->mode);
-	put_u64(out + 8, r->size);
-	put_u32(out + 16, r->name_len);
-	put_u32(out + 20, r->reserved);
+	unaligned_write_le32(out, r->type);
+	unaligned_write_le32(out + 4, r->mode);
+	unaligned_write_le64(out + 8, r->size);
+	unaligned_write_le32(out + 16, r->name_len);
+	unaligned_write_le32(out + 20, r->reserved);
 }
 
 void fc_record_decode(const uint8_t in[FC_RECORD_HDR_LEN], struct fc_record *ret)
 {
-	ret->type = get_u32(in);
-	ret->mode = get_u32(in + 4);
-	ret->size = get_u64(in + 8);
-	ret->name_len = get_u32(in + 16);
-	ret->reserved = get_u32(in + 20);
+	ret->type = unaligned_read_le32(in);
+	ret->mode = unaligned_read_le32(in + 4);
+	ret->size = unaligned_read_le64(in + 8);
+	ret->name_len = unaligned_read_le32(in + 16);
+	ret->reserved = unaligned_read_le32(in + 20);
 }
 
 int fc_record_check(const struct fc_record *r, const char **ret_why)
@@ -209,8 +188,8 @@ size_t fc_status_encode(uint32_t error, const char *msg, uint8_t *out)
 	if (n > FC_STATUS_MSG_MAX)
 		n = FC_STATUS_MSG_MAX;
 	memcpy(out, FC_STATUS_MAGIC, 4);
-	put_u32(out + 4, error);
-	put_u32(out + 8, (uint32_t)n);
+	unaligned_write_le32(out + 4, error);
+	unaligned_write_le32(out + 8, (uint32_t)n);
 	if (n)
 		memcpy(out + FC_STATUS_HDR_LEN, msg, n);
 	return FC_STATUS_HDR_LEN + n;
@@ -232,7 +211,7 @@ int fc_status_read(int fd, uint32_t *ret_error, char *msg)
 		return r;
 	if (memcmp(hdr, FC_STATUS_MAGIC, 4) != 0)
 		return -EPROTO;
-	uint32_t n = get_u32(hdr + 8);
+	uint32_t n = unaligned_read_le32(hdr + 8);
 	if (n > FC_STATUS_MSG_MAX)
 		return -EPROTO;
 	r = read_exact(fd, buf, n);
@@ -244,6 +223,6 @@ int fc_status_read(int fd, uint32_t *ret_error, char *msg)
 			buf[i] = '?';
 	buf[n] = '\0';
 	memcpy(msg, buf, n + 1);
-	*ret_error = get_u32(hdr + 4);
+	*ret_error = unaligned_read_le32(hdr + 4);
 	return 0;
 }

@@ -186,7 +186,9 @@ int main(int argc, char **argv)
 	}
 
 	const char *source = getenv("BULKHEAD_REMOTE_DOMAIN");
-	if (!source || !qube_name_valid(source))
+	/* The caller's name becomes a directory: a qube's, or "dom0" for the host, as Qubes names
+	 * ~/QubesIncoming/dom0. */
+	if (!source || (!streq(source, "dom0") && qube_name_check(source, NULL) < 0))
 		return finish(EINVAL, "BULKHEAD_REMOTE_DOMAIN is not a valid qube name");
 
 	/* The agent sets HOME for the user it runs the service as (the qube has no NSS). */

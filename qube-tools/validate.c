@@ -16,24 +16,12 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-bool qube_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > QUBE_NAME_MAX || !is_letter(s[0]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_letter(s[i]) && !is_digit(s[i]) && !strchr("_.-", s[i]))
-			return false;
-	return true;
-}
-
 bool call_target_valid(const char *s)
 {
 	size_t n = strlen(s);
 
 	if (s[0] != '@')
-		return qube_name_valid(s);
+		return streq(s, "dom0") || qube_name_check(s, NULL) == 0;
 	if (n < 2 || n > 64)
 		return false;
 	for (size_t i = 1; i < n; i++)

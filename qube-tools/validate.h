@@ -4,12 +4,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define QUBE_NAME_MAX 31u
-#define URL_MAX	      4096u
+#include "qube-name.h" /* qube names: the rule is common/qube-name.h's */
 
-/* A qube name: a letter, then [A-Za-z0-9_.-], at most 31 characters. */
-bool qube_name_valid(const char *s);
-/* A call target as bulkhead-call takes it: a qube name or a @token ([A-Za-z0-9_.:@-]). */
+#define URL_MAX 4096u
+
+/* A call target as bulkhead-call takes it: a qube name, "dom0" (the host) or a @token
+ * ([A-Za-z0-9_.:@-]). */
 bool call_target_valid(const char *s);
 /* A URL the open services pass on: http, https, ftp or mailto, printable ASCII without
  * whitespace, at most URL_MAX bytes. Returns 0 or -EINVAL with *ret_why set. */

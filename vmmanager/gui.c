@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "daemon.h"
+#include "fd-pass.h"
 #include "log.h"
 #include "util.h"
 
@@ -427,28 +428,19 @@ static void request_failed(struct gui_host *g, const char *fmt, ...)
 static void ctl_io(int watch, int fd, int events, void *opaque)
 {
 	struct gui_host *g = opaque;
-	char cbuf[CMSG_SPACE(4 * sizeof(int))];
-	struct iovec iov = {g->reply + g->reply_len, sizeof(g->reply) - 1 - g->reply_len};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	int got;
 
-	ssize_t n = recvmsg(g->ctl_fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	ssize_t n = receive_one_fd(g->ctl_fd, g->reply + g->reply_len,
+				   sizeof(g->reply) - 1 - g->reply_len, &got, 0);
+	if (n == -EAGAIN)
 		return;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfd; i++) {
-			int rfd;
-			memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (g->connector_fd < 0)
-				g->connector_fd = rfd;
-			else
-				close(rfd);
-		}
-	}
+	/* One connector per answer: one taken by an earlier read of it stays, a later one goes. */
+	if (got >= 0 && g->connector_fd >= 0)
+		close(got);
+	else if (got >= 0)
+		g->connector_fd = got;
 	if (n < 0) {
+		errno = (int)-n;
 		request_failed(g, "reading the compositor's answer: %m");
 		return;
 	}

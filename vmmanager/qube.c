@@ -93,47 +93,6 @@ static bool is_printable_ascii(const char *s)
 	return true;
 }
 
-int qube_name_check(const char *name, const char **ret_reason)
-{
-	const char *reason = NULL;
-	size_t len;
-
-	if (!name || !*name) {
-		reason = "name is empty";
-		goto bad;
-	}
-	/* strnlen: never scan further than the cap plus one. */
-	len = strnlen(name, QUBE_NAME_MAX + 1);
-	if (len > QUBE_NAME_MAX) {
-		reason = "name is longer than 31 characters";
-		goto bad;
-	}
-	/* A letter first also rules out ".", ".." and our own ".tmp-" / ".trash-" directories. */
-	if (!is_alpha(name[0])) {
-		reason = "name must start with a letter";
-		goto bad;
-	}
-	for (size_t i = 1; i < len; i++)
-		if (!is_alpha(name[i]) && !is_digit(name[i]) && name[i] != '_' && name[i] != '.' &&
-		    name[i] != '-') {
-			reason = "name may contain only letters, digits, '_', '.' and '-'";
-			goto bad;
-		}
-	if (streq(name, "dom0") || streq(name, "none") || streq(name, "default")) {
-		reason = "name is reserved";
-		goto bad;
-	}
-	if (len >= 3 && streq(name + len - 3, "-dm")) {
-		reason = "names ending in \"-dm\" are reserved";
-		goto bad;
-	}
-	return 0;
-bad:
-	if (ret_reason)
-		*ret_reason = reason;
-	return -EINVAL;
-}
-
 /* ---- the property table ---- */
 
 enum prop_type { PROP_NAME, PROP_CLASS, PROP_LABEL, PROP_QUBE_REF, PROP_UINT, PROP_BOOL, PROP_STR };

@@ -1,6 +1,7 @@
 /*
- * The qube model: what bulkheadd stores about each qube, the naming rules, and the property table
- * that `bulkhead prefs` reads and writes. Pure data, no I/O (see store.h for persistence).
+ * The qube model: what bulkheadd stores about each qube, the naming rules (common/qube-name.h),
+ * and the property table that `bulkhead prefs` reads and writes. Pure data, no I/O (see store.h for
+ * persistence).
  */
 #pragma once
 
@@ -9,7 +10,7 @@
 
 #include <json-c/json.h>
 
-#define QUBE_NAME_MAX 31
+#include "qube-name.h" /* QUBE_NAME_MAX and qube_name_check(): the one rule, in common/ */
 
 /* Defaults and bounds of the property table (MiB for memory). */
 #define QUBE_DEFAULT_MEMORY	    400
@@ -85,11 +86,6 @@ const char *qube_label_to_string(enum qube_label l);
 int qube_label_from_string(const char *s, enum qube_label *ret);
 /* 24-bit RGB of a label, as Qubes draws it (0xcc0000 red, ...). */
 unsigned qube_label_rgb(enum qube_label l);
-
-/* Qubes' rules: a letter first, then letters, digits, '_', '.', '-'; at most 31 characters;
- * not "dom0", "none" or "default" (nor names ending in "-dm", which Qubes reserves). Returns 0
- * or -EINVAL, with a reason for the user in *ret_reason (static string) when non-NULL. */
-int qube_name_check(const char *name, const char **ret_reason);
 
 /* A new qube with the defaults for its class (memory 400, maxmem 4000, vcpus 2, ...). */
 int qube_new(const char *name, enum qube_class klass, enum qube_label label, struct qube **ret);

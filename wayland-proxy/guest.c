@@ -25,10 +25,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "link-io.h"
 #include "link.h"
 #include "log.h"
 #include "shm.h"
+#include "unaligned.h"
 #include "util.h"
 #include "wire.h"
 
@@ -102,19 +104,6 @@ static struct {
 	uint32_t last_conn;
 } g = {.link_fd = -1, .listen_fd = -1};
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* A link failure ends the guest half: every client goes with it, and the agent restarts us. */
 static void link_fatal(const char *what, int r)
 {
@@ -135,7 +124,7 @@ static void link_send_u32(uint32_t type, uint32_t conn, uint32_t v)
 {
 	uint8_t p[4];
 
-	put_u32(p, v);
+	unaligned_write_le32(p, v);
 	link_send(type, conn, p, sizeof(p), NULL, 0);
 }
 
@@ -286,9 +275,7 @@ static int client_flush(struct client *c)
 	while (q->end > q->start) {
 		size_t len = q->end - q->start;
 		unsigned nfds = 0;
-		char cbuf[CMSG_SPACE(sizeof(int) * SENDMSG_MAX_FDS)] = {0};
-		struct iovec iov = {q->buf + q->start, len};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		int fds[SENDMSG_MAX_FDS];
 		ssize_t k;
 
 		/* Descriptors go with (or before) the bytes of their message. */
@@ -297,29 +284,15 @@ static int client_flush(struct client *c)
 				len = q->fds[nfds].pos - q->sent;
 				break;
 			}
+			fds[nfds] = q->fds[nfds].fd;
 			nfds++;
 		}
-		iov.iov_len = len;
-		if (nfds) {
-			struct cmsghdr *cm;
-
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			for (unsigned i = 0; i < nfds; i++)
-				memcpy(CMSG_DATA(cm) + i * sizeof(int), &q->fds[i].fd, sizeof(int));
-		}
-		k = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -errno;
-		}
+		struct iovec iov = {q->buf + q->start, len};
+		k = send_fds(c->fd, &iov, 1, fds, nfds, MSG_DONTWAIT);
+		if (k == -EAGAIN)
+			return 0;
+		if (k < 0)
+			return (int)k;
 		for (unsigned i = 0; i < nfds; i++)
 			close(q->fds[i].fd);
 		memmove(q->fds, q->fds + nfds, (q->nfds - nfds) * sizeof(q->fds[0]));
@@ -402,7 +375,7 @@ static void transfer_read(struct client *c, struct transfer *t)
 	uint32_t id = t->id;
 	ssize_t n;
 
-	put_u32(buf, id);
+	unaligned_write_le32(buf, id);
 	n = read(t->fd, buf + 4, PIPE_CHUNK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -446,7 +419,7 @@ static void host_pipe_data(struct client *c, const uint8_t *p, uint32_t len)
 {
 	struct transfer *t;
 
-	if (len < 4 || !(t = transfer_find(c, get_u32(p), false)))
+	if (len < 4 || !(t = transfer_find(c, unaligned_read_le32(p), false)))
 		return;
 	len -= 4;
 	if (t->bytes + len > LINK_MAX_PIPE_BYTES) {
@@ -468,7 +441,7 @@ static void host_pipe_end(struct client *c, const uint8_t *p, uint32_t len)
 
 	if (len < 4)
 		return;
-	id = get_u32(p);
+	id = unaligned_read_le32(p);
 	if ((t = transfer_find(c, id, !!(id & LINK_PIPE_HOST_ID))) && !t->from_host) {
 		t->ended = true;
 		transfer_write(c, t);
@@ -513,7 +486,8 @@ static void handle_link_frame(const struct link_frame *f)
 	int r = 0;
 
 	if (!g.hello) {
-		if (f->type != LINK_HELLO || f->len < 4 || get_u32(f->payload) != LINK_VERSION) {
+		if (f->type != LINK_HELLO || f->len < 4 ||
+		    unaligned_read_le32(f->payload) != LINK_VERSION) {
 			log_error("link: the host half does not speak link version %u",
 				  LINK_VERSION);
 			exit(1);
@@ -537,7 +511,7 @@ static void handle_link_frame(const struct link_frame *f)
 		r = host_fd_file(c, f->payload, f->len);
 		break;
 	case LINK_FD_PIPE:
-		r = f->len == 4 ? host_fd_pipe(c, get_u32(f->payload)) : -EBADMSG;
+		r = f->len == 4 ? host_fd_pipe(c, unaligned_read_le32(f->payload)) : -EBADMSG;
 		break;
 	case LINK_PIPE_DATA:
 		host_pipe_data(c, f->payload, f->len);
@@ -602,9 +576,9 @@ static int emit_from_file(struct client *c, const void *hdr, size_t len, int fd,
 	off_t off = offset;
 	bool short_file = false;
 
-	put_u32(head, LINK_SHM_WRITE);
-	put_u32(head + 4, c->conn);
-	put_u32(head + 8, SHM_WRITE_HEADER_SIZE + len);
+	unaligned_write_le32(head, LINK_SHM_WRITE);
+	unaligned_write_le32(head + 4, c->conn);
+	unaligned_write_le32(head + 8, SHM_WRITE_HEADER_SIZE + len);
 	memcpy(head + LINK_HEADER_SIZE, hdr, SHM_WRITE_HEADER_SIZE);
 	link_drain(0);
 	link_write_direct(head, sizeof(head));
@@ -872,8 +846,10 @@ static int client_request(struct client *c, const uint8_t *bytes, uint16_t size)
 	if (q.due_pool) {
 		uint8_t destroy[WIRE_HEADER_SIZE];
 
-		put_u32(destroy, q.due_pool);
-		put_u32(destroy + 4, (uint32_t)WIRE_HEADER_SIZE << 16 | WL_SHM_POOL_DESTROY);
+		/* A Wayland message: native order, like the client's own around it. */
+		unaligned_write_ne32(destroy, q.due_pool);
+		unaligned_write_ne32(destroy + 4,
+				     (uint32_t)WIRE_HEADER_SIZE << 16 | WL_SHM_POOL_DESTROY);
 		batch_add(c, destroy, sizeof(destroy));
 	}
 	return 0;
@@ -882,43 +858,23 @@ static int client_request(struct client *c, const uint8_t *bytes, uint16_t size)
 /* Reads what the client sent; returns -errno when it must go. */
 static int client_read(struct client *c)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * SENDMSG_MAX_FDS)];
 	struct iovec iov = {c->in + c->in_len, sizeof(c->in) - c->in_len};
-	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = cbuf,
-	    .msg_controllen = sizeof(cbuf),
-	};
+	size_t room = CLIENT_MAX_FDS - c->n_in_fds, got;
 	size_t pos = 0;
 	bool full;
 	ssize_t n;
 	int r = 0;
 
-	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		size_t k;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (c->n_in_fds == CLIENT_MAX_FDS) {
-				close(fd);
-				r = -EMFILE;
-			} else
-				c->in_fds[c->n_in_fds++] = fd;
-		}
-	}
-	if (r < 0)
-		return r;
-	if (mh.msg_flags & MSG_CTRUNC)
+	/* At most what libwayland sends with one message, and what the client may have waiting. */
+	n = recv_fds(c->fd, &iov, 1, c->in_fds + c->n_in_fds,
+		     room < SENDMSG_MAX_FDS ? room : SENDMSG_MAX_FDS, &got, MSG_DONTWAIT);
+	if (n == -EAGAIN)
+		return 0;
+	if (n == -EBADMSG) /* more descriptors than that: all closed, and the client goes */
 		return -EMFILE;
+	if (n < 0)
+		return (int)n;
+	c->n_in_fds += got;
 	if (n == 0)
 		return -EPIPE;
 	full = (size_t)n == iov.iov_len;
@@ -1244,7 +1200,7 @@ int guest_main(int argc, char **argv)
 		log_error("out of memory");
 		return 1;
 	}
-	put_u32(hello, LINK_VERSION);
+	unaligned_write_le32(hello, LINK_VERSION);
 	link_send(LINK_HELLO, 0, hello, sizeof(hello), NULL, 0);
 	r = listen_at(socket_path, &g.listen_fd);
 	if (r < 0) {

@@ -21,8 +21,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "log.h"
 #include "proxy.h"
+#include "shm-format.h"
+#include "unaligned.h"
 #include "util.h"
 #include "wire.h"
 
@@ -153,24 +156,6 @@ struct host {
 /* Returned when a connection was ended for a violation: its state is gone, the link goes on. */
 #define CONN_ENDED (-ECONNABORTED)
 
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = (v >> 8) & 0xff;
-	p[2] = (v >> 16) & 0xff;
-	p[3] = v >> 24;
-}
-
 static bool is(const struct wire_msg *m, const struct wl_interface *iface, const char *name)
 {
 	return m->iface == iface && streq(m->desc->name, name);
@@ -241,32 +226,15 @@ static int conn_flush(struct host *h, struct conn *c)
 		/* Messages whose fds do not fit this send wait for the next. */
 		if (c->nout_fds > nf)
 			n = (size_t)(c->out_fds[nf].at - c->out_pos);
-		union {
-			char buf[CMSG_SPACE(MAX_FDS_PER_SEND * sizeof(int))];
-			struct cmsghdr align;
-		} cbuf;
+		int fds[MAX_FDS_PER_SEND];
+		for (unsigned i = 0; i < nf; i++)
+			fds[i] = c->out_fds[i].fd;
 		struct iovec iov = {c->out, n};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (nf > 0) {
-			memset(&cbuf, 0, sizeof(cbuf));
-			mh.msg_control = cbuf.buf;
-			mh.msg_controllen = CMSG_SPACE(nf * sizeof(int));
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(nf * sizeof(int));
-			for (unsigned i = 0; i < nf; i++)
-				memcpy(CMSG_DATA(cm) + i * sizeof(int), &c->out_fds[i].fd,
-				       sizeof(int));
-		}
-		ssize_t k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return conn_end(h, c, "writing to the compositor: %s", strerror(errno));
-		}
+		ssize_t k = send_fds(c->fd, &iov, 1, fds, nf, MSG_DONTWAIT);
+		if (k == -EAGAIN)
+			return 0;
+		if (k < 0)
+			return conn_end(h, c, "writing to the compositor: %s", strerror((int)-k));
 		/* the descriptors went with the first byte */
 		for (unsigned i = 0; i < nf; i++)
 			closep(&c->out_fds[i].fd);
@@ -323,7 +291,7 @@ static int handle_fd_announcement(struct host *h, struct conn *c, uint32_t type,
 		return conn_end(h, c, "descriptor announcement of %u bytes", len);
 	if (c->npending >= MAX_PENDING_FDS)
 		return conn_end(h, c, "more than %u descriptors announced", MAX_PENDING_FDS);
-	uint32_t value = get_le32(p);
+	uint32_t value = unaligned_read_le32(p);
 	int fd;
 	if (type == LINK_FD_SHM) {
 		if (value == 0 || value > LINK_MAX_POOL_BYTES)
@@ -543,38 +511,14 @@ static int destroy_pool(struct host *h, struct conn *c, uint32_t id)
 	return 0;
 }
 
-/* Bytes per pixel of the wl_shm formats we pass on; others are refused. */
-static unsigned format_bpp(uint32_t format)
-{
-	switch (format) {
-	case WL_SHM_FORMAT_ARGB8888:
-	case WL_SHM_FORMAT_XRGB8888:
-	case WL_SHM_FORMAT_ABGR8888:
-	case WL_SHM_FORMAT_XBGR8888:
-	case WL_SHM_FORMAT_RGBA8888:
-	case WL_SHM_FORMAT_RGBX8888:
-	case WL_SHM_FORMAT_BGRA8888:
-	case WL_SHM_FORMAT_BGRX8888:
-	case WL_SHM_FORMAT_ARGB2101010:
-	case WL_SHM_FORMAT_XRGB2101010:
-	case WL_SHM_FORMAT_ABGR2101010:
-	case WL_SHM_FORMAT_XBGR2101010:
-		return 4;
-	case WL_SHM_FORMAT_RGB565:
-	case WL_SHM_FORMAT_BGR565:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
 static int check_create_buffer(struct host *h, struct conn *c, const struct wire_msg *m)
 {
 	struct pool *pool = find_pool(c, m->id);
 	int32_t offset = m->args[1].i, width = m->args[2].i, height = m->args[3].i;
 	int32_t stride = m->args[4].i;
 	uint32_t format = m->args[5].u;
-	unsigned bpp = format_bpp(format);
+	const struct shm_format *f = shm_format_find(format);
+	unsigned bpp = f && f->passed ? f->bpp : 0;
 
 	if (!pool)
 		return conn_end(h, c, "buffer from unknown pool %u", m->id);
@@ -655,8 +599,10 @@ static int handle_shm_write(struct host *h, struct conn *c, const uint8_t *p, ui
 {
 	if (len < SHM_WRITE_HEADER)
 		return conn_end(h, c, "shm write of %u bytes", len);
-	uint32_t pool_id = get_le32(p), offset = get_le32(p + 4), row_len = get_le32(p + 8);
-	uint32_t stride = get_le32(p + 12), rows = get_le32(p + 16), flags = get_le32(p + 20);
+	uint32_t pool_id = unaligned_read_le32(p), offset = unaligned_read_le32(p + 4),
+		 row_len = unaligned_read_le32(p + 8);
+	uint32_t stride = unaligned_read_le32(p + 12), rows = unaligned_read_le32(p + 16),
+		 flags = unaligned_read_le32(p + 20);
 	const uint8_t *data = p + SHM_WRITE_HEADER;
 	uint32_t data_len = len - SHM_WRITE_HEADER;
 	struct pool *pool = find_pool(c, pool_id);
@@ -716,14 +662,14 @@ static size_t rewrite_string(const uint8_t *msg, const struct wire_msg *m, unsig
 	}
 	size_t n = plen + slen + 1, padded = (n + 3) / 4 * 4;
 	memcpy(out, msg, head);
-	put_u32(out + head, (uint32_t)n);
+	unaligned_write_ne32(out + head, (uint32_t)n);
 	memset(out + head + 4, 0, padded);
 	memcpy(out + head + 4, prefix, plen);
 	if (slen)
 		memcpy(out + head + 4 + plen, a->s.str, slen);
 	memcpy(out + head + 4 + padded, msg + tail_off, tail);
 	size_t size = head + 4 + padded + tail;
-	put_u32(out + 4, (uint32_t)(size << 16 | m->opcode));
+	unaligned_write_ne32(out + 4, (uint32_t)(size << 16 | m->opcode));
 	return size;
 }
 
@@ -886,7 +832,7 @@ static int write_transfer_flush(struct host *h, struct conn *c, struct write_tra
 		if (k <= 0) {
 			uint8_t id[4];
 			bool ended = w->ended;
-			put_le32(id, w->id);
+			unaligned_write_le32(id, w->id);
 			drop_write(h, c, w);
 			return ended ? 0
 				     : link_write_frame(h->writer, LINK_PIPE_END, c->id, id, 4,
@@ -906,13 +852,13 @@ static int handle_pipe_data(struct host *h, struct conn *c, const uint8_t *p, ui
 	if (len < 4)
 		return conn_end(h, c, "pipe data of %u bytes", len);
 	/* Unknown ids are transfers we ended while the guest was still sending. */
-	struct write_transfer *w = find_write(c, get_le32(p));
+	struct write_transfer *w = find_write(c, unaligned_read_le32(p));
 	if (!w || w->ended)
 		return 0;
 	uint32_t n = len - 4;
 	if (w->bytes + n > LINK_MAX_PIPE_BYTES || h->out_bytes + n > LINK_MAX_QUEUED_BYTES) {
 		uint8_t id[4];
-		put_le32(id, w->id);
+		unaligned_write_le32(id, w->id);
 		log_warn("qube %s: connection %u: clipboard transfer cut at %" PRIu64 " bytes",
 			 h->qube, c->id, w->bytes);
 		drop_write(h, c, w);
@@ -930,7 +876,7 @@ static int handle_pipe_end(struct host *h, struct conn *c, const uint8_t *p, uin
 {
 	if (len != 4)
 		return conn_end(h, c, "pipe end of %u bytes", len);
-	uint32_t id = get_le32(p);
+	uint32_t id = unaligned_read_le32(p);
 	struct write_transfer *w = find_write(c, id);
 	if (w) {
 		w->ended = true;
@@ -952,7 +898,7 @@ static int read_transfer_ready(struct host *h, struct conn *c, unsigned i)
 	ssize_t k = read(t->fd, buf + 4, PIPE_CHUNK);
 	if (k < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	put_le32(buf, t->id);
+	unaligned_write_le32(buf, t->id);
 	if (k > 0 && t->bytes + (uint64_t)k <= LINK_MAX_PIPE_BYTES) {
 		t->bytes += (uint64_t)k;
 		return link_write_frame(h->writer, LINK_PIPE_DATA, c->id, buf, 4 + (size_t)k, NULL,
@@ -1028,7 +974,7 @@ static int handle_event(struct host *h, struct conn *c, const uint8_t *msg,
 			c->globals[c->nglobals++] = (struct global){m->args[0].u, iface, version};
 		}
 		memcpy(copy, msg, m->size);
-		put_u32(copy + m->args[2].offset, version);
+		unaligned_write_ne32(copy + m->args[2].offset, version);
 		out = copy;
 	} else if (is(m, &wl_registry_interface, "global_remove")) {
 		if (!find_global(c, m->args[0].u))
@@ -1067,7 +1013,7 @@ static int handle_event(struct host *h, struct conn *c, const uint8_t *msg,
 		uint32_t id = LINK_PIPE_HOST_ID | (c->next_write_id++ & ~LINK_PIPE_HOST_ID);
 		c->writes[c->nwrites++] = (struct write_transfer){.id = id, .fd = fd};
 		uint8_t idb[4];
-		put_le32(idb, id);
+		unaligned_write_le32(idb, id);
 		r = batch_flush(h);
 		if (r < 0)
 			return r;
@@ -1086,35 +1032,19 @@ static int handle_event(struct host *h, struct conn *c, const uint8_t *msg,
 
 static int conn_readable(struct host *h, struct conn *c)
 {
-	union {
-		char buf[CMSG_SPACE(MAX_FDS_PER_SEND * sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
 	struct iovec iov = {c->in + c->in_len, sizeof(c->in) - c->in_len};
-	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = cbuf.buf,
-	    .msg_controllen = sizeof(cbuf.buf),
-	};
-	ssize_t k = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (k < 0 && (errno == EAGAIN || errno == EINTR))
+	size_t got;
+	/* At most what libwayland sends with one message, and what the table holds. */
+	size_t room = MAX_IN_FDS - c->nin_fds;
+	ssize_t k = recv_fds(c->fd, &iov, 1, c->in_fds + c->nin_fds,
+			     room < MAX_FDS_PER_SEND ? room : MAX_FDS_PER_SEND, &got, MSG_DONTWAIT);
+	if (k == -EAGAIN)
 		return 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); k >= 0 && cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (c->nin_fds < MAX_IN_FDS)
-				c->in_fds[c->nin_fds++] = fd;
-			else
-				close(fd);
-		}
-	}
+	if (k == -EBADMSG)
+		return conn_end(h, c, "too many descriptors from the compositor");
 	if (k < 0)
-		return conn_end(h, c, "reading from the compositor: %s", strerror(errno));
+		return conn_end(h, c, "reading from the compositor: %s", strerror((int)-k));
+	c->nin_fds += got;
 	if (k == 0)
 		return conn_end(h, c, "the compositor closed the connection");
 	if (c->nin_fds >= MAX_IN_FDS)
@@ -1181,10 +1111,10 @@ int host_handle_frame(struct host *h, const struct link_frame *f)
 	if (!h->hello) {
 		if (f->type != LINK_HELLO || f->conn != 0 || f->len != 4)
 			return -EPROTO;
-		if (get_le32(f->payload) != LINK_VERSION)
+		if (unaligned_read_le32(f->payload) != LINK_VERSION)
 			return -EPROTONOSUPPORT;
 		uint8_t v[4];
-		put_le32(v, LINK_VERSION);
+		unaligned_write_le32(v, LINK_VERSION);
 		h->hello = true;
 		return link_write_frame(h->writer, LINK_HELLO, 0, v, 4, NULL, 0);
 	}
@@ -1244,8 +1174,10 @@ static int direct_start(struct host *h)
 		return 0;
 	struct conn *c = h->conns[f.conn];
 	const uint8_t *p = f.payload;
-	uint32_t pool_id = get_le32(p), offset = get_le32(p + 4), row_len = get_le32(p + 8);
-	uint32_t stride = get_le32(p + 12), rows = get_le32(p + 16), flags = get_le32(p + 20);
+	uint32_t pool_id = unaligned_read_le32(p), offset = unaligned_read_le32(p + 4),
+		 row_len = unaligned_read_le32(p + 8);
+	uint32_t stride = unaligned_read_le32(p + 12), rows = unaligned_read_le32(p + 16),
+		 flags = unaligned_read_le32(p + 20);
 	struct pool *pool = find_pool(c, pool_id);
 	uint64_t total = (uint64_t)rows * row_len;
 	if (!pool || flags != 0 || total != f.len - SHM_WRITE_HEADER ||

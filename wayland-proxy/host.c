@@ -10,12 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "host.h"
 #include "log.h"
 #include "proxy.h"
+#include "qube-name.h"
 #include "sandbox.h"
 #include "util.h"
-#include "validate.h"
 
 #define LINK_FD	     3
 #define CONNECTOR_FD 4
@@ -25,42 +26,15 @@ static int connector_connect(void *userdata)
 {
 	int connector = *(int *)userdata;
 	char byte = 'c';
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = {&byte, 1};
-	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = cbuf.buf,
-	    .msg_controllen = sizeof(cbuf.buf),
-	};
-	ssize_t k;
-	int fd = -1;
+	int fd;
 
 	if (write_all(connector, &byte, 1) < 0)
 		return -errno;
-	do
-		k = recvmsg(connector, &mh, MSG_CMSG_CLOEXEC);
-	while (k < 0 && errno == EINTR);
+	ssize_t k = receive_one_fd(connector, &byte, 1, &fd, 0);
 	if (k < 0)
-		return -errno;
+		return (int)k;
 	if (k == 0)
 		return -EPIPE;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int got;
-			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fd < 0)
-				fd = got;
-			else
-				close(got);
-		}
-	}
 	return fd >= 0 ? fd : -ENOMSG;
 }
 
@@ -115,8 +89,9 @@ int host_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!qube_name_valid(qube)) {
-		log_error("invalid qube name");
+	const char *reason;
+	if (qube_name_check(qube, &reason) < 0) {
+		log_error("--qube %s: %s", qube, reason);
 		return 2;
 	}
 	for (int fd = LINK_FD; fd <= CONNECTOR_FD; fd++) {

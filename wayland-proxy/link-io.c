@@ -8,6 +8,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "unaligned.h"
+
 /* Reads take at most a chunk, so that the rest of a large frame can be read by the caller
  * straight to where it goes (link_reader_partial). */
 #define READ_CHUNK (64u << 10)
@@ -31,19 +33,6 @@ struct link_writer {
 };
 
 #define CORK_MAX (64u << 10) /* larger frames are not held back (they would be copied) */
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = (v >> 8) & 0xff;
-	p[2] = (v >> 16) & 0xff;
-	p[3] = v >> 24;
-}
 
 struct link_reader *link_reader_new(int fd)
 {
@@ -74,14 +63,14 @@ static int take_frame(struct link_reader *r, struct link_frame *ret_frame)
 	if (have < LINK_HEADER_SIZE)
 		return 0;
 	const uint8_t *h = r->buf + r->start;
-	uint32_t len = get_le32(h + 8);
+	uint32_t len = unaligned_read_le32(h + 8);
 	if (len > LINK_MAX_PAYLOAD)
 		return -EBADMSG;
 	if (have - LINK_HEADER_SIZE < len)
 		return 0;
 	*ret_frame = (struct link_frame){
-	    .type = get_le32(h),
-	    .conn = get_le32(h + 4),
+	    .type = unaligned_read_le32(h),
+	    .conn = unaligned_read_le32(h + 4),
 	    .len = len,
 	    .payload = h + LINK_HEADER_SIZE,
 	};
@@ -106,7 +95,7 @@ int link_read_frame(struct link_reader *r, struct link_frame *ret_frame)
 		size_t have = r->end - r->start;
 		size_t need = LINK_HEADER_SIZE;
 		if (have >= LINK_HEADER_SIZE)
-			need += get_le32(r->buf + r->start + 8);
+			need += unaligned_read_le32(r->buf + r->start + 8);
 		if (r->start + need > READ_CAP) {
 			memmove(r->buf, r->buf + r->start, have);
 			r->end = have;
@@ -125,7 +114,7 @@ int link_read_frame(struct link_reader *r, struct link_frame *ret_frame)
 			return -EPIPE;
 		r->end += (size_t)n;
 		if (r->stop_partial && r->end - r->start >= LINK_HEADER_SIZE &&
-		    LINK_HEADER_SIZE + (size_t)get_le32(r->buf + r->start + 8) >
+		    LINK_HEADER_SIZE + (size_t)unaligned_read_le32(r->buf + r->start + 8) >
 			r->end - r->start + READ_CHUNK)
 			return 2;
 		/* A short read emptied the socket: unless a frame is whole now, the next read
@@ -148,12 +137,12 @@ int link_reader_partial(struct link_reader *r, struct link_frame *ret_frame, siz
 	const uint8_t *h = r->buf + r->start + r->consumed;
 	if (have < LINK_HEADER_SIZE)
 		return 0;
-	uint32_t len = get_le32(h + 8);
+	uint32_t len = unaligned_read_le32(h + 8);
 	if (len > LINK_MAX_PAYLOAD || have - LINK_HEADER_SIZE >= len)
 		return 0;
 	*ret_frame = (struct link_frame){
-	    .type = get_le32(h),
-	    .conn = get_le32(h + 4),
+	    .type = unaligned_read_le32(h),
+	    .conn = unaligned_read_le32(h + 4),
 	    .len = len,
 	    .payload = h + LINK_HEADER_SIZE,
 	};
@@ -243,9 +232,9 @@ int link_write_frame(struct link_writer *w, uint32_t type, uint32_t conn, const 
 	if (alen > LINK_MAX_PAYLOAD || blen > LINK_MAX_PAYLOAD - alen)
 		return -EMSGSIZE;
 	size_t total = LINK_HEADER_SIZE + alen + blen;
-	put_le32(h, type);
-	put_le32(h + 4, conn);
-	put_le32(h + 8, (uint32_t)(alen + blen));
+	unaligned_write_le32(h, type);
+	unaligned_write_le32(h + 4, conn);
+	unaligned_write_le32(h + 8, (uint32_t)(alen + blen));
 
 	/* Refused before anything is written, so the stream never holds half a frame. */
 	if (link_queued(w) + total > w->max_queued)

@@ -15,6 +15,8 @@
 #include <wayland-client-protocol.h>
 
 #include "link.h"
+#include "shm-format.h"
+#include "unaligned.h"
 #include "util.h"
 
 /* Damage coordinates are clamped to this before scaling, so that pixman's int32 arithmetic
@@ -281,38 +283,9 @@ int shm_pool_destroy(struct shm_tracker *t, uint32_t id)
 /* Bytes per pixel of the formats whose rectangles we can cut; 0: send whole rows. */
 static uint32_t format_bpp(uint32_t format)
 {
-	switch (format) {
-	case WL_SHM_FORMAT_ARGB8888:
-	case WL_SHM_FORMAT_XRGB8888:
-	case WL_SHM_FORMAT_ABGR8888:
-	case WL_SHM_FORMAT_XBGR8888:
-	case WL_SHM_FORMAT_RGBA8888:
-	case WL_SHM_FORMAT_RGBX8888:
-	case WL_SHM_FORMAT_BGRA8888:
-	case WL_SHM_FORMAT_BGRX8888:
-	case WL_SHM_FORMAT_XRGB2101010:
-	case WL_SHM_FORMAT_ARGB2101010:
-	case WL_SHM_FORMAT_XBGR2101010:
-	case WL_SHM_FORMAT_ABGR2101010:
-		return 4;
-	case WL_SHM_FORMAT_RGB888:
-	case WL_SHM_FORMAT_BGR888:
-		return 3;
-	case WL_SHM_FORMAT_RGB565:
-	case WL_SHM_FORMAT_BGR565:
-	case WL_SHM_FORMAT_XRGB4444:
-	case WL_SHM_FORMAT_ARGB4444:
-	case WL_SHM_FORMAT_XRGB1555:
-	case WL_SHM_FORMAT_ARGB1555:
-		return 2;
-	case WL_SHM_FORMAT_XRGB16161616F:
-	case WL_SHM_FORMAT_ARGB16161616F:
-	case WL_SHM_FORMAT_XBGR16161616F:
-	case WL_SHM_FORMAT_ABGR16161616F:
-		return 8;
-	default:
-		return 0;
-	}
+	const struct shm_format *f = shm_format_find(format);
+
+	return f ? f->bpp : 0;
 }
 
 int shm_buffer_new(struct shm_tracker *t, uint32_t pool_id, uint32_t id, int32_t offset,
@@ -598,14 +571,6 @@ static void *grow(uint8_t **buf, size_t *size, size_t need)
 	return *buf;
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
 /* One frame: rows rows of row_len bytes at pool offset, stride apart. */
 static int emit_chunk(struct shm_tracker *t, const struct shm_pool *pool, uint32_t offset,
 		      uint32_t row_len, uint32_t stride, uint32_t rows, shm_emit_fn emit,
@@ -618,12 +583,12 @@ static int emit_chunk(struct shm_tracker *t, const struct shm_pool *pool, uint32
 	uint8_t *raw = NULL, *packed = NULL;
 	int packed_len = 0, r;
 
-	put_u32(hdr, pool->id);
-	put_u32(hdr + 4, offset);
-	put_u32(hdr + 8, row_len);
-	put_u32(hdr + 12, stride);
-	put_u32(hdr + 16, rows);
-	put_u32(hdr + 20, 0);
+	unaligned_write_le32(hdr, pool->id);
+	unaligned_write_le32(hdr + 4, offset);
+	unaligned_write_le32(hdr + 8, row_len);
+	unaligned_write_le32(hdr + 12, stride);
+	unaligned_write_le32(hdr + 16, rows);
+	unaligned_write_le32(hdr + 20, 0);
 	if (compress)
 		packed = grow(&t->packed, &t->packed_size, raw_len);
 	/* Contiguous bytes are compressed straight from the mapping and, when that does not pay
@@ -635,7 +600,7 @@ static int emit_chunk(struct shm_tracker *t, const struct shm_pool *pool, uint32
 	if (r < 0)
 		return r;
 	if (packed_len > 0) {
-		put_u32(hdr + 20, LINK_SHM_LZ4);
+		unaligned_write_le32(hdr + 20, LINK_SHM_LZ4);
 		return emit(userdata, hdr, packed, packed_len, -1, 0);
 	}
 	if (!contiguous)

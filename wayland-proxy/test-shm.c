@@ -16,6 +16,7 @@
 
 #include "link.h"
 #include "shm.h"
+#include "unaligned.h"
 
 #define POOL 10
 #define SURF 20
@@ -35,11 +36,6 @@ struct host {
 	unsigned bulk;	/* frames handed over as the pool's descriptor */
 };
 
-static uint32_t get_u32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static int host_apply(void *userdata, const void *hdr, const void *bytes, size_t data_len, int fd,
 		      uint64_t fd_offset)
 {
@@ -47,8 +43,13 @@ static int host_apply(void *userdata, const void *hdr, const void *bytes, size_t
 	const uint8_t *p = hdr;
 	uint8_t *from_fd = NULL;
 	const void *data = bytes;
-	struct frame f = {get_u32(p),	   get_u32(p + 4),  get_u32(p + 8), get_u32(p + 12),
-			  get_u32(p + 16), get_u32(p + 20), data_len};
+	struct frame f = {unaligned_read_le32(p),
+			  unaligned_read_le32(p + 4),
+			  unaligned_read_le32(p + 8),
+			  unaligned_read_le32(p + 12),
+			  unaligned_read_le32(p + 16),
+			  unaligned_read_le32(p + 20),
+			  data_len};
 	size_t raw_len = (size_t)f.row_len * f.rows;
 	uint8_t *raw = malloc(raw_len ? raw_len : 1);
 

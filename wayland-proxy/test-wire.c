@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "proxy.h"
+#include "unaligned.h"
 #include "wire.h"
 
 struct mb {
@@ -24,7 +25,7 @@ static void mb_start(struct mb *m)
 
 static void put_u32(struct mb *m, uint32_t v)
 {
-	memcpy(m->buf + m->len, &v, 4);
+	unaligned_write_ne32(m->buf + m->len, v);
 	m->len += 4;
 }
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unaligned.h"
+
 struct wire_entry {
 	const struct wl_interface *iface; /* NULL: free */
 	uint32_t version;
@@ -24,20 +26,13 @@ struct wire_objects {
 	unsigned count;
 };
 
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 int wire_peek(const uint8_t *buf, size_t len, uint32_t *ret_id, uint16_t *ret_opcode,
 	      uint16_t *ret_size)
 {
 	if (len < WIRE_HEADER_SIZE)
 		return -EAGAIN;
-	uint32_t id = get_u32(buf);
-	uint32_t word = get_u32(buf + 4);
+	uint32_t id = unaligned_read_ne32(buf);
+	uint32_t word = unaligned_read_ne32(buf + 4);
 	uint32_t size = word >> 16;
 	if (size < WIRE_HEADER_SIZE || size > WIRE_MAX_SIZE || size % 4 != 0)
 		return -EBADMSG;
@@ -245,7 +240,7 @@ int wire_parse(const struct wire_objects *objs, const struct wl_interface *const
 		}
 		if (size - off < 4)
 			return -EBADMSG;
-		uint32_t v = get_u32(buf + off);
+		uint32_t v = unaligned_read_ne32(buf + off);
 		off += 4;
 		switch (*p) {
 		case 'i':

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd-pass.h"
 #include "fuzz.h"
 #include "host.h"
 #include "log.h"
@@ -43,30 +44,11 @@ static int fake_connect(void *userdata)
 static void drain(int fd)
 {
 	char buf[65536];
-	union {
-		char buf[CMSG_SPACE(28 * sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	for (;;) {
-		struct iovec iov = {buf, sizeof(buf)};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = cbuf.buf,
-				    .msg_controllen = sizeof(cbuf.buf)};
-		ssize_t k = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (k <= 0)
-			return;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < n; i++) {
-				int got;
-				memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				close(got);
-			}
-		}
-	}
+	int got;
+
+	while (receive_one_fd(fd, buf, sizeof(buf), &got, MSG_DONTWAIT) > 0)
+		if (got >= 0)
+			close(got);
 }
 
 /* Writes the payload as the compositor would, with a small file (a keymap, or a clipboard
@@ -74,12 +56,6 @@ static void drain(int fd)
 static void compositor_says(int fd, const struct link_frame *f)
 {
 	static const char contents[] = "xkb_keymap { };";
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = {(void *)f->payload, f->len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	int file = -1;
 
 	if (f->len == 0)
@@ -88,16 +64,9 @@ static void compositor_says(int fd, const struct link_frame *f)
 		file = memfd_create("fuzz", MFD_CLOEXEC);
 		if (file < 0 || write(file, contents, sizeof(contents)) < 0)
 			abort();
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &file, sizeof(int));
 	}
-	if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN && errno != EPIPE)
+	ssize_t n = send_one_fd(fd, f->payload, f->len, file, MSG_DONTWAIT);
+	if (n < 0 && n != -EAGAIN && n != -EPIPE)
 		abort();
 	if (file >= 0)
 		close(file);
