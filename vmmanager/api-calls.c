@@ -967,8 +967,8 @@ static void h_policy_check(struct daemon *d, struct client *c, const struct api_
 	} else if (dec.action == RPC_DENY) {
 		json_object_object_add(o, "reason", json_object_new_string(reason));
 	}
-	log_info("policy check: %s from %s to %s: %s (%s)", req->arg, source, req->dest,
-		 actions[dec.action], reason);
+	log_info("policy check: %s from %s to %s: %s (%s)", LOG_ESC(req->arg), LOG_ESC(source),
+		 LOG_ESC(req->dest), actions[dec.action], LOG_ESC(reason));
 	rpc_policy_decision_finish(&dec);
 	client_reply_ok(c, o);
 }
@@ -1030,7 +1030,8 @@ void api_dispatch(struct daemon *d, struct client *c, const struct api_request *
 			client_reply_error(c, API_E_VALUE, "%s needs a qube name", req->call);
 			return;
 		}
-		log_debug("call %s dest=%s arg=%s", req->call, req->dest, req->arg);
+		log_debug("call %s dest=%s arg=%s", req->call, LOG_ESC(req->dest),
+			  LOG_ESC(req->arg));
 		handlers[i].handler(d, c, req);
 		return;
 	}

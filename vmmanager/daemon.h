@@ -14,6 +14,7 @@
 #include "api-request.h"
 #include "api.h"
 #include "frame.h"
+#include "log.h"
 #include "qube.h"
 #include "store.h"
 
@@ -74,7 +75,8 @@ struct vm {
 	struct waiter *waiters;
 	/* Echo requests in flight, answered in order. */
 	struct waiter *echo_waiters;
-	struct gui_host *gui; /* gui.c; NULL until the qube first had a GUI */
+	struct gui_host *gui;	       /* gui.c; NULL until the qube first had a GUI */
+	struct log_ratelimit deny_log; /* lines about its refused calls (rpc.c) */
 };
 
 struct daemon {

@@ -288,7 +288,8 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	remove_timer(&vm->start_timer);
 	if (vm->state == VM_TRANSIENT) {
 		vm->state = VM_RUNNING;
-		log_info("qube %s is running (agent %s)", vm->q->name, vm->chan->agent_version);
+		log_info("qube %s is running (agent %s)", vm->q->name,
+			 LOG_ESC(vm->chan->agent_version));
 		events_emit(d, "domain-start", vm->q->name, NULL);
 	}
 	vm_complete_waiters(d, vm, WAIT_START);

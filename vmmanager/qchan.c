@@ -171,11 +171,15 @@ static void handle_frame(struct daemon *d, struct vm *vm, const struct chan_fram
 	}
 
 	if (f->stream == 0) {
-		if (f->type == CHAN_ERROR)
-			log_warn("agent in %s reports an error: %.*s", vm->q->name,
-				 (int)(f->len > 200 ? 200 : f->len), (const char *)f->payload);
-		else
+		if (f->type == CHAN_ERROR) {
+			char text[201];
+			size_t n = f->len < sizeof(text) ? f->len : sizeof(text) - 1;
+			memcpy(text, f->payload, n);
+			text[n] = '\0';
+			log_warn("agent in %s reports an error: %s", vm->q->name, LOG_ESC(text));
+		} else {
 			qchan_violation(d, vm, "stream message on stream 0");
+		}
 		return;
 	}
 	r = relay_find(ch, f->stream);

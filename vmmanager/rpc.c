@@ -4,6 +4,7 @@
  * gets its target started if needed, the service is run there (SERVICE), and the two streams are
  * relayed with their windows enforced. The host answers calls addressed to it (dom0) itself.
  */
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -16,6 +17,9 @@
 #define RPC_MAX_CALLS	      1024u
 #define RPC_MAX_CALLS_PER_VM  (CHAN_MAX_STREAMS * 2u)
 #define RPC_DEFAULT_TIMEOUT_S 300u
+/* Lines about one qube's refused calls: at most this many per interval, then a count. */
+#define RPC_DENY_LOG_BURST	 10u
+#define RPC_DENY_LOG_INTERVAL_MS 10000u
 /* What a caller may send to a dom0 service (an admin call's JSON payload). */
 #define DOM0_INPUT_MAX (CHAN_MAX_PAYLOAD - 1024u)
 
@@ -57,6 +61,33 @@ struct rpc_call {
 
 static uint64_t ask_counter;
 static void call_proceed(struct rpc_call *c, const char *target);
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Logs a refusal of one of src's calls, within src's limit: a qube that floods refused calls
+ * cannot flood the log. Qube strings in the arguments must be escaped (LOG_ESC). */
+static void __attribute__((format(printf, 2, 3))) log_refusal(struct vm *src, const char *fmt, ...)
+{
+	unsigned suppressed = 0;
+	char line[1024];
+	va_list ap;
+
+	if (!log_ratelimit_allow(&src->deny_log, RPC_DENY_LOG_BURST, RPC_DENY_LOG_INTERVAL_MS,
+				 now_ms(), &suppressed))
+		return;
+	if (suppressed > 0)
+		log_info("rpc: suppressed %u messages about refused calls from %s", suppressed,
+			 src->q->name);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("%s", line);
+}
 
 static void send_caller(struct rpc_call *c, uint16_t type, const void *p, size_t len)
 {
@@ -141,8 +172,8 @@ static struct rpc_call *find_by_src(struct daemon *d, struct vm *src, uint32_t s
 static void call_timed_out(int timer, void *opaque)
 {
 	struct rpc_call *c = opaque;
-	log_warn("rpc: %s+%s from %s to %s timed out", c->service, c->arg,
-		 c->src ? c->src->q->name : "?", c->target);
+	log_warn("rpc: %s+%s from %s to %s timed out", LOG_ESC(c->service), LOG_ESC(c->arg),
+		 c->src ? c->src->q->name : "?", LOG_ESC(c->target));
 	call_abort(c, "the call timed out");
 }
 
@@ -290,9 +321,7 @@ static void dom0_admin(struct rpc_call *c)
 	}
 	/* Calls that turn the connection into a stream are for the host's own CLI only. */
 	/* ...and the `ask` prompt is the host's, never a qube's, whatever a policy says. */
-	if (streq(c->service, "admin.vm.Run") || streq(c->service, "admin.Events") ||
-	    streq(c->service, "admin.template.Build") ||
-	    strncmp(c->service, "admin.policy.", 13) == 0) {
+	if (rpc_service_host_only(c->service)) {
 		json_object_put(payload);
 		call_abort(c, "this admin call is not available to qubes");
 		return;
@@ -356,7 +385,7 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	}
 	if (len > sizeof(storage) || chan_strings_parse(p, len, 2, storage, strs) < 0) {
 		static const char msg[] = "malformed call";
-		log_warn("rpc: malformed call from %s", src->q->name);
+		log_refusal(src, "rpc: malformed call from %s", src->q->name);
 		qchan_send(d, src, CHAN_ERROR, stream, msg, sizeof(msg) - 1);
 		return;
 	}
@@ -365,7 +394,17 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		mine += c->src == src;
 	if (d->n_calls >= RPC_MAX_CALLS || mine >= RPC_MAX_CALLS_PER_VM) {
 		static const char msg[] = "too many calls in flight";
-		log_warn("rpc: refused a call from %s: too many calls in flight", src->q->name);
+		log_refusal(src, "rpc: refused a call from %s: too many calls in flight",
+			    src->q->name);
+		qchan_send(d, src, CHAN_ERROR, stream, msg, sizeof(msg) - 1);
+		return;
+	}
+
+	/* Whatever the policy says: before it is asked, so nothing is started either. */
+	if (rpc_service_host_only(strs[1])) {
+		static const char msg[] = "request refused: only the host may use this service";
+		log_refusal(src, "rpc: %s from %s to %s: denied (a service only the host uses)",
+			    LOG_ESC(strs[1]), src->q->name, LOG_ESC(strs[0]));
 		qchan_send(d, src, CHAN_ERROR, stream, msg, sizeof(msg) - 1);
 		return;
 	}
@@ -373,8 +412,9 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	/* The caller's identity is the channel's: src, never anything in the payload. */
 	int r = rpc_policy_decide(d, src->q->name, strs[0], strs[1], &dec, reason, sizeof(reason));
 	if (r < 0 || dec.action == RPC_DENY) {
-		log_info("rpc: %s from %s to %s: denied (%s)", strs[1], src->q->name, strs[0],
-			 reason);
+		/* The reason may quote the service name, which is the qube's. */
+		log_refusal(src, "rpc: %s from %s to %s: denied (%s)", LOG_ESC(strs[1]),
+			    src->q->name, LOG_ESC(strs[0]), LOG_ESC(reason));
 		char msg[320];
 		snprintf(msg, sizeof(msg), "request refused: %s", reason);
 		qchan_send(d, src, CHAN_ERROR, stream, msg, strlen(msg));
@@ -404,7 +444,8 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		if (!prompt) {
 			log_info("rpc: %s+%s from %s to %s: denied (%s, and no prompt agent is "
 				 "registered)",
-				 c->service, c->arg, src->q->name, strs[0], reason);
+				 LOG_ESC(c->service), LOG_ESC(c->arg), src->q->name,
+				 LOG_ESC(strs[0]), LOG_ESC(reason));
 			call_abort(c,
 				   "request refused: the policy asks, and no prompt is available");
 			rpc_policy_decision_finish(&dec);
@@ -430,15 +471,17 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		json_object_object_add(
 		    ev, "default_target",
 		    dec.default_target ? json_object_new_string(dec.default_target) : NULL);
-		log_info("rpc: %s+%s from %s to %s: asking the prompt (%s)", c->service, c->arg,
-			 src->q->name, strs[0], dec.rule ? dec.rule : "-");
+		log_info("rpc: %s+%s from %s to %s: asking the prompt (%s)", LOG_ESC(c->service),
+			 LOG_ESC(c->arg), src->q->name, LOG_ESC(strs[0]),
+			 dec.rule ? dec.rule : "-");
 		client_send_event(prompt, ev);
 		json_object_put(ev);
 		rpc_policy_decision_finish(&dec);
 		return;
 	}
-	log_info("rpc: %s+%s from %s to %s: allowed, target %s (%s)", c->service, c->arg,
-		 src->q->name, strs[0], dec.target, dec.rule ? dec.rule : "-");
+	log_info("rpc: %s+%s from %s to %s: allowed, target %s (%s)", LOG_ESC(c->service),
+		 LOG_ESC(c->arg), src->q->name, LOG_ESC(strs[0]), LOG_ESC(dec.target),
+		 dec.rule ? dec.rule : "-");
 	call_proceed(c, dec.target);
 	rpc_policy_decision_finish(&dec);
 }
@@ -524,8 +567,8 @@ int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, cons
 	if (!c)
 		return -ENOENT;
 	if (!target) {
-		log_info("rpc: %s+%s from %s to %s: denied at the prompt", c->service, c->arg,
-			 c->src ? c->src->q->name : "?", c->requested);
+		log_info("rpc: %s+%s from %s to %s: denied at the prompt", LOG_ESC(c->service),
+			 LOG_ESC(c->arg), c->src ? c->src->q->name : "?", LOG_ESC(c->requested));
 		call_abort(c, "request refused at the prompt");
 		return 0;
 	}
@@ -534,8 +577,9 @@ int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, cons
 		offered |= streq(c->ask_targets[i], target);
 	if (!offered)
 		return -EINVAL;
-	log_info("rpc: %s+%s from %s to %s: allowed at the prompt, target %s", c->service, c->arg,
-		 c->src ? c->src->q->name : "?", c->requested, target);
+	log_info("rpc: %s+%s from %s to %s: allowed at the prompt, target %s", LOG_ESC(c->service),
+		 LOG_ESC(c->arg), c->src ? c->src->q->name : "?", LOG_ESC(c->requested),
+		 LOG_ESC(target));
 	c->prompt = NULL;
 	call_proceed(c, target);
 	return 0;
