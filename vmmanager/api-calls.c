@@ -290,6 +290,8 @@ static void h_clone(struct daemon *d, struct client *c, const struct api_request
 		client_reply_error(c, API_E_VM, "cannot copy '%s': %s", src->q->name, strerror(-r));
 		return;
 	}
+	/* A clone is the user's qube, even of a disposable made for a call. */
+	q->call_disposable = false;
 	r = store_create_begin(d->store, q, &tmpdir);
 	if (r >= 0) {
 		static const char *const vols[] = {"private.qcow2", "root.qcow2"};
@@ -578,6 +580,17 @@ static void h_feature(struct daemon *d, struct client *c, const struct api_reque
 	}
 	if (qube_dup(vm->q, vm->q->name, &copy) < 0) {
 		client_reply_error(c, API_E_VM, "out of memory");
+		return;
+	}
+	if (streq(op, "Set") && streq(req->arg, QUBE_FEATURE_RESERVED_AUTO_CLEANUP)) {
+		/* Deleting a qube at its halt must never be something a qube (or anyone) can
+		 * ask for through a feature; disposables made for calls carry an internal mark. */
+		qube_free(copy);
+		client_reply_error(
+		    c, API_E_VALUE,
+		    "the feature '%s' is reserved: a qube cannot be made a disposable "
+		    "through it",
+		    req->arg);
 		return;
 	}
 	if (streq(op, "Set")) {

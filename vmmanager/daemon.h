@@ -109,12 +109,17 @@ struct daemon {
 	unsigned n_calls;
 	unsigned rpc_timeout_s;
 	struct prompt *prompts; /* registered `ask` agents */
+	/* Entries under qubes/ whose qube.json did not load: left as they are, never deleted,
+	 * and a domain of theirs that runs is left running. */
+	char **quarantined;
+	size_t n_quarantined;
 };
 
 /* vm registry (daemon.c) */
 struct vm *daemon_find_vm(struct daemon *d, const char *name);
 struct vm *daemon_add_vm(struct daemon *d, struct qube *q); /* takes q */
 void daemon_remove_vm(struct daemon *d, struct vm *vm);
+bool daemon_is_quarantined(struct daemon *d, const char *qube_name);
 char *daemon_domain_name(struct daemon *d, const char *qube_name);
 char *daemon_channel_path(struct daemon *d, const char *qube_name);
 char *daemon_qube_file(struct daemon *d, const char *qube_name, const char *file);
@@ -167,6 +172,9 @@ void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, con
 		     const char *message);
 void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind);
 int daemon_reconcile(struct daemon *d);
+/* Takes over a domain that runs from before this bulkheadd: Transient, with the start's
+ * timeout (qrexec_timeout), until its agent answers the new connection; or Paused. */
+void vm_adopt(struct daemon *d, struct vm *vm, bool paused);
 int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
 /* Kills and removes a disposable made for a call, once the event loop is back in control. */
 void vm_dispose(struct daemon *d, struct vm *vm);

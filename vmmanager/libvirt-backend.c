@@ -274,7 +274,9 @@ int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned lon
 	return -ENODATA;
 }
 
-/* Adopts running domains of ours, destroys those whose qube is gone. */
+/* Adopts running domains of ours; destroys those whose qube is gone and disposables made for
+ * calls (their calls ended with the previous bulkheadd); leaves alone those whose qube's entry
+ * is quarantined (it exists, it just did not load). */
 int daemon_reconcile(struct daemon *d)
 {
 	virDomainPtr *doms = NULL;
@@ -289,15 +291,23 @@ int daemon_reconcile(struct daemon *d)
 		const char *dname = virDomainGetName(doms[i]);
 		if (dname && strncmp(dname, d->domain_prefix, plen) == 0) {
 			struct vm *vm = daemon_find_vm(d, dname + plen);
-			if (!vm) {
+			if (!vm && daemon_is_quarantined(d, dname + plen)) {
+				log_warn("leaving domain %s running: its qube's directory is "
+					 "quarantined",
+					 dname);
+			} else if (!vm) {
 				log_warn("destroying domain %s: no such qube in the store", dname);
 				virDomainDestroy(doms[i]);
+			} else if (vm->q->call_disposable && virDomainDestroy(doms[i]) == 0) {
+				log_info("destroyed the disposable %s: its call ended with the "
+					 "previous bulkheadd",
+					 vm->q->name);
 			} else {
 				enum vm_state st = VM_RUNNING;
 				backend_domain_state(d, vm->q->name, &st);
-				vm->state = st == VM_PAUSED ? VM_PAUSED : VM_TRANSIENT;
 				log_info("adopting running qube %s", vm->q->name);
-				qchan_connect(d, vm);
+				/* A disposable that would not die is removed when it stops. */
+				vm_adopt(d, vm, st == VM_PAUSED);
 			}
 		}
 		virDomainFree(doms[i]);
@@ -307,7 +317,7 @@ int daemon_reconcile(struct daemon *d)
 	/* Disposables made for calls that a crash interrupted are gone with their calls. */
 	for (size_t i = d->n_vms; i-- > 0;) {
 		struct vm *vm = d->vms[i];
-		if (vm->state == VM_HALTED && qube_feature_get(vm->q, "disposable-auto-cleanup") &&
+		if (vm->state == VM_HALTED && vm->q->call_disposable &&
 		    store_remove(d->store, vm->q->name) == 0) {
 			log_info("removed the leftover disposable %s", vm->q->name);
 			daemon_remove_vm(d, vm);

@@ -283,6 +283,16 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	return 0;
 }
 
+void vm_adopt(struct daemon *d, struct vm *vm, bool paused)
+{
+	vm->state = paused ? VM_PAUSED : VM_TRANSIENT;
+	/* An agent that never answers would otherwise leave it Transient for good. */
+	if (!paused)
+		vm->start_timer = virEventAddTimeout((int)vm->q->qrexec_timeout * 1000,
+						     start_timed_out, vm, NULL);
+	qchan_connect(d, vm);
+}
+
 void vm_agent_ready(struct daemon *d, struct vm *vm)
 {
 	remove_timer(&vm->start_timer);
@@ -312,7 +322,7 @@ void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 	rpc_vm_gone(d, vm);
 	remove_transient_volumes(d, vm);
 	log_info("qube %s halted (%s)", vm->q->name, reason);
-	if (qube_feature_get(vm->q, "disposable-auto-cleanup"))
+	if (vm->q->call_disposable)
 		vm_dispose(d, vm);
 	if (was_starting) {
 		_cleanup_free_ char *msg =
@@ -396,16 +406,19 @@ int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret
 			return -EEXIST;
 		}
 		snprintf(name, sizeof(name), "disp%u", 1 + (unsigned)(random() % 9999));
-		if (!daemon_find_vm(d, name))
+		/* A directory that did not load (quarantined) keeps its name taken, too. */
+		if (!daemon_find_vm(d, name) && !store_exists(d->store, name))
 			break;
 	}
 	r = qube_new(name, QUBE_DISPVM, t->q->label, &q);
 	if (r >= 0)
 		r = qube_prop_set(q, "template", dvm_name, NULL);
-	if (r >= 0)
-		r = qube_feature_set(q, "disposable-auto-cleanup", "1");
-	if (r >= 0)
+	if (r >= 0) {
+		/* Marked in the qube.json that store_create_commit makes appear: no moment
+		 * exists at which it is stored unmarked. */
+		q->call_disposable = true;
 		r = store_create_begin(d->store, q, &tmpdir);
+	}
 	if (r >= 0) {
 		r = store_create_commit(d->store, tmpdir, name);
 		if (r < 0)
@@ -428,7 +441,7 @@ static void dispose_now(int timer, void *opaque)
 	struct vm *vm = daemon_find_vm(d, name);
 
 	virEventRemoveTimeout(timer);
-	if (vm && qube_feature_get(vm->q, "disposable-auto-cleanup")) {
+	if (vm && vm->q->call_disposable) {
 		if (vm->state != VM_HALTED) {
 			backend_destroy_domain(d, vm->q->name);
 			vm_domain_stopped(d, vm, "disposable done");

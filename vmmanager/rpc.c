@@ -219,9 +219,12 @@ void rpc_vm_gone(struct daemon *d, struct vm *vm)
 				send_u32(c, false, CHAN_SIGNAL, 9);
 			call_free(c);
 		} else if (c->dst == vm) {
+			/* Its channel is gone, but the qube may run on (a protocol violation
+			 * only closes the channel): a disposable made for the call still goes. */
 			if (c->disposable)
-				c->disposable = false; /* it is going already */
-			c->state = CALL_WAITING;       /* its channel is gone: nothing to forget */
+				vm_dispose(d, vm);
+			c->disposable = false;
+			c->state = CALL_WAITING; /* its channel is gone: nothing to forget */
 			c->dst = NULL;
 			call_abort(c, "the target stopped during the call");
 		}
