@@ -1,8 +1,10 @@
 /* Starting and stopping qubes, and the clients waiting for either. */
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "daemon.h"
 #include "gui.h"
+#include "host-memory.h"
 #include "log.h"
 #include "util.h"
 
@@ -169,6 +171,35 @@ static bool file_exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+/* Whether the host has q's memory now; otherwise a message naming the numbers. A host whose
+ * /proc/meminfo cannot be read is not a reason to refuse. */
+static bool memory_for_start(struct daemon *d, const struct qube *q, char **ret_msg)
+{
+	char text[8192];
+	unsigned long long avail_kib, starting = 0, left = 0;
+	_cleanup_close_ int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+
+	if (n <= 0)
+		return true;
+	text[n] = '\0';
+	if (meminfo_available_kib(text, &avail_kib) < 0)
+		return true;
+	/* Qubes still booting have not touched their memory: MemAvailable does not show it. */
+	for (size_t i = 0; i < d->n_vms; i++)
+		if (d->vms[i]->state == VM_TRANSIENT)
+			starting += d->vms[i]->q->memory;
+	if (memory_admit(avail_kib, HOST_MEMORY_RESERVE_MIB, starting, q->memory, &left))
+		return true;
+	*ret_msg = xasprintf("not enough memory to start '%s': it needs %u MiB; the host has %llu "
+			     "MiB available, keeps %llu MiB for itself and %llu MiB are promised "
+			     "to qubes that are starting, which leaves %llu MiB; lower its memory "
+			     "(bulkhead prefs %s memory N) or stop another qube",
+			     q->name, q->memory, avail_kib / 1024, HOST_MEMORY_RESERVE_MIB,
+			     starting, left, q->name);
+	return false;
+}
+
 static void start_timed_out(int timer, void *opaque)
 {
 	struct vm *vm = opaque;
@@ -252,6 +283,9 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		     "kernel '%s' is not installed (%s); `bulkhead template build minimal` "
 		     "fetches the default kernel",
 		     q->kernel ? q->kernel : "default", kernel);
+	/* Before anything is made for this start. */
+	if (!memory_for_start(d, q, &msg))
+		FAIL(API_E_MEMORY, "%s", msg);
 
 	remove_transient_volumes(d, vm);
 	r = 0;

@@ -17,6 +17,10 @@
 #define RPC_MAX_CALLS	      1024u
 #define RPC_MAX_CALLS_PER_VM  (CHAN_MAX_STREAMS * 2u)
 #define RPC_DEFAULT_TIMEOUT_S 300u
+/* What one calling qube can make the host do at once: disposables made for its calls, and
+ * targets its calls are starting. (Every start is also admitted against the host's memory.) */
+#define RPC_MAX_DISPOSABLES_PER_VM 4u
+#define RPC_MAX_AUTOSTARTS_PER_VM  4u
 /* Lines about one qube's refused calls: at most this many per interval, then a count. */
 #define RPC_DENY_LOG_BURST	 10u
 #define RPC_DENY_LOG_INTERVAL_MS 10000u
@@ -50,6 +54,7 @@ struct rpc_call {
 	int api_fd, api_watch;
 	struct chan_decoder *api_dec;
 	bool disposable; /* dst is a disposable made for this call: removed afterwards */
+	bool starting;	 /* this call started its (halted) target, which has not answered yet */
 	/* ask */
 	uint64_t ask_id;
 	struct client *prompt;
@@ -190,6 +195,7 @@ static void connect_target(struct rpc_call *c)
 		return;
 	}
 	c->state = CALL_RUNNING;
+	c->starting = false;
 	if (c->timer < 0)
 		c->timer =
 		    virEventAddTimeout((int)c->d->rpc_timeout_s * 1000, call_timed_out, c, NULL);
@@ -489,10 +495,30 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	rpc_policy_decision_finish(&dec);
 }
 
+/* Whether the caller of c may make one more disposable (or start one more target) now; if
+ * not, the refusal is logged and the reason returned. */
+static const char *caller_over_cap(struct rpc_call *c, bool disposable)
+{
+	unsigned n = 0, cap = disposable ? RPC_MAX_DISPOSABLES_PER_VM : RPC_MAX_AUTOSTARTS_PER_VM;
+
+	for (struct rpc_call *o = c->d->calls; o; o = o->next)
+		if (o != c && o->src == c->src && (disposable ? o->disposable : o->starting))
+			n++;
+	if (n < cap)
+		return NULL;
+	log_refusal(c->src, "rpc: %s+%s from %s: refused: %u %s already", LOG_ESC(c->service),
+		    LOG_ESC(c->arg), c->src->q->name, n,
+		    disposable ? "disposables made for its calls exist"
+			       : "targets of its calls are starting");
+	return disposable ? "request refused: too many disposables for this qube's calls at once"
+			  : "request refused: too many targets of this qube's calls are starting";
+}
+
 /* The call is allowed to `target`: run it there (or answer it here, for dom0). */
 static void call_proceed(struct rpc_call *c, const char *target)
 {
 	struct daemon *d = c->d;
+	const char *over;
 	int r;
 
 	c->target = xstrdup(target);
@@ -512,6 +538,10 @@ static void call_proceed(struct rpc_call *c, const char *target)
 	struct vm *dst = NULL;
 	if (strncmp(target, "@dispvm:", 8) == 0) {
 		char *msg = NULL;
+		if (c->src && (over = caller_over_cap(c, true))) {
+			call_abort(c, over);
+			return;
+		}
 		r = vm_create_disposable(d, target + 8, &dst, &msg);
 		if (r < 0) {
 			log_warn("rpc: cannot make a disposable of %s: %s", target + 8, msg);
@@ -540,14 +570,24 @@ static void call_proceed(struct rpc_call *c, const char *target)
 			call_abort(c, "the target is not running and autostart=no");
 			return;
 		}
+		if (!c->disposable && c->src && (over = caller_over_cap(c, false))) {
+			call_abort(c, over);
+			return;
+		}
 		char *err = NULL, *msg = NULL;
 		if (vm_start(d, dst, &err, &msg) < 0) {
 			log_warn("rpc: cannot start %s for a call: %s", dst->q->name, msg);
+			/* The caller learns why when it is the host's memory. */
+			_cleanup_free_ char *why =
+			    streq(err, API_E_MEMORY)
+				? xasprintf("the target could not be started: %s", msg)
+				: xstrdup("the target could not be started");
 			free(err);
 			free(msg);
-			call_abort(c, "the target could not be started");
+			call_abort(c, why);
 			return;
 		}
+		c->starting = !c->disposable;
 		/* The start has its own limit (the target's qrexec_timeout, after which it is
 		 * killed and the call ends with it); the call's own timeout runs from when the
 		 * service starts, so a slow boot does not eat it. */
