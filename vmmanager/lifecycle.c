@@ -477,7 +477,13 @@ static void dispose_now(int timer, void *opaque)
 	virEventRemoveTimeout(timer);
 	if (vm && vm->q->call_disposable) {
 		if (vm->state != VM_HALTED) {
-			backend_destroy_domain(d, vm->q->name);
+			int r = backend_destroy_domain(d, vm->q->name);
+			if (r < 0 && r != -ENOENT) {
+				/* Its volumes are in use: removed once it is gone. */
+				log_warn("cannot destroy the disposable %s; trying again", name);
+				virEventAddTimeout(1000, dispose_now, name, NULL);
+				return;
+			}
 			vm_domain_stopped(d, vm, "disposable done");
 		}
 		if (store_remove(d->store, name) == 0) {
