@@ -80,8 +80,11 @@ wait_running alice
 
 log "an adopted qube whose agent never answers is stopped after its qrexec_timeout"
 bh prefs alice qrexec_timeout 15
-# The agent stops itself a little later, after this command returned.
-bh run -p --user root alice -- sh -c '(sleep 3; for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = bulkhead-agent ] && kill -STOP ${p#/proc/}; done) >/dev/null 2>&1 </dev/null &'
+# The agent (the qube's PID 1, which ignores SIGSTOP) is frozen through its cgroup a little
+# later, after this command returned.
+bh run -p --user root alice -- sh -c '
+	mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; mkdir -p /sys/fs/cgroup/frozen &&
+	setsid sh -c "sleep 3; echo 1 >/sys/fs/cgroup/frozen/cgroup.procs && echo 1 >/sys/fs/cgroup/frozen/cgroup.freeze" >/dev/null 2>&1 </dev/null &'
 kill9_daemon
 sleep 4
 start_daemon
