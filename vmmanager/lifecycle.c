@@ -220,6 +220,112 @@ static void start_timed_out(int timer, void *opaque)
 	vm_domain_stopped(d, vm, "start timed out");
 }
 
+/* A start under way whose throw-away volumes are being made by qemu-img, off the event loop;
+ * found again by name and serial, as the qube may be stopped or removed meanwhile. */
+struct start_prep {
+	struct daemon *d;
+	char *name;
+	uint64_t serial;
+	char *ov, *src_root; /* root overlay and what backs it; src_root NULL: none */
+	char *pov, *src_priv;
+	char *vol;
+	unsigned step;
+};
+
+static uint64_t start_serials;
+
+static void start_prep_free(struct start_prep *p)
+{
+	free(p->name);
+	free(p->ov);
+	free(p->src_root);
+	free(p->pov);
+	free(p->src_priv);
+	free(p->vol);
+	free(p);
+}
+
+/* The start of vm ends here: its waiters learn why, and it is halted again (which removes
+ * what was made for it, and a disposable with it). */
+static void start_failed(struct daemon *d, struct vm *vm, const char *error, const char *msg)
+{
+	log_warn("qube %s could not start: %s", vm->q->name, msg);
+	vm_fail_waiters(d, vm, WAIT_START, error, msg);
+	vm_fail_waiters(d, vm, WAIT_RUN, error, msg);
+	vm_domain_stopped(d, vm, "its start failed");
+}
+
+static void start_prep_step_done(int r, void *userdata);
+
+/* Starts making the next volume: 0 when one is being made, 1 when all are made (the domain is
+ * next), -errno when qemu-img could not even be started. */
+static int start_prep_next(struct start_prep *p)
+{
+	for (;; p->step++) {
+		switch (p->step) {
+		case 0:
+			if (!p->src_root)
+				continue;
+			return volume_create_overlay_async(p->ov, p->src_root, start_prep_step_done,
+							   p);
+		case 1:
+			if (!p->src_priv)
+				continue;
+			return volume_create_overlay_async(p->pov, p->src_priv,
+							   start_prep_step_done, p);
+		case 2:
+			return volume_create_async(p->vol, 1024ull * 1024 * 1024,
+						   start_prep_step_done, p);
+		default:
+			return 1; /* all made */
+		}
+	}
+}
+
+static void start_domain(struct daemon *d, struct vm *vm)
+{
+	_cleanup_free_ char *msg = NULL;
+
+	if (backend_create_domain(d, vm, &msg) < 0) {
+		start_failed(d, vm, API_E_VM, msg);
+		return;
+	}
+	vm->start_timer =
+	    virEventAddTimeout((int)vm->q->qrexec_timeout * 1000, start_timed_out, vm, NULL);
+	qchan_connect(d, vm);
+}
+
+static void start_prep_step_done(int r, void *userdata)
+{
+	struct start_prep *p = userdata;
+	struct daemon *d = p->d;
+	struct vm *vm = daemon_find_vm(d, p->name);
+
+	if (!vm || vm->start_serial != p->serial || vm->state != VM_TRANSIENT) {
+		/* Stopped (killed, removed) while its volumes were made: what this step made
+		 * after the stop removed the others goes too. */
+		if (vm && vm->state == VM_HALTED)
+			remove_transient_volumes(d, vm);
+		start_prep_free(p);
+		return;
+	}
+	if (r >= 0) {
+		p->step++;
+		r = start_prep_next(p);
+		if (r == 0)
+			return; /* the next volume is being made */
+	}
+	start_prep_free(p);
+	if (r < 0) {
+		_cleanup_free_ char *msg =
+		    xasprintf("cannot create the volumes of '%s' for this start: %s", vm->q->name,
+			      strerror(-r));
+		start_failed(d, vm, r == -ENOSPC ? API_E_NO_SPACE : API_E_VM, msg);
+		return;
+	}
+	start_domain(d, vm);
+}
+
 int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message)
 {
 	const struct qube *q = vm->q;
@@ -288,32 +394,27 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		FAIL(API_E_MEMORY, "%s", msg);
 
 	remove_transient_volumes(d, vm);
-	r = 0;
-	if (src_root)
-		r = volume_create_overlay(ov, src_root);
-	if (r >= 0 && src_priv)
-		r = volume_create_overlay(pov, src_priv);
-	if (r >= 0)
-		r = volume_create(vol, 1024ull * 1024 * 1024);
+	struct start_prep *p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->name = xstrdup(q->name);
+	p->serial = vm->start_serial = ++start_serials;
+	p->ov = TAKE_PTR(ov);
+	p->src_root = TAKE_PTR(src_root);
+	p->pov = TAKE_PTR(pov);
+	p->src_priv = TAKE_PTR(src_priv);
+	p->vol = TAKE_PTR(vol);
+	r = start_prep_next(p);
 	if (r < 0) {
+		start_prep_free(p);
 		remove_transient_volumes(d, vm);
-		FAIL(r == -ENOSPC ? API_E_NO_SPACE : API_E_VM,
-		     "cannot create the volumes of '%s' for this start: %s", q->name, strerror(-r));
-	}
-
-	r = backend_create_domain(d, vm, &msg);
-	if (r < 0) {
-		remove_transient_volumes(d, vm);
-		*ret_error_name = xstrdup(API_E_VM);
-		*ret_message = TAKE_PTR(msg);
-		return r;
+		FAIL(API_E_VM, "cannot create the volumes of '%s' for this start: %s", q->name,
+		     strerror(-r));
 	}
 #undef FAIL
+	/* Starting from now on (also for the memory admission of other starts); the domain
+	 * is created once the volumes are made. */
 	vm->state = VM_TRANSIENT;
 	events_emit(d, "domain-pre-start", q->name, NULL);
-	vm->start_timer =
-	    virEventAddTimeout((int)q->qrexec_timeout * 1000, start_timed_out, vm, NULL);
-	qchan_connect(d, vm);
 	return 0;
 }
 
