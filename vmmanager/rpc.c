@@ -76,14 +76,16 @@ static uint64_t now_ms(void)
 
 /* Logs a refusal of one of src's calls, within src's limit: a qube that floods refused calls
  * cannot flood the log. Qube strings in the arguments must be escaped (LOG_ESC). */
-static void __attribute__((format(printf, 2, 3))) log_refusal(struct vm *src, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+log_refusal_at(enum log_level level, struct vm *src, const char *fmt, ...)
 {
 	unsigned suppressed = 0;
 	char line[1024];
 	va_list ap;
 
-	if (!log_ratelimit_allow(&src->deny_log, RPC_DENY_LOG_BURST, RPC_DENY_LOG_INTERVAL_MS,
-				 now_ms(), &suppressed))
+	/* src is NULL only for a call whose caller went away: nothing to limit. */
+	if (src && !log_ratelimit_allow(&src->deny_log, RPC_DENY_LOG_BURST,
+					RPC_DENY_LOG_INTERVAL_MS, now_ms(), &suppressed))
 		return;
 	if (suppressed > 0)
 		log_info("rpc: suppressed %u messages about refused calls from %s", suppressed,
@@ -91,8 +93,9 @@ static void __attribute__((format(printf, 2, 3))) log_refusal(struct vm *src, co
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_info("%s", line);
+	log_msg(level, "%s", line);
 }
+#define log_refusal(src, ...) log_refusal_at(LOG_LVL_INFO, src, __VA_ARGS__)
 
 static void send_caller(struct rpc_call *c, uint16_t type, const void *p, size_t len)
 {
@@ -389,7 +392,8 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	struct rpc_policy_decision dec = {0};
 
 	if (find_by_src(d, src, stream)) {
-		log_warn("rpc: %s reused stream %#x", src->q->name, stream);
+		log_refusal_at(LOG_LVL_WARN, src, "rpc: %s reused stream %#x", src->q->name,
+			       stream);
 		return;
 	}
 	if (len > sizeof(storage) || chan_strings_parse(p, len, 2, storage, strs) < 0) {
@@ -411,7 +415,8 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 
 	/* Whatever the policy says: before it is asked, so nothing is started either. */
 	if (rpc_service_host_only(strs[1])) {
-		static const char msg[] = "request refused: only the host may use this service";
+		static const char msg[] = "request refused: only the host may use this service; it "
+					  "is not available to qubes";
 		log_refusal(src, "rpc: %s from %s to %s: denied (a service only the host uses)",
 			    LOG_ESC(strs[1]), src->q->name, LOG_ESC(strs[0]));
 		qchan_send(d, src, CHAN_ERROR, stream, msg, sizeof(msg) - 1);
@@ -451,10 +456,11 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	if (dec.action == RPC_ASK) {
 		struct client *prompt = prompt_find(d);
 		if (!prompt) {
-			log_info("rpc: %s+%s from %s to %s: denied (%s, and no prompt agent is "
-				 "registered)",
-				 LOG_ESC(c->service), LOG_ESC(c->arg), src->q->name,
-				 LOG_ESC(strs[0]), LOG_ESC(reason));
+			log_refusal(src,
+				    "rpc: %s+%s from %s to %s: denied (%s, and no prompt agent is "
+				    "registered)",
+				    LOG_ESC(c->service), LOG_ESC(c->arg), src->q->name,
+				    LOG_ESC(strs[0]), LOG_ESC(reason));
 			call_abort(c,
 				   "request refused: the policy asks, and no prompt is available");
 			rpc_policy_decision_finish(&dec);
@@ -544,7 +550,9 @@ static void call_proceed(struct rpc_call *c, const char *target)
 		}
 		r = vm_create_disposable(d, target + 8, &dst, &msg);
 		if (r < 0) {
-			log_warn("rpc: cannot make a disposable of %s: %s", target + 8, msg);
+			log_refusal_at(LOG_LVL_WARN, c->src,
+				       "rpc: cannot make a disposable of %s: %s",
+				       LOG_ESC(target + 8), msg);
 			free(msg);
 			call_abort(c, "cannot create the disposable target");
 			return;
@@ -576,7 +584,8 @@ static void call_proceed(struct rpc_call *c, const char *target)
 		}
 		char *err = NULL, *msg = NULL;
 		if (vm_start(d, dst, &err, &msg) < 0) {
-			log_warn("rpc: cannot start %s for a call: %s", dst->q->name, msg);
+			log_refusal_at(LOG_LVL_WARN, c->src, "rpc: cannot start %s for a call: %s",
+				       dst->q->name, msg);
 			/* The caller learns why when it is the host's memory. */
 			_cleanup_free_ char *why =
 			    streq(err, API_E_MEMORY)
