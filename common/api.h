@@ -116,6 +116,7 @@ enum api_call {
 #define API_E_TIMEOUT	  "QubesTimeoutError"
 #define API_E_EXISTS	  "QubesVMExistsError"
 #define API_E_VM	  "QubesVMError"
+#define API_E_MEMORY	  "QubesMemoryError"
 
 /* Environment overrides, for tests and for running several instances side by side. */
 #define BULKHEAD_ENV_SOCKET	   "BULKHEAD_SOCKET"

@@ -291,6 +291,8 @@ static void h_clone(struct daemon *d, struct client *c, const struct api_request
 		client_reply_error(c, API_E_VM, "cannot copy '%s': %s", src->q->name, strerror(-r));
 		return;
 	}
+	/* A clone is the user's qube, even of a disposable made for a call. */
+	q->call_disposable = false;
 	r = store_create_begin(d->store, q, &tmpdir);
 	if (r >= 0) {
 		static const char *const vols[] = {"private.qcow2", "root.qcow2"};
@@ -579,6 +581,17 @@ static void h_feature(struct daemon *d, struct client *c, const struct api_reque
 	}
 	if (qube_dup(vm->q, vm->q->name, &copy) < 0) {
 		client_reply_error(c, API_E_VM, "out of memory");
+		return;
+	}
+	if (streq(op, "Set") && streq(req->arg, QUBE_FEATURE_RESERVED_AUTO_CLEANUP)) {
+		/* Deleting a qube at its halt must never be something a qube (or anyone) can
+		 * ask for through a feature; disposables made for calls carry an internal mark. */
+		qube_free(copy);
+		client_reply_error(
+		    c, API_E_VALUE,
+		    "the feature '%s' is reserved: a qube cannot be made a disposable "
+		    "through it",
+		    req->arg);
 		return;
 	}
 	if (streq(op, "Set")) {
@@ -1008,8 +1021,8 @@ static void h_policy_check(struct daemon *d, struct client *c, const struct api_
 	} else if (dec.action == RPC_DENY) {
 		json_object_object_add(o, "reason", json_object_new_string(reason));
 	}
-	log_info("policy check: %s from %s to %s: %s (%s)", req->arg, source, req->dest,
-		 actions[dec.action], reason);
+	log_info("policy check: %s from %s to %s: %s (%s)", LOG_ESC(req->arg), LOG_ESC(source),
+		 LOG_ESC(req->dest), actions[dec.action], LOG_ESC(reason));
 	rpc_policy_decision_finish(&dec);
 	client_reply_ok(c, o);
 }
@@ -1071,7 +1084,8 @@ void api_dispatch(struct daemon *d, struct client *c, const struct api_request *
 			client_reply_error(c, API_E_VALUE, "%s needs a qube name", req->call);
 			return;
 		}
-		log_debug("call %s dest=%s arg=%s", req->call, req->dest, req->arg);
+		log_debug("call %s dest=%s arg=%s", req->call, LOG_ESC(req->dest),
+			  LOG_ESC(req->arg));
 		handlers[i].handler(d, c, req);
 		return;
 	}

@@ -46,6 +46,14 @@ void daemon_remove_vm(struct daemon *d, struct vm *vm)
 	free(vm);
 }
 
+bool daemon_is_quarantined(struct daemon *d, const char *qube_name)
+{
+	for (size_t i = 0; i < d->n_quarantined; i++)
+		if (streq(d->quarantined[i], qube_name))
+			return true;
+	return false;
+}
+
 char *daemon_domain_name(struct daemon *d, const char *qube_name)
 {
 	return xasprintf("%s%s", d->domain_prefix, qube_name);

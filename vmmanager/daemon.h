@@ -16,6 +16,7 @@
 #include "api.h"
 #include "frame.h"
 #include "qmsg.h"
+#include "log.h"
 #include "qube.h"
 #include "store.h"
 
@@ -66,10 +67,12 @@ struct vm {
 	struct waiter *waiters;
 	/* Echo requests in flight, answered in order. */
 	struct waiter *echo_waiters;
-	struct gui_host *gui;  /* gui.c; NULL until the qube first had a GUI */
-	unsigned uid_slot;     /* its host processes' uid: SANDBOX_QUBE_UID_BASE + slot; 0: none */
-	int respawn_timer;     /* a dead channel process is replaced once */
-	unsigned host_streams; /* services and run commands its channel process carries */
+	struct gui_host *gui;	       /* gui.c; NULL until the qube first had a GUI */
+	unsigned uid_slot;	       /* its host processes' uid: SANDBOX_QUBE_UID_BASE + slot */
+	int respawn_timer;	       /* a dead channel process is replaced once */
+	unsigned host_streams;	       /* services and run commands its channel process carries */
+	uint64_t start_serial;	       /* the start its volumes are being made for (lifecycle.c) */
+	struct log_ratelimit deny_log; /* lines about its refused calls (rpc.c) */
 };
 
 struct daemon {
@@ -106,12 +109,17 @@ struct daemon {
 	unsigned n_calls;
 	unsigned rpc_timeout_s;
 	struct prompt *prompts; /* registered `ask` agents */
+	/* Entries under qubes/ whose qube.json did not load: left as they are, never deleted,
+	 * and a domain of theirs that runs is left running. */
+	char **quarantined;
+	size_t n_quarantined;
 };
 
 /* vm registry (daemon.c) */
 struct vm *daemon_find_vm(struct daemon *d, const char *name);
 struct vm *daemon_add_vm(struct daemon *d, struct qube *q); /* takes q */
 void daemon_remove_vm(struct daemon *d, struct vm *vm);
+bool daemon_is_quarantined(struct daemon *d, const char *qube_name);
 char *daemon_domain_name(struct daemon *d, const char *qube_name);
 char *daemon_channel_path(struct daemon *d, const char *qube_name);
 char *daemon_qube_file(struct daemon *d, const char *qube_name, const char *file);
@@ -170,6 +178,9 @@ void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, con
 		     const char *message);
 void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind);
 int daemon_reconcile(struct daemon *d);
+/* Takes over a domain that runs from before this bulkheadd: Transient, with the start's
+ * timeout (qrexec_timeout), until its agent answers the new connection; or Paused. */
+void vm_adopt(struct daemon *d, struct vm *vm, bool paused);
 int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
 /* Kills and removes a disposable made for a call, once the event loop is back in control. */
 void vm_dispose(struct daemon *d, struct vm *vm);
@@ -219,3 +230,10 @@ int volume_create_overlay(const char *path, const char *backing);
 int volume_copy(const char *src, const char *dst);
 int volume_resize(const char *path, unsigned long long size_bytes);
 int volume_info(const char *path, unsigned long long *ret_size, unsigned long long *ret_usage);
+/* The same, run off the event loop: done(0 or -errno, userdata) comes from the loop later; a
+ * negative return means it did not start (done is not called). */
+typedef void (*volume_done_fn)(int r, void *userdata);
+int volume_create_async(const char *path, unsigned long long size_bytes, volume_done_fn done,
+			void *userdata);
+int volume_create_overlay_async(const char *path, const char *backing, volume_done_fn done,
+				void *userdata);

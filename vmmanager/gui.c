@@ -148,16 +148,17 @@ static void retry_later(struct gui_host *g)
 	g->timer = virEventAddTimeout(GUI_RETRY_MS, retry_fired, g, NULL);
 }
 
-/* The host half's output, a line at a time into our log. It may quote what a qube sent: anything
- * but printable ASCII is replaced, so nothing can forge or garble log lines. */
+/* The host half's output, a line at a time into our log. It may quote what a qube sent: it is
+ * escaped, so nothing can forge or garble log lines. */
 static void err_flush_line(struct gui_host *g)
 {
+	char line[GUI_LOG_LINE_MAX + 1];
+
 	if (g->err_len == 0)
 		return;
-	for (size_t i = 0; i < g->err_len; i++)
-		if (g->err_line[i] < 0x20 || g->err_line[i] > 0x7e)
-			g->err_line[i] = '?';
-	log_info("qube %s: gui: %.*s", g->vm->q->name, (int)g->err_len, g->err_line);
+	memcpy(line, g->err_line, g->err_len);
+	line[g->err_len] = '\0';
+	log_info("qube %s: gui: %s", g->vm->q->name, LOG_ESC(line));
 	g->err_len = 0;
 }
 

@@ -29,11 +29,41 @@ static struct vm *vm_from_domain(struct daemon *d, virDomainPtr dom)
 	return daemon_find_vm(d, dname + plen);
 }
 
+/* Destroys dom. A destroy that races a start (one a crashed bulkheadd left running in libvirt)
+ * kills QEMU yet reports an error: what counts is whether the domain still runs. */
+static int destroy_domain(virDomainPtr dom)
+{
+	if (virDomainDestroy(dom) == 0)
+		return 0;
+	int active = virDomainIsActive(dom);
+	if (active == 0)
+		return 0;
+	if (active < 0) {
+		virErrorPtr e = virGetLastError();
+		if (e && e->code == VIR_ERR_NO_DOMAIN)
+			return 0;
+	}
+	return -EIO;
+}
+
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
 	struct daemon *d = opaque;
 	struct vm *vm = vm_from_domain(d, dom);
+	const char *dname = virDomainGetName(dom);
+	size_t plen = strlen(d->domain_prefix);
 
+	/* A start that a crashed bulkheadd asked for can complete after the next one reconciled
+	 * (a disposable it then removed): a domain of ours without a qube does not run on. Names
+	 * that are no qube's (the daemon's own probes) are not ours to judge. */
+	if (!vm && event == VIR_DOMAIN_EVENT_STARTED && dname &&
+	    strncmp(dname, d->domain_prefix, plen) == 0 &&
+	    qube_name_check(dname + plen, NULL) == 0 && !daemon_is_quarantined(d, dname + plen)) {
+		log_warn("destroying domain %s: it started, and no qube of that name exists",
+			 dname);
+		destroy_domain(dom);
+		return 0;
+	}
 	if (!vm)
 		return 0;
 	switch (event) {
@@ -166,7 +196,7 @@ int backend_destroy_domain(struct daemon *d, const char *qube_name)
 	virDomainPtr dom = lookup(d, qube_name);
 	if (!dom)
 		return -ENOENT;
-	int r = virDomainDestroy(dom) < 0 ? -EIO : 0;
+	int r = destroy_domain(dom);
 	virDomainFree(dom);
 	return r;
 }
@@ -262,7 +292,9 @@ int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned lon
 	return -ENODATA;
 }
 
-/* Adopts running domains of ours, destroys those whose qube is gone. */
+/* Adopts running domains of ours; destroys those whose qube is gone and disposables made for
+ * calls (their calls ended with the previous bulkheadd); leaves alone those whose qube's entry
+ * is quarantined (it exists, it just did not load). */
 int daemon_reconcile(struct daemon *d)
 {
 	virDomainPtr *doms = NULL;
@@ -281,15 +313,30 @@ int daemon_reconcile(struct daemon *d)
 			;
 		else if (dname && strncmp(dname, d->domain_prefix, plen) == 0) {
 			struct vm *vm = daemon_find_vm(d, dname + plen);
-			if (!vm) {
+			if (!vm && daemon_is_quarantined(d, dname + plen)) {
+				log_warn("leaving domain %s running: its qube's directory is "
+					 "quarantined",
+					 dname);
+			} else if (!vm) {
 				log_warn("destroying domain %s: no such qube in the store", dname);
 				virDomainDestroy(doms[i]);
+			} else if (vm->q->call_disposable && destroy_domain(doms[i]) == 0) {
+				log_info("destroyed the disposable %s: its call ended with the "
+					 "previous bulkheadd",
+					 vm->q->name);
 			} else {
 				enum vm_state st = VM_RUNNING;
 				backend_domain_state(d, vm->q->name, &st);
-				vm->state = st == VM_PAUSED ? VM_PAUSED : VM_TRANSIENT;
 				log_info("adopting running qube %s", vm->q->name);
-				qchan_connect(d, vm);
+				vm_adopt(d, vm, st == VM_PAUSED);
+				/* A disposable that would not die: tried again from the loop. */
+				if (vm->q->call_disposable) {
+					log_warn(
+					    "cannot destroy the disposable %s now (%s); trying "
+					    "again",
+					    vm->q->name, last_libvirt_error());
+					vm_dispose(d, vm);
+				}
 			}
 		}
 		virDomainFree(doms[i]);
@@ -299,7 +346,7 @@ int daemon_reconcile(struct daemon *d)
 	/* Disposables made for calls that a crash interrupted are gone with their calls. */
 	for (size_t i = d->n_vms; i-- > 0;) {
 		struct vm *vm = d->vms[i];
-		if (vm->state == VM_HALTED && qube_feature_get(vm->q, "disposable-auto-cleanup") &&
+		if (vm->state == VM_HALTED && vm->q->call_disposable &&
 		    store_remove(d->store, vm->q->name) == 0) {
 			log_info("removed the leftover disposable %s", vm->q->name);
 			daemon_remove_vm(d, vm);

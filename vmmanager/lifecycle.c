@@ -1,8 +1,10 @@
 /* Starting and stopping qubes, and the clients waiting for either. */
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "daemon.h"
 #include "gui.h"
+#include "host-memory.h"
 #include "log.h"
 #include "util.h"
 
@@ -169,6 +171,35 @@ static bool file_exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+/* Whether the host has q's memory now; otherwise a message naming the numbers. A host whose
+ * /proc/meminfo cannot be read is not a reason to refuse. */
+static bool memory_for_start(struct daemon *d, const struct qube *q, char **ret_msg)
+{
+	char text[8192];
+	unsigned long long avail_kib, starting = 0, left = 0;
+	_cleanup_close_ int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+
+	if (n <= 0)
+		return true;
+	text[n] = '\0';
+	if (meminfo_available_kib(text, &avail_kib) < 0)
+		return true;
+	/* Qubes still booting have not touched their memory: MemAvailable does not show it. */
+	for (size_t i = 0; i < d->n_vms; i++)
+		if (d->vms[i]->state == VM_TRANSIENT)
+			starting += d->vms[i]->q->memory;
+	if (memory_admit(avail_kib, HOST_MEMORY_RESERVE_MIB, starting, q->memory, &left))
+		return true;
+	*ret_msg = xasprintf("not enough memory to start '%s': it needs %u MiB; the host has %llu "
+			     "MiB available, keeps %llu MiB for itself and %llu MiB are promised "
+			     "to qubes that are starting, which leaves %llu MiB; lower its memory "
+			     "(bulkhead prefs %s memory N) or stop another qube",
+			     q->name, q->memory, avail_kib / 1024, HOST_MEMORY_RESERVE_MIB,
+			     starting, left, q->name);
+	return false;
+}
+
 static void start_timed_out(int timer, void *opaque)
 {
 	struct vm *vm = opaque;
@@ -187,6 +218,112 @@ static void start_timed_out(int timer, void *opaque)
 	vm_fail_waiters(d, vm, WAIT_RUN, API_E_TIMEOUT, msg);
 	backend_destroy_domain(d, vm->q->name);
 	vm_domain_stopped(d, vm, "start timed out");
+}
+
+/* A start under way whose throw-away volumes are being made by qemu-img, off the event loop;
+ * found again by name and serial, as the qube may be stopped or removed meanwhile. */
+struct start_prep {
+	struct daemon *d;
+	char *name;
+	uint64_t serial;
+	char *ov, *src_root; /* root overlay and what backs it; src_root NULL: none */
+	char *pov, *src_priv;
+	char *vol;
+	unsigned step;
+};
+
+static uint64_t start_serials;
+
+static void start_prep_free(struct start_prep *p)
+{
+	free(p->name);
+	free(p->ov);
+	free(p->src_root);
+	free(p->pov);
+	free(p->src_priv);
+	free(p->vol);
+	free(p);
+}
+
+/* The start of vm ends here: its waiters learn why, and it is halted again (which removes
+ * what was made for it, and a disposable with it). */
+static void start_failed(struct daemon *d, struct vm *vm, const char *error, const char *msg)
+{
+	log_warn("qube %s could not start: %s", vm->q->name, msg);
+	vm_fail_waiters(d, vm, WAIT_START, error, msg);
+	vm_fail_waiters(d, vm, WAIT_RUN, error, msg);
+	vm_domain_stopped(d, vm, "its start failed");
+}
+
+static void start_prep_step_done(int r, void *userdata);
+
+/* Starts making the next volume: 0 when one is being made, 1 when all are made (the domain is
+ * next), -errno when qemu-img could not even be started. */
+static int start_prep_next(struct start_prep *p)
+{
+	for (;; p->step++) {
+		switch (p->step) {
+		case 0:
+			if (!p->src_root)
+				continue;
+			return volume_create_overlay_async(p->ov, p->src_root, start_prep_step_done,
+							   p);
+		case 1:
+			if (!p->src_priv)
+				continue;
+			return volume_create_overlay_async(p->pov, p->src_priv,
+							   start_prep_step_done, p);
+		case 2:
+			return volume_create_async(p->vol, 1024ull * 1024 * 1024,
+						   start_prep_step_done, p);
+		default:
+			return 1; /* all made */
+		}
+	}
+}
+
+static void start_domain(struct daemon *d, struct vm *vm)
+{
+	_cleanup_free_ char *msg = NULL;
+
+	if (backend_create_domain(d, vm, &msg) < 0) {
+		start_failed(d, vm, API_E_VM, msg);
+		return;
+	}
+	vm->start_timer =
+	    virEventAddTimeout((int)vm->q->qrexec_timeout * 1000, start_timed_out, vm, NULL);
+	qchan_connect(d, vm);
+}
+
+static void start_prep_step_done(int r, void *userdata)
+{
+	struct start_prep *p = userdata;
+	struct daemon *d = p->d;
+	struct vm *vm = daemon_find_vm(d, p->name);
+
+	if (!vm || vm->start_serial != p->serial || vm->state != VM_TRANSIENT) {
+		/* Stopped (killed, removed) while its volumes were made: what this step made
+		 * after the stop removed the others goes too. */
+		if (vm && vm->state == VM_HALTED)
+			remove_transient_volumes(d, vm);
+		start_prep_free(p);
+		return;
+	}
+	if (r >= 0) {
+		p->step++;
+		r = start_prep_next(p);
+		if (r == 0)
+			return; /* the next volume is being made */
+	}
+	start_prep_free(p);
+	if (r < 0) {
+		_cleanup_free_ char *msg =
+		    xasprintf("cannot create the volumes of '%s' for this start: %s", vm->q->name,
+			      strerror(-r));
+		start_failed(d, vm, r == -ENOSPC ? API_E_NO_SPACE : API_E_VM, msg);
+		return;
+	}
+	start_domain(d, vm);
 }
 
 int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message)
@@ -252,37 +389,45 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		     "kernel '%s' is not installed (%s); `bulkhead template build minimal` "
 		     "fetches the default kernel",
 		     q->kernel ? q->kernel : "default", kernel);
+	/* Before anything is made for this start. */
+	if (!memory_for_start(d, q, &msg))
+		FAIL(API_E_MEMORY, "%s", msg);
 
 	/* Before anything is made for the start: the probe boots the kernel just checked. */
 	accel_ensure(d);
 	remove_transient_volumes(d, vm);
-	r = 0;
-	if (src_root)
-		r = volume_create_overlay(ov, src_root);
-	if (r >= 0 && src_priv)
-		r = volume_create_overlay(pov, src_priv);
-	if (r >= 0)
-		r = volume_create(vol, 1024ull * 1024 * 1024);
+	struct start_prep *p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->name = xstrdup(q->name);
+	p->serial = vm->start_serial = ++start_serials;
+	p->ov = TAKE_PTR(ov);
+	p->src_root = TAKE_PTR(src_root);
+	p->pov = TAKE_PTR(pov);
+	p->src_priv = TAKE_PTR(src_priv);
+	p->vol = TAKE_PTR(vol);
+	r = start_prep_next(p);
 	if (r < 0) {
+		start_prep_free(p);
 		remove_transient_volumes(d, vm);
-		FAIL(r == -ENOSPC ? API_E_NO_SPACE : API_E_VM,
-		     "cannot create the volumes of '%s' for this start: %s", q->name, strerror(-r));
-	}
-
-	r = backend_create_domain(d, vm, &msg);
-	if (r < 0) {
-		remove_transient_volumes(d, vm);
-		*ret_error_name = xstrdup(API_E_VM);
-		*ret_message = TAKE_PTR(msg);
-		return r;
+		FAIL(API_E_VM, "cannot create the volumes of '%s' for this start: %s", q->name,
+		     strerror(-r));
 	}
 #undef FAIL
+	/* Starting from now on (also for the memory admission of other starts); the domain
+	 * is created once the volumes are made. */
 	vm->state = VM_TRANSIENT;
 	events_emit(d, "domain-pre-start", q->name, NULL);
-	vm->start_timer =
-	    virEventAddTimeout((int)q->qrexec_timeout * 1000, start_timed_out, vm, NULL);
-	qchan_connect(d, vm);
 	return 0;
+}
+
+void vm_adopt(struct daemon *d, struct vm *vm, bool paused)
+{
+	vm->state = paused ? VM_PAUSED : VM_TRANSIENT;
+	/* An agent that never answers would otherwise leave it Transient for good. */
+	if (!paused)
+		vm->start_timer = virEventAddTimeout((int)vm->q->qrexec_timeout * 1000,
+						     start_timed_out, vm, NULL);
+	qchan_connect(d, vm);
 }
 
 void vm_agent_ready(struct daemon *d, struct vm *vm)
@@ -290,7 +435,8 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	remove_timer(&vm->start_timer);
 	if (vm->state == VM_TRANSIENT) {
 		vm->state = VM_RUNNING;
-		log_info("qube %s is running (agent %s)", vm->q->name, qchan_agent_version(vm));
+		log_info("qube %s is running (agent %s)", vm->q->name,
+			 LOG_ESC(qchan_agent_version(vm)));
 		events_emit(d, "domain-start", vm->q->name, NULL);
 	}
 	vm_complete_waiters(d, vm, WAIT_START);
@@ -314,7 +460,7 @@ void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 	vm->uid_slot = 0; /* its host processes are gone with it */
 	remove_transient_volumes(d, vm);
 	log_info("qube %s halted (%s)", vm->q->name, reason);
-	if (qube_feature_get(vm->q, "disposable-auto-cleanup"))
+	if (vm->q->call_disposable)
 		vm_dispose(d, vm);
 	if (was_starting) {
 		_cleanup_free_ char *msg =
@@ -398,16 +544,19 @@ int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret
 			return -EEXIST;
 		}
 		snprintf(name, sizeof(name), "disp%u", 1 + (unsigned)(random() % 9999));
-		if (!daemon_find_vm(d, name))
+		/* A directory that did not load (quarantined) keeps its name taken, too. */
+		if (!daemon_find_vm(d, name) && !store_exists(d->store, name))
 			break;
 	}
 	r = qube_new(name, QUBE_DISPVM, t->q->label, &q);
 	if (r >= 0)
 		r = qube_prop_set(q, "template", dvm_name, NULL);
-	if (r >= 0)
-		r = qube_feature_set(q, "disposable-auto-cleanup", "1");
-	if (r >= 0)
+	if (r >= 0) {
+		/* Marked in the qube.json that store_create_commit makes appear: no moment
+		 * exists at which it is stored unmarked. */
+		q->call_disposable = true;
 		r = store_create_begin(d->store, q, &tmpdir);
+	}
 	if (r >= 0) {
 		r = store_create_commit(d->store, tmpdir, name);
 		if (r < 0)
@@ -430,9 +579,15 @@ static void dispose_now(int timer, void *opaque)
 	struct vm *vm = daemon_find_vm(d, name);
 
 	virEventRemoveTimeout(timer);
-	if (vm && qube_feature_get(vm->q, "disposable-auto-cleanup")) {
+	if (vm && vm->q->call_disposable) {
 		if (vm->state != VM_HALTED) {
-			backend_destroy_domain(d, vm->q->name);
+			int r = backend_destroy_domain(d, vm->q->name);
+			if (r < 0 && r != -ENOENT) {
+				/* Its volumes are in use: removed once it is gone. */
+				log_warn("cannot destroy the disposable %s; trying again", name);
+				virEventAddTimeout(1000, dispose_now, name, NULL);
+				return;
+			}
 			vm_domain_stopped(d, vm, "disposable done");
 		}
 		if (store_remove(d->store, name) == 0) {

@@ -112,8 +112,17 @@ static int load_store(struct daemon *d)
 		log_error("cannot read the store in %s: %s", d->state_dir, strerror(-r));
 		return r;
 	}
-	for (size_t i = 0; i < n_probs; i++)
-		log_warn("skipping damaged qube directory %s: %s", probs[i].entry, probs[i].reason);
+	/* What does not load is kept for the user to repair: never deleted, and a domain of it
+	 * that runs keeps running (daemon_reconcile). Its name stays taken. */
+	d->quarantined = xcalloc(n_probs + 1, sizeof(char *));
+	for (size_t i = 0; i < n_probs; i++) {
+		log_error("qube directory %s/qubes/%s cannot be read (%s): quarantined: it is not "
+			  "loaded, nothing in it is deleted, and its domain, if it runs, is left "
+			  "running; repair its qube.json or move the directory away, then restart "
+			  "bulkheadd",
+			  d->state_dir, LOG_ESC(probs[i].entry), probs[i].reason);
+		d->quarantined[d->n_quarantined++] = TAKE_PTR(probs[i].entry);
+	}
 	store_problems_free(probs, n_probs);
 	for (size_t i = 0; i < n; i++)
 		daemon_add_vm(d, qs[i]);
@@ -382,5 +391,8 @@ int main(int argc, char **argv)
 	free(d.wayland_proxy);
 	free(d.qchan_path);
 	free(d.policy_dir);
+	for (size_t i = 0; i < d.n_quarantined; i++)
+		free(d.quarantined[i]);
+	free(d.quarantined);
 	return 0;
 }

@@ -797,6 +797,8 @@ struct json_object *qube_to_json(const struct qube *q)
 				       json_object_new_string(q->features[i].value));
 	json_object_object_add(o, "features", features);
 	json_object_object_add(o, "uuid", json_object_new_string(q->uuid));
+	if (q->call_disposable)
+		json_object_object_add(o, "call_disposable", json_object_new_boolean(true));
 	return o;
 }
 
@@ -963,7 +965,8 @@ int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_
 		size_t idx;
 		(void)val;
 		if (!streq(key, "version") && !streq(key, "explicit") && !streq(key, "tags") &&
-		    !streq(key, "features") && !streq(key, "uuid") && !prop_find_json(key, &idx)) {
+		    !streq(key, "features") && !streq(key, "uuid") &&
+		    !streq(key, "call_disposable") && !prop_find_json(key, &idx)) {
 			reason = "unknown key";
 			goto fail;
 		}
@@ -1038,6 +1041,16 @@ int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_
 			goto fail;
 		}
 		memcpy(q->uuid, u, QUBE_UUID_LEN + 1);
+	}
+	if (json_object_object_get_ex(obj, "call_disposable", &v)) {
+		/* Only ever written as true, and only for a DispVM: anything else is damage that
+		 * must not make a qube deletable. */
+		if (!json_object_is_type(v, json_type_boolean) || !json_object_get_boolean(v) ||
+		    q->klass != QUBE_DISPVM) {
+			reason = "\"call_disposable\" is not true on a DispVM";
+			goto fail;
+		}
+		q->call_disposable = true;
 	}
 	*ret = q;
 	return 0;

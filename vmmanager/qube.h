@@ -78,6 +78,11 @@ struct qube {
 	/* Qubes' uuid: random when the qube is made (a clone gets its own), never changed;
 	 * lowercase 8-4-4-4-12. Policy rules may name the qube "uuid:UUID". */
 	char uuid[QUBE_UUID_LEN + 1];
+	/* A DispVM made for one call: bulkheadd removes it when it stops, and at its next start
+	 * whether it runs or not. Set only when the daemon creates it, stored in qube.json with
+	 * the rest (so atomically with its creation), and never a property or feature: nothing a
+	 * qube or an admin call can set makes a qube deletable. */
+	bool call_disposable;
 };
 
 const char *qube_class_to_string(enum qube_class c);
@@ -120,6 +125,10 @@ int qube_tag_check(const char *tag);
 int qube_tag_add(struct qube *q, const char *tag);
 int qube_tag_del(struct qube *q, const char *tag);
 bool qube_has_tag(const struct qube *q, const char *tag);
+/* The feature that marked disposables made for calls before the marker was internal
+ * (call_disposable). Setting it through the API is refused so that nobody relies on it. */
+#define QUBE_FEATURE_RESERVED_AUTO_CLEANUP "disposable-auto-cleanup"
+
 /* Features: key is [A-Za-z0-9_.-]+, at most 64 chars; value printable ASCII, at most 1024 chars
  * (may be empty). Set replaces; a new key beyond QUBE_FEATURES_MAX: -E2BIG. */
 int qube_feature_check(const char *key, const char *value);
@@ -131,7 +140,7 @@ const char *qube_feature_get(const struct qube *q, const char *key);
  *   {"version": 1, "name", "class", "label", "template", "netvm", "default_dispvm", "memory",
  *    "maxmem", "vcpus", "kernel", "kernelopts", "autostart", "template_for_dispvms",
  *    "qrexec_timeout", "explicit": [names of properties set explicitly], "tags": [...],
- *    "features": {k: v}}
+ *    "features": {k: v}}, and "call_disposable": true for such a DispVM (absent otherwise)
  * Unset references and default strings are null; numbers and booleans are JSON ones. */
 struct json_object *qube_to_json(const struct qube *q);
 /* Parses and validates everything (it comes from disk, which could be damaged): unknown keys,

@@ -8,6 +8,33 @@
 #include "policy.h"
 #include "util.h"
 
+/* Services only the host uses. Their policy lines answer the host's own questions (the
+ * default `bulkhead.ClipboardPaste ... @anyvm @anyvm allow` says which qubes may paste into
+ * which, for the compositor): a qube calling one would reach, and autostart, any qube. The admin
+ * calls turn the API connection into a stream or drive the host's prompt. */
+static const struct {
+	const char *name;
+	bool prefix; /* every service whose name starts with it */
+} host_only_services[] = {
+    {"bulkhead.ClipboardPaste", false}, {"admin.vm.Run", false}, {"admin.Events", false},
+    {"admin.template.Build", false},	{"admin.policy.", true},
+};
+
+bool rpc_service_host_only(const char *service_arg)
+{
+	const char *plus = strchr(service_arg, '+');
+	size_t len = plus ? (size_t)(plus - service_arg) : strlen(service_arg);
+
+	for (size_t i = 0; i < ARRAY_SIZE(host_only_services); i++) {
+		const char *n = host_only_services[i].name;
+		size_t nl = strlen(n);
+		if (host_only_services[i].prefix ? len >= nl && strncmp(service_arg, n, nl) == 0
+						 : len == nl && strncmp(service_arg, n, nl) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The parsed policy, kept until a file in the directory changes. */
 struct policy_cache {
 	char *signature;

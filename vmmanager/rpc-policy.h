@@ -30,3 +30,8 @@ int rpc_policy_decide(struct daemon *d, const char *source, const char *target,
 		      size_t reason_size);
 void rpc_policy_decision_finish(struct rpc_policy_decision *dec);
 void rpc_policy_cache_free(struct daemon *d);
+
+/* Whether SERVICE[+ARG] is the host's alone: qubes may not call it, whatever the policy says
+ * (its policy lines exist for the host's own checks, like the compositor's paste check through
+ * admin.policy.Check, or it turns the host's API into a stream). One table, in rpc-policy.c. */
+bool rpc_service_host_only(const char *service_arg);

@@ -6,7 +6,9 @@
  * to run, to the target's: the call's bytes flow between those two processes and never through
  * bulkheadd. Calls to the host get a connection to the API bound to exactly the allowed call.
  */
+#include <stdarg.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -17,6 +19,13 @@
 /* Calls in flight over all qubes, and per calling qube. */
 #define RPC_MAX_CALLS	     1024u
 #define RPC_MAX_CALLS_PER_VM QCHAN_MAX_CALLS
+/* What one calling qube can make the host do at once: disposables made for its calls, and
+ * targets its calls are starting. (Every start is also admitted against the host's memory.) */
+#define RPC_MAX_DISPOSABLES_PER_VM 4u
+#define RPC_MAX_AUTOSTARTS_PER_VM  4u
+/* Lines about one qube's refused calls: at most this many per interval, then a count. */
+#define RPC_DENY_LOG_BURST	 10u
+#define RPC_DENY_LOG_INTERVAL_MS 10000u
 
 enum call_state {
 	CALL_ASKING,  /* the prompt on the host decides */
@@ -37,6 +46,7 @@ struct rpc_call {
 	char *service, *arg, *target, *user;
 	int timer;
 	bool disposable; /* dst is a disposable made for this call: removed afterwards */
+	bool starting;	 /* this call started its (halted) target, which has not answered yet */
 	/* ask */
 	uint64_t ask_id;
 	struct client *prompt;
@@ -49,6 +59,36 @@ struct rpc_call {
 static uint64_t ask_counter;
 static uint32_t call_counter;
 static void call_proceed(struct rpc_call *c, const char *target);
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Logs a refusal of one of src's calls, within src's limit: a qube that floods refused calls
+ * cannot flood the log. Qube strings in the arguments must be escaped (LOG_ESC). */
+static void __attribute__((format(printf, 3, 4)))
+log_refusal_at(enum log_level level, struct vm *src, const char *fmt, ...)
+{
+	unsigned suppressed = 0;
+	char line[1024];
+	va_list ap;
+
+	/* src is NULL only for a call whose caller went away: nothing to limit. */
+	if (src && !log_ratelimit_allow(&src->deny_log, RPC_DENY_LOG_BURST,
+					RPC_DENY_LOG_INTERVAL_MS, now_ms(), &suppressed))
+		return;
+	if (suppressed > 0)
+		log_info("rpc: suppressed %u messages about refused calls from %s", suppressed,
+			 src->q->name);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(level, "%s", line);
+}
+#define log_refusal(src, ...) log_refusal_at(LOG_LVL_INFO, src, __VA_ARGS__)
 
 static void call_free(struct rpc_call *c)
 {
@@ -103,8 +143,8 @@ static struct rpc_call *find_by_src(struct daemon *d, struct vm *src, uint32_t s
 static void call_timed_out(int timer, void *opaque)
 {
 	struct rpc_call *c = opaque;
-	log_warn("rpc: %s+%s from %s to %s timed out", c->service, c->arg,
-		 c->src ? c->src->q->name : "?", c->target);
+	log_warn("rpc: %s+%s from %s to %s timed out", LOG_ESC(c->service), LOG_ESC(c->arg),
+		 c->src ? c->src->q->name : "?", LOG_ESC(c->target));
 	call_abort(c, "the call timed out");
 }
 
@@ -131,6 +171,7 @@ static void connect_target(struct rpc_call *c)
 		return;
 	}
 	c->state = CALL_RUNNING;
+	c->starting = false;
 	c->dst->host_streams++;
 	if (c->timer < 0)
 		c->timer =
@@ -157,8 +198,11 @@ void rpc_vm_gone(struct daemon *d, struct vm *vm)
 			c->src_done = true;
 			call_abort(c, "");
 		} else if (c->dst == vm) {
+			/* Its channel is gone, but the qube may run on (a channel reset after a
+			 * protocol violation): a disposable made for the call still goes. */
 			if (c->disposable)
-				c->disposable = false; /* it is going already */
+				vm_dispose(d, vm);
+			c->disposable = false;
 			c->dst_done = true;
 			call_abort(c, "the target stopped during the call");
 		}
@@ -207,15 +251,6 @@ static bool is_dom0(const char *name)
 	return streq(name, "dom0") || streq(name, "@adminvm");
 }
 
-/* Admin calls that turn the connection into a stream, or that belong to the host's own
- * prompt, are never available to qubes, whatever a policy says. */
-static bool admin_call_for_qubes(const char *service)
-{
-	return !streq(service, "admin.vm.Run") && !streq(service, "admin.Events") &&
-	       !streq(service, "admin.template.Build") &&
-	       strncmp(service, "admin.policy.", 13) != 0;
-}
-
 static void call_dom0(struct rpc_call *c)
 {
 	/* Admin calls are about the qube the caller named; dom0 itself is "". */
@@ -233,7 +268,8 @@ static void call_dom0(struct rpc_call *c)
 		call_abort(c, "no such service in dom0");
 		return;
 	}
-	if (!admin_call_for_qubes(c->service)) {
+	/* Checked before the policy already; kept here so no path can skip it. */
+	if (rpc_service_host_only(c->service)) {
 		call_abort(c, "this admin call is not available to qubes");
 		return;
 	}
@@ -261,15 +297,26 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	struct rpc_policy_decision dec = {0};
 
 	if (find_by_src(d, src, stream)) {
-		log_warn("rpc: %s reused stream %#x", src->q->name, stream);
+		log_refusal_at(LOG_LVL_WARN, src, "rpc: %s reused stream %#x", src->q->name,
+			       stream);
 		return;
 	}
 	unsigned mine = 0;
 	for (struct rpc_call *c = d->calls; c; c = c->next)
 		mine += c->src == src;
 	if (d->n_calls >= RPC_MAX_CALLS || mine >= RPC_MAX_CALLS_PER_VM) {
-		log_warn("rpc: refused a call from %s: too many calls in flight", src->q->name);
+		log_refusal(src, "rpc: refused a call from %s: too many calls in flight",
+			    src->q->name);
 		refuse(d, src, stream, "too many calls in flight");
+		return;
+	}
+
+	/* Whatever the policy says: before it is asked, so nothing is started either. */
+	if (rpc_service_host_only(service_arg)) {
+		log_refusal(src, "rpc: %s from %s to %s: denied (a service only the host uses)",
+			    LOG_ESC(service_arg), src->q->name, LOG_ESC(target));
+		refuse(d, src, stream,
+		       "only the host may use this service; it is not available to qubes");
 		return;
 	}
 
@@ -277,8 +324,9 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	int r =
 	    rpc_policy_decide(d, src->q->name, target, service_arg, &dec, reason, sizeof(reason));
 	if (r < 0 || dec.action == RPC_DENY) {
-		log_info("rpc: %s from %s to %s: denied (%s)", service_arg, src->q->name, target,
-			 reason);
+		/* The reason may quote the service name, which is the qube's. */
+		log_refusal(src, "rpc: %s from %s to %s: denied (%s)", LOG_ESC(service_arg),
+			    src->q->name, LOG_ESC(target), LOG_ESC(reason));
 		refuse(d, src, stream, reason);
 		rpc_policy_decision_finish(&dec);
 		return;
@@ -303,9 +351,11 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 	if (dec.action == RPC_ASK) {
 		struct client *prompt = prompt_find(d);
 		if (!prompt) {
-			log_info("rpc: %s+%s from %s to %s: denied (%s, and no prompt agent is "
-				 "registered)",
-				 c->service, c->arg, src->q->name, target, reason);
+			log_refusal(src,
+				    "rpc: %s+%s from %s to %s: denied (%s, and no prompt agent is "
+				    "registered)",
+				    LOG_ESC(c->service), LOG_ESC(c->arg), src->q->name,
+				    LOG_ESC(target), LOG_ESC(reason));
 			call_abort(c,
 				   "request refused: the policy asks, and no prompt is available");
 			rpc_policy_decision_finish(&dec);
@@ -331,23 +381,44 @@ void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const
 		json_object_object_add(
 		    ev, "default_target",
 		    dec.default_target ? json_object_new_string(dec.default_target) : NULL);
-		log_info("rpc: %s+%s from %s to %s: asking the prompt (%s)", c->service, c->arg,
-			 src->q->name, target, dec.rule ? dec.rule : "-");
+		log_info("rpc: %s+%s from %s to %s: asking the prompt (%s)", LOG_ESC(c->service),
+			 LOG_ESC(c->arg), src->q->name, LOG_ESC(target), dec.rule ? dec.rule : "-");
 		client_send_event(prompt, ev);
 		json_object_put(ev);
 		rpc_policy_decision_finish(&dec);
 		return;
 	}
-	log_info("rpc: %s+%s from %s to %s: allowed, target %s (%s)", c->service, c->arg,
-		 src->q->name, target, dec.target, dec.rule ? dec.rule : "-");
+	log_info("rpc: %s+%s from %s to %s: allowed, target %s (%s)", LOG_ESC(c->service),
+		 LOG_ESC(c->arg), src->q->name, LOG_ESC(target), LOG_ESC(dec.target),
+		 dec.rule ? dec.rule : "-");
 	call_proceed(c, dec.target);
 	rpc_policy_decision_finish(&dec);
+}
+
+/* Whether the caller of c may make one more disposable (or start one more target) now; if
+ * not, the refusal is logged and the reason returned. */
+static const char *caller_over_cap(struct rpc_call *c, bool disposable)
+{
+	unsigned n = 0, cap = disposable ? RPC_MAX_DISPOSABLES_PER_VM : RPC_MAX_AUTOSTARTS_PER_VM;
+
+	for (struct rpc_call *o = c->d->calls; o; o = o->next)
+		if (o != c && o->src == c->src && (disposable ? o->disposable : o->starting))
+			n++;
+	if (n < cap)
+		return NULL;
+	log_refusal(c->src, "rpc: %s+%s from %s: refused: %u %s already", LOG_ESC(c->service),
+		    LOG_ESC(c->arg), c->src->q->name, n,
+		    disposable ? "disposables made for its calls exist"
+			       : "targets of its calls are starting");
+	return disposable ? "request refused: too many disposables for this qube's calls at once"
+			  : "request refused: too many targets of this qube's calls are starting";
 }
 
 /* The call is allowed to `target`: run it there (or answer it here, for dom0). */
 static void call_proceed(struct rpc_call *c, const char *target)
 {
 	struct daemon *d = c->d;
+	const char *over;
 	int r;
 
 	c->target = xstrdup(target);
@@ -359,9 +430,15 @@ static void call_proceed(struct rpc_call *c, const char *target)
 	struct vm *dst = NULL;
 	if (strncmp(target, "@dispvm:", 8) == 0) {
 		char *msg = NULL;
+		if (c->src && (over = caller_over_cap(c, true))) {
+			call_abort(c, over);
+			return;
+		}
 		r = vm_create_disposable(d, target + 8, &dst, &msg);
 		if (r < 0) {
-			log_warn("rpc: cannot make a disposable of %s: %s", target + 8, msg);
+			log_refusal_at(LOG_LVL_WARN, c->src,
+				       "rpc: cannot make a disposable of %s: %s",
+				       LOG_ESC(target + 8), msg);
 			free(msg);
 			call_abort(c, "cannot create the disposable target");
 			return;
@@ -391,14 +468,25 @@ static void call_proceed(struct rpc_call *c, const char *target)
 			call_abort(c, "the target is not running and autostart=no");
 			return;
 		}
-		char *err = NULL, *msg = NULL;
-		if (vm_start(d, dst, &err, &msg) < 0) {
-			log_warn("rpc: cannot start %s for a call: %s", dst->q->name, msg);
-			free(err);
-			free(msg);
-			call_abort(c, "the target could not be started");
+		if (!c->disposable && c->src && (over = caller_over_cap(c, false))) {
+			call_abort(c, over);
 			return;
 		}
+		char *err = NULL, *msg = NULL;
+		if (vm_start(d, dst, &err, &msg) < 0) {
+			log_refusal_at(LOG_LVL_WARN, c->src, "rpc: cannot start %s for a call: %s",
+				       dst->q->name, msg);
+			/* The caller learns why when it is the host's memory. */
+			_cleanup_free_ char *why =
+			    streq(err, API_E_MEMORY)
+				? xasprintf("the target could not be started: %s", msg)
+				: xstrdup("the target could not be started");
+			free(err);
+			free(msg);
+			call_abort(c, why);
+			return;
+		}
+		c->starting = !c->disposable;
 		/* The start has its own limit (the target's qrexec_timeout, after which it is
 		 * killed and the call ends with it); the call's own timeout runs from when the
 		 * service starts, so a slow boot does not eat it. */
@@ -421,8 +509,8 @@ int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, cons
 	if (!c)
 		return -ENOENT;
 	if (!target) {
-		log_info("rpc: %s+%s from %s to %s: denied at the prompt", c->service, c->arg,
-			 c->src ? c->src->q->name : "?", c->requested);
+		log_info("rpc: %s+%s from %s to %s: denied at the prompt", LOG_ESC(c->service),
+			 LOG_ESC(c->arg), c->src ? c->src->q->name : "?", LOG_ESC(c->requested));
 		call_abort(c, "request refused at the prompt");
 		return 0;
 	}
@@ -431,8 +519,9 @@ int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, cons
 		offered |= streq(c->ask_targets[i], target);
 	if (!offered)
 		return -EINVAL;
-	log_info("rpc: %s+%s from %s to %s: allowed at the prompt, target %s", c->service, c->arg,
-		 c->src ? c->src->q->name : "?", c->requested, target);
+	log_info("rpc: %s+%s from %s to %s: allowed at the prompt, target %s", LOG_ESC(c->service),
+		 LOG_ESC(c->arg), c->src ? c->src->q->name : "?", LOG_ESC(c->requested),
+		 LOG_ESC(target));
 	c->prompt = NULL;
 	call_proceed(c, target);
 	return 0;

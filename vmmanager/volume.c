@@ -2,24 +2,70 @@
 #include <json-c/json.h>
 
 #include "daemon.h"
+#include "spawn-async.h"
 #include "subprocess.h"
 #include "util.h"
+
+/* qemu-img's verdict as -errno. */
+static int qemu_img_result(int status, const char *output)
+{
+	if (status < 0)
+		return status;
+	if (status != 0)
+		return output && strstr(output, "No space left") ? -ENOSPC : -EIO;
+	return 0;
+}
 
 static int qemu_img(const char *const *argv, char **ret_output)
 {
 	_cleanup_free_ char *out = NULL;
-	int r = spawn_wait(argv, &out);
+	int status = spawn_wait(argv, &out);
+	int r = qemu_img_result(status, out);
 	if (r < 0)
 		return r;
-	if (r != 0) {
-		/* qemu-img says "No space left on device" when the disk is full. */
-		if (out && strstr(out, "No space left"))
-			return -ENOSPC;
-		return -EIO;
-	}
 	if (ret_output)
 		*ret_output = TAKE_PTR(out);
 	return 0;
+}
+
+struct volume_job {
+	volume_done_fn done;
+	void *userdata;
+};
+
+static void qemu_img_done(int status, const char *output, void *opaque)
+{
+	struct volume_job *j = opaque;
+	j->done(qemu_img_result(status, output), j->userdata);
+	free(j);
+}
+
+static int qemu_img_async(const char *const *argv, volume_done_fn done, void *userdata)
+{
+	struct volume_job *j = xcalloc(1, sizeof(*j));
+	j->done = done;
+	j->userdata = userdata;
+	int r = spawn_async(argv, qemu_img_done, j);
+	if (r < 0)
+		free(j);
+	return r;
+}
+
+int volume_create_async(const char *path, unsigned long long size_bytes, volume_done_fn done,
+			void *userdata)
+{
+	char size[32];
+	snprintf(size, sizeof(size), "%llu", size_bytes);
+	const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL};
+	return qemu_img_async(argv, done, userdata);
+}
+
+int volume_create_overlay_async(const char *path, const char *backing, volume_done_fn done,
+				void *userdata)
+{
+	const char *argv[] = {"qemu-img", "create", "-q",    "-f", "qcow2", "-F",
+			      "qcow2",	  "-b",	    backing, path, NULL};
+	return qemu_img_async(argv, done, userdata);
 }
 
 int volume_create(const char *path, unsigned long long size_bytes)

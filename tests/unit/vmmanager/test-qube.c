@@ -673,6 +673,38 @@ static void test_json_default_follows(void **state)
 	qube_free(q);
 }
 
+/* The mark of a disposable made for a call: kept through the store and copies, written only
+ * when set, and refused anywhere but as true on a DispVM (damage must not make a qube
+ * deletable). */
+static void test_json_call_disposable(void **state)
+{
+	struct qube *q = new_qube("disp12", QUBE_DISPVM), *back = NULL, *copy = NULL;
+	struct json_object *o = qube_to_json(q), *v;
+	const char *reason = NULL;
+
+	assert_false(json_object_object_get_ex(o, "call_disposable", &v));
+	json_object_put(o);
+	q->call_disposable = true;
+	o = qube_to_json(q);
+	assert_true(json_object_object_get_ex(o, "call_disposable", &v));
+	assert_int_equal(qube_from_json(o, &back, NULL), 0);
+	assert_true(back->call_disposable);
+	assert_int_equal(qube_dup(back, "disp12", &copy), 0);
+	assert_true(copy->call_disposable);
+	qube_free(copy);
+	qube_free(back);
+	back = NULL;
+	json_object_object_add(o, "call_disposable", json_object_new_boolean(false));
+	assert_int_equal(qube_from_json(o, &back, &reason), -EINVAL);
+	json_object_object_add(o, "call_disposable", json_object_new_string("1"));
+	assert_int_equal(qube_from_json(o, &back, &reason), -EINVAL);
+	json_object_put(o);
+	qube_free(q);
+	/* On an AppVM (or a template) it is damage. */
+	assert_int_equal(
+	    from_json_edited("call_disposable", json_object_new_boolean(true), &reason), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +720,7 @@ int main(void)
 	    cmocka_unit_test(test_json_damaged),
 	    cmocka_unit_test(test_json_default_follows),
 	    cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_json_call_disposable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
