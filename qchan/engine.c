@@ -598,13 +598,13 @@ static void peer_frame(struct engine *e, struct relay *r, const struct chan_fram
 	case R_SERVICE:
 		switch (f->type) {
 		case CHAN_STDIN:
-			if (r->kind == R_SERVICE) {
-				if (f->len > r->peer_credit) {
-					service_orphan(e, r);
-					return;
-				}
-				r->peer_credit -= f->len;
+			/* The qube's stdin window, granted by its WINDOW frames, is spent here
+			 * for run clients and callers alike. */
+			if (f->len > r->peer_credit) {
+				service_orphan(e, r);
+				return;
 			}
+			r->peer_credit -= f->len;
 			to_qube(e, CHAN_STDIN, r->stream, f->payload, f->len);
 			return;
 		case CHAN_WINDOW:

@@ -297,6 +297,45 @@ client.sock.settimeout(20)
 f = client.recv()
 check(f == (EXIT, 1, struct.pack("<Ii", 0, 0)), f"the exit status arrives after them: {f}")
 
+# --- a run client's stdin, far beyond one window, with the qube granting as it reads -------
+client_ours, client_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+q.parent.send(Q_EXEC, 0, argv, client_child.fileno())
+client_child.close()
+client = Link(client_ours)
+cmd = q.qube.recv_type(EXEC)[1]
+total_in, sent_in, credit_in, got_in = 8 * 1024 * 1024, 0, INITIAL_WINDOW, 0
+client.sock.settimeout(0.05)
+q.qube.sock.settimeout(0.05)
+while got_in < total_in:
+    while credit_in > 0 and sent_in < total_in:
+        n = min(65536, credit_in, total_in - sent_in)
+        client.send(STDIN, 1, b"i" * n)
+        sent_in += n
+        credit_in -= n
+    try:
+        g = q.qube.recv()
+    except socket.timeout:
+        g = None
+    if g is None:
+        pass
+    elif g[0] == STDIN and g[1] == cmd:
+        got_in += len(g[2])
+        q.qube.send(WINDOW, cmd, u32(len(g[2])))
+    try:
+        while True:
+            f = client.recv()
+            if f and f[0] == WINDOW:
+                credit_in += struct.unpack("<I", f[2])[0]
+    except socket.timeout:
+        pass
+client.sock.settimeout(20)
+q.qube.sock.settimeout(20)
+check(got_in == total_in and q.proc.poll() is None,
+      f"{total_in} bytes of stdin pass under the qube's windows, the channel intact ({got_in})")
+q.qube.send(EXIT, cmd, struct.pack("<Ii", 0, 0))
+f = client.recv_type(EXIT)
+check(f is not None and f[0] == EXIT, f"and the command ends normally: {f}")
+
 # --- 2.8: a client that is slow to read still gets every byte and the exit status ----------
 client_ours, client_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 client_ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
