@@ -95,7 +95,8 @@ seed_state() {
 # before-split build), on the instance's state, socket and prefix; running qubes are adopted.
 start_daemon() {
 	local bin=${1:-$BULKHEADD} pid _
-	[ -z "$(daemon_pid)" ] || die "a bulkheadd is already running for this instance"
+	pid=$(daemon_pid)
+	[ -z "$pid" ] || gone "$pid" || die "a bulkheadd (pid $pid) already runs for this instance"
 	# Its own session: a Ctrl-C meant for the benchmark must not stop it under running qubes.
 	setsid "$bin" >>"$BENCH_DIR/bulkheadd.log" 2>&1 &
 	pid=$!
