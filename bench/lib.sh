@@ -24,17 +24,47 @@ bh() { "$BULKHEAD" "$@"; }
 
 # run-all sets one up and exports BENCH_DIR; a benchmark run on its own makes its own.
 BENCH_OWNS_INSTANCE=0
-DAEMON_PID=
 
+# The running daemon's pid is kept in a file, not a variable: bench/split replaces the daemon
+# from a child process, and whoever cleans up must stop the one running then.
+daemon_pid() { cat "$BENCH_DIR/bulkheadd.pid" 2>/dev/null || true; }
+
+# gone PID: true once PID has exited (a zombie counts: its parent reaps it).
+gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+# stop_daemon: stops the instance's bulkheadd and waits until it and the processes it started
+# (one bulkhead-qchan per running qube since the channel split) are gone, so that the next
+# daemon finds each qube's channel socket free. The qubes keep running.
+stop_daemon() {
+	local pid kids k _
+	pid=$(daemon_pid)
+	[ -n "$pid" ] || return 0
+	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 200); do
+		gone "$pid" && break
+		sleep 0.05
+	done
+	gone "$pid" || die "bulkheadd (pid $pid) did not stop"
+	# Reaps it when it is our child; a no-op otherwise.
+	wait "$pid" 2>/dev/null || true
+	for k in $kids; do
+		for _ in $(seq 200); do
+			gone "$k" && break
+			sleep 0.05
+		done
+		gone "$k" || die "bulkheadd's child $k did not end with it"
+	done
+	rm -f "$BENCH_DIR/bulkheadd.pid"
+}
+
+# bench_cleanup [RC]: the EXIT trap; RC (default: the status the script is exiting with).
 bench_cleanup() {
-	local rc=$?
+	local rc=${1:-$?}
 	trap - EXIT INT TERM
 	if [ "$BENCH_OWNS_INSTANCE" = 1 ]; then
 		# The daemon first, so it does not react to its domains going away.
-		if [ -n "$DAEMON_PID" ]; then
-			kill "$DAEMON_PID" 2>/dev/null || true
-			wait "$DAEMON_PID" 2>/dev/null || true
-		fi
+		( stop_daemon ) || true
 		local dom
 		for dom in $("${VIRSH[@]}" list --name 2>/dev/null | grep "^$BULKHEAD_DOMAIN_PREFIX" ||
 			true); do
@@ -61,25 +91,30 @@ seed_state() {
 	chmod 0711 "$BULKHEAD_STATE_DIR"
 }
 
+# start_daemon [BULKHEADD]: starts this build's daemon, or the one given (bench/split's
+# before-split build), on the instance's state, socket and prefix; running qubes are adopted.
 start_daemon() {
+	local bin=${1:-$BULKHEADD} pid _
+	pid=$(daemon_pid)
+	[ -z "$pid" ] || gone "$pid" || die "a bulkheadd (pid $pid) already runs for this instance"
 	# Its own session: a Ctrl-C meant for the benchmark must not stop it under running qubes.
-	setsid "$BULKHEADD" >>"$BENCH_DIR/bulkheadd.log" 2>&1 &
-	DAEMON_PID=$!
-	export BENCH_DAEMON_PID=$DAEMON_PID
-	local _
-	for _ in $(seq 100); do
+	setsid "$bin" >>"$BENCH_DIR/bulkheadd.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$BENCH_DIR/bulkheadd.pid"
+	for _ in $(seq 300); do
 		[ -S "$BULKHEAD_SOCKET" ] && bh info >/dev/null 2>&1 && return 0
-		kill -0 "$DAEMON_PID" 2>/dev/null || die "bulkheadd exited (log: $BENCH_DIR/bulkheadd.log)"
+		kill -0 "$pid" 2>/dev/null || die "$bin exited (log: $BENCH_DIR/bulkheadd.log)"
 		sleep 0.1
 	done
-	die "bulkheadd did not come up"
+	die "$bin did not come up"
 }
 
 bench_instance_up() {
 	[ "$(id -u)" = 0 ] || die "benchmarks need root (libvirt's system connection)"
 	local f
 	for f in "$BULKHEAD" "$BULKHEADD" "$HELPERS/bench-exec" "$HELPERS/bench-echo" \
-		"$HELPERS/bench-refstart" "$BENCH_BUILD/agent/bulkhead-agent"; do
+		"$HELPERS/bench-refstart" "$HELPERS/bench-gaexec" "$BENCH_BUILD/agent/bulkhead-agent" \
+		"$BENCH_BUILD/qchan/bulkhead-qchan"; do
 		[ -x "$f" ] || die "$f is missing: build first (ninja -C $BENCH_BUILD), or set BULKHEAD_BUILD"
 	done
 	if [ -n "${BENCH_DIR:-}" ]; then
@@ -94,11 +129,19 @@ bench_instance_up() {
 	export BULKHEAD_DOMAIN_PREFIX="bench$$-"
 	export BULKHEAD_IMAGES_DIR=$BENCH_SRC/images
 	export BULKHEAD_AGENT=$BENCH_BUILD/agent/bulkhead-agent
+	export BULKHEAD_QUBE_TOOLS=$BENCH_BUILD/qube-tools
+	export BULKHEAD_WAYLAND_PROXY=$BENCH_BUILD/wayland-proxy/bulkhead-wayland-proxy
+	# The channel process, one per running qube (since the split; a daemon from before the
+	# split ignores it).
 	export BULKHEAD_QCHAN=$BENCH_BUILD/qchan/bulkhead-qchan
+	# The RPC policy is the instance's own (rpc and split write their line there), never the
+	# system's /etc/bulkhead/policy.d.
+	export BULKHEAD_POLICY_DIR=$BENCH_DIR/policy.d
 	export NO_COLOR=1
+	mkdir -p "$BULKHEAD_POLICY_DIR"
 	"$BENCH_SRC/tools/start-services"
 	seed_state
-	start_daemon
+	start_daemon "$BULKHEADD"
 	if [ ! -d "$BULKHEAD_STATE_DIR/qubes/minimal" ]; then
 		note "building the minimal template (no usable cache in $CACHE)"
 		bh template build minimal
@@ -221,3 +264,148 @@ qemu_memory() {
 pid_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 median_of() { stats "$1" "${2:-1}" | cut -d' ' -f1; }
+
+# --- the template's additions: the RPC service and qemu-guest-agent ------------------------
+
+BENCH_POLICY_LINE='bench.Echo * b1 b2 allow'
+
+# The qemu-guest-agent binary put into the template (Debian's qemu-guest-agent package).
+QEMU_GA=${BENCH_QEMU_GA:-/usr/sbin/qemu-ga}
+
+# files_with_libs PROGRAM: PROGRAM and the shared libraries and loader it needs, as the host
+# paths that images/build-template.sh also uses in a qube's root.
+files_with_libs() {
+	printf '%s\n' "$1"
+	ldd "$1" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'
+}
+
+# guest_put QUBE HOSTFILE GUESTPATH MODE: copies one file into QUBE through `bulkhead run`, as
+# root, written aside and renamed into place.
+guest_put() {
+	# shellcheck disable=SC2016 # expanded in the guest
+	bh run -p --user root "$1" -- sh -c 'set -e; mkdir -p "$(dirname "$1")"; cat >"$1.tmp"
+		chmod "$2" "$1.tmp"; mv -f "$1.tmp" "$1"' sh "$3" "$4" <"$2" >/dev/null ||
+		die "cannot copy $2 into $1 at $3"
+}
+
+# template_prepare: once per instance, installs into the minimal template the service that rpc and
+# split call (/etc/bulkhead/rpc/bench.Echo: `read l; echo "$l"`) and qemu-guest-agent with the
+# libraries it needs that the template lacks (for run's guest-exec reference). An AppVM's root is
+# a fresh overlay on the template's root at each start, so the AppVMs running now are shut down:
+# they see both from their next start, whenever they were created.
+template_prepare() {
+	local marker=$BENCH_DIR/template-prepared dom f files
+	[ -f "$marker" ] && return 0
+	if [ ! -x "$QEMU_GA" ]; then
+		note "installing qemu-guest-agent on the host (its qemu-ga goes into the template)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q=2 qemu-guest-agent >&2 ||
+			die "cannot install qemu-guest-agent (apt-get install qemu-guest-agent)"
+	fi
+	note "installing bench.Echo and qemu-ga in the minimal template"
+	for dom in $("${VIRSH[@]}" list --name | grep "^$BULKHEAD_DOMAIN_PREFIX" || true); do
+		case ${dom#"$BULKHEAD_DOMAIN_PREFIX"} in
+		minimal | ref-* | _*) ;;
+		*) bh shutdown --wait "${dom#"$BULKHEAD_DOMAIN_PREFIX"}" ;;
+		esac
+	done
+	domain_running "$(domain_of minimal)" || bh start minimal
+	# shellcheck disable=SC2016 # the service's own text
+	printf '#!/bin/sh\nread l; echo "$l"\n' >"$BENCH_DIR/bench.Echo"
+	guest_put minimal "$BENCH_DIR/bench.Echo" /etc/bulkhead/rpc/bench.Echo 755
+	# One file per `run`, and only those the template lacks: a library it has is the same host
+	# file (its tools were copied from this host), possibly in use there.
+	files=$(files_with_libs "$QEMU_GA")
+	# shellcheck disable=SC2016,SC2086 # expanded in the guest; one path per word
+	for f in $(bh run -p minimal -- sh -c 'for f; do [ -e "$f" ] || echo "$f"; done' sh \
+		$files </dev/null); do
+		guest_put minimal "$(readlink -f "$f")" "$f" 755
+	done
+	bh run -p --user root minimal -- sync </dev/null
+	bh shutdown --wait minimal
+	touch "$marker"
+}
+
+# rpc_policy: the one rule the benchmark's calls need, in the instance's own policy directory.
+rpc_policy() {
+	printf '%s\n' "$BENCH_POLICY_LINE" >"$BULKHEAD_POLICY_DIR/50-bench.policy"
+}
+
+# ga_attach QUBE: gives the running QUBE a qemu-guest-agent. bulkheadd's domain has no agent
+# channel, so a virtio-serial channel named org.qemu.guest_agent.0 is hot-plugged (libvirt then
+# connects its agent monitor to it), and qemu-ga, installed by template_prepare, is started in the
+# guest on that port. Returns once the agent answers guest-ping through libvirt.
+ga_attach() {
+	local dom _
+	dom=$(domain_of "$1")
+	if ! "${VIRSH[@]}" dumpxml "$dom" | grep -q "name='org.qemu.guest_agent.0'"; then
+		printf '%s\n' "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>" \
+			>"$BENCH_DIR/ga-channel.xml"
+		"${VIRSH[@]}" attach-device "$dom" "$BENCH_DIR/ga-channel.xml" --live >/dev/null ||
+			die "cannot hot-plug the guest agent channel into $dom"
+	fi
+	# The port shows in the guest moments after the hot-plug; no udev there, so it is found by
+	# its name in sysfs. -d: qemu-ga daemonizes, so it outlives this `run`.
+	# shellcheck disable=SC2016 # expanded in the guest
+	bh run -p --user root "$1" -- sh -c '
+		[ -x "$1" ] || { echo "no $1 in the qube" >&2; exit 1; }
+		if [ -f /run/qemu-ga.pid ] && kill -0 "$(cat /run/qemu-ga.pid)" 2>/dev/null; then exit 0; fi
+		i=0; dev=
+		while [ -z "$dev" ] && [ $i -lt 100 ]; do
+			for p in /sys/class/virtio-ports/*; do
+				[ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && dev=/dev/${p##*/}
+			done
+			[ -n "$dev" ] && [ -c "$dev" ] || { dev=; sleep 0.1; i=$((i + 1)); }
+		done
+		[ -n "$dev" ] || { echo "no org.qemu.guest_agent.0 port in the qube" >&2; exit 1; }
+		exec "$1" -d -m virtio-serial -p "$dev" -f /run/qemu-ga.pid -t /run \
+			-l /tmp/qemu-ga.log' sh "$QEMU_GA" </dev/null || die "cannot start qemu-ga in $1"
+	for _ in $(seq 60); do
+		"${VIRSH[@]}" qemu-agent-command "$dom" '{"execute":"guest-ping"}' --timeout 5 \
+			>/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	die "qemu-ga in $1 does not answer guest-ping through libvirt"
+}
+
+# --- the daemon from before the channel split ------------------------------------------------
+
+# The last commit before bulkhead-qchan (edbb00e): the same tree minus the split.
+BENCH_BEFORE_REV=${BENCH_BEFORE_REV:-edbb00e^}
+BENCH_BEFORE_CACHE=${BENCH_BEFORE_CACHE:-/var/cache/bulkhead-bench}
+
+# before_build: prints the path of bulkheadd built from BENCH_BEFORE_REV, building it once into
+# $BENCH_BEFORE_CACHE/before-<full hash>/ (the tree from `git archive`, a meson build dir; only
+# bulkheadd is built). A lock keeps concurrent runs from building it twice; a build that did not
+# finish is started over.
+before_build() {
+	local rev dir
+	rev=$(git -C "$BENCH_SRC" rev-parse --verify -q "$BENCH_BEFORE_REV^{commit}") ||
+		die "BENCH_BEFORE_REV=$BENCH_BEFORE_REV is not a commit of $BENCH_SRC"
+	dir=$BENCH_BEFORE_CACHE/before-$rev
+	mkdir -p "$BENCH_BEFORE_CACHE"
+	(
+		flock 9
+		[ -f "$dir/ok" ] && exit 0
+		note "building bulkheadd at $(git -C "$BENCH_SRC" rev-parse --short "$rev") (before the split) in $dir, once"
+		rm -rf "$dir"
+		mkdir -p "$dir/src"
+		git -C "$BENCH_SRC" archive "$rev" | tar -x -C "$dir/src"
+		meson setup "$dir/build" "$dir/src" >"$dir/setup.log" 2>&1 ||
+			{ tail -n 20 "$dir/setup.log" >&2; exit 1; }
+		ninja -C "$dir/build" vmmanager/bulkheadd >"$dir/build.log" 2>&1 ||
+			{ tail -n 20 "$dir/build.log" >&2; exit 1; }
+		touch "$dir/ok"
+	) 9>"$BENCH_BEFORE_CACHE/.lock" >&2 || die "building bulkheadd at $BENCH_BEFORE_REV failed"
+	printf '%s\n' "$dir/build/vmmanager/bulkheadd"
+}
+
+# wait_qube_ready QUBE: after a daemon change, until the new daemon has adopted QUBE and its
+# agent answers a command.
+wait_qube_ready() {
+	local _
+	for _ in $(seq 120); do
+		bh run -p -n "$1" true </dev/null >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	die "$1 is not ready under the new daemon (log: $BENCH_DIR/bulkheadd.log)"
+}
