@@ -469,6 +469,12 @@ void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 			      vm->q->name, reason, vm->q->name);
 		vm_fail_waiters(d, vm, WAIT_START, API_E_VM, msg);
 		vm_fail_waiters(d, vm, WAIT_RUN, API_E_VM, msg);
+	} else {
+		/* A run that waited for the channel of a running qube (after a channel reset)
+		 * must not wait for ever once the qube is gone. */
+		_cleanup_free_ char *msg = xasprintf(
+		    "qube '%s' stopped (%s) before the command could run", vm->q->name, reason);
+		vm_fail_waiters(d, vm, WAIT_RUN, API_E_NOT_RUNNING, msg);
 	}
 	vm_complete_waiters(d, vm, WAIT_SHUTDOWN);
 	struct json_object *extra = json_object_new_object();

@@ -10,7 +10,10 @@ cat >"$BULKHEAD_POLICY_DIR/50-test.policy" <<'EOF2'
 test.Sleep  *  a  b  allow
 EOF2
 start_daemon
-for n in a b c; do bh create "$n" --label green --template minimal --prop memory=192; done
+# maxmem as memory: no balloon to deflate from a larger map into 192 MiB.
+for n in a b c; do
+	bh create "$n" --label green --template minimal --prop memory=192 --prop maxmem=192
+done
 bh start a b c
 bh run -p --user root b -- sh -c 'mkdir -p /etc/bulkhead/rpc &&
 	printf "#!/bin/sh\necho started\nexec sleep 1000\n" >/etc/bulkhead/rpc/test.Sleep &&
