@@ -204,7 +204,11 @@ uid_t qchan_qube_uid(struct daemon *d, struct vm *vm);
 /* libvirt-backend.c */
 int backend_open(struct daemon *d);
 void backend_close(struct daemon *d);
-int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message);
+/* Creates vm's domain off the event loop; done(0 or -errno, message, userdata) is called from
+ * the loop later. Returns 0, or -errno with *ret_message when nothing was started. */
+typedef void (*backend_create_done_fn)(int r, const char *message, void *userdata);
+int backend_create_domain_async(struct daemon *d, struct vm *vm, backend_create_done_fn done,
+				void *userdata, char **ret_message);
 int backend_destroy_domain(struct daemon *d, const char *qube_name);
 int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret);
 int backend_suspend(struct daemon *d, const char *qube_name);

@@ -1,5 +1,6 @@
 /* The libvirt side: the connection, domain creation from the model, and lifecycle events. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <libvirt/virterror.h>
 
 #include "daemon.h"
@@ -131,7 +132,7 @@ static char *kernel_file(struct daemon *d, const struct qube *q, const char *fil
 	return xasprintf("%s/kernels/%s/%s", d->state_dir, q->kernel ? q->kernel : "default", file);
 }
 
-int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
+static int domain_xml_for(struct daemon *d, struct vm *vm, char **ret_xml, char **ret_message)
 {
 	const struct qube *q = vm->q;
 	_cleanup_free_ char *dname = daemon_domain_name(d, q->name);
@@ -181,14 +182,87 @@ int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message)
 	unlink(chan);
 	if (gui)
 		unlink(gui);
-	virDomainPtr dom = virDomainCreateXML(d->conn, xml, VIR_DOMAIN_NONE);
-	if (!dom) {
-		*ret_message =
-		    xasprintf("libvirt could not start the domain: %s", last_libvirt_error());
-		return -EIO;
-	}
-	virDomainFree(dom);
+	*ret_xml = TAKE_PTR(xml);
 	return 0;
+}
+
+/* Creating a domain takes libvirt a while (QEMU's start, and under TCG seconds): it runs in a
+ * thread of its own, on the same (thread-safe) connection, so the event loop keeps answering
+ * the other qubes and the CLI; the end is reported back through a pipe the loop watches. */
+struct create_job {
+	virConnectPtr conn;
+	char *xml;
+	pthread_t thread;
+	int pipe[2];
+	int result;
+	char *message;
+	backend_create_done_fn done;
+	void *userdata;
+};
+
+static void *create_thread(void *opaque)
+{
+	struct create_job *j = opaque;
+	virDomainPtr dom = virDomainCreateXML(j->conn, j->xml, VIR_DOMAIN_NONE);
+	if (!dom) {
+		/* libvirt's last error is per thread: this one is ours. */
+		j->message =
+		    xasprintf("libvirt could not start the domain: %s", last_libvirt_error());
+		j->result = -EIO;
+	} else {
+		virDomainFree(dom);
+	}
+	if (write(j->pipe[1], "x", 1) < 0) {
+		/* The loop reads it; a pipe of our own cannot be full. */
+	}
+	return NULL;
+}
+
+static void create_done_io(int watch, int fd, int events, void *opaque)
+{
+	struct create_job *j = opaque;
+	virEventRemoveHandle(watch);
+	pthread_join(j->thread, NULL);
+	close(j->pipe[0]);
+	close(j->pipe[1]);
+	j->done(j->result, j->message, j->userdata);
+	free(j->message);
+	free(j->xml);
+	free(j);
+}
+
+int backend_create_domain_async(struct daemon *d, struct vm *vm, backend_create_done_fn done,
+				void *userdata, char **ret_message)
+{
+	char *xml = NULL;
+	int r = domain_xml_for(d, vm, &xml, ret_message);
+	if (r < 0)
+		return r;
+	struct create_job *j = xcalloc(1, sizeof(*j));
+	j->conn = d->conn;
+	j->xml = xml;
+	j->done = done;
+	j->userdata = userdata;
+	if (pipe2(j->pipe, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (virEventAddHandle(j->pipe[0], VIR_EVENT_HANDLE_READABLE, create_done_io, j, NULL) < 0) {
+		r = -EIO;
+		goto fail_pipe;
+	}
+	r = -pthread_create(&j->thread, NULL, create_thread, j);
+	if (r < 0)
+		goto fail_pipe; /* the watch goes with the pipe's fd on the next loop */
+	return 0;
+fail_pipe:
+	close(j->pipe[0]);
+	close(j->pipe[1]);
+fail:
+	*ret_message = xasprintf("cannot start the domain: %s", strerror(-r));
+	free(j->xml);
+	free(j);
+	return r;
 }
 
 int backend_destroy_domain(struct daemon *d, const char *qube_name)

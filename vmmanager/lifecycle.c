@@ -282,17 +282,48 @@ static int start_prep_next(struct start_prep *p)
 	}
 }
 
-static void start_domain(struct daemon *d, struct vm *vm)
-{
-	_cleanup_free_ char *msg = NULL;
+struct start_create {
+	struct daemon *d;
+	char *name;
+	uint64_t serial;
+};
 
-	if (backend_create_domain(d, vm, &msg) < 0) {
-		start_failed(d, vm, API_E_VM, msg);
+static void start_domain_created(int r, const char *message, void *userdata)
+{
+	struct start_create *sc = userdata;
+	struct daemon *d = sc->d;
+	struct vm *vm = daemon_find_vm(d, sc->name);
+	bool ours = vm && vm->start_serial == sc->serial && vm->state == VM_TRANSIENT;
+
+	if (!ours && r >= 0 && (!vm || vm->state == VM_HALTED))
+		/* Stopped or removed while libvirt created it: the domain made meanwhile goes. */
+		backend_destroy_domain(d, sc->name);
+	free(sc->name);
+	free(sc);
+	if (!ours)
+		return;
+	if (r < 0) {
+		start_failed(d, vm, API_E_VM, message);
 		return;
 	}
 	vm->start_timer =
 	    virEventAddTimeout((int)vm->q->qrexec_timeout * 1000, start_timed_out, vm, NULL);
 	qchan_connect(d, vm);
+}
+
+static void start_domain(struct daemon *d, struct vm *vm)
+{
+	_cleanup_free_ char *msg = NULL;
+	struct start_create *sc = xcalloc(1, sizeof(*sc));
+
+	sc->d = d;
+	sc->name = xstrdup(vm->q->name);
+	sc->serial = vm->start_serial;
+	if (backend_create_domain_async(d, vm, start_domain_created, sc, &msg) < 0) {
+		free(sc->name);
+		free(sc);
+		start_failed(d, vm, API_E_VM, msg);
+	}
 }
 
 static void start_prep_step_done(int r, void *userdata)
