@@ -164,9 +164,6 @@ struct run_request *client_run_request(struct client *c);
 void client_set_run_request(struct client *c, struct run_request *rr);
 void run_request_free(struct run_request *rr);
 
-/* template-build.c */
-void h_template_build(struct daemon *d, struct client *c, const struct api_request *req);
-
 /* lifecycle.c */
 int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message);
 void vm_add_waiter(struct vm *vm, enum waiter_kind kind, struct client *c);

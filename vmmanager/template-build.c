@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "api-handlers.h"
 #include "daemon.h"
 #include "log.h"
 #include "util.h"
