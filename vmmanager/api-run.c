@@ -4,6 +4,7 @@
 
 #include "api-handlers.h"
 #include "api-util.h"
+#include "api-waiters.h"
 #include "daemon.h"
 #include "util.h"
 
@@ -78,10 +79,10 @@ void h_run(struct daemon *d, struct client *c, const struct api_request *req)
 			run_now(d, c, vm);
 			return;
 		}
-		vm_add_waiter(vm, WAIT_RUN, c);
+		api_wait(vm, WAIT_RUN, c);
 		return;
 	case VM_TRANSIENT:
-		vm_add_waiter(vm, WAIT_RUN, c);
+		api_wait(vm, WAIT_RUN, c);
 		return;
 	case VM_HALTED: {
 		if (!payload_bool(req, "autostart", true)) {
@@ -94,30 +95,13 @@ void h_run(struct daemon *d, struct client *c, const struct api_request *req)
 			client_reply_error(c, err, "%s", msg);
 			return;
 		}
-		vm_add_waiter(vm, WAIT_RUN, c);
+		api_wait(vm, WAIT_RUN, c);
 		return;
 	}
 	default:
 		client_reply_error(c, API_E_NOT_RUNNING, "'%s' is %s", vm->q->name,
 				   vm_state_name(vm->state));
 	}
-}
-
-/* The channel process reports the agent's echo; the oldest echo waiter gets it. */
-void api_echo_reply(struct daemon *d, struct vm *vm, const uint8_t *data, size_t len)
-{
-	struct waiter *w = vm->echo_waiters;
-	if (!w)
-		return;
-	vm->echo_waiters = w->next;
-	struct client *c = client_lookup(d, w->client, w->client_serial);
-	if (c) {
-		struct json_object *res = json_object_new_object();
-		json_object_object_add(res, "data",
-				       json_object_new_string_len((const char *)data, (int)len));
-		client_reply_ok(c, res);
-	}
-	free(w);
 }
 
 void h_echo(struct daemon *d, struct client *c, const struct api_request *req)
@@ -141,7 +125,7 @@ void h_echo(struct daemon *d, struct client *c, const struct api_request *req)
 		client_reply_error(c, API_E_VM, "cannot reach the agent of '%s'", vm->q->name);
 		return;
 	}
-	vm_add_waiter(vm, WAIT_ECHO, c);
+	api_wait(vm, WAIT_ECHO, c);
 }
 
 void h_console(struct daemon *d, struct client *c, const struct api_request *req)

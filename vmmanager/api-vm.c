@@ -1,6 +1,8 @@
 /* admin.vm.List, Create.*, Clone, Remove, Start, Shutdown, Kill, Pause, Unpause. */
 #include "api-handlers.h"
 #include "api-util.h"
+#include "api-waiters.h"
+#include "backend.h"
 #include "daemon.h"
 #include "util.h"
 
@@ -292,7 +294,7 @@ void h_start(struct daemon *d, struct client *c, const struct api_request *req)
 		client_reply_error(c, err, "%s", msg);
 		return;
 	}
-	vm_add_waiter(vm, WAIT_START, c);
+	api_wait(vm, WAIT_START, c);
 }
 
 void h_shutdown(struct daemon *d, struct client *c, const struct api_request *req)
@@ -307,7 +309,7 @@ void h_shutdown(struct daemon *d, struct client *c, const struct api_request *re
 	}
 	int r = vm_shutdown(d, vm, payload_bool(req, "force", false), (unsigned)timeout);
 	if (r == 1)
-		vm_add_waiter(vm, WAIT_SHUTDOWN, c);
+		api_wait(vm, WAIT_SHUTDOWN, c);
 	else
 		client_reply_ok(c, NULL);
 }

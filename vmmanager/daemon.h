@@ -34,15 +34,10 @@ enum vm_state {
 
 const char *vm_state_name(enum vm_state s);
 
-/* What a client waits for; the vm holds a list and completes them. */
-enum waiter_kind { WAIT_START, WAIT_SHUTDOWN, WAIT_RUN, WAIT_ECHO };
-
-struct waiter {
-	struct waiter *next;
-	enum waiter_kind kind;
-	struct client *client;
-	uint64_t client_serial; /* guards against the client having gone away */
-};
+/* A client waiting for a qube: api-waiters.c's, which alone reads the lists. */
+struct waiter;
+struct vm_listener;
+struct backend_listener;
 
 struct rpc_call;
 
@@ -64,8 +59,8 @@ struct vm {
 	int shutdown_timer; /* -1 when none */
 	int connect_timer;  /* retry connecting the channel socket */
 	unsigned connect_tries;
-	struct waiter *waiters;
-	/* Echo requests in flight, answered in order. */
+	struct waiter *waiters; /* api-waiters.c */
+	/* Echo requests in flight, answered in order (api-waiters.c). */
 	struct waiter *echo_waiters;
 	struct gui_host *gui;	       /* gui.c; NULL until the qube first had a GUI */
 	unsigned uid_slot;	       /* its host processes' uid: SANDBOX_QUBE_UID_BASE + slot */
@@ -93,6 +88,9 @@ struct daemon {
 	bool vsock; /* the control channel over virtio-vsock instead of virtio-serial */
 	virConnectPtr conn;
 	int lifecycle_cb;
+	/* Who hears of domain events (lifecycle.c) and of what qubes do (api-waiters.c). */
+	const struct backend_listener *backend_listener;
+	const struct vm_listener *vm_listener;
 	struct store *store;
 	struct vm **vms;
 	size_t n_vms;
@@ -151,8 +149,6 @@ void events_emit(struct daemon *d, const char *event, const char *vm, struct jso
 
 /* api-calls.c: one table of handlers */
 void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
-/* An echo came back from the qube's agent (the channel code never builds replies itself). */
-void api_echo_reply(struct daemon *d, struct vm *vm, const uint8_t *data, size_t len);
 /* Continues an admin.vm.Run that waited for its qube to start. */
 void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
 /* Per-client state of a pending admin.vm.Run. */
@@ -166,14 +162,13 @@ void run_request_free(struct run_request *rr);
 
 /* lifecycle.c */
 int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message);
-void vm_add_waiter(struct vm *vm, enum waiter_kind kind, struct client *c);
 int vm_shutdown(struct daemon *d, struct vm *vm, bool force, unsigned timeout_s);
 int vm_kill(struct daemon *d, struct vm *vm);
 void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason);
 void vm_agent_ready(struct daemon *d, struct vm *vm);
-void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, const char *error,
-		     const char *message);
-void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind);
+/* Registers lifecycle.c as the backend's listener (before backend_open). */
+void lifecycle_init(struct daemon *d);
+/* Takes over what runs from before this bulkheadd, and clears what a crash left behind. */
 int daemon_reconcile(struct daemon *d);
 /* Takes over a domain that runs from before this bulkheadd: Transient, with the start's
  * timeout (qrexec_timeout), until its agent answers the new connection; or Paused. */
@@ -197,18 +192,6 @@ bool qchan_ready(const struct vm *vm);
 const char *qchan_agent_version(const struct vm *vm);
 /* The uid of the qube's host processes (channel process, GUI proxy host half). */
 uid_t qchan_qube_uid(struct daemon *d, struct vm *vm);
-
-/* libvirt-backend.c */
-int backend_open(struct daemon *d);
-void backend_close(struct daemon *d);
-int backend_create_domain(struct daemon *d, struct vm *vm, char **ret_message);
-int backend_destroy_domain(struct daemon *d, const char *qube_name);
-int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret);
-int backend_suspend(struct daemon *d, const char *qube_name);
-int backend_resume(struct daemon *d, const char *qube_name);
-/* The CID libvirt gave the running qube's vsock device. */
-int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
-int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
 
 /* rpc.c: calls between qubes, decided by the policy */
 void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const char *target,
