@@ -1,8 +1,9 @@
 /* The admin API: one table from call name to handler (common/api.h lists the calls; the
  * handlers live in api-*.c, one file per call family, declared in api-handlers.h). */
 #include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
 #include "api.h"
-#include "daemon.h"
 #include "log.h"
 #include "util.h"
 

@@ -1,7 +1,11 @@
 /* admin.vm.feature.List, Get, Set, Remove. */
 #include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
 #include "api-util.h"
+#include "api.h"
 #include "daemon.h"
+#include "qube.h"
 #include "util.h"
 
 void h_feature(struct daemon *d, struct client *c, const struct api_request *req)

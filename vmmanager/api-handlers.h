@@ -6,6 +6,12 @@
 
 struct client;
 struct daemon;
+struct vm;
+
+/* api-calls.c: the one table; runs the handler of req->call. */
+void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
+/* api-run.c: continues an admin.vm.Run that waited for its qube to start. */
+void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
 
 #define API_HANDLER(name)                                                                          \
 	void name(struct daemon *d, struct client *c, const struct api_request *req)

@@ -1,5 +1,7 @@
 /* admin.Events and admin.host.Info: calls about the host, not one qube. */
 #include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
 #include "daemon.h"
 #include "util.h"
 

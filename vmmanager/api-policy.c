@@ -1,9 +1,12 @@
 /* admin.policy.Prompt, Answer, Check: the RPC policy as the API shows it. */
 #include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
 #include "api-util.h"
-#include "daemon.h"
+#include "api.h"
 #include "log.h"
 #include "rpc-policy.h"
+#include "rpc.h"
 #include "util.h"
 
 void h_policy_prompt(struct daemon *d, struct client *c, const struct api_request *req)

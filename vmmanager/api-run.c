@@ -3,9 +3,15 @@
 #include <fcntl.h>
 
 #include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
 #include "api-util.h"
 #include "api-waiters.h"
+#include "api.h"
 #include "daemon.h"
+#include "frame.h"
+#include "lifecycle.h"
+#include "qchan.h"
 #include "util.h"
 
 #define CONSOLE_TAIL_DEFAULT (16 * 1024)

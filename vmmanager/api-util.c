@@ -1,7 +1,12 @@
 /* What every API handler family shares: reading the payload, finding the destination qube,
  * naming an errno for the client, saving a changed qube. */
+#include "api-request.h"
+#include "api-server.h"
 #include "api-util.h"
+#include "api.h"
 #include "daemon.h"
+#include "qube.h"
+#include "store.h"
 #include "util.h"
 
 const char *payload_str(const struct api_request *req, const char *key)

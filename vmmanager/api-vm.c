@@ -1,10 +1,17 @@
 /* admin.vm.List, Create.*, Clone, Remove, Start, Shutdown, Kill, Pause, Unpause. */
 #include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
 #include "api-util.h"
 #include "api-waiters.h"
+#include "api.h"
 #include "backend.h"
 #include "daemon.h"
+#include "lifecycle.h"
+#include "qube.h"
+#include "store.h"
 #include "util.h"
+#include "volume.h"
 
 #define PRIVATE_SIZE_DEFAULT (2ull * 1024 * 1024 * 1024)
 #define ROOT_SIZE_DEFAULT    (10ull * 1024 * 1024 * 1024)

@@ -1,8 +1,13 @@
 /* admin.vm.volume.List and Resize. */
 #include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
 #include "api-util.h"
+#include "api.h"
 #include "daemon.h"
+#include "qube.h"
 #include "util.h"
+#include "volume.h"
 
 static struct json_object *volume_json(const char *name, const char *path, bool persistent,
 				       bool readonly)

@@ -1,7 +1,10 @@
 /* The clients waiting for a qube: answered when lifecycle.c, qchan.c or the registry report
  * what happened (vm-listener.h). The waiter lists hang off struct vm, but only this file reads
  * them. */
+#include "api-handlers.h"
+#include "api-server.h"
 #include "api-waiters.h"
+#include "api.h"
 #include "daemon.h"
 #include "util.h"
 #include "vm-listener.h"

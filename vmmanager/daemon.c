@@ -1,6 +1,8 @@
 /* The registry of qubes bulkheadd knows, and where their files and sockets live. */
 #include "daemon.h"
 #include "gui.h"
+#include "qchan.h"
+#include "qube.h"
 #include "util.h"
 #include "vm-listener.h"
 

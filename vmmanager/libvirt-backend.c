@@ -7,6 +7,7 @@
 #include "domain-xml.h"
 #include "gui.h"
 #include "log.h"
+#include "qube.h"
 #include "util.h"
 
 static void ignore_libvirt_error(void *opaque, virErrorPtr err)

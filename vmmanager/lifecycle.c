@@ -3,18 +3,28 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "api-server.h"
+#include "api.h"
 #include "backend.h"
 #include "daemon.h"
 #include "gui.h"
 #include "host-memory.h"
+#include "lifecycle.h"
 #include "log.h"
+#include "qchan.h"
+#include "qube.h"
+#include "rpc.h"
+#include "store.h"
 #include "util.h"
 #include "vm-listener.h"
+#include "volume.h"
 
 #define SHUTDOWN_TIMEOUT_DEFAULT 60
 
 /* Timer callbacks get one pointer; disposal needs the daemon and a name that outlives the vm. */
 static struct daemon *the_daemon_for_dispose;
+
+static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason);
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -353,7 +363,7 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	return 0;
 }
 
-void vm_adopt(struct daemon *d, struct vm *vm, bool paused)
+static void vm_adopt(struct daemon *d, struct vm *vm, bool paused)
 {
 	vm->state = paused ? VM_PAUSED : VM_TRANSIENT;
 	/* An agent that never answers would otherwise leave it Transient for good. */
@@ -377,7 +387,7 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	gui_qube_ready(d, vm);
 }
 
-void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
+static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 {
 	if (vm->state == VM_HALTED)
 		return;

@@ -6,13 +6,17 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api-server.h"
 #include "api-waiters.h"
 #include "api.h"
 #include "backend.h"
 #include "daemon.h"
 #include "gui.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "rpc-policy.h"
+#include "rpc.h"
+#include "store.h"
 #include "subprocess.h"
 #include "util.h"
 

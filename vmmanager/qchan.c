@@ -14,12 +14,25 @@
 
 #include "backend.h"
 #include "daemon.h"
+#include "frame.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "qchan-check.h"
+#include "qchan.h"
 #include "qmsg.h"
+#include "rpc.h"
 #include "sandbox.h"
 #include "util.h"
 #include "vm-listener.h"
+
+/* A qube's channel process (qchan.c): bulkheadd holds only the message socket to it. */
+struct qchan {
+	pid_t pid;
+	int ctl_fd;
+	int watch;
+	bool ready; /* the agent said HELLO */
+	char agent_version[65];
+};
 
 #define CONNECT_RETRY_MS 100
 #define CONNECT_TRIES	 100
