@@ -21,7 +21,7 @@ struct backend_listener; /* backend.h */
 struct client;		 /* api-server.c */
 struct gui_host;	 /* gui.c */
 struct policy_cache;	 /* rpc-policy.c */
-struct prompt;		 /* rpc.c */
+struct prompt;		 /* d->prompts, which nothing uses */
 struct qchan;		 /* qchan.c */
 struct qube;		 /* qube.h */
 struct rpc_call;	 /* rpc.c */
