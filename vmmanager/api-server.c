@@ -11,8 +11,14 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
+#include "api.h"
 #include "daemon.h"
+#include "frame.h"
 #include "log.h"
+#include "rpc.h"
 #include "util.h"
 
 /* A client that does not read its replies must not make us hold unbounded memory. */

@@ -1,7 +1,10 @@
 /* The registry of qubes bulkheadd knows, and where their files and sockets live. */
 #include "daemon.h"
 #include "gui.h"
+#include "qchan.h"
+#include "qube.h"
 #include "util.h"
+#include "vm-listener.h"
 
 struct vm *daemon_find_vm(struct daemon *d, const char *name)
 {
@@ -33,9 +36,7 @@ void daemon_remove_vm(struct daemon *d, struct vm *vm)
 		}
 	qchan_close(d, vm);
 	gui_vm_free(d, vm);
-	vm_fail_waiters(d, vm, WAIT_START, API_E_NOT_FOUND, "the qube was removed");
-	vm_fail_waiters(d, vm, WAIT_RUN, API_E_NOT_FOUND, "the qube was removed");
-	vm_fail_waiters(d, vm, WAIT_SHUTDOWN, API_E_NOT_FOUND, "the qube was removed");
+	vm_report_removed(d, vm);
 	if (vm->start_timer >= 0)
 		virEventRemoveTimeout(vm->start_timer);
 	if (vm->shutdown_timer >= 0)
@@ -67,4 +68,45 @@ char *daemon_channel_path(struct daemon *d, const char *qube_name)
 char *daemon_qube_file(struct daemon *d, const char *qube_name, const char *file)
 {
 	return xasprintf("%s/qubes/%s/%s", d->state_dir, qube_name, file);
+}
+
+void vm_listener_set(struct daemon *d, const struct vm_listener *l)
+{
+	d->vm_listener = l;
+}
+
+void vm_report_started(struct daemon *d, struct vm *vm)
+{
+	if (d->vm_listener)
+		d->vm_listener->started(d, vm);
+}
+
+void vm_report_start_failed(struct daemon *d, struct vm *vm, const char *error, const char *message)
+{
+	if (d->vm_listener)
+		d->vm_listener->start_failed(d, vm, error, message);
+}
+
+void vm_report_stopped(struct daemon *d, struct vm *vm)
+{
+	if (d->vm_listener)
+		d->vm_listener->stopped(d, vm);
+}
+
+void vm_report_removed(struct daemon *d, struct vm *vm)
+{
+	if (d->vm_listener)
+		d->vm_listener->removed(d, vm);
+}
+
+void vm_report_echo_reply(struct daemon *d, struct vm *vm, const uint8_t *data, size_t len)
+{
+	if (d->vm_listener)
+		d->vm_listener->echo_reply(d, vm, data, len);
+}
+
+void vm_report_channel_lost(struct daemon *d, struct vm *vm, const char *why)
+{
+	if (d->vm_listener)
+		d->vm_listener->channel_lost(d, vm, why);
 }

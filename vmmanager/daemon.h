@@ -1,27 +1,33 @@
 /*
- * bulkheadd's shared state. One process, one thread: libvirt's event loop drives everything
- * (the API socket, the qube channels, timers and libvirt's own domain events).
+ * bulkheadd's shared state: struct daemon, struct vm and the registry of qubes (daemon.c).
+ * One process, one thread: libvirt's event loop drives everything (the API socket, the qube
+ * channels, timers and libvirt's own domain events). What each part does is in its own header
+ * (api-server.h, lifecycle.h, qchan.h, rpc.h, backend.h, volume.h, ...).
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <json-c/json.h>
 #include <libvirt/libvirt.h>
 
 #include "accel.h"
-#include "api-request.h"
-#include "api.h"
-#include "frame.h"
-#include "qmsg.h"
 #include "log.h"
-#include "qube.h"
-#include "store.h"
+#include "qmsg.h"
 
-struct client;
-struct gui_host;
+struct backend_listener; /* backend.h */
+struct client;		 /* api-server.c */
+struct gui_host;	 /* gui.c */
+struct policy_cache;	 /* rpc-policy.c */
+struct prompt;		 /* d->prompts, which nothing uses */
+struct qchan;		 /* qchan.c */
+struct qube;		 /* qube.h */
+struct rpc_call;	 /* rpc.c */
+struct store;		 /* store.h */
+struct vm_listener;	 /* vm-listener.h */
+struct waiter;		 /* api-waiters.c, which alone reads the lists */
 struct vm;
 
 enum vm_state {
@@ -34,27 +40,6 @@ enum vm_state {
 
 const char *vm_state_name(enum vm_state s);
 
-/* What a client waits for; the vm holds a list and completes them. */
-enum waiter_kind { WAIT_START, WAIT_SHUTDOWN, WAIT_RUN, WAIT_ECHO };
-
-struct waiter {
-	struct waiter *next;
-	enum waiter_kind kind;
-	struct client *client;
-	uint64_t client_serial; /* guards against the client having gone away */
-};
-
-struct rpc_call;
-
-/* A qube's channel process (qchan.c): bulkheadd holds only the message socket to it. */
-struct qchan {
-	pid_t pid;
-	int ctl_fd;
-	int watch;
-	bool ready; /* the agent said HELLO */
-	char agent_version[65];
-};
-
 struct vm {
 	struct daemon *daemon;
 	struct qube *q;
@@ -64,8 +49,8 @@ struct vm {
 	int shutdown_timer; /* -1 when none */
 	int connect_timer;  /* retry connecting the channel socket */
 	unsigned connect_tries;
-	struct waiter *waiters;
-	/* Echo requests in flight, answered in order. */
+	struct waiter *waiters; /* api-waiters.c */
+	/* Echo requests in flight, answered in order (api-waiters.c). */
 	struct waiter *echo_waiters;
 	struct gui_host *gui;	       /* gui.c; NULL until the qube first had a GUI */
 	unsigned uid_slot;	       /* its host processes' uid: SANDBOX_QUBE_UID_BASE + slot */
@@ -93,6 +78,9 @@ struct daemon {
 	bool vsock; /* the control channel over virtio-vsock instead of virtio-serial */
 	virConnectPtr conn;
 	int lifecycle_cb;
+	/* Who hears of domain events (lifecycle.c) and of what qubes do (api-waiters.c). */
+	const struct backend_listener *backend_listener;
+	const struct vm_listener *vm_listener;
 	struct store *store;
 	struct vm **vms;
 	size_t n_vms;
@@ -123,121 +111,3 @@ bool daemon_is_quarantined(struct daemon *d, const char *qube_name);
 char *daemon_domain_name(struct daemon *d, const char *qube_name);
 char *daemon_channel_path(struct daemon *d, const char *qube_name);
 char *daemon_qube_file(struct daemon *d, const char *qube_name, const char *file);
-
-/* api-server.c */
-int api_server_start(struct daemon *d);
-void api_server_stop(struct daemon *d);
-/* An API connection for one admin call a qube made, allowed by the policy: it accepts one
- * request, with exactly this call, dest and argument. */
-int api_server_add_bound(struct daemon *d, int fd, const char *call, const char *dest,
-			 const char *arg);
-/* Takes the client's socket out of the API server (what was queued for it is written first):
- * returns the fd, or -errno. The client is gone afterwards. */
-int client_hand_over(struct client *c);
-struct client *client_lookup(struct daemon *d, struct client *c, uint64_t serial);
-void client_reply_ok(struct client *c, struct json_object *result); /* takes result */
-void client_reply_error(struct client *c, const char *error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-uint64_t client_serial(struct client *c);
-int client_send_frame(struct client *c, uint16_t type, uint32_t stream, const void *p, size_t len);
-void client_close(struct client *c);
-void client_enter_events(struct client *c);
-void client_enter_prompt(struct client *c);
-bool client_is_prompt(struct client *c);
-struct client *prompt_find(struct daemon *d);
-void client_send_event(struct client *c, struct json_object *o);
-void client_set_busy(struct client *c);
-void events_emit(struct daemon *d, const char *event, const char *vm, struct json_object *extra);
-
-/* api-calls.c: one table of handlers */
-void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
-/* An echo came back from the qube's agent (the channel code never builds replies itself). */
-void api_echo_reply(struct daemon *d, struct vm *vm, const uint8_t *data, size_t len);
-/* Continues an admin.vm.Run that waited for its qube to start. */
-void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
-/* Per-client state of a pending admin.vm.Run. */
-struct run_request {
-	char *user;
-	char **argv;
-};
-struct run_request *client_run_request(struct client *c);
-void client_set_run_request(struct client *c, struct run_request *rr);
-void run_request_free(struct run_request *rr);
-
-/* template-build.c */
-void h_template_build(struct daemon *d, struct client *c, const struct api_request *req);
-
-/* lifecycle.c */
-int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message);
-void vm_add_waiter(struct vm *vm, enum waiter_kind kind, struct client *c);
-int vm_shutdown(struct daemon *d, struct vm *vm, bool force, unsigned timeout_s);
-int vm_kill(struct daemon *d, struct vm *vm);
-void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason);
-void vm_agent_ready(struct daemon *d, struct vm *vm);
-void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, const char *error,
-		     const char *message);
-void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind);
-int daemon_reconcile(struct daemon *d);
-/* Takes over a domain that runs from before this bulkheadd: Transient, with the start's
- * timeout (qrexec_timeout), until its agent answers the new connection; or Paused. */
-void vm_adopt(struct daemon *d, struct vm *vm, bool paused);
-int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
-/* Kills and removes a disposable made for a call, once the event loop is back in control. */
-void vm_dispose(struct daemon *d, struct vm *vm);
-
-/* qchan.c: a qube's channel process */
-int qchan_connect(struct daemon *d, struct vm *vm);
-void qchan_close(struct daemon *d, struct vm *vm);
-int qchan_msg(struct daemon *d, struct vm *vm, uint16_t type, uint32_t id, const void *p,
-	      size_t len, int fd);
-int qchan_msg_strings(struct daemon *d, struct vm *vm, uint16_t type, uint32_t id,
-		      const char *const *strs, size_t n, int fd);
-/* Hands client_fd (a `bulkhead run` client, already answered) to the qube's channel process,
- * which runs the command and relays it. */
-int qchan_exec(struct daemon *d, struct vm *vm, int client_fd, const char *user,
-	       const char *const *argv);
-bool qchan_ready(const struct vm *vm);
-const char *qchan_agent_version(const struct vm *vm);
-/* The uid of the qube's host processes (channel process, GUI proxy host half). */
-uid_t qchan_qube_uid(struct daemon *d, struct vm *vm);
-
-/* libvirt-backend.c */
-int backend_open(struct daemon *d);
-void backend_close(struct daemon *d);
-/* Creates vm's domain off the event loop; done(0 or -errno, message, userdata) is called from
- * the loop later. Returns 0, or -errno with *ret_message when nothing was started. */
-typedef void (*backend_create_done_fn)(int r, const char *message, void *userdata);
-int backend_create_domain_async(struct daemon *d, struct vm *vm, backend_create_done_fn done,
-				void *userdata, char **ret_message);
-int backend_destroy_domain(struct daemon *d, const char *qube_name);
-int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret);
-int backend_suspend(struct daemon *d, const char *qube_name);
-int backend_resume(struct daemon *d, const char *qube_name);
-/* The CID libvirt gave the running qube's vsock device. */
-int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
-int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
-
-/* rpc.c: calls between qubes, decided by the policy */
-void rpc_call_from_qube(struct daemon *d, struct vm *src, uint32_t stream, const char *target,
-			const char *service_arg);
-void rpc_caller_ended(struct daemon *d, struct vm *src, uint32_t stream);
-void rpc_service_ended(struct daemon *d, struct vm *dst, uint32_t id);
-void rpc_target_ready(struct daemon *d, struct vm *vm);
-void rpc_vm_gone(struct daemon *d, struct vm *vm);
-void rpc_free_all(struct daemon *d);
-int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, const char *target);
-void rpc_prompt_gone(struct daemon *d, struct client *prompt);
-
-/* volume.c: qcow2 files through qemu-img */
-int volume_create(const char *path, unsigned long long size_bytes);
-int volume_create_overlay(const char *path, const char *backing);
-int volume_copy(const char *src, const char *dst);
-int volume_resize(const char *path, unsigned long long size_bytes);
-int volume_info(const char *path, unsigned long long *ret_size, unsigned long long *ret_usage);
-/* The same, run off the event loop: done(0 or -errno, userdata) comes from the loop later; a
- * negative return means it did not start (done is not called). */
-typedef void (*volume_done_fn)(int r, void *userdata);
-int volume_create_async(const char *path, unsigned long long size_bytes, volume_done_fn done,
-			void *userdata);
-int volume_create_overlay_async(const char *path, const char *backing, volume_done_fn done,
-				void *userdata);

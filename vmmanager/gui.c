@@ -19,6 +19,8 @@
 #include "daemon.h"
 #include "fd-pass.h"
 #include "log.h"
+#include "qchan.h"
+#include "qube.h"
 #include "util.h"
 
 #define GUI_RETRY_MS	  3000

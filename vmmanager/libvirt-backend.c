@@ -3,10 +3,12 @@
 #include <pthread.h>
 #include <libvirt/virterror.h>
 
+#include "backend.h"
 #include "daemon.h"
 #include "domain-xml.h"
 #include "gui.h"
 #include "log.h"
+#include "qube.h"
 #include "util.h"
 
 static void ignore_libvirt_error(void *opaque, virErrorPtr err)
@@ -65,31 +67,31 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
 		destroy_domain(dom);
 		return 0;
 	}
-	if (!vm)
+	if (!vm || !d->backend_listener)
 		return 0;
 	switch (event) {
 	case VIR_DOMAIN_EVENT_STOPPED:
-		vm_domain_stopped(d, vm,
-				  detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED  ? "crashed"
-				  : detail == VIR_DOMAIN_EVENT_STOPPED_FAILED ? "failed"
-									      : "stopped");
+		d->backend_listener->domain_stopped(
+		    d, vm,
+		    detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED	? "crashed"
+		    : detail == VIR_DOMAIN_EVENT_STOPPED_FAILED ? "failed"
+								: "stopped");
 		break;
 	case VIR_DOMAIN_EVENT_SUSPENDED:
-		if (vm->state == VM_RUNNING) {
-			vm->state = VM_PAUSED;
-			events_emit(d, "domain-paused", vm->q->name, NULL);
-		}
+		d->backend_listener->domain_suspended(d, vm);
 		break;
 	case VIR_DOMAIN_EVENT_RESUMED:
-		if (vm->state == VM_PAUSED) {
-			vm->state = VM_RUNNING;
-			events_emit(d, "domain-unpaused", vm->q->name, NULL);
-		}
+		d->backend_listener->domain_resumed(d, vm);
 		break;
 	default:
 		break;
 	}
 	return 0;
+}
+
+void backend_set_listener(struct daemon *d, const struct backend_listener *l)
+{
+	d->backend_listener = l;
 }
 
 int backend_open(struct daemon *d)
@@ -366,10 +368,7 @@ int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned lon
 	return -ENODATA;
 }
 
-/* Adopts running domains of ours; destroys those whose qube is gone and disposables made for
- * calls (their calls ended with the previous bulkheadd); leaves alone those whose qube's entry
- * is quarantined (it exists, it just did not load). */
-int daemon_reconcile(struct daemon *d)
+int backend_adopt_domains(struct daemon *d)
 {
 	virDomainPtr *doms = NULL;
 	size_t plen = strlen(d->domain_prefix);
@@ -402,44 +401,19 @@ int daemon_reconcile(struct daemon *d)
 				enum vm_state st = VM_RUNNING;
 				backend_domain_state(d, vm->q->name, &st);
 				log_info("adopting running qube %s", vm->q->name);
-				vm_adopt(d, vm, st == VM_PAUSED);
-				/* A disposable that would not die: tried again from the loop. */
-				if (vm->q->call_disposable) {
+				/* The listener adopts it, and disposes of a disposable that would
+				 * not die (tried again from the loop). */
+				if (d->backend_listener)
+					d->backend_listener->domain_found(d, vm, st == VM_PAUSED);
+				if (vm->q->call_disposable)
 					log_warn(
 					    "cannot destroy the disposable %s now (%s); trying "
 					    "again",
 					    vm->q->name, last_libvirt_error());
-					vm_dispose(d, vm);
-				}
 			}
 		}
 		virDomainFree(doms[i]);
 	}
 	free(doms);
-
-	/* Disposables made for calls that a crash interrupted are gone with their calls. */
-	for (size_t i = d->n_vms; i-- > 0;) {
-		struct vm *vm = d->vms[i];
-		if (vm->state == VM_HALTED && vm->q->call_disposable &&
-		    store_remove(d->store, vm->q->name) == 0) {
-			log_info("removed the leftover disposable %s", vm->q->name);
-			daemon_remove_vm(d, vm);
-		}
-	}
-
-	/* Overlays of qubes that are not running are leftovers of a crash. */
-	for (size_t i = 0; i < d->n_vms; i++) {
-		struct vm *vm = d->vms[i];
-		if (vm->state != VM_HALTED)
-			continue;
-		_cleanup_free_ char *ov = daemon_qube_file(d, vm->q->name, "root-overlay.qcow2");
-		_cleanup_free_ char *pov =
-		    daemon_qube_file(d, vm->q->name, "private-overlay.qcow2");
-		_cleanup_free_ char *vol = daemon_qube_file(d, vm->q->name, "volatile.qcow2");
-		if (unlink(ov) == 0)
-			log_info("removed the stale root overlay of %s", vm->q->name);
-		unlink(pov);
-		unlink(vol);
-	}
 	return 0;
 }

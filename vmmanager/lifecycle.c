@@ -1,17 +1,30 @@
-/* Starting and stopping qubes, and the clients waiting for either. */
+/* Starting and stopping qubes. What came of a start or a stop is reported (vm-listener.h),
+ * never answered to a client here. */
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "api-server.h"
+#include "api.h"
+#include "backend.h"
 #include "daemon.h"
 #include "gui.h"
 #include "host-memory.h"
+#include "lifecycle.h"
 #include "log.h"
+#include "qchan.h"
+#include "qube.h"
+#include "rpc.h"
+#include "store.h"
 #include "util.h"
+#include "vm-listener.h"
+#include "volume.h"
 
 #define SHUTDOWN_TIMEOUT_DEFAULT 60
 
 /* Timer callbacks get one pointer; disposal needs the daemon and a name that outlives the vm. */
 static struct daemon *the_daemon_for_dispose;
+
+static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason);
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -20,74 +33,6 @@ const char *vm_state_name(enum vm_state s)
 	    [VM_PAUSED] = "Paused", [VM_HALTING] = "Halting",
 	};
 	return names[s];
-}
-
-void vm_add_waiter(struct vm *vm, enum waiter_kind kind, struct client *c)
-{
-	struct waiter *w = xcalloc(1, sizeof(*w));
-	w->kind = kind;
-	w->client = c;
-	w->client_serial = client_serial(c);
-	if (kind == WAIT_ECHO) {
-		/* Replies come back in order: append. */
-		struct waiter **pp = &vm->echo_waiters;
-		while (*pp)
-			pp = &(*pp)->next;
-		*pp = w;
-		return;
-	}
-	w->next = vm->waiters;
-	vm->waiters = w;
-}
-
-/* Takes the waiters of one kind off the list, oldest first. */
-static struct waiter *take_waiters(struct vm *vm, enum waiter_kind kind)
-{
-	struct waiter *taken = NULL, **pp = &vm->waiters;
-	while (*pp) {
-		struct waiter *w = *pp;
-		if (w->kind == kind) {
-			*pp = w->next;
-			w->next = taken;
-			taken = w;
-		} else {
-			pp = &w->next;
-		}
-	}
-	return taken;
-}
-
-void vm_fail_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind, const char *error,
-		     const char *message)
-{
-	struct waiter *w = kind == WAIT_ECHO ? vm->echo_waiters : take_waiters(vm, kind);
-	if (kind == WAIT_ECHO)
-		vm->echo_waiters = NULL;
-	while (w) {
-		struct waiter *next = w->next;
-		struct client *c = client_lookup(d, w->client, w->client_serial);
-		if (c)
-			client_reply_error(c, error, "%s", message);
-		free(w);
-		w = next;
-	}
-}
-
-void vm_complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind kind)
-{
-	struct waiter *w = take_waiters(vm, kind);
-	while (w) {
-		struct waiter *next = w->next;
-		struct client *c = client_lookup(d, w->client, w->client_serial);
-		if (c) {
-			if (kind == WAIT_RUN)
-				api_run_resume(d, c, vm);
-			else
-				client_reply_ok(c, NULL);
-		}
-		free(w);
-		w = next;
-	}
 }
 
 static void remove_timer(int *timer)
@@ -214,8 +159,7 @@ static void start_timed_out(int timer, void *opaque)
 	    xasprintf("qube '%s' did not answer within %u s (qrexec_timeout) and was stopped; "
 		      "its console is in: bulkhead log %s",
 		      vm->q->name, vm->q->qrexec_timeout, vm->q->name);
-	vm_fail_waiters(d, vm, WAIT_START, API_E_TIMEOUT, msg);
-	vm_fail_waiters(d, vm, WAIT_RUN, API_E_TIMEOUT, msg);
+	vm_report_start_failed(d, vm, API_E_TIMEOUT, msg);
 	backend_destroy_domain(d, vm->q->name);
 	vm_domain_stopped(d, vm, "start timed out");
 }
@@ -245,13 +189,12 @@ static void start_prep_free(struct start_prep *p)
 	free(p);
 }
 
-/* The start of vm ends here: its waiters learn why, and it is halted again (which removes
+/* The start of vm ends here: whoever waits learns why, and it is halted again (which removes
  * what was made for it, and a disposable with it). */
 static void start_failed(struct daemon *d, struct vm *vm, const char *error, const char *msg)
 {
 	log_warn("qube %s could not start: %s", vm->q->name, msg);
-	vm_fail_waiters(d, vm, WAIT_START, error, msg);
-	vm_fail_waiters(d, vm, WAIT_RUN, error, msg);
+	vm_report_start_failed(d, vm, error, msg);
 	vm_domain_stopped(d, vm, "its start failed");
 }
 
@@ -451,7 +394,7 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	return 0;
 }
 
-void vm_adopt(struct daemon *d, struct vm *vm, bool paused)
+static void vm_adopt(struct daemon *d, struct vm *vm, bool paused)
 {
 	vm->state = paused ? VM_PAUSED : VM_TRANSIENT;
 	/* An agent that never answers would otherwise leave it Transient for good. */
@@ -470,13 +413,12 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 			 LOG_ESC(qchan_agent_version(vm)));
 		events_emit(d, "domain-start", vm->q->name, NULL);
 	}
-	vm_complete_waiters(d, vm, WAIT_START);
-	vm_complete_waiters(d, vm, WAIT_RUN);
+	vm_report_started(d, vm);
 	rpc_target_ready(d, vm);
 	gui_qube_ready(d, vm);
 }
 
-void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
+static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 {
 	if (vm->state == VM_HALTED)
 		return;
@@ -498,16 +440,9 @@ void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
 		    xasprintf("qube '%s' stopped while starting (%s); its console is in: "
 			      "bulkhead log %s",
 			      vm->q->name, reason, vm->q->name);
-		vm_fail_waiters(d, vm, WAIT_START, API_E_VM, msg);
-		vm_fail_waiters(d, vm, WAIT_RUN, API_E_VM, msg);
-	} else {
-		/* A run that waited for the channel of a running qube (after a channel reset)
-		 * must not wait for ever once the qube is gone. */
-		_cleanup_free_ char *msg = xasprintf(
-		    "qube '%s' stopped (%s) before the command could run", vm->q->name, reason);
-		vm_fail_waiters(d, vm, WAIT_RUN, API_E_NOT_RUNNING, msg);
+		vm_report_start_failed(d, vm, API_E_VM, msg);
 	}
-	vm_complete_waiters(d, vm, WAIT_SHUTDOWN);
+	vm_report_stopped(d, vm);
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "reason", json_object_new_string(reason));
 	events_emit(d, "domain-shutdown", vm->q->name, extra);
@@ -640,4 +575,79 @@ void vm_dispose(struct daemon *d, struct vm *vm)
 {
 	the_daemon_for_dispose = d;
 	virEventAddTimeout(0, dispose_now, xstrdup(vm->q->name), NULL);
+}
+
+/* The backend's domain events, as this layer decides about them. */
+static void on_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
+{
+	vm_domain_stopped(d, vm, reason);
+}
+
+static void on_domain_suspended(struct daemon *d, struct vm *vm)
+{
+	if (vm->state == VM_RUNNING) {
+		vm->state = VM_PAUSED;
+		events_emit(d, "domain-paused", vm->q->name, NULL);
+	}
+}
+
+static void on_domain_resumed(struct daemon *d, struct vm *vm)
+{
+	if (vm->state == VM_PAUSED) {
+		vm->state = VM_RUNNING;
+		events_emit(d, "domain-unpaused", vm->q->name, NULL);
+	}
+}
+
+static void on_domain_found(struct daemon *d, struct vm *vm, bool paused)
+{
+	vm_adopt(d, vm, paused);
+	/* A disposable made for a call that would not die: tried again from the loop. */
+	if (vm->q->call_disposable)
+		vm_dispose(d, vm);
+}
+
+static const struct backend_listener backend_listener = {
+    .domain_stopped = on_domain_stopped,
+    .domain_suspended = on_domain_suspended,
+    .domain_resumed = on_domain_resumed,
+    .domain_found = on_domain_found,
+};
+
+void lifecycle_init(struct daemon *d)
+{
+	backend_set_listener(d, &backend_listener);
+}
+
+int daemon_reconcile(struct daemon *d)
+{
+	int r = backend_adopt_domains(d);
+	if (r < 0)
+		return r;
+
+	/* Disposables made for calls that a crash interrupted are gone with their calls. */
+	for (size_t i = d->n_vms; i-- > 0;) {
+		struct vm *vm = d->vms[i];
+		if (vm->state == VM_HALTED && vm->q->call_disposable &&
+		    store_remove(d->store, vm->q->name) == 0) {
+			log_info("removed the leftover disposable %s", vm->q->name);
+			daemon_remove_vm(d, vm);
+		}
+	}
+
+	/* Overlays of qubes that are not running are leftovers of a crash. */
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct vm *vm = d->vms[i];
+		if (vm->state != VM_HALTED)
+			continue;
+		_cleanup_free_ char *ov = daemon_qube_file(d, vm->q->name, "root-overlay.qcow2");
+		_cleanup_free_ char *pov =
+		    daemon_qube_file(d, vm->q->name, "private-overlay.qcow2");
+		_cleanup_free_ char *vol = daemon_qube_file(d, vm->q->name, "volatile.qcow2");
+		if (unlink(ov) == 0)
+			log_info("removed the stale root overlay of %s", vm->q->name);
+		unlink(pov);
+		unlink(vol);
+	}
+	return 0;
 }

@@ -6,11 +6,17 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api-server.h"
+#include "api-waiters.h"
 #include "api.h"
+#include "backend.h"
 #include "daemon.h"
 #include "gui.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "rpc-policy.h"
+#include "rpc.h"
+#include "store.h"
 #include "subprocess.h"
 #include "util.h"
 
@@ -353,6 +359,10 @@ int main(int argc, char **argv)
 	if (load_store(&d) < 0)
 		return 1;
 	remove_build_leftovers(&d);
+	/* Lower layers report to the ones above and never call them: the backend's domain
+	 * events go to the lifecycle code, what became of a qube to the API's waiting clients. */
+	lifecycle_init(&d);
+	api_waiters_init(&d);
 	if (backend_open(&d) < 0)
 		return 1;
 	if (accel_init(&d) < 0)

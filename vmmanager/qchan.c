@@ -12,12 +12,27 @@
 #include <sys/wait.h>
 #include <linux/vm_sockets.h>
 
+#include "backend.h"
 #include "daemon.h"
+#include "frame.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "qchan-check.h"
+#include "qchan.h"
 #include "qmsg.h"
+#include "rpc.h"
 #include "sandbox.h"
 #include "util.h"
+#include "vm-listener.h"
+
+/* A qube's channel process (qchan.c): bulkheadd holds only the message socket to it. */
+struct qchan {
+	pid_t pid;
+	int ctl_fd;
+	int watch;
+	bool ready; /* the agent said HELLO */
+	char agent_version[65];
+};
 
 #define CONNECT_RETRY_MS 100
 #define CONNECT_TRIES	 100
@@ -179,7 +194,7 @@ static void qchan_end(struct daemon *d, struct vm *vm, const char *why)
 	 * then from its socket. */
 	vm->chan = NULL;
 	rpc_vm_gone(d, vm);
-	vm_fail_waiters(d, vm, WAIT_ECHO, API_E_NOT_RUNNING, why);
+	vm_report_channel_lost(d, vm, why);
 	if (ch->watch >= 0)
 		virEventRemoveHandle(ch->watch);
 	close(ch->ctl_fd);
@@ -276,7 +291,7 @@ static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
 		rpc_target_ready(d, vm);
 		return;
 	case QMSG_ECHO_REPLY:
-		api_echo_reply(d, vm, m->payload, m->len);
+		vm_report_echo_reply(d, vm, m->payload, m->len);
 		return;
 	default:
 		return;

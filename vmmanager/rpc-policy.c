@@ -6,6 +6,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "policy.h"
+#include "qube.h"
 #include "util.h"
 
 /* Services only the host uses. Their policy lines answer the host's own questions (the

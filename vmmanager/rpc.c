@@ -10,10 +10,16 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "api-server.h"
+#include "api.h"
 #include "daemon.h"
+#include "frame.h"
+#include "lifecycle.h"
 #include "log.h"
+#include "qchan.h"
 #include "qmsg.h"
 #include "rpc-policy.h"
+#include "rpc.h"
 #include "util.h"
 
 /* Calls in flight over all qubes, and per calling qube. */

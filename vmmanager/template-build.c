@@ -7,9 +7,16 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
+#include "api.h"
 #include "daemon.h"
 #include "log.h"
+#include "qube.h"
+#include "store.h"
 #include "util.h"
+#include "volume.h"
 
 #define PRIVATE_SIZE_DEFAULT (2ull * 1024 * 1024 * 1024)
 

@@ -1,10 +1,10 @@
 /* Volumes are qcow2 files; qemu-img does the format work. */
 #include <json-c/json.h>
 
-#include "daemon.h"
 #include "spawn-async.h"
 #include "subprocess.h"
 #include "util.h"
+#include "volume.h"
 
 /* qemu-img's verdict as -errno. */
 static int qemu_img_result(int status, const char *output)

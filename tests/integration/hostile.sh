@@ -59,16 +59,20 @@ bh ls | grep -qE '^bob +Halted' || fail "bob did not survive its halt: $(bh ls)"
 log "qube strings cannot forge log lines"
 forged_target=$(printf 'bob\nbulkheadd: info: FORGED-TARGET')
 forged_service=$(printf 'test.X\nbulkheadd: info: FORGED-SERVICE')
-bh run -p alice -- bulkhead-call "$forged_target" test.X </dev/null >/dev/null 2>&1 || true
-bh run -p alice -- bulkhead-call bob "$forged_service" </dev/null >/dev/null 2>&1 || true
-bh run -p alice -- bulkhead-call bob "$(printf 'test.Y+\xff\x1b[2J')" </dev/null >/dev/null 2>&1 || true
-for word in FORGED-TARGET FORGED-SERVICE; do
-	grep -q "$word" "$T/bulkheadd.log" || fail "the refusal with $word was not logged"
-	if grep "$word" "$T/bulkheadd.log" | grep -vq '\\x0abulkheadd: info: '"$word"; then
-		fail "a forged line: $(grep -n "$word" "$T/bulkheadd.log")"
-	fi
-done
-grep -q 'test.Y+\\xff\\x1b\[2J' "$T/bulkheadd.log" || fail "bytes not escaped: $(grep test.Y "$T/bulkheadd.log")"
+# Since the channel split, names with bytes outside [A-Za-z0-9_.:@+-] are refused by the qube's
+# channel process ("malformed call") and never reach bulkheadd; whatever reaches its log is
+# escaped (log_escape, unit-tested). Either way no forged line may appear.
+refused_call() { # TARGET SERVICE
+	local rc=0
+	bh run -p alice -- bulkhead-call "$1" "$2" </dev/null >/dev/null 2>&1 || rc=$?
+	[ "$rc" != 0 ] || fail "a call with a forged name succeeded"
+}
+refused_call "$forged_target" test.X
+refused_call bob "$forged_service"
+refused_call bob "$(printf 'test.Y+\xff\x1b[2J')"
+if grep -E '^bulkheadd: info: FORGED-(TARGET|SERVICE)' "$T/bulkheadd.log"; then
+	fail "a forged line in bulkheadd's log"
+fi
 if LC_ALL=C grep -q $'\x1b' "$T/bulkheadd.log"; then fail "an escape character reached the log"; fi
 
 log "a flood of refused calls is logged within the limit"

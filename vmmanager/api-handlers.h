@@ -1,0 +1,53 @@
+/* The admin API's handlers, one file per call family (like sway's commands/): api-calls.c puts
+ * them in its one table. Each replies to c exactly once, now or later. */
+#pragma once
+
+#include "api-request.h"
+
+struct client;
+struct daemon;
+struct vm;
+
+/* api-calls.c: the one table; runs the handler of req->call. */
+void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
+/* api-run.c: continues an admin.vm.Run that waited for its qube to start. */
+void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
+
+#define API_HANDLER(name)                                                                          \
+	void name(struct daemon *d, struct client *c, const struct api_request *req)
+
+/* api-vm.c */
+API_HANDLER(h_list);
+API_HANDLER(h_create);
+API_HANDLER(h_clone);
+API_HANDLER(h_remove);
+API_HANDLER(h_start);
+API_HANDLER(h_shutdown);
+API_HANDLER(h_kill);
+API_HANDLER(h_pause); /* and Unpause */
+/* api-run.c */
+API_HANDLER(h_run);
+API_HANDLER(h_echo);
+API_HANDLER(h_console);
+/* api-property.c */
+API_HANDLER(h_prop_list);
+API_HANDLER(h_prop_get);
+API_HANDLER(h_prop_set); /* and Reset */
+/* api-feature.c */
+API_HANDLER(h_feature);
+/* api-tag.c */
+API_HANDLER(h_tag);
+/* api-volume.c */
+API_HANDLER(h_volume_list);
+API_HANDLER(h_volume_resize);
+/* api-policy.c */
+API_HANDLER(h_policy_prompt);
+API_HANDLER(h_policy_answer);
+API_HANDLER(h_policy_check);
+/* api-host.c */
+API_HANDLER(h_events);
+API_HANDLER(h_info);
+/* template-build.c */
+API_HANDLER(h_template_build);
+
+#undef API_HANDLER

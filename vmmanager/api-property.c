@@ -1,0 +1,117 @@
+/* admin.vm.property.List, Get, Set, Reset. */
+#include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
+#include "api-util.h"
+#include "api.h"
+#include "daemon.h"
+#include "qube.h"
+#include "util.h"
+
+void h_prop_list(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct vm *vm = dest_vm(d, c, req);
+	if (!vm)
+		return;
+	struct json_object *res = json_object_new_object();
+	for (const char *const *k = qube_prop_names(); *k; k++) {
+		char *v = NULL;
+		bool def = false;
+		if (qube_prop_get(vm->q, *k, &v, &def) < 0)
+			continue;
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "value", json_object_new_string(v ? v : ""));
+		json_object_object_add(e, "default", json_object_new_boolean(def));
+		json_object_object_add(res, *k, e);
+		free(v);
+	}
+	client_reply_ok(c, res);
+}
+
+void h_prop_get(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct vm *vm = dest_vm(d, c, req);
+	char *v = NULL;
+	bool def = false;
+	if (!vm)
+		return;
+	if (qube_prop_get(vm->q, req->arg, &v, &def) < 0) {
+		client_reply_error(c, API_E_VALUE, "no property '%s'", req->arg);
+		return;
+	}
+	struct json_object *e = json_object_new_object();
+	json_object_object_add(e, "value", json_object_new_string(v ? v : ""));
+	json_object_object_add(e, "default", json_object_new_boolean(def));
+	free(v);
+	client_reply_ok(c, e);
+}
+
+static bool prop_needs_halted(const char *key)
+{
+	return streq(key, "template") || streq(key, "kernel") || streq(key, "vcpus");
+}
+
+void h_prop_set(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct vm *vm = dest_vm(d, c, req);
+	const char *value = payload_str(req, "value");
+	bool reset = streq(req->call, "admin.vm.property.Reset");
+	const char *reason = NULL;
+	struct qube *copy = NULL;
+	_cleanup_free_ char *msg = NULL;
+
+	if (!vm)
+		return;
+	if (!reset && !value) {
+		client_reply_error(c, API_E_VALUE, "no value given for '%s'", req->arg);
+		return;
+	}
+	if (prop_needs_halted(req->arg) && vm->state != VM_HALTED) {
+		client_reply_error(c, API_E_NOT_HALTED, "'%s' can only change while '%s' is halted",
+				   req->arg, vm->q->name);
+		return;
+	}
+	if (!reset && streq(req->arg, "template") &&
+	    check_template_ref(d, vm->q->klass, value, &msg) < 0) {
+		client_reply_error(c, API_E_VALUE, "%s", msg);
+		return;
+	}
+	if (!reset && (streq(req->arg, "netvm") || streq(req->arg, "default_dispvm")) && *value &&
+	    !streq(value, "none") && !daemon_find_vm(d, value)) {
+		client_reply_error(c, API_E_VALUE, "no qube named '%s'", value);
+		return;
+	}
+	if (!reset && (streq(req->arg, "netvm") || streq(req->arg, "default_dispvm")) &&
+	    streq(value, vm->q->name)) {
+		client_reply_error(c, API_E_VALUE, "a qube cannot be its own %s", req->arg);
+		return;
+	}
+	if (qube_dup(vm->q, vm->q->name, &copy) < 0) {
+		client_reply_error(c, API_E_VM, "out of memory");
+		return;
+	}
+	int r = reset ? qube_prop_reset(copy, req->arg)
+		      : qube_prop_set(copy, req->arg,
+				      streq(value, "none") && (streq(req->arg, "netvm") ||
+							       streq(req->arg, "default_dispvm"))
+					  ? ""
+					  : value,
+				      &reason);
+	if (r < 0) {
+		qube_free(copy);
+		if (r == -ENOENT)
+			client_reply_error(c, API_E_VALUE, "no property '%s'", req->arg);
+		else if (r == -EPERM)
+			client_reply_error(c, API_E_VALUE, "property '%s' is read-only", req->arg);
+		else
+			client_reply_error(c, API_E_VALUE, "invalid value for %s: %s", req->arg,
+					   reason ? reason : strerror(-r));
+		return;
+	}
+	if (commit_change(d, c, vm, copy) < 0)
+		return;
+	struct json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "property", json_object_new_string(req->arg));
+	events_emit(d, "property-set", vm->q->name, extra);
+	client_reply_ok(c, NULL);
+}

@@ -1,0 +1,358 @@
+/* admin.vm.List, Create.*, Clone, Remove, Start, Shutdown, Kill, Pause, Unpause. */
+#include "api-handlers.h"
+#include "api-request.h"
+#include "api-server.h"
+#include "api-util.h"
+#include "api-waiters.h"
+#include "api.h"
+#include "backend.h"
+#include "daemon.h"
+#include "lifecycle.h"
+#include "qube.h"
+#include "store.h"
+#include "util.h"
+#include "volume.h"
+
+#define PRIVATE_SIZE_DEFAULT (2ull * 1024 * 1024 * 1024)
+#define ROOT_SIZE_DEFAULT    (10ull * 1024 * 1024 * 1024)
+
+static struct json_object *vm_to_json(struct vm *vm)
+{
+	struct json_object *o = qube_to_json(vm->q);
+	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+	json_object_object_del(o, "version");
+	return o;
+}
+
+static struct json_object *dom0_json(void)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string("dom0"));
+	json_object_object_add(o, "class", json_object_new_string("AdminVM"));
+	json_object_object_add(o, "state", json_object_new_string("Running"));
+	json_object_object_add(o, "label", json_object_new_string("black"));
+	return o;
+}
+
+static int cmp_vm_name(const void *a, const void *b)
+{
+	return strcmp((*(struct vm *const *)a)->q->name, (*(struct vm *const *)b)->q->name);
+}
+
+void h_list(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct json_object *arr = json_object_new_array();
+
+	if (*req->dest && !streq(req->dest, "dom0") && !daemon_find_vm(d, req->dest)) {
+		json_object_put(arr);
+		client_reply_error(c, API_E_NOT_FOUND, "no qube named '%s'", req->dest);
+		return;
+	}
+	if (!*req->dest || streq(req->dest, "dom0"))
+		json_object_array_add(arr, dom0_json());
+	/* Sorted by name, as qvm-ls shows them. */
+	_cleanup_free_ struct vm **sorted = xcalloc(d->n_vms, sizeof(*sorted));
+	memcpy(sorted, d->vms, d->n_vms * sizeof(*sorted));
+	qsort(sorted, d->n_vms, sizeof(*sorted), cmp_vm_name);
+	for (size_t i = 0; i < d->n_vms; i++)
+		if (!*req->dest || streq(req->dest, sorted[i]->q->name))
+			json_object_array_add(arr, vm_to_json(sorted[i]));
+	client_reply_ok(c, arr);
+}
+
+void h_create(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	const char *cls = strrchr(req->call, '.') + 1;
+	const char *name = payload_str(req, "name");
+	const char *label = payload_str(req, "label");
+	const char *tname = payload_str(req, "template");
+	const char *reason = NULL;
+	enum qube_class klass;
+	enum qube_label lab;
+	struct qube *q = NULL;
+	_cleanup_free_ char *tmpdir = NULL;
+	_cleanup_free_ char *msg = NULL;
+	int r;
+
+	if (qube_class_from_string(cls, &klass) < 0) {
+		client_reply_error(c, API_E_VALUE, "unknown class '%s'", cls);
+		return;
+	}
+	if (!name || qube_name_check(name, &reason) < 0) {
+		client_reply_error(c, API_E_VALUE, "invalid qube name '%s': %s", name ? name : "",
+				   reason ? reason : "missing");
+		return;
+	}
+	if (daemon_find_vm(d, name)) {
+		client_reply_error(c, API_E_EXISTS, "a qube named '%s' already exists", name);
+		return;
+	}
+	if (!label || qube_label_from_string(label, &lab) < 0) {
+		client_reply_error(c, API_E_VALUE,
+				   "unknown label '%s' (labels: red, orange, yellow, green, gray, "
+				   "blue, purple, black)",
+				   label ? label : "");
+		return;
+	}
+	if (klass == QUBE_APPVM || klass == QUBE_DISPVM) {
+		if (!tname) {
+			client_reply_error(c, API_E_VALUE, "a%s %s needs a template (--template)",
+					   klass == QUBE_APPVM ? "n" : "", cls);
+			return;
+		}
+		if (check_template_ref(d, klass, tname, &msg) < 0) {
+			client_reply_error(c, API_E_VALUE, "%s", msg);
+			return;
+		}
+	} else if (tname && klass == QUBE_STANDALONEVM) {
+		if (check_template_ref(d, QUBE_APPVM, tname, &msg) < 0) {
+			client_reply_error(c, API_E_VALUE, "%s", msg);
+			return;
+		}
+	} else if (tname) {
+		client_reply_error(c, API_E_VALUE, "a TemplateVM is not based on a template");
+		return;
+	}
+
+	r = qube_new(name, klass, lab, &q);
+	if (r < 0) {
+		client_reply_error(c, API_E_VALUE, "cannot create '%s': %s", name, strerror(-r));
+		return;
+	}
+	if ((klass == QUBE_APPVM || klass == QUBE_DISPVM) &&
+	    qube_prop_set(q, "template", tname, &reason) < 0) {
+		client_reply_error(c, API_E_VALUE, "template: %s", reason ? reason : "invalid");
+		qube_free(q);
+		return;
+	}
+	struct json_object *props;
+	if (req->payload && json_object_object_get_ex(req->payload, "props", &props) &&
+	    json_object_is_type(props, json_type_object)) {
+		json_object_object_foreach(props, key, val)
+		{
+			const char *v = json_object_get_string(val);
+			if (streq(key, "template") || streq(key, "name") || streq(key, "klass") ||
+			    streq(key, "class")) {
+				client_reply_error(c, API_E_VALUE,
+						   "property '%s' cannot be set with --prop", key);
+				qube_free(q);
+				return;
+			}
+			r = qube_prop_set(q, key, v ? v : "", &reason);
+			if (r < 0) {
+				client_reply_error(c, API_E_VALUE, "property %s: %s", key,
+						   r == -ENOENT ? "no such property"
+						   : reason	? reason
+								: strerror(-r));
+				qube_free(q);
+				return;
+			}
+		}
+	}
+
+	/* Built in a temporary directory, renamed into place only when complete. */
+	r = store_create_begin(d->store, q, &tmpdir);
+	if (r < 0) {
+		client_reply_error(c, errno_to_api(r), "cannot create '%s': %s", name,
+				   strerror(-r));
+		qube_free(q);
+		return;
+	}
+	_cleanup_free_ char *priv = xasprintf("%s/private.qcow2", tmpdir);
+	/* A DispVM's private is a fresh overlay on its disposable template's at every start. */
+	r = klass == QUBE_DISPVM ? 0 : volume_create(priv, PRIVATE_SIZE_DEFAULT);
+	if (r >= 0 && klass == QUBE_STANDALONEVM) {
+		_cleanup_free_ char *root = xasprintf("%s/root.qcow2", tmpdir);
+		if (tname) {
+			_cleanup_free_ char *src = daemon_qube_file(d, tname, "root.qcow2");
+			r = volume_copy(src, root);
+		} else {
+			r = volume_create(root, ROOT_SIZE_DEFAULT);
+		}
+	} else if (r >= 0 && klass == QUBE_TEMPLATEVM) {
+		_cleanup_free_ char *root = xasprintf("%s/root.qcow2", tmpdir);
+		r = volume_create(root, ROOT_SIZE_DEFAULT);
+	}
+	if (r >= 0)
+		r = store_create_commit(d->store, tmpdir, name);
+	if (r < 0) {
+		store_create_abort(d->store, tmpdir);
+		client_reply_error(c, errno_to_api(r), "cannot create '%s': %s%s", name,
+				   strerror(-r),
+				   r == -ENOSPC ? " (free some space and try again)" : "");
+		qube_free(q);
+		return;
+	}
+	daemon_add_vm(d, q);
+	events_emit(d, "domain-add", name, NULL);
+	client_reply_ok(c, NULL);
+}
+
+void h_clone(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	const char *dst = payload_str(req, "name");
+	const char *reason = NULL;
+	struct vm *src = dest_vm(d, c, req);
+	struct qube *q = NULL;
+	_cleanup_free_ char *tmpdir = NULL;
+	int r;
+
+	if (!src)
+		return;
+	if (!dst || qube_name_check(dst, &reason) < 0) {
+		client_reply_error(c, API_E_VALUE, "invalid qube name '%s': %s", dst ? dst : "",
+				   reason ? reason : "missing");
+		return;
+	}
+	if (daemon_find_vm(d, dst)) {
+		client_reply_error(c, API_E_EXISTS, "a qube named '%s' already exists", dst);
+		return;
+	}
+	if (src->state != VM_HALTED) {
+		client_reply_error(c, API_E_NOT_HALTED,
+				   "'%s' is running; shut it down before cloning it", src->q->name);
+		return;
+	}
+	r = qube_dup(src->q, dst, &q);
+	if (r < 0) {
+		client_reply_error(c, API_E_VM, "cannot copy '%s': %s", src->q->name, strerror(-r));
+		return;
+	}
+	/* A clone is the user's qube, even of a disposable made for a call. */
+	q->call_disposable = false;
+	r = store_create_begin(d->store, q, &tmpdir);
+	if (r >= 0) {
+		static const char *const vols[] = {"private.qcow2", "root.qcow2"};
+		for (size_t i = 0; i < ARRAY_SIZE(vols) && r >= 0; i++) {
+			_cleanup_free_ char *from = daemon_qube_file(d, src->q->name, vols[i]);
+			_cleanup_free_ char *to = xasprintf("%s/%s", tmpdir, vols[i]);
+			/* Only what the source has: AppVMs have no root, DispVMs no private. */
+			if (access(from, F_OK) < 0 && (i == 1 || src->q->klass == QUBE_DISPVM))
+				continue;
+			r = volume_copy(from, to);
+		}
+		if (r >= 0)
+			r = store_create_commit(d->store, tmpdir, dst);
+		if (r < 0)
+			store_create_abort(d->store, tmpdir);
+	}
+	if (r < 0) {
+		client_reply_error(c, errno_to_api(r), "cannot clone '%s' to '%s': %s",
+				   src->q->name, dst, strerror(-r));
+		qube_free(q);
+		return;
+	}
+	daemon_add_vm(d, q);
+	events_emit(d, "domain-add", dst, NULL);
+	client_reply_ok(c, NULL);
+}
+
+/* Names of qubes that refer to `name` (as template, netvm or default_dispvm), or NULL. */
+static char *users_of(struct daemon *d, const char *name)
+{
+	char *list = NULL;
+	for (size_t i = 0; i < d->n_vms; i++) {
+		const struct qube *o = d->vms[i]->q;
+		if (streq_ptr(o->template, name) || streq_ptr(o->netvm, name) ||
+		    streq_ptr(o->default_dispvm, name)) {
+			char *n = list ? xasprintf("%s, %s", list, o->name) : xstrdup(o->name);
+			free(list);
+			list = n;
+		}
+	}
+	return list;
+}
+
+void h_remove(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct vm *vm = dest_vm(d, c, req);
+	if (!vm)
+		return;
+	if (vm->state != VM_HALTED) {
+		client_reply_error(c, API_E_NOT_HALTED, "'%s' is %s; shut it down first",
+				   vm->q->name, vm_state_name(vm->state));
+		return;
+	}
+	_cleanup_free_ char *users = users_of(d, vm->q->name);
+	if (users) {
+		client_reply_error(c, API_E_IN_USE, "'%s' is still used by: %s", vm->q->name,
+				   users);
+		return;
+	}
+	int r = store_remove(d->store, vm->q->name);
+	if (r < 0) {
+		client_reply_error(c, API_E_VM, "cannot remove '%s': %s", vm->q->name,
+				   strerror(-r));
+		return;
+	}
+	_cleanup_free_ char *name = xstrdup(vm->q->name);
+	daemon_remove_vm(d, vm);
+	events_emit(d, "domain-delete", name, NULL);
+	client_reply_ok(c, NULL);
+}
+
+void h_start(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	_cleanup_free_ char *err = NULL, *msg = NULL;
+	struct vm *vm = dest_vm(d, c, req);
+	if (!vm)
+		return;
+	if (vm_start(d, vm, &err, &msg) < 0) {
+		client_reply_error(c, err, "%s", msg);
+		return;
+	}
+	api_wait(vm, WAIT_START, c);
+}
+
+void h_shutdown(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct vm *vm = dest_vm(d, c, req);
+	if (!vm)
+		return;
+	int64_t timeout = payload_int(req, "timeout", 0);
+	if (timeout < 0 || timeout > 3600) {
+		client_reply_error(c, API_E_VALUE, "timeout must be 0..3600 seconds");
+		return;
+	}
+	int r = vm_shutdown(d, vm, payload_bool(req, "force", false), (unsigned)timeout);
+	if (r == 1)
+		api_wait(vm, WAIT_SHUTDOWN, c);
+	else
+		client_reply_ok(c, NULL);
+}
+
+void h_kill(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct vm *vm = dest_vm(d, c, req);
+	if (!vm)
+		return;
+	int r = vm_kill(d, vm);
+	if (r == -EALREADY)
+		client_reply_error(c, API_E_NOT_RUNNING, "'%s' is not running", vm->q->name);
+	else if (r < 0)
+		client_reply_error(c, API_E_VM, "cannot kill '%s': %s", vm->q->name, strerror(-r));
+	else
+		client_reply_ok(c, NULL);
+}
+
+void h_pause(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	struct vm *vm = dest_vm(d, c, req);
+	if (!vm)
+		return;
+	bool pause = streq(req->call, "admin.vm.Pause");
+	if (vm->state != (pause ? VM_RUNNING : VM_PAUSED)) {
+		client_reply_error(c, pause ? API_E_NOT_RUNNING : API_E_VM, "'%s' is %s",
+				   vm->q->name, vm_state_name(vm->state));
+		return;
+	}
+	int r = pause ? backend_suspend(d, vm->q->name) : backend_resume(d, vm->q->name);
+	if (r < 0) {
+		client_reply_error(c, API_E_VM, "cannot %s '%s'", pause ? "pause" : "unpause",
+				   vm->q->name);
+		return;
+	}
+	vm->state = pause ? VM_PAUSED : VM_RUNNING;
+	events_emit(d, pause ? "domain-paused" : "domain-unpaused", vm->q->name, NULL);
+	client_reply_ok(c, NULL);
+}

@@ -1,0 +1,43 @@
+/*
+ * The libvirt side (libvirt-backend.c): the connection, domains made from the model, and
+ * libvirt's domain events. It reports those events to one listener, the lifecycle code, and
+ * never calls up into it.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "daemon.h"
+
+struct backend_listener {
+	/* vm's domain stopped: reason is "crashed", "failed" or "stopped". */
+	void (*domain_stopped)(struct daemon *d, struct vm *vm, const char *reason);
+	/* vm's domain was suspended or resumed (by us, or by anyone with libvirt access). */
+	void (*domain_suspended)(struct daemon *d, struct vm *vm);
+	void (*domain_resumed)(struct daemon *d, struct vm *vm);
+	/* backend_adopt_domains found vm's domain running (or paused) from before this
+	 * bulkheadd. */
+	void (*domain_found)(struct daemon *d, struct vm *vm, bool paused);
+};
+
+/* Registers the one listener (before backend_open). */
+void backend_set_listener(struct daemon *d, const struct backend_listener *l);
+int backend_open(struct daemon *d);
+void backend_close(struct daemon *d);
+/* Creates vm's domain off the event loop; done(0 or -errno, message, userdata) is called from
+ * the loop later. Returns 0, or -errno with *ret_message when nothing was started. */
+typedef void (*backend_create_done_fn)(int r, const char *message, void *userdata);
+int backend_create_domain_async(struct daemon *d, struct vm *vm, backend_create_done_fn done,
+				void *userdata, char **ret_message);
+int backend_destroy_domain(struct daemon *d, const char *qube_name);
+int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret);
+int backend_suspend(struct daemon *d, const char *qube_name);
+int backend_resume(struct daemon *d, const char *qube_name);
+/* The CID libvirt gave the running qube's vsock device. */
+int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
+int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
+/* Goes through the running domains of ours: reports those of known qubes (domain_found);
+ * destroys those whose qube is gone and disposables made for calls (their calls ended with
+ * the previous bulkheadd); leaves alone those whose qube's entry is quarantined (it exists, it
+ * just did not load). */
+int backend_adopt_domains(struct daemon *d);

@@ -1,0 +1,21 @@
+/* Starting and stopping qubes (lifecycle.c): what the API asks for, what the backend and the
+ * channel report. Outcomes go up through vm-listener.h, never as API replies. */
+#pragma once
+
+#include <stdbool.h>
+
+struct daemon;
+struct vm;
+
+int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message);
+int vm_shutdown(struct daemon *d, struct vm *vm, bool force, unsigned timeout_s);
+int vm_kill(struct daemon *d, struct vm *vm);
+/* The qube's agent said hello (qchan.c). */
+void vm_agent_ready(struct daemon *d, struct vm *vm);
+/* Registers lifecycle.c as the backend's listener (before backend_open). */
+void lifecycle_init(struct daemon *d);
+/* Takes over what runs from before this bulkheadd, and clears what a crash left behind. */
+int daemon_reconcile(struct daemon *d);
+int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
+/* Kills and removes a disposable made for a call, once the event loop is back in control. */
+void vm_dispose(struct daemon *d, struct vm *vm);
