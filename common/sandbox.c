@@ -79,8 +79,9 @@ int sandbox_enter(const struct sandbox_config *c)
 
 	if (close_range((unsigned)c->keep_max + 1, ~0u, 0) < 0)
 		return -errno;
-	/* Writes to a pipe whose reader left must fail, not kill us. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+	/* Writes to a pipe whose reader left, or past the file size limit, must fail, not kill
+	 * us (a log line must never end the process). */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
 		return -errno;
 	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
 		struct rlimit rl = {limits[i].value, limits[i].value};

@@ -10,6 +10,7 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "engine.h"
@@ -84,7 +85,9 @@ int main(int argc, char **argv)
 	static const int extra[] = {SCMP_SYS(lseek)};
 	struct sandbox_config sb = {.keep_max = QCHAN_FD_CONTROL,
 				    .uid = uid,
-				    .fsize = 0,
+				    /* Its stderr is bulkheadd's log, often a regular file: no cap
+				     * (it cannot open a file of its own anyway). */
+				    .fsize = RLIM_INFINITY,
 				    .extra_syscalls = extra,
 				    .n_extra = ARRAY_SIZE(extra)};
 	r = sandbox_enter(&sb);

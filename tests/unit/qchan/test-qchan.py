@@ -130,7 +130,9 @@ class Qchan:
             os.dup2(chan_child.fileno(), 3)
             os.dup2(ctl_child.fileno(), 4)
 
-        self.proc = subprocess.Popen(args, preexec_fn=fds, pass_fds=(3, 4))
+        # stderr a regular file, as bulkheadd's log often is: logging must not kill it.
+        self.err = open(f"/tmp/test-qchan.{os.getpid()}.err", "w+")
+        self.proc = subprocess.Popen(args, preexec_fn=fds, pass_fds=(3, 4), stderr=self.err)
         chan_child.close()
         ctl_child.close()
         self.qube = Link(self.chan)
@@ -153,6 +155,8 @@ class Qchan:
         self.chan.close()
         self.ctl.close()
         self.exit_code()
+        self.err.close()
+        os.unlink(self.err.name)
 
 
 def call(q, stream, target, service):
@@ -364,6 +368,10 @@ f = q.qube.recv()
 check(f is not None and f[0] == ERROR and f[1] == QUBE | 9, f"a bad target is refused: {f}")
 q.qube.send(STDOUT, 4242, b"x")
 check(q.exit_code() == 3, "output on a stream the host never opened resets the channel (exit 3)")
+q.err.seek(0)
+log = q.err.read()
+check("qube hostile broke the channel protocol (a message for a stream that is not open)" in log,
+      f"and says why in its log, a regular file: {log!r}")
 q.close()
 
 # --- garbage and floods -------------------------------------------------------------------
@@ -409,7 +417,7 @@ q = Qchan()
 q.hello()
 q.chan.close()  # the qube disappears mid-way
 check(q.exit_code() == 0, "a qube that disappears ends its channel process cleanly")
-q.ctl.close()
+q.close()
 
 print(f"{failures} failure(s)")
 sys.exit(1 if failures else 0)
