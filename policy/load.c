@@ -671,7 +671,9 @@ static int list_dir(const char *dir, bool (*want)(const char *name), char ***ret
 		free(names);
 		return r;
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	/* An empty directory has no array at all, and qsort's must not be NULL. */
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
 	*ret = names;
 	*ret_n = n;
 	return 0;

@@ -144,6 +144,9 @@ static void remove_build_leftovers(struct daemon *d)
 	spawn_wait(argv, NULL);
 }
 
+static void daemon_free_config(struct daemon *d);
+static void daemon_teardown(struct daemon *d);
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -323,7 +326,7 @@ int main(int argc, char **argv)
 	if (access(d.qchan_path, X_OK) < 0) {
 		log_error("the channel process %s is not executable: %s (set BULKHEAD_QCHAN)",
 			  d.qchan_path, strerror(errno));
-		return 1;
+		return daemon_teardown(&d), 1;
 	}
 
 	_cleanup_free_ char *qube_socks = xasprintf("%s/qubes", d.run_dir);
@@ -331,10 +334,10 @@ int main(int argc, char **argv)
 	if ((r = mkdir_p(d.run_dir, 0755)) < 0 || (r = mkdir_p(qube_socks, 0700)) < 0 ||
 	    (r = mkdir_p(gui_socks, 0700)) < 0) {
 		log_error("cannot create %s: %s", gui_socks, strerror(-r));
-		return 1;
+		return daemon_teardown(&d), 1;
 	}
 	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return 1;
+		return daemon_teardown(&d), 1;
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
@@ -344,35 +347,35 @@ int main(int argc, char **argv)
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (virEventRegisterDefaultImpl() < 0) {
 		log_error("cannot set up libvirt's event loop");
-		return 1;
+		return daemon_teardown(&d), 1;
 	}
 	virEventAddHandle(signal_pipe[0], VIR_EVENT_HANDLE_READABLE, signal_io, &d, NULL);
 	/* Reads nothing of the store and removes nothing: safe beside a running bulkheadd. */
 	if (check_accel) {
 		if (backend_open(&d) < 0)
-			return 1;
+			return daemon_teardown(&d), 1;
 		r = accel_check(&d);
-		backend_close(&d);
+		daemon_teardown(&d);
 		return r < 0 ? 1 : 0;
 	}
 	gui_init(&d);
 	if (load_store(&d) < 0)
-		return 1;
+		return daemon_teardown(&d), 1;
 	remove_build_leftovers(&d);
 	/* Lower layers report to the ones above and never call them: the backend's domain
 	 * events go to the lifecycle code, what became of a qube to the API's waiting clients. */
 	lifecycle_init(&d);
 	api_waiters_init(&d);
 	if (backend_open(&d) < 0)
-		return 1;
+		return daemon_teardown(&d), 1;
 	if (accel_init(&d) < 0)
-		return 1;
+		return daemon_teardown(&d), 1;
 	if (daemon_reconcile(&d) < 0)
-		return 1;
+		return daemon_teardown(&d), 1;
 	r = api_server_start(&d);
 	if (r < 0) {
 		log_error("cannot listen on %s: %s", d.socket_path, strerror(-r));
-		return 1;
+		return daemon_teardown(&d), 1;
 	}
 	log_info("listening on %s (hypervisor: %s)", d.socket_path, d.accel.kvm ? "kvm" : "tcg");
 
@@ -382,27 +385,39 @@ int main(int argc, char **argv)
 
 	/* Qubes keep running without us; the next start adopts them. */
 	log_info("stopping");
-	api_server_stop(&d);
-	rpc_free_all(&d);
-	rpc_policy_cache_free(&d);
-	while (d.n_vms)
-		daemon_remove_vm(&d, d.vms[d.n_vms - 1]);
-	free(d.vms);
-	backend_close(&d);
-	store_free(d.store);
-	free(d.state_dir);
-	free(d.socket_path);
-	free(d.run_dir);
-	free(d.libvirt_uri);
-	free(d.domain_prefix);
-	free(d.images_dir);
-	free(d.agent_path);
-	free(d.gui_control);
-	free(d.wayland_proxy);
-	free(d.qchan_path);
-	free(d.policy_dir);
-	for (size_t i = 0; i < d.n_quarantined; i++)
-		free(d.quarantined[i]);
-	free(d.quarantined);
+	daemon_teardown(&d);
 	return 0;
+}
+
+/* Frees whatever main() set up, on every way out (so a refusal is not also a leak). */
+static void daemon_teardown(struct daemon *d)
+{
+	api_server_stop(d);
+	rpc_free_all(d);
+	rpc_policy_cache_free(d);
+	while (d->n_vms)
+		daemon_remove_vm(d, d->vms[d->n_vms - 1]);
+	free(d->vms);
+	backend_close(d);
+	daemon_free_config(d);
+}
+
+/* What main() set up before the store: freed on every way out. */
+static void daemon_free_config(struct daemon *d)
+{
+	store_free(d->store);
+	free(d->state_dir);
+	free(d->socket_path);
+	free(d->run_dir);
+	free(d->libvirt_uri);
+	free(d->domain_prefix);
+	free(d->images_dir);
+	free(d->agent_path);
+	free(d->gui_control);
+	free(d->wayland_proxy);
+	free(d->qchan_path);
+	free(d->policy_dir);
+	for (size_t i = 0; i < d->n_quarantined; i++)
+		free(d->quarantined[i]);
+	free(d->quarantined);
 }
