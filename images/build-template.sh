@@ -22,9 +22,9 @@
 # Progress goes to stdout as lines "[N/M] what", everything else to stderr.
 # SIZE is the virtual size of the root volume (qemu-img/truncate syntax; default 1G for minimal,
 # 4G for debian). --kernel runs fetch-kernel.sh STATE_DIR first, as the first stage.
-# --wayland-proxy and --net-apply give the bulkhead-wayland-proxy and bulkhead-net-apply binaries;
-# without them they are looked for like the other qube tools (beside the agent, in
-# $BULKHEAD_QUBE_TOOLS), and the qube goes without when they are not found.
+# --wayland-proxy and --net-apply (or $BULKHEAD_NET_APPLY) give the bulkhead-wayland-proxy and
+# bulkhead-net-apply binaries; without them they are looked for like the other qube tools (beside
+# the agent, in $BULKHEAD_QUBE_TOOLS), and the qube goes without when they are not found.
 set -euo pipefail
 
 usage() {
@@ -42,7 +42,7 @@ note() {
 size=
 kernel_state=
 wayland_proxy=
-net_apply=
+net_apply=${BULKHEAD_NET_APPLY:-}
 args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -181,7 +181,11 @@ mkdir "$root"
 
 if [ -n "$kernel_state" ]; then
 	stage "fetching the qube kernel"
-	"$here/fetch-kernel.sh" "$kernel_state" >/dev/null || die "fetching the kernel failed"
+	if ! "$here/fetch-kernel.sh" "$kernel_state" >/dev/null 2>"$work/kernel.err"; then
+		cat "$work/kernel.err" >&2
+		die "fetching the kernel failed: $(sed -n 's/^fetch-kernel: //p' "$work/kernel.err" | tail -n 1)"
+	fi
+	cat "$work/kernel.err" >&2
 fi
 
 # Static busybox and the host's e2fsprogs.

@@ -20,6 +20,10 @@ export BULKHEAD_DOMAIN_PREFIX="bht$$-"
 export BULKHEAD_IMAGES_DIR=$BULKHEAD_SRC/images
 export BULKHEAD_AGENT=$BULKHEAD_BUILD/agent/bulkhead-agent
 export BULKHEAD_QUBE_TOOLS=$BULKHEAD_BUILD/qube-tools
+# The netvm tool goes into templates when it is built (net/apply/).
+if [ -x "$BULKHEAD_BUILD/net/apply/bulkhead-net-apply" ]; then
+	export BULKHEAD_NET_APPLY=$BULKHEAD_BUILD/net/apply/bulkhead-net-apply
+fi
 export BULKHEAD_WAYLAND_PROXY=$BULKHEAD_BUILD/wayland-proxy/bulkhead-wayland-proxy
 export BULKHEAD_QCHAN=$BULKHEAD_BUILD/qchan/bulkhead-qchan
 export BULKHEAD_POLICY_DIR=$T/policy.d
@@ -86,36 +90,39 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The minimal template and kernel, built once and copied into each test's store: building them
-# is tested once (template-build.sh), the other tests need only the result.
+# A template and the kernel, built once and copied into each test's store: building them is
+# tested once (template-debian.sh for the debian flavour), the other tests need only the result.
+# seed_template [FLAVOUR]: minimal (the default; cached in $CACHE) or debian (in $CACHE/debian),
+# named after its flavour.
 seed_template() {
-	local lock=$CACHE/.lock
-	mkdir -p "$CACHE"
+	local flavour=${1:-minimal} lock=$CACHE/.lock dir=$CACHE
+	[ "$flavour" = minimal ] || dir=$CACHE/$flavour
+	mkdir -p "$dir"
 	(
 		flock 9
 		# Rebuilt when the agent, a qube tool, the Wayland proxy or any image script is newer
 		# than the cached result.
-		if [ ! -f "$CACHE/ok" ] || [ "$CACHE/ok" -ot "$BULKHEAD_AGENT" ] ||
-			[ "$CACHE/ok" -ot "$BULKHEAD_WAYLAND_PROXY" ] ||
-			[ -n "$(find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" -maxdepth 1 -type f -perm -u+x -newer "$CACHE/ok" -print -quit 2>/dev/null)" ] ||
-			[ -n "$(find "$BULKHEAD_SRC/images" -newer "$CACHE/ok" -print -quit)" ]; then
-			rm -rf "$CACHE/state" "$CACHE/ok"
-			local s=$T/seed
+		if [ ! -f "$dir/ok" ] || [ "$dir/ok" -ot "$BULKHEAD_AGENT" ] ||
+			[ "$dir/ok" -ot "$BULKHEAD_WAYLAND_PROXY" ] ||
+			[ -n "$(find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" "$BULKHEAD_BUILD/net/apply" -maxdepth 1 -type f -perm -u+x -newer "$dir/ok" -print -quit 2>/dev/null)" ] ||
+			[ -n "$(find "$BULKHEAD_SRC/images" -newer "$dir/ok" -print -quit)" ]; then
+			rm -rf "$dir/state" "$dir/ok"
+			local s=$T/seed-$flavour
 			mkdir -p "$s"
 			BULKHEAD_STATE_DIR=$s/state BULKHEAD_SOCKET=$s/run/api.sock \
 				"$BULKHEADD" >"$s/log" 2>&1 &
 			local pid=$!
 			for _ in $(seq 100); do [ -S "$s/run/api.sock" ] && break; sleep 0.1; done
-			if ! BULKHEAD_SOCKET=$s/run/api.sock "$BULKHEAD" template build minimal; then
+			if ! BULKHEAD_SOCKET=$s/run/api.sock "$BULKHEAD" template build "$flavour"; then
 				kill "$pid"; cat "$s/log" >&2; exit 1
 			fi
 			kill "$pid"; wait "$pid" || true
-			cp -a --sparse=always "$s/state" "$CACHE/state"
-			touch "$CACHE/ok"
+			cp -a --sparse=always "$s/state" "$dir/state"
+			touch "$dir/ok"
 		fi
-	) 9>"$lock" || fail "building the minimal template failed"
+	) 9>"$lock" || fail "building the $flavour template failed"
 	mkdir -p "$BULKHEAD_STATE_DIR"
-	cp -a --sparse=always "$CACHE/state/." "$BULKHEAD_STATE_DIR/"
+	cp -a --sparse=always "$dir/state/." "$BULKHEAD_STATE_DIR/"
 	chmod 0711 "$BULKHEAD_STATE_DIR"
 }
 
