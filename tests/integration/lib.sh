@@ -90,25 +90,45 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A template and the kernel, built once and copied into each test's store: building them is
-# tested once (template-debian.sh for the debian flavour), the other tests need only the result.
-# seed_template [FLAVOUR]: minimal (the default; cached in $CACHE) or debian (in $CACHE/debian),
-# named after its flavour.
+# The key of a template build's inputs: the flavour and the contents of what goes into the
+# image (agent, qube tools, bulkhead-net-apply, the Wayland proxy) and of the image scripts.
+template_key() {
+	local files
+	files=$( {
+		find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" "$BULKHEAD_BUILD/net/apply" \
+			-maxdepth 1 -type f -perm -u+x 2>/dev/null
+		[ -f "$BULKHEAD_WAYLAND_PROXY" ] && echo "$BULKHEAD_WAYLAND_PROXY"
+		find "$BULKHEAD_SRC/images" -type f
+	})
+	{
+		echo "$1"
+		# Contents and names, not paths: two checkouts or build directories with the same
+		# files share an entry.
+		xargs -d '\n' sha256sum <<<"$files" | sed 's|  .*/|  |' | sort
+	} | sha256sum | cut -c 1-16
+}
+
+# A template and the kernel, built once per set of inputs and copied into each test's store:
+# building them is tested once (template-debian.sh for the debian flavour), the other tests need
+# only the result. seed_template [FLAVOUR]: minimal (the default) or debian, named after its
+# flavour. The cache keeps the three entries of each flavour used last (a normal and a sanitizer
+# build have different agents).
 seed_template() {
-	local flavour=${1:-minimal} lock=$CACHE/.lock dir=$CACHE
-	[ "$flavour" = minimal ] || dir=$CACHE/$flavour
-	mkdir -p "$dir"
+	local flavour=${1:-minimal} lock=$CACHE/.lock key
+	key=$(template_key "$flavour")
+	local dir=$CACHE/$flavour-$key
+	mkdir -p "$CACHE"
 	(
 		flock 9
-		# Rebuilt when the agent, a qube tool, the Wayland proxy or any image script is newer
-		# than the cached result.
-		if [ ! -f "$dir/ok" ] || [ "$dir/ok" -ot "$BULKHEAD_AGENT" ] ||
-			[ "$dir/ok" -ot "$BULKHEAD_WAYLAND_PROXY" ] ||
-			[ -n "$(find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" "$BULKHEAD_BUILD/net/apply" -maxdepth 1 -type f -perm -u+x -newer "$dir/ok" -print -quit 2>/dev/null)" ] ||
-			[ -n "$(find "$BULKHEAD_SRC/images" -newer "$dir/ok" -print -quit)" ]; then
-			rm -rf "$dir/state" "$dir/ok"
+		if [ ! -f "$dir/ok" ]; then
+			rm -rf "$dir"
 			local s=$T/seed-$flavour
-			mkdir -p "$s"
+			mkdir -p "$s/state"
+			# A kernel another entry fetched is reused (fetch-kernel.sh checks it is current).
+			local k
+			for k in "$CACHE"/*/state/kernels; do
+				[ -d "$k" ] && cp -a --sparse=always "$k" "$s/state/" && break
+			done
 			BULKHEAD_STATE_DIR=$s/state BULKHEAD_SOCKET=$s/run/api.sock \
 				"$BULKHEADD" >"$s/log" 2>&1 &
 			local pid=$!
@@ -117,12 +137,19 @@ seed_template() {
 				kill "$pid"; cat "$s/log" >&2; exit 1
 			fi
 			kill "$pid"; wait "$pid" || true
+			mkdir -p "$dir"
 			cp -a --sparse=always "$s/state" "$dir/state"
-			touch "$dir/ok"
+			rm -rf "$s"
 		fi
+		# Marks the entry complete, and used now.
+		touch "$dir/ok"
+		local old
+		for old in $(ls -dt "$CACHE/$flavour"-*/ok 2>/dev/null | tail -n +4); do
+			rm -rf "$(dirname "$old")"
+		done
+		mkdir -p "$BULKHEAD_STATE_DIR"
+		cp -a --sparse=always "$dir/state/." "$BULKHEAD_STATE_DIR/"
 	) 9>"$lock" || fail "building the $flavour template failed"
-	mkdir -p "$BULKHEAD_STATE_DIR"
-	cp -a --sparse=always "$dir/state/." "$BULKHEAD_STATE_DIR/"
 	chmod 0711 "$BULKHEAD_STATE_DIR"
 }
 
