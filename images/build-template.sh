@@ -179,6 +179,20 @@ trap 'exit 130' INT TERM
 root=$work/root
 mkdir "$root"
 
+# debootstrap chroots, makes device nodes and installs set-uid programs: where a sandbox forbids
+# that (such as bulkheadd.service's), it would fail half-way with an obscure error.
+if [ "$flavour" = debian ]; then
+	sandboxed="this process may not %s (a sandbox such as bulkheadd.service's?); debootstrap needs it"
+	# shellcheck disable=SC2059
+	chroot / true 2>/dev/null || die "$(printf "$sandboxed" "chroot (CAP_SYS_CHROOT)")"
+	# shellcheck disable=SC2059
+	mknod "$work/null" c 1 3 2>/dev/null || die "$(printf "$sandboxed" "make device nodes (CAP_MKNOD)")"
+	touch "$work/suid"
+	# shellcheck disable=SC2059
+	chmod u+s "$work/suid" 2>/dev/null || die "$(printf "$sandboxed" "make set-uid files")"
+	rm -f "$work/null" "$work/suid"
+fi
+
 if [ -n "$kernel_state" ]; then
 	stage "fetching the qube kernel"
 	if ! "$here/fetch-kernel.sh" "$kernel_state" >/dev/null 2>"$work/kernel.err"; then

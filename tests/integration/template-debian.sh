@@ -44,6 +44,15 @@ expect_fail 1 "debootstrap not found.*install" bh template build t2 --flavour de
 nothing_left t2
 stop_daemon
 
+log "a sandbox that forbids what debootstrap needs: said before anything is made"
+# As under bulkheadd.service: no CAP_SYS_CHROOT, no CAP_MKNOD.
+for cap in sys_chroot mknod; do
+	expect_fail 1 "may not .*debootstrap needs it" setpriv --bounding-set=-$cap \
+		"$BULKHEAD_SRC/images/build-template.sh" debian "$T/sandboxed.qcow2" "$BULKHEAD_AGENT"
+	[ ! -e "$T/sandboxed.qcow2" ] && [ ! -e "$T/sandboxed.qcow2.tmp" ] || fail "an image was left"
+	nothing_left sandboxed
+done
+
 log "a Debian mirror that does not answer: a clear error, progress shown up to there"
 # A closed port on loopback: nothing leaves the machine.
 BULKHEAD_DEBIAN_MIRROR=http://127.0.0.1:9/debian start_daemon
