@@ -50,24 +50,52 @@ static char *dup_string_member(struct json_object *o, const char *key)
 	return xstrdup(json_object_get_string(v));
 }
 
+/* JSON object of a frame's payload, or NULL. */
+static struct json_object *parse_object(const uint8_t *p, uint32_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = json_tokener_parse_ex(tok, (const char *)p, (int)len);
+	bool complete = json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	if (o && (!complete || !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
 int client_recv_reply(int fd, struct json_object **ret_result, struct api_error *ret_err)
+{
+	return client_recv_reply_events(fd, NULL, NULL, ret_result, ret_err);
+}
+
+int client_recv_reply_events(int fd, client_event_fn on_event, void *userdata,
+			     struct json_object **ret_result, struct api_error *ret_err)
 {
 	struct chan_frame f;
 	_cleanup_free_ uint8_t *p = NULL;
 	struct json_object *ok, *result = NULL;
+	int r;
 
-	int r = chan_recv(fd, CHAN_MAX_PAYLOAD, &f, &p);
-	if (r < 0)
-		return r;
+	for (;;) {
+		r = chan_recv(fd, CHAN_MAX_PAYLOAD, &f, &p);
+		if (r < 0)
+			return r;
+		if (f.type != CHAN_API_EVENT || !on_event)
+			break;
+		struct json_object *e = parse_object(p, f.len);
+		if (!e)
+			return -EBADMSG;
+		on_event(e, userdata);
+		json_object_put(e);
+		free(p);
+		p = NULL;
+	}
 	if (f.type != CHAN_API_REPLY)
 		return -EBADMSG;
 
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o = json_tokener_parse_ex(tok, (const char *)p, (int)f.len);
-	bool complete = json_tokener_get_error(tok) == json_tokener_success;
-	json_tokener_free(tok);
-	if (!o || !complete || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "ok", &ok) ||
+	struct json_object *o = parse_object(p, f.len);
+	if (!o || !json_object_object_get_ex(o, "ok", &ok) ||
 	    !json_object_is_type(ok, json_type_boolean)) {
 		json_object_put(o);
 		return -EBADMSG;

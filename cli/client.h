@@ -26,6 +26,11 @@ int client_connect(const char *path, int *ret_fd);
  * for a JSON null), -EREMOTEIO with *ret_err filled when the daemon refused, -EBADMSG for a
  * reply that is not one, -EPIPE when the daemon hung up, or another -errno. */
 int client_recv_reply(int fd, struct json_object **ret_result, struct api_error *ret_err);
+/* The same, for calls that send events before their reply (admin.template.Build with
+ * "progress"): each CHAN_API_EVENT object is passed to on_event (which must not keep it). */
+typedef void (*client_event_fn)(struct json_object *event, void *userdata);
+int client_recv_reply_events(int fd, client_event_fn on_event, void *userdata,
+			     struct json_object **ret_result, struct api_error *ret_err);
 /* Send, then read the reply; a refused connection still yields the daemon's reply when it sent
  * one before hanging up (as it does for callers it does not serve). */
 int client_request(int fd, const char *call, const char *dest, const char *arg,

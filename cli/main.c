@@ -51,9 +51,12 @@ static const struct cli_command commands[] = {
      NULL},
     {"volume", cmd_volume, "ls NAME | resize NAME VOLUME SIZE",
      "list a qube's volumes or grow one (SIZE: bytes or 512M, 2G, 1T...)", NULL, NULL},
-    {"template", cmd_template, "ls [--json] | build [--name NAME] FLAVOUR",
-     "list templates or build one (FLAVOUR: minimal)",
-     "  --name NAME        name of the new template (default: FLAVOUR)\n", NULL},
+    {"template", cmd_template, "ls [--json] | build NAME --flavour FLAVOUR | build FLAVOUR",
+     "list templates or build one (FLAVOUR: minimal or debian), showing its progress",
+     "  -f, --flavour F    what to build: minimal (busybox) or debian (Debian 12, needs\n"
+     "                     debootstrap and the Debian mirror)\n"
+     "  --name NAME        with build FLAVOUR: the template's name (default: FLAVOUR)\n",
+     NULL},
     {"events", cmd_events, "", "print the daemon's events as JSON lines until interrupted", NULL,
      NULL},
     {"log", cmd_log, "NAME [--tail BYTES]", "print the end of a qube's console log",

@@ -42,7 +42,10 @@
  *   admin.vm.Console         payload {"tail": bytes} -> {"log": string}
  *   admin.Events             dest "" -> null, then CHAN_API_EVENT {"event","vm",...}
  *   admin.host.Info          dest "" -> {"version","hypervisor":"kvm"|"tcg","warning"?,...}
- *   admin.template.Build     arg FLAVOUR ("minimal"), payload {"name": qube name} -> null
+ *   admin.template.Build     arg FLAVOUR ("minimal" or "debian"), payload {"name": qube name,
+ *                            "progress": bool} -> null; with "progress", CHAN_API_EVENT
+ *                            {"event": "template-build-progress", "vm", "line": "[N/M] what"}
+ *                            frames come before the reply, one per stage begun
  *   admin.policy.Prompt      dest "" -> null; the connection becomes the trusted prompt for
  *                            `ask`: CHAN_API_EVENT {"event":"ask","id":N,"source","target",
  *                            "service","argument","targets":[..],"default_target":T|null}

@@ -1,39 +1,59 @@
 #!/bin/bash
-# build-template.sh [--size SIZE] [--wayland-proxy PATH] FLAVOUR OUTPUT_QCOW2 AGENT_BINARY
+# build-template.sh [--size SIZE] [--kernel STATE_DIR] [--wayland-proxy PATH] [--net-apply PATH]
+#                   FLAVOUR OUTPUT_QCOW2 AGENT_BINARY
 #
-# Builds the root volume of a template qube as a qcow2 image, without loop mounts or network:
-# the root tree is assembled in a temporary directory and written into a sparse ext4 image with
-# mke2fs -d, then converted. OUTPUT_QCOW2 appears only when complete (written as .tmp, renamed).
+# Builds the root volume of a template qube as a qcow2 image, without loop mounts: the root tree
+# is assembled in a temporary directory and written into a sparse ext4 image with mke2fs -d, then
+# converted. OUTPUT_QCOW2 appears only when complete (written as .tmp, renamed); a failed or
+# interrupted build leaves nothing behind.
 #
 # Flavours:
 #   minimal  static busybox, bulkhead-agent, e2fsprogs for the private volume, the Bulkhead init,
 #            the Wayland proxy (its guest half serves the qube's windows) and
-#            bulkhead-demo-window
+#            bulkhead-demo-window. No network needed.
+#   debian   Debian 12 (bookworm), debootstrap --variant=minbase from the Debian mirror in the
+#            host's apt sources (or $BULKHEAD_DEBIAN_MIRROR), with iproute2, nftables, conntrack,
+#            kmod, e2fsprogs and ca-certificates, plus the same Bulkhead parts as minimal and
+#            bulkhead-net-apply. Documentation, manuals, locales and apt's lists are left out.
+#            Downloaded packages are kept in $BULKHEAD_DEBOOTSTRAP_CACHE
+#            (/var/cache/bulkhead/debootstrap), so a rebuild downloads only the archive index.
+#            $DEBOOTSTRAP names the debootstrap program (default: from PATH).
 #
-# SIZE is the virtual size of the root volume (qemu-img/truncate syntax, default 1G).
-# --wayland-proxy gives the bulkhead-wayland-proxy binary; without it, it is looked for like the
-# other qube tools (beside the agent, in $BULKHEAD_QUBE_TOOLS), and the qube has no GUI if it is
-# not found.
+# Progress goes to stdout as lines "[N/M] what", everything else to stderr.
+# SIZE is the virtual size of the root volume (qemu-img/truncate syntax; default 1G for minimal,
+# 4G for debian). --kernel runs fetch-kernel.sh STATE_DIR first, as the first stage.
+# --wayland-proxy and --net-apply (or $BULKHEAD_NET_APPLY) give the bulkhead-wayland-proxy and
+# bulkhead-net-apply binaries; without them they are looked for like the other qube tools (beside
+# the agent, in $BULKHEAD_QUBE_TOOLS), and the qube goes without when they are not found.
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 [--size SIZE] [--wayland-proxy PATH] FLAVOUR OUTPUT_QCOW2 AGENT_BINARY" >&2
+	echo "usage: $0 [--size SIZE] [--kernel STATE_DIR] [--wayland-proxy PATH] [--net-apply PATH] FLAVOUR OUTPUT_QCOW2 AGENT_BINARY" >&2
 	exit 2
 }
 die() {
 	echo "build-template: $*" >&2
 	exit 1
 }
+note() {
+	echo "build-template: note: $*" >&2
+}
 
-size=1G
+size=
+kernel_state=
 wayland_proxy=
+net_apply=${BULKHEAD_NET_APPLY:-}
 args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--size) [ $# -ge 2 ] || usage; size=$2; shift 2 ;;
 	--size=*) size=${1#--size=}; shift ;;
+	--kernel) [ $# -ge 2 ] || usage; kernel_state=$2; shift 2 ;;
+	--kernel=*) kernel_state=${1#--kernel=}; shift ;;
 	--wayland-proxy) [ $# -ge 2 ] || usage; wayland_proxy=$2; shift 2 ;;
 	--wayland-proxy=*) wayland_proxy=${1#--wayland-proxy=}; shift ;;
+	--net-apply) [ $# -ge 2 ] || usage; net_apply=$2; shift 2 ;;
+	--net-apply=*) net_apply=${1#--net-apply=}; shift ;;
 	--) shift; args+=("$@"); break ;;
 	-*) usage ;;
 	*) args+=("$1"); shift ;;
@@ -45,13 +65,22 @@ output=${args[1]}
 agent=${args[2]}
 
 case "$flavour" in
-minimal) ;;
+minimal) stages=3 default_size=1G ;;
+debian) stages=5 default_size=4G ;;
 *)
-	echo "build-template: unknown flavour '$flavour' (known: minimal)" >&2
+	echo "build-template: unknown flavour '$flavour' (known: minimal, debian)" >&2
 	exit 2
 	;;
 esac
+[ -n "$kernel_state" ] && stages=$((stages + 1))
+size=${size:-$default_size}
 [[ "$size" =~ ^[0-9]+[KMGT]?$ ]] || die "bad size '$size' (e.g. 1G, 2048M)"
+
+stage_n=0
+stage() {
+	stage_n=$((stage_n + 1))
+	echo "[$stage_n/$stages] $*"
+}
 
 here=$(cd "$(dirname "$0")" && pwd)
 datadir=${BULKHEAD_IMAGES_DATADIR:-}
@@ -69,40 +98,249 @@ fi
 if [ -n "$wayland_proxy" ] && { [ ! -f "$wayland_proxy" ] || [ ! -x "$wayland_proxy" ]; }; then
 	die "Wayland proxy '$wayland_proxy' is not an executable file"
 fi
+if [ -n "$net_apply" ] && { [ ! -f "$net_apply" ] || [ ! -x "$net_apply" ]; }; then
+	die "bulkhead-net-apply '$net_apply' is not an executable file"
+fi
 
-busybox=${BUSYBOX:-$(command -v busybox || true)}
-if [ -z "$busybox" ] || [ ! -x "$busybox" ]; then
-	die "busybox not found (install busybox-static)"
+if [ "$flavour" = minimal ]; then
+	busybox=${BUSYBOX:-$(command -v busybox || true)}
+	if [ -z "$busybox" ] || [ ! -x "$busybox" ]; then
+		die "busybox not found (install busybox-static)"
+	fi
+	if ldd "$busybox" >/dev/null 2>&1; then
+		die "$busybox is dynamically linked; install busybox-static or set BUSYBOX"
+	fi
 fi
-if ldd "$busybox" >/dev/null 2>&1; then
-	die "$busybox is dynamically linked; install busybox-static or set BUSYBOX"
-fi
+PATH=$PATH:/usr/sbin:/sbin
 for tool in mke2fs qemu-img ldd; do
 	command -v "$tool" >/dev/null || die "$tool not found"
 done
+
+# The Debian archive the host's apt uses for bookworm (deb822 .sources or one-line .list).
+debian_mirror() {
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri=$(awk '
+			function flush() {
+				if (deb && suite && uri != "" && !found) { print uri; found = 1 }
+				deb = suite = 0; uri = ""
+			}
+			/^[[:space:]]*$/ { flush(); next }
+			/^[[:space:]]*#/ { next }
+			tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+			tolower($1) == "uris:" { uri = $2 }
+			tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == "bookworm") suite = 1 }
+			tolower($1) == "enabled:" && tolower($2) == "no" { deb = 0 }
+			END { flush() }' "$f")
+		[ -n "$uri" ] && { echo "$uri"; return 0; }
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		uri=$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]\+\)[[:space:]]\+bookworm[[:space:]].*/\2/p' "$f" | head -n 1)
+		[ -n "$uri" ] && { echo "$uri"; return 0; }
+	done
+	echo http://deb.debian.org/debian
+}
+
+if [ "$flavour" = debian ]; then
+	debootstrap=${DEBOOTSTRAP:-$(command -v debootstrap || true)}
+	if [ -z "$debootstrap" ] || [ ! -x "$debootstrap" ]; then
+		die "debootstrap not found${DEBOOTSTRAP:+ at $DEBOOTSTRAP} (install it: apt-get install debootstrap)"
+	fi
+	mirror=${BULKHEAD_DEBIAN_MIRROR:-$(debian_mirror)}
+	[[ "$mirror" =~ ^(https?|file):/[^[:space:]]*$ ]] || die "bad Debian mirror '$mirror'"
+	debcache=${BULKHEAD_DEBOOTSTRAP_CACHE:-/var/cache/bulkhead/debootstrap}
+	mkdir -p "$debcache" || die "cannot create the package cache $debcache"
+fi
 
 # mke2fs -d copies owners from the tree: only a root-built tree gives root-owned files.
 [ "$(id -u)" -eq 0 ] || die "must run as root (the image takes file owners from the build tree)"
 outdir=$(dirname "$output")
 [ -d "$outdir" ] || die "directory $outdir does not exist"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/bulkhead-template.XXXXXX")
-trap 'rm -rf "$work"; rm -f "$output.tmp"' EXIT
+helper_pid=
+cleanup() {
+	# debootstrap runs in a session of its own: end all of it (dpkg, wget) before removing.
+	if [ -n "$helper_pid" ]; then
+		kill -TERM -- "-$helper_pid" 2>/dev/null || true
+		wait "$helper_pid" 2>/dev/null || true
+	fi
+	# What debootstrap mounted in the tree (proc, sys) goes before the tree does.
+	local m
+	for m in $(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount -l "$m" 2>/dev/null || true
+	done
+	rm -rf --one-file-system "$work"
+	rm -f "$output.tmp"
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 root=$work/root
+mkdir "$root"
 
-# Plain directories (no /usr merge): few files, and busybox's applet paths need no symlinks.
-for d in bin sbin lib lib64 usr/bin usr/sbin usr/lib etc/skel home rw proc sys dev tmp run \
-	root lib/modules var/tmp var/log mnt; do
-	mkdir -p "$root/$d"
-done
-chmod 1777 "$root/tmp" "$root/var/tmp"
-chmod 0700 "$root/root"
+# debootstrap chroots, makes device nodes and installs set-uid programs: where a sandbox forbids
+# that (such as bulkheadd.service's), it would fail half-way with an obscure error.
+if [ "$flavour" = debian ]; then
+	sandboxed="this process may not %s (a sandbox such as bulkheadd.service's?); debootstrap needs it"
+	# shellcheck disable=SC2059
+	chroot / true 2>/dev/null || die "$(printf "$sandboxed" "chroot (CAP_SYS_CHROOT)")"
+	# shellcheck disable=SC2059
+	mknod "$work/null" c 1 3 2>/dev/null || die "$(printf "$sandboxed" "make device nodes (CAP_MKNOD)")"
+	touch "$work/suid"
+	# shellcheck disable=SC2059
+	chmod u+s "$work/suid" 2>/dev/null || die "$(printf "$sandboxed" "make set-uid files")"
+	rm -f "$work/null" "$work/suid"
+fi
 
-install -m 0755 "$busybox" "$root/bin/busybox"
-# Links at the paths busybox itself lists (bin/sh, sbin/modprobe, usr/bin/wc, ...).
-for applet in $("$busybox" --list-full); do
-	[ "$applet" = bin/busybox ] || [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
-done
+if [ -n "$kernel_state" ]; then
+	stage "fetching the qube kernel"
+	if ! "$here/fetch-kernel.sh" "$kernel_state" >/dev/null 2>"$work/kernel.err"; then
+		cat "$work/kernel.err" >&2
+		die "fetching the kernel failed: $(sed -n 's/^fetch-kernel: //p' "$work/kernel.err" | tail -n 1)"
+	fi
+	cat "$work/kernel.err" >&2
+fi
+
+# Static busybox and the host's e2fsprogs.
+build_minimal_tree() {
+	# Plain directories (no /usr merge): few files, and busybox's applet paths need no symlinks.
+	for d in bin sbin lib lib64 usr/bin usr/sbin usr/lib etc/skel home rw proc sys dev tmp run \
+		root lib/modules var/tmp var/log mnt; do
+		mkdir -p "$root/$d"
+	done
+	chmod 1777 "$root/tmp" "$root/var/tmp"
+	chmod 0700 "$root/root"
+
+	install -m 0755 "$busybox" "$root/bin/busybox"
+	# Links at the paths busybox itself lists (bin/sh, sbin/modprobe, usr/bin/wc, ...).
+	for applet in $("$busybox" --list-full); do
+		[ "$applet" = bin/busybox ] || [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+	done
+
+	cat >"$root/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+user:x:1000:1000:user:/home/user:/bin/sh
+PASSWD
+	cat >"$root/etc/group" <<'GROUP'
+root:x:0:
+tty:x:5:
+user:x:1000:
+GROUP
+	# No passwords: the host runs commands through the agent, nothing logs in.
+	cat >"$root/etc/shadow" <<'SHADOW'
+root:*:19000:0:99999:7:::
+user:*:19000:0:99999:7:::
+SHADOW
+	chmod 0644 "$root/etc/passwd" "$root/etc/group"
+	chmod 0600 "$root/etc/shadow"
+	cat >"$root/etc/os-release" <<'OSREL'
+NAME="Bulkhead minimal"
+PRETTY_NAME="Bulkhead minimal"
+ID=bulkhead
+VARIANT_ID=minimal
+OSREL
+	cat >"$root/etc/profile" <<'PROFILE'
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PROFILE
+	ln -s /proc/self/mounts "$root/etc/mtab"
+
+	# The real e2fsprogs replace busybox's applets: busybox has no resize2fs and no e2fsck.
+	for tool in mke2fs resize2fs e2fsck; do
+		path=$(PATH=/usr/sbin:/sbin:$PATH command -v "$tool") || die "$tool not found (install e2fsprogs)"
+		rm -f "$root/sbin/$tool"
+		copy_with_libs "$path" "sbin/$tool"
+	done
+	ln -sf mke2fs "$root/sbin/mkfs.ext4"
+	ln -sf e2fsck "$root/sbin/fsck.ext4"
+}
+
+# Debian 12 from the archive: debootstrap in a session of its own (so that an interrupted build
+# can end it and its dpkg), its output in the log, the switch from downloading to unpacking
+# shown as a stage.
+debian_packages=iproute2,nftables,conntrack,kmod,e2fsprogs,ca-certificates
+build_debian_tree() {
+	local fifo=$work/debootstrap.fifo out=$work/debootstrap.out line installing=0 rc=0
+	stage "downloading packages from $mirror"
+	mkfifo "$fifo"
+	setsid -w "$debootstrap" --variant=minbase --merged-usr --components=main \
+		--include="$debian_packages" --cache-dir="$debcache" \
+		bookworm "$root" "$mirror" >"$fifo" 2>&1 </dev/null &
+	helper_pid=$!
+	while IFS= read -r line; do
+		printf '%s\n' "$line" >>"$out"
+		printf '%s\n' "$line" >&2
+		case "$line" in
+		"I: Extracting "* | "I: Installing core packages"*)
+			if [ $installing = 0 ]; then
+				installing=1
+				stage "installing packages"
+			fi
+			;;
+		esac
+	done <"$fifo"
+	wait "$helper_pid" || rc=$?
+	helper_pid=
+	if [ $rc -ne 0 ]; then
+		if grep -q "Failed getting release" "$out"; then
+			die "cannot reach the Debian mirror $mirror: $(grep -m 1 '^E:' "$out" | cut -c 4-)"
+		fi
+		[ -f "$root/debootstrap/debootstrap.log" ] && tail -n 20 "$root/debootstrap/debootstrap.log"
+		die "debootstrap failed (exit $rc): $(grep '^E:' "$out" | tail -n 1 | cut -c 4-)"
+	fi
+	[ $installing = 1 ] || stage "installing packages"
+	[ -x "$root/usr/sbin/nft" ] && [ -x "$root/usr/bin/ip" ] || die "debootstrap left no nft or ip"
+
+	# The host's resolver and name are not the qube's: bulkhead-net-apply writes resolv.conf.
+	: >"$root/etc/resolv.conf"
+	grep -q '^user:' "$root/etc/passwd" ||
+		echo 'user:x:1000:1000:user:/home/user:/bin/bash' >>"$root/etc/passwd"
+	grep -q '^user:' "$root/etc/group" || echo 'user:x:1000:' >>"$root/etc/group"
+	grep -q '^user:' "$root/etc/shadow" || echo 'user:*:19000:0:99999:7:::' >>"$root/etc/shadow"
+	if [ -f "$root/etc/gshadow" ] && ! grep -q '^user:' "$root/etc/gshadow"; then
+		echo 'user:!::' >>"$root/etc/gshadow"
+	fi
+	mkdir -p "$root/rw" "$root/lib/modules"
+
+	# apt in the template updates from the same mirror, plus Debian's updates and security.
+	rm -f "$root/etc/apt/sources.list"
+	cat >"$root/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $mirror
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+	# Packages installed later stay small too; copyright files are kept (licences).
+	cat >"$root/etc/dpkg/dpkg.cfg.d/bulkhead-small" <<'DPKG'
+# Bulkhead templates carry no documentation, manuals or translations; remove this file to get
+# them with the next installs.
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/share/lintian/*
+DPKG
+	find "$root/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+	find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
+	find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+	rm -rf "$root/usr/share/man" "$root/usr/share/info" "$root/usr/share/lintian"
+	rm -rf "$root/var/lib/apt/lists" "$root/var/cache/apt"
+	mkdir -p "$root/var/lib/apt/lists/partial" "$root/var/cache/apt/archives/partial"
+	rm -f "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old
+	find "$root/var/log" -type f -delete
+	# Modules the netfilter tools use, loaded by the init at boot (others load on demand).
+	mkdir -p "$root/etc/bulkhead"
+	printf '%s\n' nf_tables nf_conntrack_netlink >"$root/etc/bulkhead/modules"
+}
 
 # Copy an executable with the shared libraries and loader it needs, at the host's paths.
 copy_with_libs() {
@@ -113,6 +351,12 @@ copy_with_libs() {
 	done
 }
 
+case "$flavour" in
+minimal) build_minimal_tree ;;
+debian) build_debian_tree ;;
+esac
+
+stage "adding the Bulkhead agent, init and tools"
 install -d "$root/usr/bin"
 copy_with_libs "$agent" usr/bin/bulkhead-agent
 
@@ -134,9 +378,18 @@ for tool in bulkhead-call bulkhead-copy bulkhead-move bulkhead-open-in-vm \
 	elif [ "$tool" = bulkhead-call ]; then
 		die "bulkhead-call not found beside $agent or in \$BULKHEAD_QUBE_TOOLS"
 	else
-		echo "build-template: note: $tool not found; the qube will not have it" >&2
+		note "$tool not found; the qube will not have it"
 	fi
 done
+# The netvm side of networking: applies what bulkheadd sends (addresses, routes, nftables).
+if [ -z "$net_apply" ]; then
+	net_apply=$(find_tool bulkhead-net-apply) || net_apply=
+fi
+if [ -n "$net_apply" ]; then
+	copy_with_libs "$net_apply" usr/bin/bulkhead-net-apply
+else
+	note "bulkhead-net-apply not found; the qube cannot take part in networking"
+fi
 # The GUI: the agent runs the proxy's guest half when the qube has a GUI port.
 if [ -z "$wayland_proxy" ]; then
 	wayland_proxy=$(find_tool bulkhead-wayland-proxy) || wayland_proxy=
@@ -146,10 +399,10 @@ if [ -n "$wayland_proxy" ]; then
 	if path=$(find_tool bulkhead-demo-window); then
 		copy_with_libs "$path" usr/bin/bulkhead-demo-window
 	else
-		echo "build-template: note: bulkhead-demo-window not found; the qube will not have it" >&2
+		note "bulkhead-demo-window not found; the qube will not have it"
 	fi
 else
-	echo "build-template: note: bulkhead-wayland-proxy not found; the qube will have no GUI" >&2
+	note "bulkhead-wayland-proxy not found; the qube will have no GUI"
 fi
 for svc in bulkhead.Filecopy:bulkhead-filecopy-receive bulkhead.OpenInVM:bulkhead-open-receive \
 	bulkhead.OpenURL:bulkhead-openurl-receive; do
@@ -158,49 +411,14 @@ for svc in bulkhead.Filecopy:bulkhead-filecopy-receive bulkhead.OpenInVM:bulkhea
 	fi
 done
 
-# The real e2fsprogs replace busybox's applets: busybox has no resize2fs and no e2fsck.
-for tool in mke2fs resize2fs e2fsck; do
-	path=$(PATH=/usr/sbin:/sbin:$PATH command -v "$tool") || die "$tool not found (install e2fsprogs)"
-	rm -f "$root/sbin/$tool"
-	copy_with_libs "$path" "sbin/$tool"
-done
-ln -sf mke2fs "$root/sbin/mkfs.ext4"
-ln -sf e2fsck "$root/sbin/fsck.ext4"
-
 install -m 0755 "$datadir/guest/init" "$root/sbin/init"
 
-cat >"$root/etc/passwd" <<'PASSWD'
-root:x:0:0:root:/root:/bin/sh
-user:x:1000:1000:user:/home/user:/bin/sh
-PASSWD
-cat >"$root/etc/group" <<'GROUP'
-root:x:0:
-tty:x:5:
-user:x:1000:
-GROUP
-# No passwords: the host runs commands through the agent, nothing logs in.
-cat >"$root/etc/shadow" <<'SHADOW'
-root:*:19000:0:99999:7:::
-user:*:19000:0:99999:7:::
-SHADOW
-chmod 0644 "$root/etc/passwd" "$root/etc/group"
-chmod 0600 "$root/etc/shadow"
 echo bulkhead >"$root/etc/hostname"
 cat >"$root/etc/hosts" <<'HOSTS'
 127.0.0.1	localhost
 ::1	localhost
 HOSTS
-cat >"$root/etc/os-release" <<'OSREL'
-NAME="Bulkhead minimal"
-PRETTY_NAME="Bulkhead minimal"
-ID=bulkhead
-VARIANT_ID=minimal
-OSREL
-cat >"$root/etc/profile" <<'PROFILE'
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-PROFILE
-ln -s /proc/self/mounts "$root/etc/mtab"
-echo minimal >"$root/etc/bulkhead-flavour"
+echo "$flavour" >"$root/etc/bulkhead-flavour"
 
 # A terminal for the qube's windows: the host's foot with its libraries, a monospace font, the
 # font configuration with a prebuilt cache (fontconfig would otherwise scan at every start, which
@@ -217,7 +435,7 @@ if foot=$(command -v foot) && command -v fc-cache >/dev/null; then
 		[ -f "$f" ] && install -m 0644 "$f" "$root/usr/share/fonts/truetype/dejavu/"
 	done
 	install -d "$root/var/cache/fontconfig"
-	fc-cache -f -y "$root" >/dev/null 2>&1 || echo "build-template: note: fc-cache failed" >&2
+	fc-cache -f -y "$root" >/dev/null 2>&1 || note "fc-cache failed"
 	for f in /usr/share/terminfo/f/foot /usr/share/terminfo/f/foot-direct; do
 		[ -f "$f" ] && install -D -m 0644 "$f" "$root$f"
 	done
@@ -229,13 +447,21 @@ if foot=$(command -v foot) && command -v fc-cache >/dev/null; then
 		cp -a /usr/lib/locale/C.utf8 "$root/usr/lib/locale/"
 	fi
 else
-	echo "build-template: note: foot or fc-cache not found; qubes will have no terminal" >&2
+	note "foot or fc-cache not found; qubes will have no terminal"
 fi
 
+if [ "$flavour" = debian ]; then
+	# The libraries copied beside the agent join the loader's cache.
+	chroot "$root" /sbin/ldconfig || note "ldconfig failed"
+fi
+
+stage "assembling the image ($(du -sh --apparent-size "$root" | cut -f1) of files)"
 raw=$work/root.img
 truncate -s "$size" "$raw"
 mke2fs -q -F -t ext4 -L root -E root_owner=0:0 -d "$root" "$raw" >/dev/null ||
 	die "mke2fs could not build the root file system (too small for --size $size?)"
+stage "converting the image to qcow2"
 qemu-img convert -q -f raw -O qcow2 "$raw" "$output.tmp" || die "qemu-img convert failed"
 sync "$output.tmp"
 mv -f "$output.tmp" "$output"
+echo "build-template: $flavour template: $(du -k "$output" | cut -f1) KiB on disk" >&2

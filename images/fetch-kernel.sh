@@ -116,6 +116,14 @@ mv "$src" "$tmp/m/lib/modules/$version"
 moddir=$tmp/m/lib/modules/$version
 # The package ships no modules.dep; busybox depmod writes one busybox modprobe (in the qube) reads.
 busybox depmod -b "$tmp/m" "$version" || die "depmod failed"
+# kmod's modprobe (Debian templates, and the kernel's own module requests through /sbin/modprobe
+# there: nftables loads its expressions on demand) reads only the binary indexes kmod's depmod
+# writes beside them; its text files have the same format busybox reads.
+if depmod=$(PATH=$PATH:/usr/sbin:/sbin command -v depmod) && [ "$(readlink -f "$depmod")" != "$(readlink -f "$(command -v busybox)")" ]; then
+	"$depmod" -b "$tmp/m" "$version" || die "kmod depmod failed"
+else
+	log "kmod's depmod not found (install kmod): qubes of Debian templates cannot load modules"
+fi
 
 install -m 0644 "$vmlinuz" "$tmp/vmlinuz"
 rm -rf "$tmp/x"

@@ -1,7 +1,10 @@
 /*
- * `bulkhead template build`: runs the image scripts (fetch the kernel, build the root) as a child
- * process watched by the event loop, then installs the result as a TemplateVM atomically.
+ * `bulkhead template build`: runs build-template.sh (which fetches the kernel first) as a child
+ * process watched by the event loop, then installs the result as a TemplateVM atomically. Its
+ * output goes to a log; its progress lines ("[N/M] what") are passed on to a caller that asked
+ * for them, as events before the reply.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -31,7 +34,13 @@ struct build_job {
 	int pipe_fd;
 	int watch;
 	pid_t pid;
+	bool progress;	/* the caller wants progress events */
+	char line[256]; /* the output line being read; longer lines are cut */
+	size_t line_len;
+	bool line_cut;
 };
+
+static const char *const flavours[] = {"minimal", "debian"};
 
 static bool build_running;
 
@@ -62,6 +71,23 @@ static char *log_tail(const char *path)
 			  end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0);
 	buf[n > 0 ? n : 0] = '\0';
 	return xstrdup(buf);
+}
+
+/* The reason build-template.sh gave when it stopped: the text of the last "build-template: "
+ * line of the log's tail that is not a note (cut off in place), or NULL when there is none (then
+ * the whole tail tells more). */
+static const char *script_error(char *tail)
+{
+	static const char prefix[] = "build-template: ";
+	const size_t n = sizeof(prefix) - 1;
+	char *why = NULL;
+
+	for (char *l = tail; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		if (strncmp(l, prefix, n) == 0 && strncmp(l + n, "note: ", 6) != 0)
+			why = l + n;
+	if (why)
+		why[strcspn(why, "\n")] = '\0';
+	return why;
 }
 
 /* Puts the finished image in place: a new TemplateVM, or a new root for an existing one. */
@@ -114,6 +140,53 @@ static int install_template(struct build_job *j, char **ret_msg)
 	return 0;
 }
 
+/* "[N/M] text": a stage of build-template.sh. */
+static bool is_progress_line(const char *l)
+{
+	const char *p = l;
+	if (*p++ != '[' || !isdigit((unsigned char)*p))
+		return false;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (*p++ != '/' || !isdigit((unsigned char)*p))
+		return false;
+	while (isdigit((unsigned char)*p))
+		p++;
+	return p[0] == ']' && p[1] == ' ';
+}
+
+static void job_line(struct build_job *j)
+{
+	j->line[j->line_len] = '\0';
+	if (!j->progress || !is_progress_line(j->line))
+		return;
+	struct client *c = client_lookup(j->d, j->client, j->client_serial);
+	if (!c)
+		return;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string("template-build-progress"));
+	json_object_object_add(o, "vm", json_object_new_string(j->name));
+	json_object_object_add(o, "line", json_object_new_string(j->line));
+	client_send_event(c, o);
+	json_object_put(o);
+}
+
+static void job_output(struct build_job *j, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			if (!j->line_cut)
+				job_line(j);
+			j->line_len = 0;
+			j->line_cut = false;
+		} else if (j->line_len < sizeof(j->line) - 1) {
+			j->line[j->line_len++] = buf[i];
+		} else {
+			j->line_cut = true;
+		}
+	}
+}
+
 static void job_io(int watch, int fd, int events, void *opaque)
 {
 	struct build_job *j = opaque;
@@ -126,6 +199,7 @@ static void job_io(int watch, int fd, int events, void *opaque)
 		if (write_all(j->log_fd, buf, (size_t)n) < 0) {
 			/* The log is a convenience; a full disk shows up in the build itself. */
 		}
+		job_output(j, buf, (size_t)n);
 		return;
 	}
 
@@ -135,8 +209,12 @@ static void job_io(int watch, int fd, int events, void *opaque)
 	struct client *c = client_lookup(j->d, j->client, j->client_serial);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		_cleanup_free_ char *tail = log_tail(j->log_path);
+		const char *why = script_error(tail);
 		log_error("building template %s failed; log in %s", j->name, j->log_path);
-		if (c)
+		if (c && why)
+			client_reply_error(c, API_E_VM, "building '%s' failed: %s (log: %s)",
+					   j->name, why, j->log_path);
+		else if (c)
 			client_reply_error(c, API_E_VM, "building '%s' failed (log: %s):\n%s",
 					   j->name, j->log_path, tail);
 	} else {
@@ -161,11 +239,20 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 	const char *reason = NULL;
 	struct json_object *v;
 
+	bool progress = false;
+
 	if (req->payload && json_object_object_get_ex(req->payload, "name", &v) &&
 	    json_object_is_type(v, json_type_string))
 		name = json_object_get_string(v);
-	if (!streq(flavour, "minimal")) {
-		client_reply_error(c, API_E_VALUE, "unknown template flavour '%s' (known: minimal)",
+	if (req->payload && json_object_object_get_ex(req->payload, "progress", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		progress = json_object_get_boolean(v);
+	bool known = false;
+	for (size_t i = 0; i < ARRAY_SIZE(flavours); i++)
+		known = known || streq(flavour, flavours[i]);
+	if (!known) {
+		client_reply_error(c, API_E_VALUE,
+				   "unknown template flavour '%s' (known: minimal, debian)",
 				   flavour);
 		return;
 	}
@@ -201,6 +288,7 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 	j->log_path = xasprintf("%s/%s.log", dir, name);
 	j->watch = -1;
 	j->pipe_fd = -1;
+	j->progress = progress;
 	j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	int p[2];
@@ -209,7 +297,6 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 		job_free(j);
 		return;
 	}
-	_cleanup_free_ char *fetch = xasprintf("%s/fetch-kernel.sh", d->images_dir);
 	_cleanup_free_ char *build = xasprintf("%s/build-template.sh", d->images_dir);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -225,26 +312,24 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		signal(SIGPIPE, SIG_DFL);
-		/* The Wayland proxy (its guest half) goes in beside the agent when we have one;
-		 * without it the script looks beside the agent. */
+		/* The script fetches the kernel into the state directory first. The Wayland proxy
+		 * (its guest half) goes in beside the agent when we have one; without it the
+		 * script looks beside the agent. */
 		const char *argv[16];
 		size_t n = 0;
-		argv[n++] = "sh";
-		argv[n++] = "-ec";
-		argv[n++] = "\"$1\" \"$2\"; shift 2; exec \"$@\"";
-		argv[n++] = "sh";
-		argv[n++] = fetch;
-		argv[n++] = d->state_dir;
 		argv[n++] = build;
+		argv[n++] = "--kernel";
+		argv[n++] = d->state_dir;
 		if (access(d->wayland_proxy, X_OK) == 0) {
 			argv[n++] = "--wayland-proxy";
 			argv[n++] = d->wayland_proxy;
 		}
-		argv[n++] = "minimal";
+		argv[n++] = flavour;
 		argv[n++] = j->image;
 		argv[n++] = d->agent_path;
 		argv[n] = NULL;
-		execv("/bin/sh", (char *const *)argv);
+		execv(build, (char *const *)argv);
+		fprintf(stderr, "cannot run %s: %m\n", build);
 		_exit(127);
 	}
 	close(p[1]);

@@ -20,6 +20,10 @@ export BULKHEAD_DOMAIN_PREFIX="bht$$-"
 export BULKHEAD_IMAGES_DIR=$BULKHEAD_SRC/images
 export BULKHEAD_AGENT=$BULKHEAD_BUILD/agent/bulkhead-agent
 export BULKHEAD_QUBE_TOOLS=$BULKHEAD_BUILD/qube-tools
+# The netvm tool goes into templates when it is built (net/apply/).
+if [ -x "$BULKHEAD_BUILD/net/apply/bulkhead-net-apply" ]; then
+	export BULKHEAD_NET_APPLY=$BULKHEAD_BUILD/net/apply/bulkhead-net-apply
+fi
 export BULKHEAD_WAYLAND_PROXY=$BULKHEAD_BUILD/wayland-proxy/bulkhead-wayland-proxy
 export BULKHEAD_QCHAN=$BULKHEAD_BUILD/qchan/bulkhead-qchan
 export BULKHEAD_POLICY_DIR=$T/policy.d
@@ -86,36 +90,66 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The minimal template and kernel, built once and copied into each test's store: building them
-# is tested once (template-build.sh), the other tests need only the result.
+# The key of a template build's inputs: the flavour and the contents of what goes into the
+# image (agent, qube tools, bulkhead-net-apply, the Wayland proxy) and of the image scripts.
+template_key() {
+	local files
+	files=$( {
+		find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" "$BULKHEAD_BUILD/net/apply" \
+			-maxdepth 1 -type f -perm -u+x 2>/dev/null
+		[ -f "$BULKHEAD_WAYLAND_PROXY" ] && echo "$BULKHEAD_WAYLAND_PROXY"
+		find "$BULKHEAD_SRC/images" -type f
+	})
+	{
+		echo "$1"
+		# Contents and names, not paths: two checkouts or build directories with the same
+		# files share an entry.
+		xargs -d '\n' sha256sum <<<"$files" | sed 's|  .*/|  |' | sort
+	} | sha256sum | cut -c 1-16
+}
+
+# A template and the kernel, built once per set of inputs and copied into each test's store:
+# building them is tested once (template-debian.sh for the debian flavour), the other tests need
+# only the result. seed_template [FLAVOUR]: minimal (the default) or debian, named after its
+# flavour. The cache keeps the three entries of each flavour used last (a normal and a sanitizer
+# build have different agents).
 seed_template() {
-	local lock=$CACHE/.lock
+	local flavour=${1:-minimal} lock=$CACHE/.lock key
+	key=$(template_key "$flavour")
+	local dir=$CACHE/$flavour-$key
 	mkdir -p "$CACHE"
 	(
 		flock 9
-		# Rebuilt when the agent, a qube tool, the Wayland proxy or any image script is newer
-		# than the cached result.
-		if [ ! -f "$CACHE/ok" ] || [ "$CACHE/ok" -ot "$BULKHEAD_AGENT" ] ||
-			[ "$CACHE/ok" -ot "$BULKHEAD_WAYLAND_PROXY" ] ||
-			[ -n "$(find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" -maxdepth 1 -type f -perm -u+x -newer "$CACHE/ok" -print -quit 2>/dev/null)" ] ||
-			[ -n "$(find "$BULKHEAD_SRC/images" -newer "$CACHE/ok" -print -quit)" ]; then
-			rm -rf "$CACHE/state" "$CACHE/ok"
-			local s=$T/seed
-			mkdir -p "$s"
+		if [ ! -f "$dir/ok" ]; then
+			rm -rf "$dir"
+			local s=$T/seed-$flavour
+			mkdir -p "$s/state"
+			# A kernel another entry fetched is reused (fetch-kernel.sh checks it is current).
+			local k
+			for k in "$CACHE"/*/state/kernels; do
+				[ -d "$k" ] && cp -a --sparse=always "$k" "$s/state/" && break
+			done
 			BULKHEAD_STATE_DIR=$s/state BULKHEAD_SOCKET=$s/run/api.sock \
 				"$BULKHEADD" >"$s/log" 2>&1 &
 			local pid=$!
 			for _ in $(seq 100); do [ -S "$s/run/api.sock" ] && break; sleep 0.1; done
-			if ! BULKHEAD_SOCKET=$s/run/api.sock "$BULKHEAD" template build minimal; then
+			if ! BULKHEAD_SOCKET=$s/run/api.sock "$BULKHEAD" template build "$flavour"; then
 				kill "$pid"; cat "$s/log" >&2; exit 1
 			fi
 			kill "$pid"; wait "$pid" || true
-			cp -a --sparse=always "$s/state" "$CACHE/state"
-			touch "$CACHE/ok"
+			mkdir -p "$dir"
+			cp -a --sparse=always "$s/state" "$dir/state"
+			rm -rf "$s"
 		fi
-	) 9>"$lock" || fail "building the minimal template failed"
-	mkdir -p "$BULKHEAD_STATE_DIR"
-	cp -a --sparse=always "$CACHE/state/." "$BULKHEAD_STATE_DIR/"
+		# Marks the entry complete, and used now.
+		touch "$dir/ok"
+		local old
+		for old in $(ls -dt "$CACHE/$flavour"-*/ok 2>/dev/null | tail -n +4); do
+			rm -rf "$(dirname "$old")"
+		done
+		mkdir -p "$BULKHEAD_STATE_DIR"
+		cp -a --sparse=always "$dir/state/." "$BULKHEAD_STATE_DIR/"
+	) 9>"$lock" || fail "building the $flavour template failed"
 	chmod 0711 "$BULKHEAD_STATE_DIR"
 }
 
