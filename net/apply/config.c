@@ -95,8 +95,8 @@ static int get_ip6(struct json_object *o, const char *key, bool *has, struct in6
 	return 0;
 }
 
-static int get_mac(struct json_object *o, const char *key, bool required, bool *has,
-		   uint8_t mac[6], const char *where, char **err)
+static int get_mac(struct json_object *o, const char *key, bool required, bool *has, uint8_t mac[6],
+		   const char *where, char **err)
 {
 	const char *s;
 	int r = get_str(o, key, required, &s, where, err);
@@ -110,8 +110,8 @@ static int get_mac(struct json_object *o, const char *key, bool required, bool *
 	return 0;
 }
 
-static int get_uint(struct json_object *o, const char *key, unsigned lo, unsigned hi,
-		    unsigned *ret, const char *where, char **err)
+static int get_uint(struct json_object *o, const char *key, unsigned lo, unsigned hi, unsigned *ret,
+		    const char *where, char **err)
 {
 	struct json_object *v;
 	int64_t n;
@@ -122,7 +122,8 @@ static int get_uint(struct json_object *o, const char *key, unsigned lo, unsigne
 		return fail(err, "%s%s: expected a number", where, key);
 	n = json_object_get_int64(v);
 	if (n < lo || n > hi)
-		return fail(err, "%s%s: %lld is not within %u-%u", where, key, (long long)n, lo, hi);
+		return fail(err, "%s%s: %lld is not within %u-%u", where, key, (long long)n, lo,
+			    hi);
 	*ret = (unsigned)n;
 	return 0;
 }
@@ -225,7 +226,8 @@ static int parse_down(struct json_object *o, size_t idx, struct net_down *d, cha
 	    (r = get_ip4(o, "client_ip4", true, NULL, &d->ip4, where, err)) < 0 ||
 	    (r = get_ip6(o, "client_ip6", &d->has_ip6, &d->ip6, where, err)) < 0)
 		return r;
-	if (json_object_object_get_ex(o, "firewall", &a) && !json_object_is_type(a, json_type_null)) {
+	if (json_object_object_get_ex(o, "firewall", &a) &&
+	    !json_object_is_type(a, json_type_null)) {
 		char *e = NULL;
 		if (fw_rules_from_json(a, &d->rules, &e) < 0) {
 			fail(err, "%sfirewall: %s", where, e);
@@ -234,7 +236,8 @@ static int parse_down(struct json_object *o, size_t idx, struct net_down *d, cha
 		}
 	}
 	/* no list: nothing from this client passes (the host always sends one) */
-	if (json_object_object_get_ex(o, "forwards", &a) && !json_object_is_type(a, json_type_null)) {
+	if (json_object_object_get_ex(o, "forwards", &a) &&
+	    !json_object_is_type(a, json_type_null)) {
 		if (!json_object_is_type(a, json_type_array))
 			return fail(err, "%sforwards: expected an array", where);
 		if (json_object_array_length(a) > NFT_FORWARDS_MAX)
@@ -335,10 +338,11 @@ int net_config_parse(const char *text, size_t len, struct net_config *ret, char 
 					if (streq(c.down[k].name, c.down[i].name) ||
 					    memcmp(c.down[k].mac, c.down[i].mac, 6) == 0 ||
 					    c.down[k].ip4.s_addr == c.down[i].ip4.s_addr) {
-						r = fail(ret_error,
-							 "downstream[%zu]: same name, mac or address "
-							 "as downstream[%zu]",
-							 i, k);
+						r = fail(
+						    ret_error,
+						    "downstream[%zu]: same name, mac or address "
+						    "as downstream[%zu]",
+						    i, k);
 						goto out;
 					}
 			}

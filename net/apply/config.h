@@ -24,7 +24,7 @@ struct net_uplink {
 	struct in6_addr ip6, gw6;
 	struct in_addr dns[NFT_RESOLVERS_MAX];
 	size_t n_dns;
-	unsigned mtu; /* 0: leave it */
+	unsigned mtu;	 /* 0: leave it */
 	char ifname[16]; /* found by MAC */
 };
 

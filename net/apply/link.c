@@ -66,7 +66,7 @@ int link_ip(bool exists_ok, char **ret_error, ...)
 	r = spawn_wait(argv, &out);
 	if (r == 0)
 		return 0;
-	if (r > 0 && exists_ok && out && strstr(out, "exists"))
+	if (r > 0 && exists_ok && out && (strstr(out, "exists") || strstr(out, "already assigned")))
 		return 0;
 	{
 		char *cmd = xstrdup("ip"), *t;

@@ -79,17 +79,17 @@ static char *read_stdin(size_t *ret_len)
 
 static int apply_uplink(const struct net_uplink *up, char **err)
 {
-	char a[INET6_ADDRSTRLEN + 8], gw[INET6_ADDRSTRLEN + 8], gwh[INET6_ADDRSTRLEN + 16],
-	    mtu[16], path[128];
+	char a[INET6_ADDRSTRLEN + 8], gw[INET6_ADDRSTRLEN + 8], gwh[INET6_ADDRSTRLEN + 16], mtu[16],
+	    path[128];
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_dad", up->ifname);
 	link_sysctl(path, "0");
 	snprintf(mtu, sizeof(mtu), "%u", up->mtu);
 	if (up->mtu)
-		r = link_ip(false, err, "link", "set", "dev", up->ifname, "mtu", mtu, "up", NULL);
+		r = link_ip(false, err, "link", "set", up->ifname, "mtu", mtu, "up", NULL);
 	else
-		r = link_ip(false, err, "link", "set", "dev", up->ifname, "up", NULL);
+		r = link_ip(false, err, "link", "set", up->ifname, "up", NULL);
 	if (r < 0)
 		return r;
 	inet_ntop(AF_INET, &up->ip4, a, INET_ADDRSTRLEN);

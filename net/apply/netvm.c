@@ -98,12 +98,11 @@ static int nft_run(const char *text, bool dry_run, char **ret_error)
 	return r != 0 ? -EINVAL : 0;
 }
 
-int netvm_prepare(const struct net_config *c, int64_t now, struct netvm_plan *ret,
-		  char **ret_error)
+int netvm_prepare(const struct net_config *c, int64_t now, struct netvm_plan *ret, char **ret_error)
 {
 	struct netvm_plan p = {0};
 	struct nft_downstream *down = xcalloc(c->n_down ? c->n_down : 1, sizeof(*down));
-	char (*chains)[QUBE_NAME_MAX + 8] = xcalloc(c->n_down ? c->n_down : 1, sizeof(*chains));
+	char(*chains)[QUBE_NAME_MAX + 8] = xcalloc(c->n_down ? c->n_down : 1, sizeof(*chains));
 	struct nft_netvm_input in = {0};
 	int r = 0;
 
@@ -111,8 +110,8 @@ int netvm_prepare(const struct net_config *c, int64_t now, struct netvm_plan *re
 	p.n_fw = c->n_down;
 	for (size_t i = 0; i < c->n_down; i++) {
 		const struct net_down *d = &c->down[i];
-		struct nft_fw_input fin = {.chain = chains[i], .rules = &d->rules, .now = now,
-					   .resolve = resolve};
+		struct nft_fw_input fin = {
+		    .chain = chains[i], .rules = &d->rules, .now = now, .resolve = resolve};
 		if (nft_chain_name("fw-", d->name, chains[i], sizeof(chains[i])) < 0 ||
 		    nft_firewall_chain(&fin, &p.fw[i]) < 0) {
 			*ret_error = xasprintf("downstream %s: cannot compile its rules", d->name);
@@ -121,10 +120,14 @@ int netvm_prepare(const struct net_config *c, int64_t now, struct netvm_plan *re
 		}
 		if (p.fw[i].next_apply && (!p.next_apply || p.fw[i].next_apply < p.next_apply))
 			p.next_apply = p.fw[i].next_apply;
-		down[i] = (struct nft_downstream){
-		    .ifname = d->ifname, .ip4 = d->ip4, .has_ip6 = d->has_ip6, .ip6 = d->ip6,
-		    .fw_chain = chains[i], .fw_text = p.fw[i].text, .forwards = d->forwards,
-		    .n_forwards = d->n_forwards};
+		down[i] = (struct nft_downstream){.ifname = d->ifname,
+						  .ip4 = d->ip4,
+						  .has_ip6 = d->has_ip6,
+						  .ip6 = d->ip6,
+						  .fw_chain = chains[i],
+						  .fw_text = p.fw[i].text,
+						  .forwards = d->forwards,
+						  .n_forwards = d->n_forwards};
 	}
 	in.uplink_if = c->has_uplink ? c->up.ifname : NULL;
 	if (c->has_uplink) {
@@ -204,7 +207,7 @@ static int down_link(const struct net_config *c, const struct net_down *d, char 
 
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_dad", d->ifname);
 	link_sysctl(path, "0"); /* absent when IPv6 is off */
-	if ((r = link_ip(false, err, "link", "set", "dev", d->ifname, "up", NULL)) < 0)
+	if ((r = link_ip(false, err, "link", "set", d->ifname, "up", NULL)) < 0)
 		return r;
 	inet_ntop(AF_INET, &c->gw4, gw, sizeof(gw));
 	strcat(gw, "/32");
@@ -273,8 +276,8 @@ struct json_object *netvm_report(const struct net_config *c, const struct netvm_
 			const struct fw_rule_status *st = &plan->fw[i].status[k];
 			struct json_object *e = json_object_new_object();
 			json_object_object_add(e, "rule", json_object_new_int((int)k));
-			json_object_object_add(e, "state",
-					       json_object_new_string(fw_rule_state_str(st->state)));
+			json_object_object_add(
+			    e, "state", json_object_new_string(fw_rule_state_str(st->state)));
 			json_object_object_add(e, "reason", json_object_new_string(st->reason));
 			json_object_array_add(a, e);
 		}

@@ -8,7 +8,7 @@
 #include "nft-firewall.h"
 
 struct netvm_plan {
-	char *nft; /* the whole script */
+	char *nft;		  /* the whole script */
 	struct nft_fw_result *fw; /* one per downstream */
 	size_t n_fw;
 	int64_t next_apply;
