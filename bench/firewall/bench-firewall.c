@@ -57,7 +57,8 @@ int main(int argc, char **argv)
 	struct nft_fw_input in = {.chain = "fw-work", .rules = &rules, .now = time(NULL)};
 	if (nft_firewall_chain(&in, &fw) < 0)
 		return 1;
-	struct nft_downstream down = {.ifname = "bench0", .fw_chain = "fw-work", .fw_text = fw.text};
+	struct nft_downstream down = {
+	    .ifname = "bench0", .fw_chain = "fw-work", .fw_text = fw.text};
 	inet_pton(AF_INET, "10.137.0.7", &down.ip4);
 	struct nft_netvm_input nv = {.uplink_if = "bench1", .down = &down, .n_down = 1};
 	if (nft_netvm_table(&nv, &table) < 0)
