@@ -45,6 +45,7 @@ int cmd_simple(const struct cli_command *cmd, int argc, char **argv);
 int cmd_prefs(const struct cli_command *cmd, int argc, char **argv);
 int cmd_features(const struct cli_command *cmd, int argc, char **argv);
 int cmd_tags(const struct cli_command *cmd, int argc, char **argv);
+int cmd_firewall(const struct cli_command *cmd, int argc, char **argv);
 int cmd_run(const struct cli_command *cmd, int argc, char **argv);
 int cmd_volume(const struct cli_command *cmd, int argc, char **argv);
 int cmd_template(const struct cli_command *cmd, int argc, char **argv);

@@ -42,6 +42,15 @@ static const struct cli_command commands[] = {
      "  -D, --unset KEY    remove feature KEY (also --delete)\n", NULL},
     {"tags", cmd_tags, "NAME [list | add TAG... | del TAG...]", "list, add or remove tags", NULL,
      NULL},
+    {"firewall", cmd_firewall,
+     "NAME [list | add [--before N] RULE... | del N | del RULE... | reset] [--json]",
+     "list or edit a qube's firewall rules (qvm-firewall's)",
+     "  --json             list: the rules (and their state) as JSON\n"
+     "  --before N         add: insert before rule N instead of at the end\n"
+     "RULE: action=accept|drop [dsthost=HOST[/PREFIX]] [proto=tcp|udp|icmp]\n"
+     "      [dstports=N[-M]] [icmptype=N] [specialtarget=dns] [expire=EPOCH|+SECONDS]\n"
+     "      [comment=TEXT]\n",
+     NULL},
     {"run", cmd_run, "[-p] [--user USER] [--no-autostart] NAME [--] COMMAND [ARG]...",
      "run a command in a qube",
      "  -p, --pass-io      connect the command to this terminal's stdin, stdout and stderr\n"

@@ -88,6 +88,8 @@
 	X(VM_TAG_GET, "admin.vm.tag.Get")                                                          \
 	X(VM_TAG_SET, "admin.vm.tag.Set")                                                          \
 	X(VM_TAG_REMOVE, "admin.vm.tag.Remove")                                                    \
+	X(VM_FIREWALL_GET, "admin.vm.firewall.Get")                                                \
+	X(VM_FIREWALL_SET, "admin.vm.firewall.Set")                                                \
 	X(VM_VOLUME_LIST, "admin.vm.volume.List")                                                  \
 	X(VM_VOLUME_RESIZE, "admin.vm.volume.Resize")                                              \
 	X(VM_RUN, "admin.vm.Run")                                                                  \

@@ -38,6 +38,8 @@ static const struct {
     {API_VM_TAG_GET, h_tag, true},
     {API_VM_TAG_SET, h_tag, true},
     {API_VM_TAG_REMOVE, h_tag, true},
+    {API_VM_FIREWALL_GET, h_firewall, true},
+    {API_VM_FIREWALL_SET, h_firewall, true},
     {API_VM_VOLUME_LIST, h_volume_list, true},
     {API_VM_VOLUME_RESIZE, h_volume_resize, true},
     {API_VM_RUN, h_run, true},

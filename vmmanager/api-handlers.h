@@ -37,6 +37,8 @@ API_HANDLER(h_prop_set); /* and Reset */
 API_HANDLER(h_feature);
 /* api-tag.c */
 API_HANDLER(h_tag);
+/* api-firewall.c */
+API_HANDLER(h_firewall); /* Get and Set */
 /* api-volume.c */
 API_HANDLER(h_volume_list);
 API_HANDLER(h_volume_resize);

@@ -18,7 +18,7 @@ static const struct {
 	bool prefix; /* every service whose name starts with it */
 } host_only_services[] = {
     {"bulkhead.ClipboardPaste", false}, {"admin.vm.Run", false}, {"admin.Events", false},
-    {"admin.template.Build", false},	{"admin.policy.", true},
+    {"admin.template.Build", false},	{"admin.policy.", true}, {"admin.vm.firewall.", true},
 };
 
 bool rpc_service_host_only(const char *service_arg)

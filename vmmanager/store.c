@@ -661,3 +661,47 @@ char *store_file_path(struct store *s, const char *name, enum store_file f)
 		return NULL;
 	return xasprintf("%s/%s/%s", s->qubes_dir, name, file_names[f]);
 }
+
+int store_write_qube_file(struct store *s, const char *name, const char *file, const char *text)
+{
+	_cleanup_close_ int dir = -1;
+	_cleanup_free_ char *tmp = xasprintf(".%s.tmp", file);
+
+	dir = open_qube_dir(s, name);
+	if (dir < 0)
+		return dir;
+	return write_file_atomic(dir, file, tmp, text, strlen(text), 0600);
+}
+
+int store_read_qube_file(struct store *s, const char *name, const char *file, size_t max,
+			 char **ret)
+{
+	_cleanup_close_ int dir = -1, fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+
+	dir = open_qube_dir(s, name);
+	if (dir < 0)
+		return dir;
+	fd = openat(dir, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = xmalloc(max + 2);
+	while (len <= max) {
+		ssize_t n = read(fd, buf + len, max + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max)
+		return -EFBIG;
+	buf[len] = 0;
+	if (strlen(buf) != len)
+		return -EINVAL;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}

@@ -83,3 +83,9 @@ char *store_qube_dir(struct store *s, const char *name);
 char *store_file_path(struct store *s, const char *name, enum store_file f);
 /* The bare file name ("root.qcow2", ...), e.g. to build paths inside a create tmp dir. */
 const char *store_file_name(enum store_file f);
+
+/* Another file of the qube beside qube.json (firewall.json): written atomically (0600); read
+ * whole, at most max bytes (-EFBIG beyond). -ENOENT when the file (or the qube) is not there. */
+int store_write_qube_file(struct store *s, const char *name, const char *file, const char *text);
+int store_read_qube_file(struct store *s, const char *name, const char *file, size_t max,
+			 char **ret);
