@@ -381,9 +381,17 @@ for tool in bulkhead-call bulkhead-copy bulkhead-move bulkhead-open-in-vm \
 		note "$tool not found; the qube will not have it"
 	fi
 done
-# The netvm side of networking: applies what bulkheadd sends (addresses, routes, nftables).
+# Networking: applies what bulkheadd sends (addresses, routes, nftables). The minimal flavour
+# has no libnftables: it gets the static build, which does the client role only.
 if [ -z "$net_apply" ]; then
 	net_apply=$(find_tool bulkhead-net-apply) || net_apply=
+fi
+if [ "$flavour" = minimal ]; then
+	if [ -n "$net_apply" ] && [ -x "$(dirname "$net_apply")/bulkhead-net-apply-static" ]; then
+		net_apply=$(dirname "$net_apply")/bulkhead-net-apply-static
+	else
+		net_apply=$(find_tool bulkhead-net-apply-static) || net_apply=
+	fi
 fi
 if [ -n "$net_apply" ]; then
 	copy_with_libs "$net_apply" usr/bin/bulkhead-net-apply
