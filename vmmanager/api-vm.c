@@ -1,5 +1,11 @@
 /* admin.vm.List, Create.*, Clone, Remove, Start, Shutdown, Kill, Pause, Unpause. */
 #include "api-handlers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "api-request.h"
 #include "api-server.h"
 #include "api-util.h"
@@ -7,6 +13,7 @@
 #include "api.h"
 #include "backend.h"
 #include "daemon.h"
+#include "firewall-store.h"
 #include "lifecycle.h"
 #include "qube.h"
 #include "store.h"
@@ -188,6 +195,25 @@ void h_create(struct daemon *d, struct client *c, const struct api_request *req)
 	client_reply_ok(c, NULL);
 }
 
+/* A clone keeps its source's firewall rules (qvm-clone does), written before the new qube's
+ * directory is committed, so it appears with them or not at all. */
+static int clone_firewall(struct daemon *d, const char *src, const char *tmpdir)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *to = xasprintf("%s/" FIREWALL_JSON, tmpdir);
+	_cleanup_close_ int fd = -1;
+	int r = store_read_qube_file(d->store, src, FIREWALL_JSON, FIREWALL_JSON_MAX, &text);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	return write_all(fd, text, strlen(text));
+}
+
 void h_clone(struct daemon *d, struct client *c, const struct api_request *req)
 {
 	const char *dst = payload_str(req, "name");
@@ -231,6 +257,8 @@ void h_clone(struct daemon *d, struct client *c, const struct api_request *req)
 				continue;
 			r = volume_copy(from, to);
 		}
+		if (r >= 0)
+			r = clone_firewall(d, src->q->name, tmpdir);
 		if (r >= 0)
 			r = store_create_commit(d->store, tmpdir, dst);
 		if (r < 0)

@@ -75,6 +75,10 @@ for payload, words in [
 PY
 [ "$(md5sum <"$FILE")" = "$before" ] || fail "a refused rule changed firewall.json"
 
+log "a clone keeps the rules"
+bh clone work work2 >/dev/null || fail "clone"
+[ "$(bh firewall work2 --json)" = "$(bh firewall work --json)" ] || fail "the clone's rules differ"
+
 log "reset"
 bh firewall work reset || fail "reset"
 out=$(bh firewall work --json)
