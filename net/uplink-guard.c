@@ -40,9 +40,15 @@ int uplink_guard_text(const struct uplink_guard_config *c, char **ret)
 		fprintf(f, "\t\tip daddr %s tcp dport 53 accept\n", a);
 	}
 	/* fib follows the namespace's addresses as they change: no list to keep in sync. */
-	fprintf(f, "\t\tfib daddr type { local, broadcast, multicast } drop\n");
-	fprintf(f, "\t\tip daddr 127.0.0.0/8 drop\n");
-	fprintf(f, "\t\tip6 daddr ::1 drop\n");
+	fprintf(f, "\t\tfib daddr type { local, broadcast, multicast } jump refuse\n");
+	fprintf(f, "\t\tip daddr 127.0.0.0/8 jump refuse\n");
+	fprintf(f, "\t\tip6 daddr ::1 jump refuse\n");
+	fprintf(f, "\t}\n\n");
+	/* A reset makes passt's connect() fail at once, so sys-net's client gets a refusal
+	 * instead of waiting for a silent drop to time out. */
+	fprintf(f, "\tchain refuse {\n");
+	fprintf(f, "\t\tmeta l4proto tcp reject with tcp reset\n");
+	fprintf(f, "\t\tdrop\n");
 	fprintf(f, "\t}\n");
 	fprintf(f, "}\n");
 	if (fclose(f) != 0)

@@ -1,9 +1,9 @@
 /*
  * The host's guard around the uplink's passt: an nftables table of Bulkhead's own
- * (inet bulkhead-uplink) in the namespace passt runs in, which drops whatever a socket of the
- * uplink uids sends to loopback or to the namespace's own (local, broadcast, multicast)
- * addresses, apart from port 53 of the resolvers passt hands to sys-net. Nothing else in the
- * namespace's ruleset is touched.
+ * (inet bulkhead-uplink) in the namespace passt runs in, which refuses (TCP reset, else drop)
+ * whatever a socket of the uplink uids sends to loopback or to the namespace's own (local,
+ * broadcast, multicast) addresses, apart from port 53 of the resolvers passt hands to sys-net.
+ * Nothing else in the namespace's ruleset is touched.
  */
 #pragma once
 
