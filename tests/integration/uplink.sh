@@ -140,4 +140,11 @@ out=$("$RUN" --netns "bh-no-such-ns-$$" -- true 2>&1) && fail "a missing namespa
 echo "$out" | grep -q "No such file" || fail "missing namespace: $out"
 out=$("$RUN" --netns "../../etc" -- true 2>&1) && fail "a path as namespace name was accepted"
 echo "$out" | grep -q "Invalid argument" || fail "bad namespace name: $out"
+# bulkheadd refuses a bad --uplink-netns at start, with what to do, before touching anything.
+BULKHEADD=$BULKHEAD_BUILD/vmmanager/bulkheadd
+out=$("$BULKHEADD" --uplink-netns "../../etc" 2>&1) && fail "bulkheadd accepted a path as namespace"
+echo "$out" | grep -q "takes a namespace name" || fail "bulkheadd, bad name: $out"
+out=$("$BULKHEADD" --uplink-netns "bh-no-such-ns-$$" 2>&1) && fail "bulkheadd accepted a missing namespace"
+echo "$out" | grep -q "ip netns add" || fail "bulkheadd, missing namespace: $out"
+log "bulkheadd refuses a bad or missing --uplink-netns"
 log "PASS"
