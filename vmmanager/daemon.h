@@ -71,6 +71,7 @@ struct daemon {
 	char *gui_control;    /* the compositor's control socket; NULL: no GUI */
 	char *wayland_proxy;  /* bulkhead-wayland-proxy: host halves, and copied into templates */
 	char *qchan_path;     /* bulkhead-qchan: one per running qube */
+	char *uplink_netns;   /* --uplink-netns: where sys-net's passt runs; NULL: ours */
 	struct qmsg qmsg_buf; /* one message from a channel process, being handled */
 	enum accel_mode accel_mode; /* --accel */
 	struct accel_choice accel;  /* accel.c: what qubes run under, and why */

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "backend.h"
 #include "daemon.h"
+#include "netns.h"
 #include "gui.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -73,6 +74,9 @@ static void usage(FILE *f)
 		"                        15 under KVM, 120 under TCG)\n"
 		"  --qchan PATH          bulkhead-qchan, one per running qube (default %s, or\n"
 		"                        $BULKHEAD_QCHAN)\n"
+		"  --uplink-netns NAME   run sys-net's uplink (passt) in network namespace NAME\n"
+		"                        (/run/netns/NAME) instead of the host's (or\n"
+		"                        $BULKHEAD_UPLINK_NETNS)\n"
 		"  -v, --verbose         log debug messages\n"
 		"  -h, --help            show this help\n"
 		"  --version             show the version\n",
@@ -165,6 +169,7 @@ int main(int argc, char **argv)
 		OPT_QCHAN,
 		OPT_CHECK_ACCEL,
 		OPT_PROBE_TIMEOUT,
+		OPT_UPLINK_NETNS,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -183,6 +188,7 @@ int main(int argc, char **argv)
 	    {"qchan", required_argument, NULL, OPT_QCHAN},
 	    {"check-accel", no_argument, NULL, OPT_CHECK_ACCEL},
 	    {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
+	    {"uplink-netns", required_argument, NULL, OPT_UPLINK_NETNS},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
@@ -204,6 +210,7 @@ int main(int argc, char **argv)
 	const char *qchan = env_or("BULKHEAD_QCHAN", DEFAULT_QCHAN);
 	const char *accel = env_or("BULKHEAD_ACCEL", "auto");
 	const char *probe_timeout = NULL;
+	const char *uplink_netns = env_or("BULKHEAD_UPLINK_NETNS", NULL);
 	bool check_accel = false;
 	int c, r;
 
@@ -254,6 +261,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PROBE_TIMEOUT:
 			probe_timeout = optarg;
+			break;
+		case OPT_UPLINK_NETNS:
+			uplink_netns = *optarg ? optarg : NULL;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -307,6 +317,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	d.rpc_timeout_s = (unsigned)t;
+	if (uplink_netns) {
+		/* Checked now, not when sys-net first starts: a typo must not surface later. */
+		int fd = netns_open(uplink_netns);
+		if (fd == -EINVAL) {
+			fprintf(stderr,
+				"bulkheadd: --uplink-netns takes a namespace name ([A-Za-z0-9._-], "
+				"at most %d characters), not '%s'\n",
+				NETNS_NAME_MAX, uplink_netns);
+			return 2;
+		}
+		if (fd < 0) {
+			fprintf(stderr,
+				"bulkheadd: --uplink-netns %s: cannot open /run/netns/%s: %s "
+				"(make it with ip netns add)\n",
+				uplink_netns, uplink_netns, strerror(-fd));
+			return 2;
+		}
+		close(fd);
+		d.uplink_netns = xstrdup(uplink_netns);
+	}
 	d.policy_dir = xstrdup(policy);
 	if (geteuid() != 0)
 		log_warn("not running as root: libvirt's system connection and the store may "
@@ -416,6 +446,7 @@ static void daemon_free_config(struct daemon *d)
 	free(d->gui_control);
 	free(d->wayland_proxy);
 	free(d->qchan_path);
+	free(d->uplink_netns);
 	free(d->policy_dir);
 	for (size_t i = 0; i < d->n_quarantined; i++)
 		free(d->quarantined[i]);
