@@ -46,6 +46,21 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+int error_msg(char **ret_error, int r, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (!ret_error)
+		return r;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	*ret_error = s;
+	return r;
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

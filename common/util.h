@@ -65,6 +65,9 @@ void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sets *ret_error (when not NULL) to the formatted message and returns r: the one shape of the
+ * parsers' "return -EINVAL with a reason" exits. */
+int error_msg(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Write all of buf; retries on EINTR. Returns 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);

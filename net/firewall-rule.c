@@ -17,22 +17,7 @@
 #define COMMENT_CHARS SAFE_CHARS " "
 #define HOST_CHARS    "abcdefghijklmnopqrstuvwxyz0123456789-._"
 
-static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char **ret_error, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	if (ret_error)
-		*ret_error = s;
-	else
-		free(s);
-	return -EINVAL;
-}
+#define fail(ret_error, ...) error_msg(ret_error, -EINVAL, __VA_ARGS__)
 
 /* Shown values are capped: the value can be anything a caller sent. */
 #define SHOWN	"%.64s%s"

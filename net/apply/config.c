@@ -10,19 +10,7 @@
 #include "json-text.h"
 #include "util.h"
 
-static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char **ret_error, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	*ret_error = s;
-	return -EINVAL;
-}
+#define fail(ret_error, ...) error_msg(ret_error, -EINVAL, __VA_ARGS__)
 
 bool parse_mac(const char *s, uint8_t mac[6])
 {
