@@ -119,6 +119,7 @@ void h_create(struct daemon *d, struct client *c, const struct api_request *req)
 		client_reply_error(c, API_E_VALUE, "cannot create '%s': %s", name, strerror(-r));
 		return;
 	}
+	q->qid = daemon_free_qid(d);
 	if ((klass == QUBE_APPVM || klass == QUBE_DISPVM) &&
 	    qube_prop_set(q, "template", tname, &reason) < 0) {
 		client_reply_error(c, API_E_VALUE, "template: %s", reason ? reason : "invalid");
@@ -220,6 +221,7 @@ void h_clone(struct daemon *d, struct client *c, const struct api_request *req)
 	}
 	/* A clone is the user's qube, even of a disposable made for a call. */
 	q->call_disposable = false;
+	q->qid = daemon_free_qid(d);
 	r = store_create_begin(d->store, q, &tmpdir);
 	if (r >= 0) {
 		static const char *const vols[] = {"private.qcow2", "root.qcow2"};

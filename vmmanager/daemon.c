@@ -26,6 +26,19 @@ struct vm *daemon_add_vm(struct daemon *d, struct qube *q)
 	return vm;
 }
 
+unsigned daemon_free_qid(struct daemon *d)
+{
+	/* A few hundred qubes at most: a linear search per candidate is cheap enough. */
+	for (unsigned id = 1; id <= QUBE_QID_MAX; id++) {
+		bool used = false;
+		for (size_t i = 0; i < d->n_vms && !used; i++)
+			used = d->vms[i]->q->qid == id;
+		if (!used)
+			return id;
+	}
+	return 0;
+}
+
 void daemon_remove_vm(struct daemon *d, struct vm *vm)
 {
 	for (size_t i = 0; i < d->n_vms; i++)

@@ -106,6 +106,8 @@ struct daemon {
 /* vm registry (daemon.c) */
 struct vm *daemon_find_vm(struct daemon *d, const char *name);
 struct vm *daemon_add_vm(struct daemon *d, struct qube *q); /* takes q */
+/* The lowest qid no known qube has (qube.h), for a qube being made; 0 when all are taken. */
+unsigned daemon_free_qid(struct daemon *d);
 void daemon_remove_vm(struct daemon *d, struct vm *vm);
 bool daemon_is_quarantined(struct daemon *d, const char *qube_name);
 char *daemon_domain_name(struct daemon *d, const char *qube_name);

@@ -527,6 +527,7 @@ int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret
 		/* Marked in the qube.json that store_create_commit makes appear: no moment
 		 * exists at which it is stored unmarked. */
 		q->call_disposable = true;
+		q->qid = daemon_free_qid(d);
 		r = store_create_begin(d->store, q, &tmpdir);
 	}
 	if (r >= 0) {

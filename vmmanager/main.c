@@ -102,6 +102,27 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Qubes stored before qids were kept (or two that claim the same one, which only a hand edit
+ * makes) get a free one, kept from then on. */
+static void assign_missing_qids(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct qube *q = d->vms[i]->q;
+		bool dup = false;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = q->qid && d->vms[j]->q->qid == q->qid;
+		if (q->qid && !dup)
+			continue;
+		q->qid = 0;
+		q->qid = daemon_free_qid(d);
+		int r = store_save(d->store, q);
+		if (r < 0)
+			log_warn("cannot store the qid %u of %s: %s (it may get another one next "
+				 "time)",
+				 q->qid, q->name, strerror(-r));
+	}
+}
+
 static int load_store(struct daemon *d)
 {
 	struct qube **qs = NULL;
@@ -133,6 +154,7 @@ static int load_store(struct daemon *d)
 	for (size_t i = 0; i < n; i++)
 		daemon_add_vm(d, qs[i]);
 	free(qs);
+	assign_missing_qids(d);
 	log_info("%zu qube(s) in %s", n, d->state_dir);
 	return 0;
 }
