@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "daemon.h"
 #include "lifecycle.h"
+#include "net.h"
 #include "qube.h"
 #include "store.h"
 #include "util.h"
@@ -21,6 +22,7 @@ static struct json_object *vm_to_json(struct vm *vm)
 	struct json_object *o = qube_to_json(vm->q);
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
 	json_object_object_del(o, "version");
+	net_list_fields(vm->daemon, vm, o);
 	return o;
 }
 
@@ -316,7 +318,17 @@ void h_shutdown(struct daemon *d, struct client *c, const struct api_request *re
 		client_reply_error(c, API_E_VALUE, "timeout must be 0..3600 seconds");
 		return;
 	}
-	int r = vm_shutdown(d, vm, payload_bool(req, "force", false), (unsigned)timeout);
+	bool force = payload_bool(req, "force", false);
+	_cleanup_free_ char *clients = vm->state == VM_HALTED ? NULL : net_running_clients(d, vm);
+	if (clients && !force) {
+		/* As Qubes: its clients would lose their network without being asked. */
+		client_reply_error(c, API_E_IN_USE,
+				   "'%s' is the netvm of running qubes: %s; shut them down first, "
+				   "or use --force (they lose their network until it runs again)",
+				   vm->q->name, clients);
+		return;
+	}
+	int r = vm_shutdown(d, vm, force, (unsigned)timeout);
 	if (r == 1)
 		api_wait(vm, WAIT_SHUTDOWN, c);
 	else

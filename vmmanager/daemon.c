@@ -1,6 +1,7 @@
 /* The registry of qubes bulkheadd knows, and where their files and sockets live. */
 #include "daemon.h"
 #include "gui.h"
+#include "net.h"
 #include "qchan.h"
 #include "qube.h"
 #include "util.h"
@@ -49,6 +50,7 @@ void daemon_remove_vm(struct daemon *d, struct vm *vm)
 		}
 	qchan_close(d, vm);
 	gui_vm_free(d, vm);
+	net_vm_removed(d, vm);
 	vm_report_removed(d, vm);
 	if (vm->start_timer >= 0)
 		virEventRemoveTimeout(vm->start_timer);

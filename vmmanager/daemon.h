@@ -14,12 +14,14 @@
 #include <libvirt/libvirt.h>
 
 #include "accel.h"
+#include "host-prefs.h"
 #include "log.h"
 #include "qmsg.h"
 
 struct backend_listener; /* backend.h */
 struct client;		 /* api-server.c */
 struct gui_host;	 /* gui.c */
+struct net_state;	 /* net.c */
 struct policy_cache;	 /* rpc-policy.c */
 struct prompt;		 /* d->prompts, which nothing uses */
 struct qchan;		 /* qchan.c */
@@ -101,6 +103,8 @@ struct daemon {
 	 * and a domain of theirs that runs is left running. */
 	char **quarantined;
 	size_t n_quarantined;
+	struct host_prefs host_prefs; /* host-wide settings (host.json) */
+	struct net_state *net;	      /* links and what qubes were told (net.c) */
 };
 
 /* vm registry (daemon.c) */

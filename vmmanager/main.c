@@ -14,6 +14,7 @@
 #include "gui.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "net.h"
 #include "rpc-policy.h"
 #include "rpc.h"
 #include "store.h"
@@ -123,6 +124,24 @@ static void assign_missing_qids(struct daemon *d)
 	}
 }
 
+/* host.json: none yet is the defaults; a damaged one is said and not used (nor overwritten
+ * until a setting is changed). */
+static void load_host_prefs(struct daemon *d)
+{
+	struct json_object *o = NULL;
+	const char *reason = NULL;
+	int r = store_load_host(d->store, &o);
+	if (r == -ENOENT)
+		return;
+	if (r >= 0)
+		r = host_prefs_from_json(o, &d->host_prefs, &reason);
+	json_object_put(o);
+	if (r < 0)
+		log_error("%s/host.json cannot be used (%s); the host-wide settings have their "
+			  "defaults until one is set",
+			  d->state_dir, reason ? reason : strerror(-r));
+}
+
 static int load_store(struct daemon *d)
 {
 	struct qube **qs = NULL;
@@ -155,6 +174,7 @@ static int load_store(struct daemon *d)
 		daemon_add_vm(d, qs[i]);
 	free(qs);
 	assign_missing_qids(d);
+	load_host_prefs(d);
 	log_info("%zu qube(s) in %s", n, d->state_dir);
 	return 0;
 }
@@ -420,6 +440,8 @@ static void daemon_teardown(struct daemon *d)
 	while (d->n_vms)
 		daemon_remove_vm(d, d->vms[d->n_vms - 1]);
 	free(d->vms);
+	net_free(d);
+	host_prefs_finish(&d->host_prefs);
 	backend_close(d);
 	daemon_free_config(d);
 }
