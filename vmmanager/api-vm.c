@@ -141,6 +141,15 @@ void h_create(struct daemon *d, struct client *c, const struct api_request *req)
 				qube_free(q);
 				return;
 			}
+			_cleanup_free_ char *netmsg = NULL;
+			if (streq(key, "netvm") && v && *v && !streq(v, "none") &&
+			    net_check_netvm(d, q, v, &netmsg) < 0) {
+				client_reply_error(c, API_E_VALUE, "netvm: %s", netmsg);
+				qube_free(q);
+				return;
+			}
+			if (streq(key, "netvm") && v && streq(v, "none"))
+				v = "";
 			r = qube_prop_set(q, key, v ? v : "", &reason);
 			if (r < 0) {
 				client_reply_error(c, API_E_VALUE, "property %s: %s", key,

@@ -577,7 +577,6 @@ int qube_dup(const struct qube *q, const char *new_name, struct qube **ret)
 	*c = *q;
 	c->name = xstrdup(new_name);
 	uuid_generate(c->uuid);
-	c->qid = 0; /* the caller gives the copy its own */
 	c->template = strdup_or_null(q->template);
 	c->kernel = strdup_or_null(q->kernel);
 	c->kernelopts = strdup_or_null(q->kernelopts);

@@ -108,6 +108,7 @@ int qube_new(const char *name, enum qube_class klass, enum qube_label label, str
 void qube_free(struct qube *q);
 /* Deep copy under a new name (for clone). */
 int qube_dup(const struct qube *q, const char *new_name, struct qube **ret);
+/* (The copy keeps the qid: edits go through copies. A clone gets its own from the caller.) */
 
 /* Properties as strings, through one table. Unknown key: -ENOENT. Bad value: -EINVAL with a
  * reason, and the qube is left unchanged. "name" and "klass" are read-only (-EPERM). Reset
