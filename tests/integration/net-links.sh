@@ -53,9 +53,11 @@ mac_of() { printf '00:16:3e:%s:%02x:%02x' "$1" $(($2 >> 8)) $(($2 & 255)); }
 C1=$(qid c1)
 
 # Starting the client starts its netvm first.
+state_of() { bh ls --json | python3 -c "import json,sys; print([q['state'] for q in json.load(sys.stdin) if q['name']=='$1'][0])"; }
 bh start c1
-[ "$(bh ls --json | python3 -c "import json,sys; print([q['state'] for q in json.load(sys.stdin) if q['name']=='nv'][0])")" = Running ] ||
-	fail "nv was not started with c1"
+[ "$(state_of nv)" != Halted ] || fail "nv was not started with c1"
+for _ in $(seq 300); do [ "$(state_of nv)" = Running ] && break; sleep 1; done
+[ "$(state_of nv)" = Running ] || fail "nv did not come up: $(state_of nv)"
 bh start iso
 
 nics() { bh run -p --user root "$1" -- sh -c 'for i in /sys/class/net/*; do [ "${i##*/}" = lo ] || cat $i/address; done' | sort | tr '\n' ' '; }
@@ -83,7 +85,7 @@ bh run -p nv -- ping -c 3 -W 5 192.0.2.2 >/dev/null || fail "nv cannot ping c1 o
 
 # A netvm with running clients is not shut down without --force.
 expect_fail 1 "netvm of running qubes: c1" bh shutdown --wait nv
-bh ls | grep -q "^nv .*Running" || bh ls --json | grep -q '"name": "nv"' || true
+[ "$(state_of nv)" = Running ] || fail "the refused shutdown stopped nv anyway"
 
 # Restart of the netvm: the client's link comes back without restarting the client.
 bh shutdown --wait --force nv
