@@ -53,6 +53,7 @@ int cmd_gui(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
 int cmd_log(const struct cli_command *cmd, int argc, char **argv);
 int cmd_info(const struct cli_command *cmd, int argc, char **argv);
+int cmd_net(const struct cli_command *cmd, int argc, char **argv);
 
 /* Shared by `ls` and `template ls`: lists qubes (only those of class only_class if not NULL). */
 int cli_list_qubes(bool json, bool all, const char *only_class);

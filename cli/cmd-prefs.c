@@ -86,17 +86,21 @@ int cmd_prefs(const struct cli_command *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "--default needs exactly one KEY and no VALUE");
 
 	struct json_object *result = NULL;
+	/* dom0's are the host-wide settings (Qubes' qubes-prefs): default_netvm. */
+	bool host = streq(name, "dom0");
+	const char *dest = host ? "" : name;
+#define CALL(what) (host ? "admin.property." what : "admin.vm.property." what)
 	if (reset)
-		return cli_call("admin.vm.property.Reset", name, key, NULL, NULL);
+		return cli_call(CALL("Reset"), dest, key, NULL, NULL);
 	if (n == 3) {
 		struct json_object *p = json_object_new_object();
 		json_object_object_add(p, "value", json_object_new_string(argv[optind + 2]));
-		r = cli_call("admin.vm.property.Set", name, key, p, NULL);
+		r = cli_call(CALL("Set"), dest, key, p, NULL);
 		json_object_put(p);
 		return r;
 	}
 	if (key) {
-		r = cli_call("admin.vm.property.Get", name, key, NULL, &result);
+		r = cli_call(CALL("Get"), dest, key, NULL, &result);
 		if (r)
 			return r;
 		struct json_object *v;
@@ -107,7 +111,8 @@ int cmd_prefs(const struct cli_command *cmd, int argc, char **argv)
 		json_object_put(result);
 		return CLI_EXIT_OK;
 	}
-	r = cli_call("admin.vm.property.List", name, "", NULL, &result);
+	r = cli_call(CALL("List"), dest, "", NULL, &result);
+#undef CALL
 	if (r)
 		return r;
 	r = print_props(result);

@@ -5,19 +5,32 @@
 
 #include "util.h"
 
-enum { COL_NAME, COL_STATE, COL_CLASS, COL_LABEL, COL_TEMPLATE, COL_NETVM, COL_MEMORY, N_COLS };
+enum {
+	COL_NAME,
+	COL_STATE,
+	COL_CLASS,
+	COL_LABEL,
+	COL_TEMPLATE,
+	COL_NETVM,
+	COL_IP,
+	COL_MEMORY,
+	N_COLS
+};
 
 static const struct {
 	const char *title;
 	const char *key;
+	const char *fallback; /* when key is absent (a daemon from before it was listed) */
 } columns[N_COLS] = {
-    [COL_NAME] = {"NAME", "name"},
-    [COL_STATE] = {"STATE", "state"},
-    [COL_CLASS] = {"CLASS", "class"},
-    [COL_LABEL] = {"LABEL", "label"},
-    [COL_TEMPLATE] = {"TEMPLATE", "template"},
-    [COL_NETVM] = {"NETVM", "netvm"},
-    [COL_MEMORY] = {"MEMORY", "memory"},
+    [COL_NAME] = {"NAME", "name", NULL},
+    [COL_STATE] = {"STATE", "state", NULL},
+    [COL_CLASS] = {"CLASS", "class", NULL},
+    [COL_LABEL] = {"LABEL", "label", NULL},
+    [COL_TEMPLATE] = {"TEMPLATE", "template", NULL},
+    /* The netvm in effect: the one set, or the host's default_netvm. */
+    [COL_NETVM] = {"NETVM", "netvm_effective", "netvm"},
+    [COL_IP] = {"IP", "ip", NULL},
+    [COL_MEMORY] = {"MEMORY", "memory", NULL},
 };
 
 /* Qubes' label colours (the same RGB the compositor draws), and the nearest of the 8 ANSI
@@ -115,7 +128,10 @@ int ls_format(struct json_object *qubes, FILE *out, enum ls_colour colour)
 		if (!json_object_is_type(q, json_type_object))
 			continue;
 		for (size_t c = 0; c < N_COLS; c++) {
-			char *t = cell_text(q, columns[c].key);
+			const char *key = columns[c].key;
+			if (columns[c].fallback && !json_object_object_get_ex(q, key, NULL))
+				key = columns[c].fallback;
+			char *t = cell_text(q, key);
 			size_t w = text_width(t);
 			if (w > width[c])
 				width[c] = w;

@@ -1,5 +1,5 @@
 /*
- * The table of `bulkhead ls`, as qvm-ls prints it: NAME STATE CLASS LABEL TEMPLATE NETVM MEMORY,
+ * The table of `bulkhead ls`, as qvm-ls prints it: NAME STATE CLASS LABEL TEMPLATE NETVM IP MEMORY,
  * columns as wide as their content, "-" for an empty cell. Kept apart from the daemon call so
  * tests can feed it fixed JSON and compare with golden files.
  */

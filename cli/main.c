@@ -35,7 +35,7 @@ static const struct cli_command commands[] = {
     {"pause", cmd_simple, "NAME...", "pause running qubes", NULL, "admin.vm.Pause"},
     {"unpause", cmd_simple, "NAME...", "resume paused qubes", NULL, "admin.vm.Unpause"},
     {"prefs", cmd_prefs, "NAME [KEY [VALUE | --default]]",
-     "list, get, set or reset a qube's properties",
+     "list, get, set or reset a qube's properties (dom0: the host-wide ones, like default_netvm)",
      "  -D, --default      reset KEY to its default\n", NULL},
     {"features", cmd_features, "NAME [KEY [VALUE]] | NAME --unset KEY",
      "list, get, set or remove a qube's features",
@@ -79,6 +79,9 @@ static const struct cli_command commands[] = {
      "                      $BULKHEAD_GUI_CONTROL, else "
      "$XDG_RUNTIME_DIR/bulkhead-compositor.ctl)\n",
      NULL},
+    {"net", cmd_net, "setup [--template NAME]",
+     "make sys-net and sys-firewall and set default_netvm (idempotent)",
+     "  -t, --template NAME  the net qubes' template (default: debian)\n", NULL},
     {"info", cmd_info, "", "show the host's hypervisor and daemon status", NULL, NULL},
     {"policy", cmd_policy,
      "eval [--policy-dir DIR] [--system-info FILE] SERVICE[+ARG] SOURCE TARGET | lint [DIR] | "

@@ -42,6 +42,10 @@
  *   admin.vm.Console         payload {"tail": bytes} -> {"log": string}
  *   admin.Events             dest "" -> null, then CHAN_API_EVENT {"event","vm",...}
  *   admin.host.Info          dest "" -> {"version","hypervisor":"kvm"|"tcg","warning"?,...}
+ *   admin.property.List      dest "": host-wide settings (Qubes' qubes-prefs), as
+ *                            admin.vm.property.List; .Get arg KEY; .Set arg KEY payload
+ *                            {"value": v}; .Reset arg KEY. Keys: default_netvm (a qube with
+ *                            provides_network, or "" for none)
  *   admin.template.Build     arg FLAVOUR ("minimal" or "debian"), payload {"name": qube name,
  *                            "progress": bool} -> null; with "progress", CHAN_API_EVENT
  *                            {"event": "template-build-progress", "vm", "line": "[N/M] what"}
@@ -100,7 +104,11 @@
 	X(TEMPLATE_BUILD, "admin.template.Build")                                                  \
 	X(POLICY_PROMPT, "admin.policy.Prompt")                                                    \
 	X(POLICY_ANSWER, "admin.policy.Answer")                                                    \
-	X(POLICY_CHECK, "admin.policy.Check")
+	X(POLICY_CHECK, "admin.policy.Check")                                                      \
+	X(PROPERTY_LIST, "admin.property.List")                                                    \
+	X(PROPERTY_GET, "admin.property.Get")                                                      \
+	X(PROPERTY_SET, "admin.property.Set")                                                      \
+	X(PROPERTY_RESET, "admin.property.Reset")
 
 enum api_call {
 #define API_ENUM(id, name) API_##id,

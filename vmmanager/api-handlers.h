@@ -49,6 +49,7 @@ API_HANDLER(h_policy_check);
 /* api-host.c */
 API_HANDLER(h_events);
 API_HANDLER(h_info);
+API_HANDLER(h_host_prop);
 /* template-build.c */
 API_HANDLER(h_template_build);
 

@@ -2,7 +2,12 @@
 #include "api-handlers.h"
 #include "api-request.h"
 #include "api-server.h"
+#include "api-util.h"
+#include "api.h"
 #include "daemon.h"
+#include "host-prefs.h"
+#include "net.h"
+#include "store.h"
 #include "util.h"
 
 void h_events(struct daemon *d, struct client *c, const struct api_request *req)
@@ -38,4 +43,76 @@ void h_info(struct daemon *d, struct client *c, const struct api_request *req)
 	json_object_object_add(o, "qubes", json_object_new_int64((int64_t)d->n_vms));
 	json_object_object_add(o, "running", json_object_new_int64((int64_t)running));
 	client_reply_ok(c, o);
+}
+
+static struct json_object *host_prop_json(const struct host_prefs *p, const char *key)
+{
+	char *v = NULL;
+	bool def = false;
+	if (host_prefs_get(p, key, &v, &def) < 0)
+		return NULL;
+	struct json_object *e = json_object_new_object();
+	json_object_object_add(e, "value", json_object_new_string(v));
+	json_object_object_add(e, "default", json_object_new_boolean(def));
+	free(v);
+	return e;
+}
+
+/* admin.property.List, Get, Set, Reset: the host-wide settings (host-prefs.h). */
+void h_host_prop(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	if (*req->dest && !streq(req->dest, "dom0")) {
+		client_reply_error(c, API_E_VALUE, "%s is about the host, not a qube", req->call);
+		return;
+	}
+	if (streq(req->call, "admin.property.List")) {
+		struct json_object *res = json_object_new_object();
+		for (const char *const *k = host_prefs_names(); *k; k++)
+			json_object_object_add(res, *k, host_prop_json(&d->host_prefs, *k));
+		client_reply_ok(c, res);
+		return;
+	}
+	if (host_prefs_get(&d->host_prefs, req->arg, NULL, NULL) < 0) {
+		client_reply_error(c, API_E_VALUE, "no host property '%s'", req->arg);
+		return;
+	}
+	if (streq(req->call, "admin.property.Get")) {
+		client_reply_ok(c, host_prop_json(&d->host_prefs, req->arg));
+		return;
+	}
+	bool reset = streq(req->call, "admin.property.Reset");
+	const char *value = reset ? "" : payload_str(req, "value");
+	const char *reason = NULL;
+	_cleanup_free_ char *msg = NULL;
+	if (!value) {
+		client_reply_error(c, API_E_VALUE, "no value given for '%s'", req->arg);
+		return;
+	}
+	struct host_prefs next = {0};
+	if (host_prefs_set(&next, req->arg, value, &reason) < 0) {
+		client_reply_error(c, API_E_VALUE, "invalid value for %s: %s", req->arg,
+				   reason ? reason : "invalid");
+		return;
+	}
+	/* The one key so far is default_netvm. */
+	if (net_check_default_netvm(d, next.default_netvm, &msg) < 0) {
+		host_prefs_finish(&next);
+		client_reply_error(c, API_E_VALUE, "cannot set %s: %s", req->arg, msg);
+		return;
+	}
+	struct json_object *o = host_prefs_to_json(&next);
+	int r = store_save_host(d->store, o);
+	json_object_put(o);
+	if (r < 0) {
+		host_prefs_finish(&next);
+		client_reply_error(c, API_E_VM, "cannot save the host settings: %s", strerror(-r));
+		return;
+	}
+	host_prefs_finish(&d->host_prefs);
+	d->host_prefs = next;
+	net_sync(d); /* qubes that follow the default move to the new one */
+	struct json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "property", json_object_new_string(req->arg));
+	events_emit(d, "property-set", "dom0", extra);
+	client_reply_ok(c, NULL);
 }

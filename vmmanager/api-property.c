@@ -5,8 +5,21 @@
 #include "api-util.h"
 #include "api.h"
 #include "daemon.h"
+#include "net.h"
 #include "qube.h"
 #include "util.h"
+
+/* A netvm left at its default reads as what the default is now (the host's default_netvm), as
+ * qvm-prefs shows it. */
+static void show_effective(struct daemon *d, struct vm *vm, const char *key, char **value,
+			   bool is_default)
+{
+	if (!is_default || !streq(key, "netvm"))
+		return;
+	const char *n = net_netvm_name(d, vm->q);
+	free(*value);
+	*value = xstrdup(n ? n : "");
+}
 
 void h_prop_list(struct daemon *d, struct client *c, const struct api_request *req)
 {
@@ -19,6 +32,7 @@ void h_prop_list(struct daemon *d, struct client *c, const struct api_request *r
 		bool def = false;
 		if (qube_prop_get(vm->q, *k, &v, &def) < 0)
 			continue;
+		show_effective(d, vm, *k, &v, def);
 		struct json_object *e = json_object_new_object();
 		json_object_object_add(e, "value", json_object_new_string(v ? v : ""));
 		json_object_object_add(e, "default", json_object_new_boolean(def));
@@ -39,6 +53,7 @@ void h_prop_get(struct daemon *d, struct client *c, const struct api_request *re
 		client_reply_error(c, API_E_VALUE, "no property '%s'", req->arg);
 		return;
 	}
+	show_effective(d, vm, req->arg, &v, def);
 	struct json_object *e = json_object_new_object();
 	json_object_object_add(e, "value", json_object_new_string(v ? v : ""));
 	json_object_object_add(e, "default", json_object_new_boolean(def));
@@ -48,7 +63,37 @@ void h_prop_get(struct daemon *d, struct client *c, const struct api_request *re
 
 static bool prop_needs_halted(const char *key)
 {
-	return streq(key, "template") || streq(key, "kernel") || streq(key, "vcpus");
+	/* provides_network: the number of root ports for links is fixed when the domain is made. */
+	return streq(key, "template") || streq(key, "kernel") || streq(key, "vcpus") ||
+	       streq(key, "provides_network");
+}
+
+/* The network rules of net.h: a netvm that serves, no loops, no netvm taken away from its
+ * clients. 0, or -1 with the reply sent. */
+static int check_net_change(struct daemon *d, struct client *c, struct vm *vm, const char *key,
+			    const char *value, bool reset)
+{
+	_cleanup_free_ char *msg = NULL;
+	int r = 0;
+	if (streq(key, "netvm")) {
+		const char *v = reset ? NULL : value;
+		/* "" and "none" are an explicit "no netvm" (unlike a reset): nothing to check. */
+		if (!reset && (!*value || streq(value, "none")))
+			return 0;
+		r = net_check_netvm(d, vm->q, v, &msg);
+	} else if (streq(key, "provides_network")) {
+		bool b = false;
+		if (!reset && (streq(value, "True") || streq(value, "true") || streq(value, "1") ||
+			       streq(value, "yes")))
+			b = true;
+		r = net_check_provides_network(d, vm->q, b, &msg);
+	}
+	if (r < 0) {
+		client_reply_error(c, API_E_VALUE, "cannot set %s of '%s': %s", key, vm->q->name,
+				   msg);
+		return -1;
+	}
+	return 0;
 }
 
 void h_prop_set(struct daemon *d, struct client *c, const struct api_request *req)
@@ -76,8 +121,10 @@ void h_prop_set(struct daemon *d, struct client *c, const struct api_request *re
 		client_reply_error(c, API_E_VALUE, "%s", msg);
 		return;
 	}
-	if (!reset && (streq(req->arg, "netvm") || streq(req->arg, "default_dispvm")) && *value &&
-	    !streq(value, "none") && !daemon_find_vm(d, value)) {
+	if (check_net_change(d, c, vm, req->arg, value, reset) < 0)
+		return;
+	if (!reset && streq(req->arg, "default_dispvm") && *value && !streq(value, "none") &&
+	    !daemon_find_vm(d, value)) {
 		client_reply_error(c, API_E_VALUE, "no qube named '%s'", value);
 		return;
 	}
@@ -110,6 +157,8 @@ void h_prop_set(struct daemon *d, struct client *c, const struct api_request *re
 	}
 	if (commit_change(d, c, vm, copy) < 0)
 		return;
+	if (streq(req->arg, "netvm"))
+		net_sync(d); /* a running qube's link moves to its new netvm now */
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "property", json_object_new_string(req->arg));
 	events_emit(d, "property-set", vm->q->name, extra);

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "firewall-store.h"
 #include "lifecycle.h"
+#include "net.h"
 #include "qube.h"
 #include "store.h"
 #include "util.h"
@@ -28,6 +29,7 @@ static struct json_object *vm_to_json(struct vm *vm)
 	struct json_object *o = qube_to_json(vm->q);
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
 	json_object_object_del(o, "version");
+	net_list_fields(vm->daemon, vm, o);
 	return o;
 }
 
@@ -126,6 +128,7 @@ void h_create(struct daemon *d, struct client *c, const struct api_request *req)
 		client_reply_error(c, API_E_VALUE, "cannot create '%s': %s", name, strerror(-r));
 		return;
 	}
+	q->qid = daemon_free_qid(d);
 	if ((klass == QUBE_APPVM || klass == QUBE_DISPVM) &&
 	    qube_prop_set(q, "template", tname, &reason) < 0) {
 		client_reply_error(c, API_E_VALUE, "template: %s", reason ? reason : "invalid");
@@ -145,6 +148,15 @@ void h_create(struct daemon *d, struct client *c, const struct api_request *req)
 				qube_free(q);
 				return;
 			}
+			_cleanup_free_ char *netmsg = NULL;
+			if (streq(key, "netvm") && v && *v && !streq(v, "none") &&
+			    net_check_netvm(d, q, v, &netmsg) < 0) {
+				client_reply_error(c, API_E_VALUE, "netvm: %s", netmsg);
+				qube_free(q);
+				return;
+			}
+			if (streq(key, "netvm") && v && streq(v, "none"))
+				v = "";
 			r = qube_prop_set(q, key, v ? v : "", &reason);
 			if (r < 0) {
 				client_reply_error(c, API_E_VALUE, "property %s: %s", key,
@@ -246,6 +258,7 @@ void h_clone(struct daemon *d, struct client *c, const struct api_request *req)
 	}
 	/* A clone is the user's qube, even of a disposable made for a call. */
 	q->call_disposable = false;
+	q->qid = daemon_free_qid(d);
 	r = store_create_begin(d->store, q, &tmpdir);
 	if (r >= 0) {
 		static const char *const vols[] = {"private.qcow2", "root.qcow2"};
@@ -342,7 +355,17 @@ void h_shutdown(struct daemon *d, struct client *c, const struct api_request *re
 		client_reply_error(c, API_E_VALUE, "timeout must be 0..3600 seconds");
 		return;
 	}
-	int r = vm_shutdown(d, vm, payload_bool(req, "force", false), (unsigned)timeout);
+	bool force = payload_bool(req, "force", false);
+	_cleanup_free_ char *clients = vm->state == VM_HALTED ? NULL : net_running_clients(d, vm);
+	if (clients && !force) {
+		/* As Qubes: its clients would lose their network without being asked. */
+		client_reply_error(c, API_E_IN_USE,
+				   "'%s' is the netvm of running qubes: %s; shut them down first, "
+				   "or use --force (they lose their network until it runs again)",
+				   vm->q->name, clients);
+		return;
+	}
+	int r = vm_shutdown(d, vm, force, (unsigned)timeout);
 	if (r == 1)
 		api_wait(vm, WAIT_SHUTDOWN, c);
 	else

@@ -1,6 +1,7 @@
 /* The registry of qubes bulkheadd knows, and where their files and sockets live. */
 #include "daemon.h"
 #include "gui.h"
+#include "net.h"
 #include "qchan.h"
 #include "qube.h"
 #include "util.h"
@@ -26,6 +27,19 @@ struct vm *daemon_add_vm(struct daemon *d, struct qube *q)
 	return vm;
 }
 
+unsigned daemon_free_qid(struct daemon *d)
+{
+	/* A few hundred qubes at most: a linear search per candidate is cheap enough. */
+	for (unsigned id = 1; id <= QUBE_QID_MAX; id++) {
+		bool used = false;
+		for (size_t i = 0; i < d->n_vms && !used; i++)
+			used = d->vms[i]->q->qid == id;
+		if (!used)
+			return id;
+	}
+	return 0;
+}
+
 void daemon_remove_vm(struct daemon *d, struct vm *vm)
 {
 	for (size_t i = 0; i < d->n_vms; i++)
@@ -36,6 +50,7 @@ void daemon_remove_vm(struct daemon *d, struct vm *vm)
 		}
 	qchan_close(d, vm);
 	gui_vm_free(d, vm);
+	net_vm_removed(d, vm);
 	vm_report_removed(d, vm);
 	if (vm->start_timer >= 0)
 		virEventRemoveTimeout(vm->start_timer);

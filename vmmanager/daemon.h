@@ -14,12 +14,14 @@
 #include <libvirt/libvirt.h>
 
 #include "accel.h"
+#include "host-prefs.h"
 #include "log.h"
 #include "qmsg.h"
 
 struct backend_listener; /* backend.h */
 struct client;		 /* api-server.c */
 struct gui_host;	 /* gui.c */
+struct net_state;	 /* net.c */
 struct policy_cache;	 /* rpc-policy.c */
 struct prompt;		 /* d->prompts, which nothing uses */
 struct qchan;		 /* qchan.c */
@@ -102,11 +104,15 @@ struct daemon {
 	 * and a domain of theirs that runs is left running. */
 	char **quarantined;
 	size_t n_quarantined;
+	struct host_prefs host_prefs; /* host-wide settings (host.json) */
+	struct net_state *net;	      /* links and what qubes were told (net.c) */
 };
 
 /* vm registry (daemon.c) */
 struct vm *daemon_find_vm(struct daemon *d, const char *name);
 struct vm *daemon_add_vm(struct daemon *d, struct qube *q); /* takes q */
+/* The lowest qid no known qube has (qube.h), for a qube being made; 0 when all are taken. */
+unsigned daemon_free_qid(struct daemon *d);
 void daemon_remove_vm(struct daemon *d, struct vm *vm);
 bool daemon_is_quarantined(struct daemon *d, const char *qube_name);
 char *daemon_domain_name(struct daemon *d, const char *qube_name);

@@ -79,6 +79,8 @@ static int params_check(const struct domain_params *p)
 		return -EINVAL;
 	if (p->cmdline && !printable(p->cmdline, CMDLINE_MAX))
 		return -EINVAL;
+	if (p->hotplug_ports > DOMAIN_HOTPLUG_PORTS_MAX)
+		return -EINVAL;
 	return 0;
 }
 
@@ -274,6 +276,24 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 		return r;
 	if ((r = elem_empty(w, "controller", ATTRS("type", "usb", "model", "none"))) < 0)
 		return r;
+	/* libvirt numbers PCI controllers itself only when none is given: with ours listed, the
+	 * root complex must be too, as index 0, and ours follow it. */
+	if (p->hotplug_ports > 0 &&
+	    (r = elem_empty(w, "controller",
+			    ATTRS("type", "pci", "index", "0", "model", "pcie-root"))) < 0)
+		return r;
+	for (unsigned i = 0; i < p->hotplug_ports; i++) {
+		char alias[32], index[16];
+		snprintf(alias, sizeof(alias), DOMAIN_HOTPLUG_PORT_ALIAS "%u", i);
+		snprintf(index, sizeof(index), "%u", i + 1);
+		W(xmlTextWriterStartElement(w, X("controller")));
+		W(xmlTextWriterWriteAttribute(w, X("type"), X("pci")));
+		W(xmlTextWriterWriteAttribute(w, X("index"), X(index)));
+		W(xmlTextWriterWriteAttribute(w, X("model"), X("pcie-root-port")));
+		if ((r = elem_empty(w, "alias", ATTRS("name", alias))) < 0)
+			return r;
+		W(xmlTextWriterEndElement(w));
+	}
 	if ((r = write_channel(w, p->channel_path, DOMAIN_CHANNEL_CONTROL)) < 0 ||
 	    (r = write_channel(w, p->gui_channel_path, DOMAIN_CHANNEL_GUI)) < 0)
 		return r;

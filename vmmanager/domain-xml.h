@@ -1,7 +1,8 @@
 /*
  * libvirt domain XML for one qube: direct kernel boot, four virtio disks, the control channel,
- * a serial console written to a file, and nothing else a qube does not need (no network
- * interface, no graphics, no video, no USB, no sound).
+ * a serial console written to a file, empty PCIe root ports bulkheadd plugs network links into
+ * while the qube runs (vmmanager/net.h), and nothing else a qube does not need (no network
+ * interface at start, no graphics, no video, no USB, no sound).
  */
 #pragma once
 
@@ -45,7 +46,14 @@ struct domain_params {
 	bool vsock;			/* also a virtio-vsock device (auto CID) for the channel */
 	const char *console_log;	/* required: ttyS0 goes to this file */
 	const char *metadata_state_dir; /* NULL: attribute omitted */
+	/* Empty pcie-root-ports for network links plugged later, named DOMAIN_HOTPLUG_PORT_ALIAS
+	 * with their number 0..n-1 (QEMU's id of the port is the alias). At most
+	 * DOMAIN_HOTPLUG_PORTS_MAX. */
+	unsigned hotplug_ports;
 };
+
+#define DOMAIN_HOTPLUG_PORT_ALIAS "ua-bhport" /* libvirt keeps user aliases ("ua-") as they are */
+#define DOMAIN_HOTPLUG_PORTS_MAX  32
 
 /* Every path must be absolute and printable ASCII; anything else is -EINVAL (nothing from a
  * qube ends up here, but a bad path must not turn into a different XML document). */

@@ -1,6 +1,7 @@
 /* The libvirt side: the connection, domain creation from the model, and lifecycle events. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 
 #include "backend.h"
@@ -8,6 +9,7 @@
 #include "domain-xml.h"
 #include "gui.h"
 #include "log.h"
+#include "net.h"
 #include "qube.h"
 #include "util.h"
 
@@ -175,6 +177,7 @@ static int domain_xml_for(struct daemon *d, struct vm *vm, char **ret_xml, char 
 	    .console_log = console,
 	    .metadata_state_dir = d->state_dir,
 	};
+	p.hotplug_ports = net_hotplug_ports(q);
 	int r = domain_xml_generate(&p, &xml);
 	if (r < 0) {
 		*ret_message = xasprintf("cannot generate the domain XML: %s", strerror(-r));
@@ -415,5 +418,202 @@ int backend_adopt_domains(struct daemon *d)
 		virDomainFree(doms[i]);
 	}
 	free(doms);
+	return 0;
+}
+
+/* ---- network links through QEMU's monitor ---- */
+
+/* Sends one QMP command (JSON text) with fd, if >= 0, attached. Returns 0 with *ret_return
+ * (the reply's "return", may be NULL to ignore), -ENOENT for a "DeviceNotFound" error, -EIO
+ * otherwise, with *ret_message when given. */
+static int qmp(virDomainPtr dom, const char *cmd, int fd, struct json_object **ret_return,
+	       char **ret_message)
+{
+	char *reply = NULL;
+	int files[1] = {fd};
+	int r = virDomainQemuMonitorCommandWithFiles(dom, cmd, fd >= 0 ? 1 : 0,
+						     fd >= 0 ? files : NULL, NULL, NULL, &reply, 0);
+	if (r < 0) {
+		if (ret_message)
+			*ret_message = xasprintf("%s", last_libvirt_error());
+		return -EIO;
+	}
+	struct json_object *o = json_tokener_parse(reply);
+	free(reply);
+	struct json_object *ret = NULL, *err = NULL;
+	if (o && json_object_object_get_ex(o, "return", &ret)) {
+		if (ret_return)
+			*ret_return = json_object_get(ret);
+		json_object_put(o);
+		return 0;
+	}
+	r = -EIO;
+	if (o && json_object_object_get_ex(o, "error", &err)) {
+		struct json_object *cls = NULL, *desc = NULL;
+		json_object_object_get_ex(err, "class", &cls);
+		json_object_object_get_ex(err, "desc", &desc);
+		if (streq_ptr(json_object_get_string(cls), "DeviceNotFound"))
+			r = -ENOENT;
+		if (ret_message)
+			*ret_message = xasprintf("%s", json_object_get_string(desc) ?: "error");
+	} else if (ret_message) {
+		*ret_message = xstrdup("QEMU's reply is not QMP");
+	}
+	json_object_put(o);
+	return r;
+}
+
+static char *qmp_text(const char *execute, struct json_object *args)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "execute", json_object_new_string(execute));
+	if (args)
+		json_object_object_add(o, "arguments", args);
+	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+/* Device ids are "bhnicP-N" (P the port, N a serial), their backends "bhndP-N": the ports in
+ * use can be read back from QEMU, also after a restart of bulkheadd. */
+#define NIC_ID_PREFIX	 "bhnic"
+#define NETDEV_ID_PREFIX "bhnd"
+#define NIC_FD_NAME	 "bhnetfd"
+
+static int ports_in_use(virDomainPtr dom, uint64_t *ret_mask, char **ret_message)
+{
+	struct json_object *list = NULL;
+	struct json_object *args = json_object_new_object();
+	json_object_object_add(args, "path", json_object_new_string("/machine/peripheral"));
+	_cleanup_free_ char *cmd = qmp_text("qom-list", args);
+	int r = qmp(dom, cmd, -1, &list, ret_message);
+	if (r < 0)
+		return r;
+	uint64_t mask = 0;
+	size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *name = NULL;
+		json_object_object_get_ex(json_object_array_get_idx(list, i), "name", &name);
+		const char *s = json_object_get_string(name);
+		if (!s || strncmp(s, NIC_ID_PREFIX, strlen(NIC_ID_PREFIX)) != 0)
+			continue;
+		unsigned long port = strtoul(s + strlen(NIC_ID_PREFIX), NULL, 10);
+		if (port < 64)
+			mask |= 1ull << port;
+	}
+	json_object_put(list);
+	*ret_mask = mask;
+	return 0;
+}
+
+/* Plugs the NIC into port of dom; on failure what was added is taken back. */
+static int nic_plug_port(virDomainPtr dom, unsigned port, int fd, const char *mac, char **ret_dev,
+			 char **ret_msg)
+{
+	static uint64_t serial;
+	int r;
+
+	serial++;
+	_cleanup_free_ char *fdname = xasprintf(NIC_FD_NAME "%" PRIu64, serial);
+	_cleanup_free_ char *netdev = xasprintf(NETDEV_ID_PREFIX "%u-%" PRIu64, port, serial);
+	_cleanup_free_ char *dev = xasprintf(NIC_ID_PREFIX "%u-%" PRIu64, port, serial);
+	_cleanup_free_ char *bus = xasprintf(DOMAIN_HOTPLUG_PORT_ALIAS "%u", port);
+
+	struct json_object *a = json_object_new_object();
+	json_object_object_add(a, "fdname", json_object_new_string(fdname));
+	_cleanup_free_ char *getfd = qmp_text("getfd", a);
+	if ((r = qmp(dom, getfd, fd, NULL, ret_msg)) < 0)
+		return r;
+
+	a = json_object_new_object();
+	struct json_object *local = json_object_new_object();
+	json_object_object_add(local, "type", json_object_new_string("fd"));
+	json_object_object_add(local, "str", json_object_new_string(fdname));
+	json_object_object_add(a, "type", json_object_new_string("dgram"));
+	json_object_object_add(a, "id", json_object_new_string(netdev));
+	json_object_object_add(a, "local", local);
+	_cleanup_free_ char *nd = qmp_text("netdev_add", a);
+	if ((r = qmp(dom, nd, -1, NULL, ret_msg)) < 0) {
+		a = json_object_new_object();
+		json_object_object_add(a, "fdname", json_object_new_string(fdname));
+		_cleanup_free_ char *closefd = qmp_text("closefd", a);
+		qmp(dom, closefd, -1, NULL, NULL);
+		return r;
+	}
+
+	a = json_object_new_object();
+	json_object_object_add(a, "driver", json_object_new_string("virtio-net-pci"));
+	json_object_object_add(a, "id", json_object_new_string(dev));
+	json_object_object_add(a, "netdev", json_object_new_string(netdev));
+	json_object_object_add(a, "mac", json_object_new_string(mac));
+	json_object_object_add(a, "bus", json_object_new_string(bus));
+	_cleanup_free_ char *da = qmp_text("device_add", a);
+	if ((r = qmp(dom, da, -1, NULL, ret_msg)) < 0) {
+		a = json_object_new_object();
+		json_object_object_add(a, "id", json_object_new_string(netdev));
+		_cleanup_free_ char *del = qmp_text("netdev_del", a);
+		qmp(dom, del, -1, NULL, NULL);
+		return r;
+	}
+	*ret_dev = TAKE_PTR(dev);
+	return 0;
+}
+
+int backend_nic_plug(struct daemon *d, const char *qube_name, unsigned ports, int fd,
+		     const char *mac, char **ret_dev, char **ret_message)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	_cleanup_free_ char *msg = NULL;
+	uint64_t used = 0;
+	unsigned port = 0;
+	int r;
+
+	if (!dom) {
+		*ret_message = xasprintf("'%s' has no domain", qube_name);
+		return -ENOENT;
+	}
+	r = ports_in_use(dom, &used, &msg);
+	if (r >= 0) {
+		while (port < ports && port < 64 && (used & (1ull << port)))
+			port++;
+		if (port >= ports || port >= 64) {
+			msg = xasprintf("all %u network ports are in use", ports);
+			r = -ENOSPC;
+		}
+	}
+	if (r >= 0)
+		r = nic_plug_port(dom, port, fd, mac, ret_dev, &msg);
+	virDomainFree(dom);
+	if (r < 0)
+		*ret_message = xasprintf("cannot plug a network link into '%s': %s", qube_name,
+					 msg ? msg : strerror(-r));
+	return r;
+}
+
+int backend_nic_unplug(struct daemon *d, const char *qube_name, const char *dev)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	if (!dom)
+		return -ENOENT;
+	if (strncmp(dev, NIC_ID_PREFIX, strlen(NIC_ID_PREFIX)) != 0) {
+		virDomainFree(dom);
+		return -EINVAL;
+	}
+	_cleanup_free_ char *netdev = xasprintf(NETDEV_ID_PREFIX "%s", dev + strlen(NIC_ID_PREFIX));
+	struct json_object *a = json_object_new_object();
+	json_object_object_add(a, "id", json_object_new_string(dev));
+	_cleanup_free_ char *dd = qmp_text("device_del", a);
+	int r = qmp(dom, dd, -1, NULL, NULL);
+	/* The guest may take its time over device_del, or never answer: the backend goes now,
+	 * so the link carries nothing more either way. */
+	a = json_object_new_object();
+	json_object_object_add(a, "id", json_object_new_string(netdev));
+	_cleanup_free_ char *nd = qmp_text("netdev_del", a);
+	int r2 = qmp(dom, nd, -1, NULL, NULL);
+	virDomainFree(dom);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r2 < 0 && r2 != -ENOENT)
+		return r2;
 	return 0;
 }

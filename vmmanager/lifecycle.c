@@ -11,6 +11,7 @@
 #include "host-memory.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "net.h"
 #include "qchan.h"
 #include "qube.h"
 #include "rpc.h"
@@ -366,6 +367,9 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	/* Before anything is made for this start. */
 	if (!memory_for_start(d, q, &msg))
 		FAIL(API_E_MEMORY, "%s", msg);
+	/* Its netvm, and that one's, first (as Qubes does): the link is plugged once both run. */
+	if (net_start_chain(d, vm, ret_error_name, ret_message) < 0)
+		return -EINVAL;
 
 	/* Before anything is made for the start: the probe boots the kernel just checked. */
 	accel_ensure(d);
@@ -416,6 +420,7 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	vm_report_started(d, vm);
 	rpc_target_ready(d, vm);
 	gui_qube_ready(d, vm);
+	net_sync(d);
 }
 
 static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
@@ -443,6 +448,7 @@ static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reaso
 		vm_report_start_failed(d, vm, API_E_VM, msg);
 	}
 	vm_report_stopped(d, vm);
+	net_sync(d);
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "reason", json_object_new_string(reason));
 	events_emit(d, "domain-shutdown", vm->q->name, extra);
@@ -527,6 +533,7 @@ int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret
 		/* Marked in the qube.json that store_create_commit makes appear: no moment
 		 * exists at which it is stored unmarked. */
 		q->call_disposable = true;
+		q->qid = daemon_free_qid(d);
 		r = store_create_begin(d->store, q, &tmpdir);
 	}
 	if (r >= 0) {

@@ -15,6 +15,7 @@
 #include "gui.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "net.h"
 #include "rpc-policy.h"
 #include "rpc.h"
 #include "store.h"
@@ -106,6 +107,45 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Qubes stored before qids were kept (or two that claim the same one, which only a hand edit
+ * makes) get a free one, kept from then on. */
+static void assign_missing_qids(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct qube *q = d->vms[i]->q;
+		bool dup = false;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = q->qid && d->vms[j]->q->qid == q->qid;
+		if (q->qid && !dup)
+			continue;
+		q->qid = 0;
+		q->qid = daemon_free_qid(d);
+		int r = store_save(d->store, q);
+		if (r < 0)
+			log_warn("cannot store the qid %u of %s: %s (it may get another one next "
+				 "time)",
+				 q->qid, q->name, strerror(-r));
+	}
+}
+
+/* host.json: none yet is the defaults; a damaged one is said and not used (nor overwritten
+ * until a setting is changed). */
+static void load_host_prefs(struct daemon *d)
+{
+	struct json_object *o = NULL;
+	const char *reason = NULL;
+	int r = store_load_host(d->store, &o);
+	if (r == -ENOENT)
+		return;
+	if (r >= 0)
+		r = host_prefs_from_json(o, &d->host_prefs, &reason);
+	json_object_put(o);
+	if (r < 0)
+		log_error("%s/host.json cannot be used (%s); the host-wide settings have their "
+			  "defaults until one is set",
+			  d->state_dir, reason ? reason : strerror(-r));
+}
+
 static int load_store(struct daemon *d)
 {
 	struct qube **qs = NULL;
@@ -137,6 +177,8 @@ static int load_store(struct daemon *d)
 	for (size_t i = 0; i < n; i++)
 		daemon_add_vm(d, qs[i]);
 	free(qs);
+	assign_missing_qids(d);
+	load_host_prefs(d);
 	log_info("%zu qube(s) in %s", n, d->state_dir);
 	return 0;
 }
@@ -428,6 +470,8 @@ static void daemon_teardown(struct daemon *d)
 	while (d->n_vms)
 		daemon_remove_vm(d, d->vms[d->n_vms - 1]);
 	free(d->vms);
+	net_free(d);
+	host_prefs_finish(&d->host_prefs);
 	backend_close(d);
 	daemon_free_config(d);
 }

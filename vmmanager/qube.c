@@ -160,6 +160,8 @@ static const struct prop_def props[] = {
      false, 0, 0, NULL},
     {"qrexec_timeout", "qrexec_timeout", PROP_UINT, 0, QUBE_FIELD(qrexec_timeout),
      QUBE_DEFAULT_QREXEC_TIMEOUT, 1, QUBE_QREXEC_TIMEOUT_MAX, NULL},
+    {"provides_network", "provides_network", PROP_BOOL, 0, QUBE_FIELD(provides_network), false, 0,
+     0, NULL},
 };
 
 _Static_assert(ARRAY_SIZE(props) <= sizeof(unsigned long long) * CHAR_BIT,
@@ -475,6 +477,7 @@ const char *const *qube_prop_names(void)
 	    "autostart",
 	    "template_for_dispvms",
 	    "qrexec_timeout",
+	    "provides_network",
 	    NULL,
 	};
 	_Static_assert(ARRAY_SIZE(names) == ARRAY_SIZE(props) + 1, "one name per property");
@@ -799,6 +802,8 @@ struct json_object *qube_to_json(const struct qube *q)
 	json_object_object_add(o, "uuid", json_object_new_string(q->uuid));
 	if (q->call_disposable)
 		json_object_object_add(o, "call_disposable", json_object_new_boolean(true));
+	if (q->qid)
+		json_object_object_add(o, "qid", json_object_new_int64(q->qid));
 	return o;
 }
 
@@ -966,7 +971,8 @@ int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_
 		(void)val;
 		if (!streq(key, "version") && !streq(key, "explicit") && !streq(key, "tags") &&
 		    !streq(key, "features") && !streq(key, "uuid") &&
-		    !streq(key, "call_disposable") && !prop_find_json(key, &idx)) {
+		    !streq(key, "call_disposable") && !streq(key, "qid") &&
+		    !prop_find_json(key, &idx)) {
 			reason = "unknown key";
 			goto fail;
 		}
@@ -1051,6 +1057,14 @@ int qube_from_json(struct json_object *obj, struct qube **ret, const char **ret_
 			goto fail;
 		}
 		q->call_disposable = true;
+	}
+	if (json_object_object_get_ex(obj, "qid", &v)) {
+		int64_t n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+		if (n < 1 || n > QUBE_QID_MAX) {
+			reason = "\"qid\" is not a number from 1 to 65000";
+			goto fail;
+		}
+		q->qid = (unsigned)n;
 	}
 	*ret = q;
 	return 0;

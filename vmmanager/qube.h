@@ -65,7 +65,10 @@ struct qube {
 	char *kernel;	  /* kernel version under <state>/kernels/, NULL = the default kernel */
 	char *kernelopts; /* extra kernel command line, NULL = default */
 	bool autostart;
-	char *netvm; /* NULL = none */
+	/* NULL: none when explicit, else the default (the host's default_netvm; see
+	 * vmmanager/net.h for what the chain resolves to). */
+	char *netvm;
+	bool provides_network; /* other qubes may use it as their netvm */
 	char *default_dispvm;
 	bool template_for_dispvms;
 	unsigned qrexec_timeout; /* seconds the agent has to say hello after a start */
@@ -83,7 +86,15 @@ struct qube {
 	 * the rest (so atomically with its creation), and never a property or feature: nothing a
 	 * qube or an admin call can set makes a qube deletable. */
 	bool call_disposable;
+	/* Qubes' qid: a small number unique among the qubes of this host, from which the qube's
+	 * network addresses and MACs are made (net/addr.h). Given when the qube is made (a clone
+	 * gets its own), never changed; 0 only for qubes stored before qids were kept, until
+	 * bulkheadd gives them one at load. Stored as "qid". */
+	unsigned qid;
 };
+
+/* qids run 1..QUBE_QID_MAX (net/addr.h maps each to its own address). */
+#define QUBE_QID_MAX 65000
 
 const char *qube_class_to_string(enum qube_class c);
 int qube_class_from_string(const char *s, enum qube_class *ret);
@@ -97,6 +108,7 @@ int qube_new(const char *name, enum qube_class klass, enum qube_label label, str
 void qube_free(struct qube *q);
 /* Deep copy under a new name (for clone). */
 int qube_dup(const struct qube *q, const char *new_name, struct qube **ret);
+/* (The copy keeps the qid: edits go through copies. A clone gets its own from the caller.) */
 
 /* Properties as strings, through one table. Unknown key: -ENOENT. Bad value: -EINVAL with a
  * reason, and the qube is left unchanged. "name" and "klass" are read-only (-EPERM). Reset
@@ -139,9 +151,9 @@ const char *qube_feature_get(const struct qube *q, const char *key);
 /* The stored form (also what admin.vm.List returns, plus runtime fields the caller adds):
  *   {"version": 1, "name", "class", "label", "template", "netvm", "default_dispvm", "memory",
  *    "maxmem", "vcpus", "kernel", "kernelopts", "autostart", "template_for_dispvms",
- *    "qrexec_timeout", "explicit": [names of properties set explicitly], "tags": [...],
- *    "features": {k: v}}, and "call_disposable": true for such a DispVM (absent otherwise)
- * Unset references and default strings are null; numbers and booleans are JSON ones. */
+ *    "qrexec_timeout", "provides_network", "qid", "explicit": [names of properties set explicitly],
+ * "tags": [...], "features": {k: v}}, and "call_disposable": true for such a DispVM (absent
+ * otherwise) Unset references and default strings are null; numbers and booleans are JSON ones. */
 struct json_object *qube_to_json(const struct qube *q);
 /* Parses and validates everything (it comes from disk, which could be damaged): unknown keys,
  * wrong types, out-of-range values, a version other than 1 (-EPROTONOSUPPORT) are refused, with

@@ -22,6 +22,8 @@
 /* Deeper than anything we create; a cap so a strange tree cannot exhaust the stack. */
 #define RM_DEPTH_MAX 16
 
+#define HOST_JSON "host.json"
+
 struct store {
 	char *state_dir;
 	char *qubes_dir;
@@ -150,9 +152,10 @@ static int write_qube_json(int dir, const struct qube *q)
 	return r;
 }
 
-/* Reads and parses dir/qube.json, refusing anything over the cap or that is not one JSON
- * value. */
-static int read_qube_json(int dir, struct qube **ret, const char **ret_reason)
+/* Reads and parses dir/name (qube.json, host.json), refusing anything over the cap or that is
+ * not one JSON value. The reasons name qube.json: host.json's caller words its own. */
+static int read_json_file(int dir, const char *name, struct json_object **ret,
+			  const char **ret_reason)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
@@ -160,9 +163,8 @@ static int read_qube_json(int dir, struct qube **ret, const char **ret_reason)
 	struct json_object *o;
 	struct stat st;
 	size_t len = 0;
-	int r;
 
-	fd = openat(dir, QUBE_JSON, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		*ret_reason =
 		    errno == ENOENT ? "qube.json is missing" : "qube.json cannot be opened";
@@ -222,6 +224,16 @@ static int read_qube_json(int dir, struct qube **ret, const char **ret_reason)
 			return -EINVAL;
 		}
 	json_tokener_free(tok);
+	*ret = o;
+	return 0;
+}
+
+static int read_qube_json(int dir, struct qube **ret, const char **ret_reason)
+{
+	struct json_object *o = NULL;
+	int r = read_json_file(dir, QUBE_JSON, &o, ret_reason);
+	if (r < 0)
+		return r;
 	r = qube_from_json(o, ret, ret_reason);
 	/* A qube stored before uuids were kept got a new one: keep it from now on, so that policy
 	 * rules naming it by uuid stay right. Best effort: a read-only store still loads. */
@@ -704,4 +716,24 @@ int store_read_qube_file(struct store *s, const char *name, const char *file, si
 		return -EINVAL;
 	*ret = TAKE_PTR(buf);
 	return 0;
+}
+
+int store_load_host(struct store *s, struct json_object **ret)
+{
+	_cleanup_close_ int dir = open(s->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *reason = NULL;
+	if (dir < 0)
+		return -errno;
+	return read_json_file(dir, HOST_JSON, ret, &reason);
+}
+
+int store_save_host(struct store *s, struct json_object *o)
+{
+	_cleanup_close_ int dir = open(s->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -errno;
+	_cleanup_free_ char *text =
+	    xasprintf("%s\n", json_object_to_json_string_ext(
+				  o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	return write_file_atomic(dir, HOST_JSON, HOST_JSON ".tmp", text, strlen(text), 0600);
 }

@@ -3,6 +3,7 @@
  * daemon is told otherwise):
  *
  *   STATE/                 0711: QEMU (libvirt-qemu) must traverse to reach the volumes
+ *   STATE/host.json        0600, the host-wide settings (host-prefs.h)
  *   STATE/qubes/           0711
  *   STATE/qubes/NAME/      0711, one per qube: qube.json (0600) and the volume files the daemon
  *                          creates beside it (root.qcow2, private.qcow2, volatile.qcow2,
@@ -89,3 +90,7 @@ const char *store_file_name(enum store_file f);
 int store_write_qube_file(struct store *s, const char *name, const char *file, const char *text);
 int store_read_qube_file(struct store *s, const char *name, const char *file, size_t max,
 			 char **ret);
+/* STATE/host.json: -ENOENT when there is none yet, -EINVAL / -EFBIG when it is not one JSON
+ * value within STORE_QUBE_JSON_MAX; save writes it atomically. */
+int store_load_host(struct store *s, struct json_object **ret);
+int store_save_host(struct store *s, struct json_object *o);

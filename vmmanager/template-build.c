@@ -117,6 +117,7 @@ static int install_template(struct build_job *j, char **ret_msg)
 		*ret_msg = xasprintf("cannot create '%s': %s", j->name, strerror(-r));
 		return r;
 	}
+	q->qid = daemon_free_qid(d);
 	r = store_create_begin(d->store, q, &tmpdir);
 	if (r >= 0) {
 		_cleanup_free_ char *root = xasprintf("%s/root.qcow2", tmpdir);

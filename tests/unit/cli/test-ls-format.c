@@ -24,10 +24,11 @@ static const char typical[] =
     "{\"name\":\"debian-12\",\"class\":\"TemplateVM\",\"state\":\"Halted\",\"label\":\"black\","
     "\"template\":null,\"netvm\":null,\"memory\":400,\"features\":{}},"
     "{\"name\":\"sys-net\",\"class\":\"AppVM\",\"state\":\"Running\",\"label\":\"red\","
-    "\"template\":\"debian-12\",\"netvm\":null,\"memory\":400,"
-    "\"features\":{\"servicevm\":\"1\"}},"
+    "\"template\":\"debian-12\",\"netvm\":null,\"memory\":400,\"ip\":\"10.137.0.1\","
+    "\"netvm_effective\":null,\"features\":{\"servicevm\":\"1\"}},"
     "{\"name\":\"sys-firewall\",\"class\":\"AppVM\",\"state\":\"Running\",\"label\":\"green\","
-    "\"template\":\"debian-12\",\"netvm\":\"sys-net\",\"memory\":300},"
+    "\"template\":\"debian-12\",\"netvm\":\"sys-net\",\"memory\":300,"
+    "\"netvm_effective\":\"sys-net\",\"ip\":\"10.137.0.2\"},"
     "{\"name\":\"work\",\"class\":\"AppVM\",\"state\":\"Paused\",\"label\":\"blue\","
     "\"template\":\"debian-12\",\"netvm\":\"sys-firewall\",\"memory\":4000},"
     "{\"name\":\"personal\",\"class\":\"AppVM\",\"state\":\"Transient\",\"label\":\"yellow\","
@@ -37,7 +38,8 @@ static const char typical[] =
     "{\"name\":\"disp1234\",\"class\":\"DispVM\",\"state\":\"Running\",\"label\":\"orange\","
     "\"template\":\"dvm-template\",\"netvm\":\"sys-firewall\",\"memory\":400},"
     "{\"name\":\"untrusted\",\"class\":\"AppVM\",\"state\":\"Halted\",\"label\":\"gray\","
-    "\"template\":\"debian-12\",\"netvm\":\"sys-firewall\",\"memory\":400},"
+    "\"template\":\"debian-12\",\"netvm\":null,\"memory\":400,"
+    "\"netvm_effective\":\"sys-firewall\",\"ip\":\"10.137.1.23\"},"
     "{\"name\":\"odd\",\"class\":\"AppVM\",\"state\":\"Halted\",\"label\":\"pink\","
     "\"template\":\"debian-12\",\"netvm\":null,\"memory\":400},"
     "{\"name\":\"sys-usb\",\"class\":\"AppVM\",\"state\":\"Halted\",\"label\":\"red\","
@@ -174,8 +176,8 @@ static void test_not_a_list(void **state)
 	m = open_memstream(&buf, &size);
 	assert_int_equal(ls_format(o, m, LS_COLOUR_NONE), 0);
 	fclose(m);
-	assert_string_equal(buf, "NAME  STATE   CLASS  LABEL  TEMPLATE  NETVM  MEMORY\n"
-				 "a     Halted  -      -      -         -      -\n");
+	assert_string_equal(buf, "NAME  STATE   CLASS  LABEL  TEMPLATE  NETVM  IP  MEMORY\n"
+				 "a     Halted  -      -      -         -      -   -\n");
 	free(buf);
 	json_object_put(o);
 }

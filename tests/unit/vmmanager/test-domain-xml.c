@@ -79,6 +79,7 @@ static struct domain_params appvm_params(const struct qube *q)
 	    .gui_channel_path = "/run/bulkhead/qubes/work.gui.sock",
 	    .console_log = "/var/lib/bulkhead/qubes/work/console.log",
 	    .metadata_state_dir = "/var/lib/bulkhead",
+	    .hotplug_ports = 2,
 	};
 }
 
@@ -122,6 +123,7 @@ static void test_templatevm_tcg(void **state)
 	    .channel_path = "/run/bulkhead/qubes/debian-12.sock",
 	    .console_log = "/srv/state dir/qubes/debian-12/console.log",
 	    .metadata_state_dir = "/srv/state dir/a&b\"c'<d>",
+	    .hotplug_ports = 4,
 	};
 
 	assert_int_equal(domain_xml_generate(&p, &xml), 0);
@@ -191,6 +193,7 @@ static void test_bad_params(void **state)
 	EXPECT_EINVAL(uuid, "8e5f3c1a-2b4d-4e6f-8a0b-1c2d3e4f5a6b0");
 	EXPECT_EINVAL(uuid, "8e5f3c1a-2b4d-4e6f-8a0b-1c2d3e4f5a6");
 	EXPECT_EINVAL(uuid, "8e5f3c1a+2b4d-4e6f-8a0b-1c2d3e4f5a6b");
+	EXPECT_EINVAL(hotplug_ports, DOMAIN_HOTPLUG_PORTS_MAX + 1);
 	EXPECT_EINVAL(kernel, NULL);
 	EXPECT_EINVAL(kernel, "vmlinuz");
 	EXPECT_EINVAL(initrd, "relative/initrd");

@@ -148,6 +148,7 @@ static void test_props_get_set_reset(void **state)
 	    {"autostart", "False", "yes", "True"},
 	    {"template_for_dispvms", "False", "1", "True"},
 	    {"qrexec_timeout", "60", "3600", "3600"},
+	    {"provides_network", "False", "True", "True"},
 	};
 	struct qube *q = new_qube("work", QUBE_APPVM);
 	const char *const *names = qube_prop_names();
@@ -611,6 +612,40 @@ static void test_json_damaged(void **state)
 
 /* A value that is not explicit follows the default, whatever the file says. */
 /* Qubes' uuid property: random at creation, its own for a clone, kept through JSON. */
+/* The qid is kept, checked, and a copy does not inherit it; an explicit "no netvm" survives a
+ * round trip (it is not the default, which follows the host's default_netvm). */
+static void test_qid_netvm_none(void **state)
+{
+	struct qube *a = new_qube("a", QUBE_APPVM), *c = NULL, *back = NULL;
+	const char *reason = NULL;
+	char *v = NULL;
+	bool def = true;
+
+	a->qid = 42;
+	assert_int_equal(qube_prop_set(a, "netvm", "", &reason), 0);
+	struct json_object *o = qube_to_json(a);
+	assert_int_equal(qube_from_json(o, &back, &reason), 0);
+	assert_int_equal(back->qid, 42);
+	assert_null(back->netvm);
+	assert_int_equal(qube_prop_get(back, "netvm", &v, &def), 0);
+	assert_string_equal(v, "");
+	assert_false(def);
+	free(v);
+	qube_free(back);
+	back = NULL;
+	assert_int_equal(qube_dup(a, "c", &c), 0);
+	assert_int_equal(c->qid, 42); /* edits go through copies; a clone's caller gives another */
+	static const char *const bad[] = {"0", "65001", "\"5\"", "-1", "1.5"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		json_object_object_add(o, "qid", json_tokener_parse(bad[i]));
+		assert_int_equal(qube_from_json(o, &back, &reason), -EINVAL);
+		assert_null(back);
+	}
+	json_object_put(o);
+	qube_free(a);
+	qube_free(c);
+}
+
 static void test_uuid(void **state)
 {
 	struct qube *a = new_qube("a", QUBE_APPVM), *b = new_qube("b", QUBE_APPVM);
@@ -720,6 +755,7 @@ int main(void)
 	    cmocka_unit_test(test_json_damaged),
 	    cmocka_unit_test(test_json_default_follows),
 	    cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_qid_netvm_none),
 	    cmocka_unit_test(test_json_call_disposable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,111 @@
+#!/bin/bash
+# Network links (vmmanager/net.c): netvm none means no NIC; a client and its netvm get one NIC
+# each with the MACs of net/addr.h and frames cross the link; a netvm restart re-plugs the
+# client's link without restarting the client; a netvm with running clients is not shut down
+# without --force; loops and non-serving netvms are refused; the host's interfaces, addresses,
+# routes and nftables ruleset are unchanged by all of it.
+. "$(dirname "$0")/lib.sh"
+
+host_view() {
+	{
+		ip -o link | sed 's/^[0-9]*: //'
+		ip -o addr | sed 's/^[0-9]*: //'
+		ip route
+		ip -6 route
+		nft list ruleset 2>/dev/null || true
+	} | grep -v 'vnet\|macvtap' | sort
+}
+
+seed_template
+start_daemon
+host_view >"$T/host-before"
+
+small() { bh prefs "$1" memory 256; bh prefs "$1" maxmem 256; }
+bh create nv --label red --template minimal
+bh create c1 --label blue --template minimal
+bh create iso --label gray --template minimal
+for q in nv c1 iso; do small $q; done
+
+# Refusals: a netvm that does not provide network, a loop, a qube of its own.
+expect_fail 1 "does not provide network" bh prefs c1 netvm nv
+bh prefs nv provides_network True
+expect_fail 1 "own netvm" bh prefs nv netvm nv
+bh prefs c1 netvm nv
+bh prefs c1 provides_network True
+expect_fail 1 "loop of netvms: nv -> c1 -> nv" bh prefs nv netvm c1
+bh prefs c1 provides_network False
+expect_fail 1 "no qube named" bh prefs c1 netvm nosuch
+expect_fail 1 "does not provide network" bh prefs dom0 default_netvm iso
+expect_fail 1 "netvm of c1" bh prefs nv provides_network False
+bh prefs nv netvm none
+bh prefs iso netvm none
+[ "$(bh prefs c1 netvm)" = nv ] || fail "c1's netvm reads '$(bh prefs c1 netvm)'"
+
+# default_netvm: a qube left at the default follows it.
+bh prefs dom0 default_netvm nv
+[ "$(bh prefs dom0 default_netvm)" = nv ] || fail "default_netvm not kept"
+bh create d1 --label green --template minimal
+[ "$(bh prefs d1 netvm)" = nv ] || fail "d1 does not follow default_netvm"
+bh remove d1
+
+qid() { bh ls --json | python3 -c "import json,sys; print([q for q in json.load(sys.stdin) if q['name']=='$1'][0]['qid'])"; }
+mac_of() { printf '00:16:3e:%s:%02x:%02x' "$1" $(($2 >> 8)) $(($2 & 255)); }
+C1=$(qid c1)
+
+# Starting the client starts its netvm first.
+state_of() { bh ls --json | python3 -c "import json,sys; print([q['state'] for q in json.load(sys.stdin) if q['name']=='$1'][0])"; }
+bh start c1
+[ "$(state_of nv)" != Halted ] || fail "nv was not started with c1"
+for _ in $(seq 300); do [ "$(state_of nv)" = Running ] && break; sleep 1; done
+[ "$(state_of nv)" = Running ] || fail "nv did not come up: $(state_of nv)"
+bh start iso
+
+nics() { bh run -p --user root "$1" -- sh -c 'for i in /sys/class/net/*; do [ "${i##*/}" = lo ] || cat $i/address; done' | sort | tr '\n' ' '; }
+# The link is plugged once both run; the guest sees the device a moment later.
+wait_nic() {
+	for _ in $(seq 120); do [ "$(nics "$1")" = "$2 " ] && return 0; sleep 1; done
+	fail "$1 has NICs '$(nics "$1")', expected '$2'"
+}
+wait_nic c1 "$(mac_of 5e "$C1")"
+wait_nic nv "$(mac_of 5f "$C1")"
+[ -z "$(nics iso)" ] || fail "iso (netvm none) has a NIC: $(nics iso)"
+
+# Frames cross the link: addresses by hand, a ping each way.
+ifname() { bh run -p --user root "$1" -- sh -c "for i in /sys/class/net/*; do [ \"\$(cat \$i/address)\" = $2 ] && echo \${i##*/}; done"; }
+link_up() {
+	local c n
+	c=$(ifname c1 "$(mac_of 5e "$C1")")
+	n=$(ifname nv "$(mac_of 5f "$C1")")
+	bh run -p --user root c1 -- sh -c "ip addr flush dev $c; ip addr add 192.0.2.2/24 dev $c && ip link set $c up"
+	bh run -p --user root nv -- sh -c "ip addr flush dev $n; ip addr add 192.0.2.1/24 dev $n && ip link set $n up"
+}
+link_up
+bh run -p c1 -- ping -c 3 -W 5 192.0.2.1 >/dev/null || fail "c1 cannot ping nv over the link"
+bh run -p nv -- ping -c 3 -W 5 192.0.2.2 >/dev/null || fail "nv cannot ping c1 over the link"
+
+# A netvm with running clients is not shut down without --force.
+expect_fail 1 "netvm of running qubes: c1" bh shutdown --wait nv
+[ "$(state_of nv)" = Running ] || fail "the refused shutdown stopped nv anyway"
+
+# Restart of the netvm: the client's link comes back without restarting the client.
+bh shutdown --wait --force nv
+for _ in $(seq 60); do [ -z "$(nics c1)" ] && break; sleep 1; done
+[ -z "$(nics c1)" ] || fail "c1 kept its NIC after nv stopped: $(nics c1)"
+bh start nv
+wait_nic c1 "$(mac_of 5e "$C1")"
+wait_nic nv "$(mac_of 5f "$C1")"
+link_up
+bh run -p c1 -- ping -c 3 -W 5 192.0.2.1 >/dev/null || fail "the link did not come back after nv restarted"
+
+# A live netvm change: none unplugs, back to nv plugs again.
+bh prefs c1 netvm none
+for _ in $(seq 60); do [ -z "$(nics c1)" ] && break; sleep 1; done
+[ -z "$(nics c1)" ] || fail "c1 kept its NIC after netvm none"
+bh prefs c1 netvm nv
+wait_nic c1 "$(mac_of 5e "$C1")"
+
+# The host saw nothing of it.
+host_view >"$T/host-after"
+diff -u "$T/host-before" "$T/host-after" || fail "the host's network changed"
+grep -q "network link c1" "$T/bulkheadd.log" || fail "no link in the log"
+log "ok"

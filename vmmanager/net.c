@@ -1,0 +1,680 @@
+/* Networking, bulkheadd's side (net.h). */
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+
+#include "addr.h"
+#include "api.h"
+#include "backend.h"
+#include "daemon.h"
+#include "host-prefs.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "net.h"
+#include "qchan.h"
+#include "qube-exec.h"
+#include "qube.h"
+#include "util.h"
+
+/* A firewall.json larger than this is damage (net-rules caps the rule count far below). */
+#define FIREWALL_JSON_MAX (512 * 1024)
+/* How far ahead a qube may ask to be configured again; sooner than a second is a second. */
+#define REAPPLY_MAX_S (24 * 3600)
+
+struct net_link {
+	struct net_link *next;
+	char *client, *netvm;
+	char *client_dev, *netvm_dev; /* device ids in each QEMU */
+};
+
+/* Per qube: its configuration being applied, and when again. */
+struct net_qube {
+	struct net_qube *next;
+	struct daemon *d;
+	char *name;
+	bool uplink;   /* its uplink is plugged (uplink_plug) */
+	bool applying; /* bulkhead-net-apply runs in it now */
+	bool again;    /* something changed meanwhile: run it once more after */
+	int timer;     /* next_apply; -1 when none */
+	bool warned;   /* said once that it has no bulkhead-net-apply */
+};
+
+struct net_state {
+	struct net_link *links;
+	struct net_qube *qubes;
+};
+
+static struct net_state *state(struct daemon *d)
+{
+	if (!d->net)
+		d->net = xcalloc(1, sizeof(struct net_state));
+	return d->net;
+}
+
+unsigned net_hotplug_ports(const struct qube *q)
+{
+	return q->provides_network ? NET_PORTS_NETVM : NET_PORTS_CLIENT;
+}
+
+/* ---- whose netvm is whom ---- */
+
+/* A change being checked: q's netvm set to netvm (NULL none), or reset (follows the default);
+ * or default_netvm set. */
+struct what_if {
+	const struct qube *q;
+	bool reset;
+	const char *netvm;
+	bool set_default;
+	const char *default_netvm;
+};
+
+static const char *netvm_name_if(struct daemon *d, const struct qube *q, const struct what_if *w)
+{
+	bool is_default;
+	if (w && w->q == q) {
+		if (!w->reset)
+			return w->netvm;
+		is_default = true;
+	} else {
+		if (qube_prop_get(q, "netvm", NULL, &is_default) < 0)
+			return NULL;
+	}
+	if (!is_default)
+		return q->netvm;
+	if (q->klass == QUBE_TEMPLATEVM)
+		return NULL; /* as in Qubes: templates are updated through a proxy, not a netvm */
+	const char *def = w && w->set_default ? w->default_netvm : d->host_prefs.default_netvm;
+	if (!def || streq(def, q->name))
+		return NULL;
+	return def;
+}
+
+const char *net_netvm_name(struct daemon *d, const struct qube *q)
+{
+	return netvm_name_if(d, q, NULL);
+}
+
+struct vm *net_netvm_of(struct daemon *d, const struct qube *q)
+{
+	const char *n = net_netvm_name(d, q);
+	return n ? daemon_find_vm(d, n) : NULL;
+}
+
+/* 0 if no qube's chain loops or runs longer than NET_CHAIN_MAX under w; else -ELOOP with
+ * the chain in *ret_message. */
+static int check_chains(struct daemon *d, const struct what_if *w, char **ret_message)
+{
+	for (size_t i = 0; i < d->n_vms; i++) {
+		const struct qube *start = d->vms[i]->q, *q = start;
+		_cleanup_free_ char *path = xstrdup(start->name);
+		for (unsigned hops = 0;; hops++) {
+			const char *n = netvm_name_if(d, q, w);
+			struct vm *next = n ? daemon_find_vm(d, n) : NULL;
+			if (!next)
+				break;
+			char *p = xasprintf("%s -> %s", path, n);
+			free(path);
+			path = p;
+			if (next->q == start) {
+				*ret_message =
+				    xasprintf("this would make a loop of netvms: %s", path);
+				return -ELOOP;
+			}
+			if (hops >= NET_CHAIN_MAX) {
+				*ret_message = xasprintf("this would make a chain of more than %u "
+							 "netvms: %s",
+							 NET_CHAIN_MAX, path);
+				return -ELOOP;
+			}
+			q = next->q;
+		}
+	}
+	return 0;
+}
+
+static int check_serves(struct daemon *d, const char *name, char **ret_message)
+{
+	struct vm *n = daemon_find_vm(d, name);
+	if (!n) {
+		*ret_message = xasprintf("no qube named '%s'", name);
+		return -ENOENT;
+	}
+	if (!n->q->provides_network) {
+		*ret_message = xasprintf("'%s' does not provide network (set its provides_network "
+					 "to True first: bulkhead prefs %s provides_network True)",
+					 name, name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int net_check_netvm(struct daemon *d, const struct qube *q, const char *value, char **ret_message)
+{
+	struct what_if w = {.q = q, .reset = !value, .netvm = value};
+	if (value && streq(value, q->name)) {
+		*ret_message = xasprintf("a qube cannot be its own netvm");
+		return -ELOOP;
+	}
+	if (value) {
+		int r = check_serves(d, value, ret_message);
+		if (r < 0)
+			return r;
+	}
+	return check_chains(d, &w, ret_message);
+}
+
+int net_check_default_netvm(struct daemon *d, const char *value, char **ret_message)
+{
+	struct what_if w = {.set_default = true, .default_netvm = value};
+	if (value) {
+		int r = check_serves(d, value, ret_message);
+		if (r < 0)
+			return r;
+	}
+	return check_chains(d, &w, ret_message);
+}
+
+int net_check_provides_network(struct daemon *d, const struct qube *q, bool value,
+			       char **ret_message)
+{
+	if (value)
+		return 0;
+	_cleanup_free_ char *users = NULL;
+	for (size_t i = 0; i < d->n_vms; i++) {
+		if (!streq_ptr(net_netvm_name(d, d->vms[i]->q), q->name))
+			continue;
+		char *u =
+		    xasprintf("%s%s%s", users ? users : "", users ? ", " : "", d->vms[i]->q->name);
+		free(users);
+		users = u;
+	}
+	if (users) {
+		*ret_message = xasprintf("'%s' is the netvm of %s; give them another netvm first",
+					 q->name, users);
+		return -EBUSY;
+	}
+	if (streq_ptr(d->host_prefs.default_netvm, q->name)) {
+		*ret_message = xasprintf("'%s' is the default_netvm; change that first", q->name);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+char *net_running_clients(struct daemon *d, const struct vm *vm)
+{
+	char *users = NULL;
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct vm *c = d->vms[i];
+		if (c->state == VM_HALTED || c->state == VM_HALTING ||
+		    !streq_ptr(net_netvm_name(d, c->q), vm->q->name))
+			continue;
+		char *u = xasprintf("%s%s%s", users ? users : "", users ? ", " : "", c->q->name);
+		free(users);
+		users = u;
+	}
+	return users;
+}
+
+int net_start_chain(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message)
+{
+	const char *name = net_netvm_name(d, vm->q);
+	if (!name)
+		return 0;
+	struct vm *n = daemon_find_vm(d, name);
+	if (!n) {
+		*ret_error_name = xstrdup(API_E_VM);
+		*ret_message = xasprintf("the netvm of '%s', '%s', does not exist (set another: "
+					 "bulkhead prefs %s netvm NAME, or none)",
+					 vm->q->name, name, vm->q->name);
+		return -ENOENT;
+	}
+	if (n->state != VM_HALTED)
+		return 0;
+	log_info("starting %s, the netvm of %s", name, vm->q->name);
+	_cleanup_free_ char *err = NULL, *msg = NULL;
+	/* vm_start starts n's own netvm first, and so on up the chain (which cannot loop). */
+	int r = vm_start(d, n, &err, &msg);
+	if (r < 0) {
+		*ret_error_name = TAKE_PTR(err);
+		*ret_message =
+		    xasprintf("cannot start '%s', the netvm of '%s': %s", name, vm->q->name, msg);
+	}
+	return r;
+}
+
+/* ---- links ---- */
+
+static bool is_up(const struct vm *vm)
+{
+	return vm && vm->state == VM_RUNNING && qchan_ready(vm);
+}
+
+static struct net_link *link_find(struct net_state *s, const char *client)
+{
+	for (struct net_link *l = s->links; l; l = l->next)
+		if (streq(l->client, client))
+			return l;
+	return NULL;
+}
+
+static void link_free(struct net_link *l)
+{
+	free(l->client);
+	free(l->netvm);
+	free(l->client_dev);
+	free(l->netvm_dev);
+	free(l);
+}
+
+static void mark(struct daemon *d, const char *name);
+static struct net_qube *nq_get(struct daemon *d, const char *name);
+
+/* The hook where sys-net's uplink is plugged (net-uplink's net/uplink.h: passt on a
+ * socketpair, given to QEMU as a netdev of type socket). A qube that provides network and has
+ * no netvm of its own is the uplink. Until that part is in, such a qube has no uplink. */
+static int uplink_plug(struct daemon *d, struct vm *vm)
+{
+	(void)d;
+	(void)vm;
+	return -EOPNOTSUPP;
+}
+
+static void unplug_side(struct daemon *d, const char *qube, char **dev)
+{
+	struct vm *vm = daemon_find_vm(d, qube);
+	if (*dev && vm && vm->state != VM_HALTED) {
+		int r = backend_nic_unplug(d, qube, *dev);
+		if (r < 0)
+			log_warn("cannot unplug network link %s from %s: %s", *dev, qube,
+				 strerror(-r));
+	}
+	free(*dev);
+	*dev = NULL;
+}
+
+static void link_plug(struct daemon *d, struct vm *client, struct vm *netvm)
+{
+	char cmac[NET_MAC_STRLEN], nmac[NET_MAC_STRLEN];
+	int sv[2];
+
+	if (net_addr_qube_mac(client->q->qid, cmac) < 0 ||
+	    net_addr_netvm_link_mac(client->q->qid, nmac) < 0) {
+		log_warn("%s has no qid; it gets no network link", client->q->name);
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn("cannot make a network link for %s: %s", client->q->name, strerror(errno));
+		return;
+	}
+	struct net_link *l = xcalloc(1, sizeof(*l));
+	l->client = xstrdup(client->q->name);
+	l->netvm = xstrdup(netvm->q->name);
+	_cleanup_free_ char *msg = NULL;
+	int r = backend_nic_plug(d, netvm->q->name, net_hotplug_ports(netvm->q), sv[0], nmac,
+				 &l->netvm_dev, &msg);
+	if (r >= 0) {
+		free(msg);
+		msg = NULL;
+		r = backend_nic_plug(d, client->q->name, net_hotplug_ports(client->q), sv[1], cmac,
+				     &l->client_dev, &msg);
+	}
+	/* Each QEMU has its own copy of its end now. */
+	close(sv[0]);
+	close(sv[1]);
+	if (r < 0) {
+		log_warn("no network link between %s and its netvm %s: %s", client->q->name,
+			 netvm->q->name, msg ? msg : strerror(-r));
+		unplug_side(d, l->netvm, &l->netvm_dev);
+		link_free(l);
+		return;
+	}
+	log_info("network link %s (%s) <-> %s (%s) plugged", client->q->name, l->client_dev,
+		 netvm->q->name, l->netvm_dev);
+	struct net_state *s = state(d);
+	l->next = s->links;
+	s->links = l;
+	mark(d, l->client);
+	mark(d, l->netvm);
+}
+
+void net_sync(struct daemon *d)
+{
+	struct net_state *s = state(d);
+
+	/* Links that no longer match: a side stopped, or the client has another netvm now. */
+	for (struct net_link **pl = &s->links; *pl;) {
+		struct net_link *l = *pl;
+		struct vm *c = daemon_find_vm(d, l->client), *n = daemon_find_vm(d, l->netvm);
+		bool keep = c && n && c->state != VM_HALTED && c->state != VM_HALTING &&
+			    n->state != VM_HALTED && n->state != VM_HALTING &&
+			    streq_ptr(net_netvm_name(d, c->q), l->netvm);
+		if (keep) {
+			pl = &l->next;
+			continue;
+		}
+		*pl = l->next;
+		unplug_side(d, l->client, &l->client_dev);
+		unplug_side(d, l->netvm, &l->netvm_dev);
+		log_info("network link %s <-> %s unplugged", l->client, l->netvm);
+		mark(d, l->client);
+		mark(d, l->netvm);
+		link_free(l);
+	}
+	/* Links that should be there. */
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct vm *c = d->vms[i];
+		if (c->q->provides_network && !net_netvm_name(d, c->q)) {
+			struct net_qube *nq = nq_get(d, c->q->name);
+			if (!is_up(c))
+				nq->uplink = false;
+			else if (!nq->uplink && uplink_plug(d, c) == 0) {
+				nq->uplink = true;
+				mark(d, c->q->name);
+			}
+		}
+		if (!is_up(c) || link_find(s, c->q->name))
+			continue;
+		struct vm *n = net_netvm_of(d, c->q);
+		if (is_up(n) && n->q->provides_network)
+			link_plug(d, c, n);
+	}
+}
+
+void net_vm_removed(struct daemon *d, struct vm *vm)
+{
+	struct net_state *s = state(d);
+	for (struct net_qube **pq = &s->qubes; *pq; pq = &(*pq)->next) {
+		struct net_qube *nq = *pq;
+		if (!streq(nq->name, vm->q->name))
+			continue;
+		if (nq->timer >= 0)
+			virEventRemoveTimeout(nq->timer);
+		*pq = nq->next;
+		free(nq->name);
+		free(nq);
+		break;
+	}
+}
+
+/* ---- what each qube is told ---- */
+
+static struct json_object *jstr(const char *s)
+{
+	return json_object_new_string(s);
+}
+
+/* The client's rules as net-rules stores them (qube directory, firewall.json): missing is a
+ * new qube's single accept; unreadable or damaged is an empty list (everything dropped). */
+static struct json_object *firewall_rules(struct daemon *d, const struct qube *q)
+{
+	_cleanup_free_ char *path = daemon_qube_file(d, q->name, "firewall.json");
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct json_object *rules = json_object_new_array();
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			struct json_object *r = json_object_new_object();
+			json_object_object_add(r, "action", jstr("accept"));
+			json_object_array_add(rules, r);
+		} else {
+			log_warn("cannot read the firewall of %s: %s; it gets none through",
+				 q->name, strerror(errno));
+		}
+		return rules;
+	}
+	_cleanup_free_ char *buf = xmalloc(FIREWALL_JSON_MAX + 1);
+	ssize_t n = read(fd, buf, FIREWALL_JSON_MAX + 1);
+	struct json_object *o = NULL, *list = NULL;
+	if (n > 0 && n <= FIREWALL_JSON_MAX) {
+		buf[n] = '\0';
+		o = json_tokener_parse(buf);
+	}
+	if (!o || !json_object_object_get_ex(o, "rules", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		log_warn("the firewall of %s (%s) is damaged; it gets nothing through", q->name,
+			 path);
+		json_object_put(o);
+		return rules;
+	}
+	json_object_put(rules);
+	rules = json_object_get(list);
+	json_object_put(o);
+	return rules;
+}
+
+static void add_addr(struct json_object *o, const char *key4, const char *key6,
+		     const struct qube *q)
+{
+	char ip4[NET_IP4_STRLEN], ip6[NET_IP6_STRLEN];
+	bool disp = q->klass == QUBE_DISPVM;
+	if (net_addr_ip4(q->qid, disp, ip4) == 0)
+		json_object_object_add(o, key4, jstr(ip4));
+	if (key6 && net_addr_ip6(q->qid, disp, ip6) == 0)
+		json_object_object_add(o, key6, jstr(ip6));
+}
+
+static struct json_object *dns_list(void)
+{
+	struct json_object *a = json_object_new_array();
+	json_object_array_add(a, jstr(NET_VIRTUAL_DNS1));
+	json_object_array_add(a, jstr(NET_VIRTUAL_DNS2));
+	return a;
+}
+
+static struct json_object *config_for(struct daemon *d, struct vm *vm)
+{
+	struct net_state *s = state(d);
+	const struct qube *q = vm->q;
+	struct json_object *o = json_object_new_object();
+	char mac[NET_MAC_STRLEN];
+
+	json_object_object_add(o, "version", json_object_new_int(1));
+	json_object_object_add(o, "qube", jstr(q->name));
+	struct net_link *up = link_find(s, q->name);
+	struct vm *n = up ? daemon_find_vm(d, up->netvm) : NULL;
+	if (up && n && net_addr_qube_mac(q->qid, mac) == 0) {
+		struct json_object *u = json_object_new_object();
+		json_object_object_add(u, "kind", jstr("netvm"));
+		json_object_object_add(u, "mac", jstr(mac));
+		add_addr(u, "ip4", "ip6", q);
+		json_object_object_add(u, "prefix4", json_object_new_int(32));
+		add_addr(u, "gw4", "gw6", n->q);
+		net_addr_netvm_link_mac(q->qid, mac);
+		json_object_object_add(u, "gw_mac", jstr(mac));
+		json_object_object_add(u, "dns", dns_list());
+		json_object_object_add(u, "mtu", json_object_new_int(NET_MTU));
+		json_object_object_add(o, "uplink", u);
+	} else {
+		json_object_object_add(o, "uplink", NULL);
+	}
+	json_object_object_add(o, "provides_network", json_object_new_boolean(q->provides_network));
+	struct json_object *down = json_object_new_array();
+	if (q->provides_network) {
+		add_addr(o, "gateway_ip4", "gateway_ip6", q);
+		json_object_object_add(o, "virtual_dns", dns_list());
+		for (struct net_link *l = s->links; l; l = l->next) {
+			struct vm *c =
+			    streq(l->netvm, q->name) ? daemon_find_vm(d, l->client) : NULL;
+			if (!c)
+				continue;
+			struct json_object *e = json_object_new_object();
+			json_object_object_add(e, "name", jstr(c->q->name));
+			net_addr_netvm_link_mac(c->q->qid, mac);
+			json_object_object_add(e, "mac", jstr(mac));
+			net_addr_qube_mac(c->q->qid, mac);
+			json_object_object_add(e, "client_mac", jstr(mac));
+			add_addr(e, "client_ip4", "client_ip6", c->q);
+			json_object_object_add(e, "firewall", firewall_rules(d, c->q));
+			json_object_array_add(down, e);
+		}
+	}
+	json_object_object_add(o, "downstream", down);
+	return o;
+}
+
+static struct net_qube *nq_get(struct daemon *d, const char *name)
+{
+	struct net_state *s = state(d);
+	for (struct net_qube *nq = s->qubes; nq; nq = nq->next)
+		if (streq(nq->name, name))
+			return nq;
+	struct net_qube *nq = xcalloc(1, sizeof(*nq));
+	nq->d = d;
+	nq->name = xstrdup(name);
+	nq->timer = -1;
+	nq->next = s->qubes;
+	s->qubes = nq;
+	return nq;
+}
+
+static void apply(struct daemon *d, struct vm *vm);
+
+struct apply_job {
+	struct daemon *d;
+	char *name;
+};
+
+static void mark(struct daemon *d, const char *name);
+
+static void reapply_due(int timer, void *opaque)
+{
+	struct net_qube *nq = opaque;
+	virEventRemoveTimeout(timer);
+	nq->timer = -1;
+	mark(nq->d, nq->name);
+}
+
+/* Parses what the qube said: a display hint, never trusted beyond "when to come back". */
+static void apply_result(struct daemon *d, struct net_qube *nq, int status, const char *out)
+{
+	struct json_object *o = json_tokener_parse(out);
+	struct json_object *ok = NULL, *next = NULL, *err = NULL;
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "ok", &ok)) {
+		log_warn("%s: %s exited %d without a result", nq->name, NET_APPLY_PROGRAM, status);
+		json_object_put(o);
+		return;
+	}
+	if (!json_object_get_boolean(ok)) {
+		json_object_object_get_ex(o, "error", &err);
+		const char *e = json_object_get_string(err);
+		log_warn("%s refused its network configuration: %s", nq->name,
+			 LOG_ESC(e ? e : "(no reason given)"));
+	} else {
+		log_info("network configuration of %s applied", nq->name);
+	}
+	if (json_object_object_get_ex(o, "next_apply", &next) &&
+	    json_object_is_type(next, json_type_int)) {
+		int64_t at = json_object_get_int64(next), now = (int64_t)time(NULL);
+		if (at > 0) {
+			int64_t in = at - now;
+			in = in < 1 ? 1 : in > REAPPLY_MAX_S ? REAPPLY_MAX_S : in;
+			if (nq->timer >= 0)
+				virEventRemoveTimeout(nq->timer);
+			nq->timer = virEventAddTimeout((int)(in * 1000), reapply_due, nq, NULL);
+		}
+	}
+	json_object_put(o);
+}
+
+static void apply_done(int r, int status, const char *out, size_t out_len, void *userdata)
+{
+	struct apply_job *j = userdata;
+	struct daemon *d = j->d;
+	struct vm *vm = daemon_find_vm(d, j->name);
+	struct net_qube *nq = vm ? nq_get(d, j->name) : NULL;
+
+	if (nq) {
+		nq->applying = false;
+		if (r < 0)
+			log_warn("%s: %s did not complete: %s", j->name, NET_APPLY_PROGRAM,
+				 strerror(-r));
+		else if (status == 127 && !out_len) {
+			if (!nq->warned)
+				log_warn("%s has no %s: its network is not configured (a template "
+					 "with it: bulkhead template build debian)",
+					 j->name, NET_APPLY_PROGRAM);
+			nq->warned = true;
+		} else
+			apply_result(d, nq, status, out);
+		if (nq->again && is_up(vm)) {
+			nq->again = false;
+			apply(d, vm);
+		}
+	}
+	free(j->name);
+	free(j);
+}
+
+static void apply(struct daemon *d, struct vm *vm)
+{
+	struct net_qube *nq = nq_get(d, vm->q->name);
+	if (nq->applying) {
+		nq->again = true;
+		return;
+	}
+	struct json_object *cfg = config_for(d, vm);
+	const char *text = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
+	static const char *const argv[] = {NET_APPLY_PROGRAM, NULL};
+	struct apply_job *j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->name = xstrdup(vm->q->name);
+	int r = qube_exec(d, vm, "root", argv, text, strlen(text), apply_done, j);
+	json_object_put(cfg);
+	if (r < 0) {
+		log_warn("cannot configure the network of %s: %s", vm->q->name, strerror(-r));
+		free(j->name);
+		free(j);
+		return;
+	}
+	nq->applying = true;
+}
+
+/* The qube named is told its configuration again (now, or after the run under way). */
+static void mark(struct daemon *d, const char *name)
+{
+	struct vm *vm = daemon_find_vm(d, name);
+	if (is_up(vm))
+		apply(d, vm);
+}
+
+void net_firewall_changed(struct daemon *d, struct qube *q)
+{
+	const char *n = net_netvm_name(d, q);
+	if (n && link_find(state(d), q->name))
+		mark(d, n);
+}
+
+void net_list_fields(struct daemon *d, const struct vm *vm, struct json_object *o)
+{
+	const char *n = net_netvm_name(d, vm->q);
+	json_object_object_add(o, "netvm_effective", n ? jstr(n) : NULL);
+	if (n || vm->q->provides_network)
+		add_addr(o, "ip", "ip6", vm->q);
+	json_object_object_add(o, "provides_network",
+			       json_object_new_boolean(vm->q->provides_network));
+}
+
+void net_free(struct daemon *d)
+{
+	struct net_state *s = d->net;
+	if (!s)
+		return;
+	while (s->links) {
+		struct net_link *l = s->links;
+		s->links = l->next;
+		link_free(l);
+	}
+	while (s->qubes) {
+		struct net_qube *nq = s->qubes;
+		s->qubes = nq->next;
+		if (nq->timer >= 0)
+			virEventRemoveTimeout(nq->timer);
+		free(nq->name);
+		free(nq);
+	}
+	free(s);
+	d->net = NULL;
+}
