@@ -110,8 +110,30 @@ static int elem_empty(xmlTextWriterPtr w, const char *name, const char *const *a
 
 #define ATTRS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* With root ports reserved for network links, every other PCI device gets a slot of its own on
+ * the root complex (an integrated endpoint, never hot-plugged): left to libvirt, it would take
+ * the first free root ports, ours, and a NIC plugged later would land beside it where the guest
+ * never sees it. slot 0: libvirt chooses (a domain without reserved ports). */
+#define FIXED_SLOT_DISK0   0x10 /* vda..vdd: 0x10..0x13 */
+#define FIXED_SLOT_SERIAL  0x14
+#define FIXED_SLOT_VSOCK   0x15
+#define FIXED_SLOT_BALLOON 0x16
+#define FIXED_SLOT_RNG	   0x17
+
+static int elem_pci_slot(xmlTextWriterPtr w, unsigned slot)
+{
+	char s[8];
+
+	if (slot == 0)
+		return 0;
+	snprintf(s, sizeof(s), "0x%02x", slot);
+	return elem_empty(
+	    w, "address",
+	    ATTRS("type", "pci", "domain", "0x0000", "bus", "0x00", "slot", s, "function", "0x0"));
+}
+
 static int write_disk(xmlTextWriterPtr w, const char *path, const char *dev, const char *serial,
-		      bool raw_readonly)
+		      bool raw_readonly, unsigned slot)
 {
 	int r;
 
@@ -136,7 +158,7 @@ static int write_disk(xmlTextWriterPtr w, const char *path, const char *dev, con
 		return r;
 	if (raw_readonly && (r = elem_empty(w, "readonly", NULL)) < 0)
 		return r;
-	if ((r = elem_text(w, "serial", serial)) < 0)
+	if ((r = elem_text(w, "serial", serial)) < 0 || (r = elem_pci_slot(w, slot)) < 0)
 		return r;
 	W(xmlTextWriterEndElement(w));
 	return 0;
@@ -269,10 +291,14 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 	W(xmlTextWriterStartElement(w, X("devices")));
 	if ((r = elem_text(w, "emulator", DOMAIN_EMULATOR)) < 0)
 		return r;
-	if ((r = write_disk(w, p->root, "vda", "root", false)) < 0 ||
-	    (r = write_disk(w, p->private_, "vdb", "private", false)) < 0 ||
-	    (r = write_disk(w, p->volatile_, "vdc", "volatile", false)) < 0 ||
-	    (r = write_disk(w, p->modules, "vdd", "modules", true)) < 0)
+	bool fixed = p->hotplug_ports > 0;
+	if ((r = write_disk(w, p->root, "vda", "root", false, fixed ? FIXED_SLOT_DISK0 : 0)) < 0 ||
+	    (r = write_disk(w, p->private_, "vdb", "private", false,
+			    fixed ? FIXED_SLOT_DISK0 + 1 : 0)) < 0 ||
+	    (r = write_disk(w, p->volatile_, "vdc", "volatile", false,
+			    fixed ? FIXED_SLOT_DISK0 + 2 : 0)) < 0 ||
+	    (r = write_disk(w, p->modules, "vdd", "modules", true,
+			    fixed ? FIXED_SLOT_DISK0 + 3 : 0)) < 0)
 		return r;
 	if ((r = elem_empty(w, "controller", ATTRS("type", "usb", "model", "none"))) < 0)
 		return r;
@@ -291,6 +317,14 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 		W(xmlTextWriterWriteAttribute(w, X("index"), X(index)));
 		W(xmlTextWriterWriteAttribute(w, X("model"), X("pcie-root-port")));
 		if ((r = elem_empty(w, "alias", ATTRS("name", alias))) < 0)
+			return r;
+		W(xmlTextWriterEndElement(w));
+	}
+	if (fixed) {
+		W(xmlTextWriterStartElement(w, X("controller")));
+		W(xmlTextWriterWriteAttribute(w, X("type"), X("virtio-serial")));
+		W(xmlTextWriterWriteAttribute(w, X("index"), X("0")));
+		if ((r = elem_pci_slot(w, FIXED_SLOT_SERIAL)) < 0)
 			return r;
 		W(xmlTextWriterEndElement(w));
 	}
@@ -313,18 +347,24 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 		/* The control channel over vsock; the virtio-serial port stays as a fallback. */
 		W(xmlTextWriterStartElement(w, X("vsock")));
 		W(xmlTextWriterWriteAttribute(w, X("model"), X("virtio")));
-		if ((r = elem_empty(w, "cid", ATTRS("auto", "yes"))) < 0)
+		if ((r = elem_empty(w, "cid", ATTRS("auto", "yes"))) < 0 ||
+		    (r = elem_pci_slot(w, fixed ? FIXED_SLOT_VSOCK : 0)) < 0)
 			return r;
 		W(xmlTextWriterEndElement(w));
 	}
-	if ((r = elem_empty(w, "memballoon", ATTRS("model", "virtio"))) < 0)
+	W(xmlTextWriterStartElement(w, X("memballoon")));
+	W(xmlTextWriterWriteAttribute(w, X("model"), X("virtio")));
+	if ((r = elem_pci_slot(w, fixed ? FIXED_SLOT_BALLOON : 0)) < 0)
 		return r;
+	W(xmlTextWriterEndElement(w));
 	W(xmlTextWriterStartElement(w, X("rng")));
 	W(xmlTextWriterWriteAttribute(w, X("model"), X("virtio")));
 	W(xmlTextWriterStartElement(w, X("backend")));
 	W(xmlTextWriterWriteAttribute(w, X("model"), X("random")));
 	W(xmlTextWriterWriteString(w, X("/dev/urandom")));
 	W(xmlTextWriterEndElement(w));
+	if ((r = elem_pci_slot(w, fixed ? FIXED_SLOT_RNG : 0)) < 0)
+		return r;
 	W(xmlTextWriterEndElement(w));
 	W(xmlTextWriterEndElement(w)); /* devices */
 

@@ -16,12 +16,9 @@
  * stdin of `bulkhead-net-apply`, run as root in the qube), applied again at the time it asks
  * for (rule expiry, DNS TTLs).
  *
- * Known gap: the QMP plug succeeds, yet the guest does not see the NIC: QEMU 7.2's q35 runs the
- * root ports with ACPI hotplug and keeps an empty one powered off, and libvirt also places its
- * own devices on our reserved ports. Turning ACPI hotplug off (native pciehp) made the guest
- * lose its virtio-serial port once a NIC was plugged beside it on the same multifunction slot.
- * Next: our ports on a PCI slot of their own with explicit addresses, every other device given
- * an explicit address off them, and native hotplug.
+ * The reserved root ports hold nothing else: the domain XML pins every other device to a slot of
+ * its own on the root complex (domain-xml.c), so a NIC plugged later lands alone on its port,
+ * where the guest's ACPI hotplug finds it.
  */
 #pragma once
 
