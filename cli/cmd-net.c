@@ -106,6 +106,9 @@ int cmd_net(const struct cli_command *cmd, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	r = ensure(list, "sys-net", "red", template, "none");
+	/* sys-net, and only it, holds the uplink into the host's network. */
+	if (r == 0)
+		r = set_prop("sys-net", "uplink", "True");
 	if (r == 0)
 		r = ensure(list, "sys-firewall", "green", template, "sys-net");
 	json_object_put(list);

@@ -9,23 +9,9 @@
 #include "daemon.h"
 #include "firewall-store.h"
 #include "log.h"
+#include "net.h"
 #include "qube.h"
 #include "util.h"
-
-/* Provided by the network side (vmmanager/net.c); these defaults let this file build alone. */
-void net_firewall_changed(struct daemon *d, struct qube *q);
-struct json_object *net_firewall_status(struct daemon *d, const struct qube *q);
-
-__attribute__((weak)) void net_firewall_changed(struct daemon *d, struct qube *q)
-{
-}
-
-/* The per-rule states of the last apply ([{"rule", "state", "reason"}]), or NULL when unknown. */
-__attribute__((weak)) struct json_object *net_firewall_status(struct daemon *d,
-							      const struct qube *q)
-{
-	return NULL;
-}
 
 void h_firewall(struct daemon *d, struct client *c, const struct api_request *req)
 {

@@ -157,7 +157,7 @@ void h_prop_set(struct daemon *d, struct client *c, const struct api_request *re
 	}
 	if (commit_change(d, c, vm, copy) < 0)
 		return;
-	if (streq(req->arg, "netvm"))
+	if (streq(req->arg, "netvm") || streq(req->arg, "uplink"))
 		net_sync(d); /* a running qube's link moves to its new netvm now */
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "property", json_object_new_string(req->arg));

@@ -43,11 +43,13 @@ int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned lon
 int backend_adopt_domains(struct daemon *d);
 
 /* Network links (net.h): a virtio-net NIC whose frames go through fd, one end of an AF_UNIX
- * SOCK_DGRAM socketpair, plugged into the first free one of the qube's reserved root ports
- * (domain-xml.h) through QEMU's monitor: getfd, netdev_add dgram on that fd, device_add
- * virtio-net-pci. fd stays the caller's (QEMU got its own copy). *ret_dev is the device's id,
- * for unplug. -ENOSPC: every port holds a NIC (one being unplugged still counts). */
-int backend_nic_plug(struct daemon *d, const char *qube_name, unsigned ports, int fd,
+ * SOCK_DGRAM socketpair (a link between qubes) or, with stream, of a SOCK_STREAM one in QEMU's
+ * length-prefixed framing (passt, sys-net's uplink), plugged into the first free one of the
+ * qube's reserved root ports (domain-xml.h) through QEMU's monitor: getfd, netdev_add dgram or
+ * socket on that fd, device_add virtio-net-pci. fd stays the caller's (QEMU got its own copy).
+ * *ret_dev is the device's id, for unplug. -ENOSPC: every port holds a NIC (one being unplugged
+ * still counts). */
+int backend_nic_plug(struct daemon *d, const char *qube_name, unsigned ports, int fd, bool stream,
 		     const char *mac, char **ret_dev, char **ret_message);
 /* Asks the guest to let go of the NIC (device_del) and drops its backend at once (netdev_del):
  * no frame moves through it from now on, whatever the guest does. A NIC that is gone already

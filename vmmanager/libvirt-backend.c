@@ -507,8 +507,8 @@ static int ports_in_use(virDomainPtr dom, uint64_t *ret_mask, char **ret_message
 }
 
 /* Plugs the NIC into port of dom; on failure what was added is taken back. */
-static int nic_plug_port(virDomainPtr dom, unsigned port, int fd, const char *mac, char **ret_dev,
-			 char **ret_msg)
+static int nic_plug_port(virDomainPtr dom, unsigned port, int fd, bool stream, const char *mac,
+			 char **ret_dev, char **ret_msg)
 {
 	static uint64_t serial;
 	int r;
@@ -526,12 +526,18 @@ static int nic_plug_port(virDomainPtr dom, unsigned port, int fd, const char *ma
 		return r;
 
 	a = json_object_new_object();
-	struct json_object *local = json_object_new_object();
-	json_object_object_add(local, "type", json_object_new_string("fd"));
-	json_object_object_add(local, "str", json_object_new_string(fdname));
-	json_object_object_add(a, "type", json_object_new_string("dgram"));
+	if (stream) {
+		/* QEMU 7.2's "stream" netdev refuses an fd; "socket" takes a connected one. */
+		json_object_object_add(a, "type", json_object_new_string("socket"));
+		json_object_object_add(a, "fd", json_object_new_string(fdname));
+	} else {
+		struct json_object *local = json_object_new_object();
+		json_object_object_add(local, "type", json_object_new_string("fd"));
+		json_object_object_add(local, "str", json_object_new_string(fdname));
+		json_object_object_add(a, "type", json_object_new_string("dgram"));
+		json_object_object_add(a, "local", local);
+	}
 	json_object_object_add(a, "id", json_object_new_string(netdev));
-	json_object_object_add(a, "local", local);
 	_cleanup_free_ char *nd = qmp_text("netdev_add", a);
 	if ((r = qmp(dom, nd, -1, NULL, ret_msg)) < 0) {
 		a = json_object_new_object();
@@ -559,7 +565,7 @@ static int nic_plug_port(virDomainPtr dom, unsigned port, int fd, const char *ma
 	return 0;
 }
 
-int backend_nic_plug(struct daemon *d, const char *qube_name, unsigned ports, int fd,
+int backend_nic_plug(struct daemon *d, const char *qube_name, unsigned ports, int fd, bool stream,
 		     const char *mac, char **ret_dev, char **ret_message)
 {
 	virDomainPtr dom = lookup(d, qube_name);
@@ -582,7 +588,7 @@ int backend_nic_plug(struct daemon *d, const char *qube_name, unsigned ports, in
 		}
 	}
 	if (r >= 0)
-		r = nic_plug_port(dom, port, fd, mac, ret_dev, &msg);
+		r = nic_plug_port(dom, port, fd, stream, mac, ret_dev, &msg);
 	virDomainFree(dom);
 	if (r < 0)
 		*ret_message = xasprintf("cannot plug a network link into '%s': %s", qube_name,

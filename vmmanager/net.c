@@ -1,4 +1,5 @@
 /* Networking, bulkheadd's side (net.h). */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -10,6 +11,8 @@
 #include "api.h"
 #include "backend.h"
 #include "daemon.h"
+#include "firewall-rule.h"
+#include "firewall-store.h"
 #include "host-prefs.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -17,10 +20,15 @@
 #include "qchan.h"
 #include "qube-exec.h"
 #include "qube.h"
+#include "uplink.h"
 #include "util.h"
 
-/* A firewall.json larger than this is damage (net-rules caps the rule count far below). */
-#define FIREWALL_JSON_MAX (512 * 1024)
+/* Starts of sys-net's uplink (passt) that may fail in a row before bulkheadd stops trying until
+ * the qube restarts: a passt that dies at once must not spin the event loop. */
+#define UPLINK_TRIES 3
+/* What a net qube may report about one client's rules (a display hint). */
+#define FW_STATUS_MAX_RULES  4096
+#define FW_STATUS_MAX_REASON 200
 /* How far ahead a qube may ask to be configured again; sooner than a second is a second. */
 #define REAPPLY_MAX_S (24 * 3600)
 
@@ -35,11 +43,16 @@ struct net_qube {
 	struct net_qube *next;
 	struct daemon *d;
 	char *name;
-	bool uplink;   /* its uplink is plugged (uplink_plug) */
-	bool applying; /* bulkhead-net-apply runs in it now */
-	bool again;    /* something changed meanwhile: run it once more after */
-	int timer;     /* next_apply; -1 when none */
-	bool warned;   /* said once that it has no bulkhead-net-apply */
+	bool uplink;		       /* its uplink is plugged (uplink_plug) */
+	struct uplink *uplink_proc;    /* passt, while plugged */
+	char *uplink_dev;	       /* the NIC's device id in the qube's QEMU */
+	int uplink_watch;	       /* passt's exit, on the event loop; -1 none */
+	unsigned uplink_failures;      /* starts that failed in a row (UPLINK_TRIES) */
+	struct json_object *fw_status; /* as a client: its netvm's last word on its rules */
+	bool applying;		       /* bulkhead-net-apply runs in it now */
+	bool again;		       /* something changed meanwhile: run it once more after */
+	int timer;		       /* next_apply; -1 when none */
+	bool warned;		       /* said once that it has no bulkhead-net-apply */
 };
 
 struct net_state {
@@ -271,16 +284,8 @@ static void link_free(struct net_link *l)
 
 static void mark(struct daemon *d, const char *name);
 static struct net_qube *nq_get(struct daemon *d, const char *name);
-
-/* The hook where sys-net's uplink is plugged (net-uplink's net/uplink.h: passt on a
- * socketpair, given to QEMU as a netdev of type socket). A qube that provides network and has
- * no netvm of its own is the uplink. Until that part is in, such a qube has no uplink. */
-static int uplink_plug(struct daemon *d, struct vm *vm)
-{
-	(void)d;
-	(void)vm;
-	return -EOPNOTSUPP;
-}
+static struct net_qube *nq_find(struct daemon *d, const char *name);
+static void nq_free(struct net_qube *nq);
 
 static void unplug_side(struct daemon *d, const char *qube, char **dev)
 {
@@ -293,6 +298,76 @@ static void unplug_side(struct daemon *d, const char *qube, char **dev)
 	}
 	free(*dev);
 	*dev = NULL;
+}
+
+/* ---- sys-net's uplink: passt (net/uplink.h) on a stream socketpair into its QEMU ---- */
+
+static void uplink_release(struct daemon *d, struct net_qube *nq)
+{
+	if (nq->uplink_watch >= 0)
+		virEventRemoveHandle(nq->uplink_watch);
+	nq->uplink_watch = -1;
+	unplug_side(d, nq->name, &nq->uplink_dev);
+	uplink_stop(nq->uplink_proc);
+	nq->uplink_proc = NULL;
+	nq->uplink = false;
+}
+
+static void uplink_exited(int watch, int fd, int events, void *opaque)
+{
+	struct net_qube *nq = opaque;
+	struct daemon *d = nq->d;
+	int status = -1;
+
+	(void)watch, (void)fd, (void)events;
+	if (uplink_reap(nq->uplink_proc, &status) == -EAGAIN)
+		return;
+	log_warn("the uplink of %s (passt) exited with status %d; plugging a new one", nq->name,
+		 status);
+	nq->uplink_failures++;
+	uplink_release(d, nq);
+	net_sync(d);
+}
+
+/* A qube with uplink set that provides network and has no netvm of its own gets passt. */
+static int uplink_plug(struct daemon *d, struct vm *vm, struct net_qube *nq)
+{
+	struct uplink_config cfg = {.netns = d->uplink_netns};
+	_cleanup_free_ char *err = NULL, *msg = NULL;
+	char mac[NET_MAC_STRLEN];
+	int r, fd;
+
+	if (nq->uplink_failures >= UPLINK_TRIES)
+		return -EAGAIN;
+	if (net_addr_qube_mac(vm->q->qid, mac) < 0)
+		return -EINVAL;
+	r = uplink_start(&cfg, &nq->uplink_proc, &err);
+	if (r < 0) {
+		nq->uplink_failures++;
+		log_warn("%s gets no uplink%s: %s", vm->q->name,
+			 nq->uplink_failures >= UPLINK_TRIES
+			     ? " (not trying again until it restarts)"
+			     : "",
+			 err ? err : strerror(-r));
+		return r;
+	}
+	fd = uplink_take_qemu_fd(nq->uplink_proc);
+	r = backend_nic_plug(d, vm->q->name, net_hotplug_ports(vm->q), fd, true, mac,
+			     &nq->uplink_dev, &msg);
+	close(fd);
+	if (r < 0) {
+		nq->uplink_failures++;
+		log_warn("%s gets no uplink: %s", vm->q->name, msg ? msg : strerror(-r));
+		uplink_release(d, nq);
+		return r;
+	}
+	nq->uplink_watch = virEventAddHandle(uplink_pidfd(nq->uplink_proc),
+					     VIR_EVENT_HANDLE_READABLE, uplink_exited, nq, NULL);
+	nq->uplink = true;
+	log_info("uplink of %s plugged (%s): passt as uid %u in %s", vm->q->name, nq->uplink_dev,
+		 (unsigned)uplink_uid(nq->uplink_proc),
+		 d->uplink_netns ? d->uplink_netns : "the host's network namespace");
+	return 0;
 }
 
 static void link_plug(struct daemon *d, struct vm *client, struct vm *netvm)
@@ -313,13 +388,13 @@ static void link_plug(struct daemon *d, struct vm *client, struct vm *netvm)
 	l->client = xstrdup(client->q->name);
 	l->netvm = xstrdup(netvm->q->name);
 	_cleanup_free_ char *msg = NULL;
-	int r = backend_nic_plug(d, netvm->q->name, net_hotplug_ports(netvm->q), sv[0], nmac,
+	int r = backend_nic_plug(d, netvm->q->name, net_hotplug_ports(netvm->q), sv[0], false, nmac,
 				 &l->netvm_dev, &msg);
 	if (r >= 0) {
 		free(msg);
 		msg = NULL;
-		r = backend_nic_plug(d, client->q->name, net_hotplug_ports(client->q), sv[1], cmac,
-				     &l->client_dev, &msg);
+		r = backend_nic_plug(d, client->q->name, net_hotplug_ports(client->q), sv[1], false,
+				     cmac, &l->client_dev, &msg);
 	}
 	/* Each QEMU has its own copy of its end now. */
 	close(sv[0]);
@@ -366,14 +441,19 @@ void net_sync(struct daemon *d)
 	/* Links that should be there. */
 	for (size_t i = 0; i < d->n_vms; i++) {
 		struct vm *c = d->vms[i];
-		if (c->q->provides_network && !net_netvm_name(d, c->q)) {
-			struct net_qube *nq = nq_get(d, c->q->name);
-			if (!is_up(c))
-				nq->uplink = false;
-			else if (!nq->uplink && uplink_plug(d, c) == 0) {
-				nq->uplink = true;
+		bool is_uplink = c->q->uplink && c->q->provides_network && !net_netvm_name(d, c->q);
+		bool stopped = c->state == VM_HALTED || c->state == VM_HALTING;
+		struct net_qube *nq = (is_uplink || stopped) ? nq_find(d, c->q->name) : NULL;
+		if (nq && stopped)
+			nq->uplink_failures = 0;
+		if (nq && nq->uplink_proc && (stopped || !is_uplink)) {
+			uplink_release(d, nq);
+			mark(d, c->q->name);
+		}
+		if (is_uplink && is_up(c)) {
+			nq = nq_get(d, c->q->name);
+			if (!nq->uplink && uplink_plug(d, c, nq) == 0)
 				mark(d, c->q->name);
-			}
 		}
 		if (!is_up(c) || link_find(s, c->q->name))
 			continue;
@@ -390,11 +470,10 @@ void net_vm_removed(struct daemon *d, struct vm *vm)
 		struct net_qube *nq = *pq;
 		if (!streq(nq->name, vm->q->name))
 			continue;
-		if (nq->timer >= 0)
-			virEventRemoveTimeout(nq->timer);
 		*pq = nq->next;
-		free(nq->name);
-		free(nq);
+		if (nq->uplink_proc)
+			uplink_release(d, nq);
+		nq_free(nq);
 		break;
 	}
 }
@@ -406,42 +485,21 @@ static struct json_object *jstr(const char *s)
 	return json_object_new_string(s);
 }
 
-/* The client's rules as net-rules stores them (qube directory, firewall.json): missing is a
- * new qube's single accept; unreadable or damaged is an empty list (everything dropped). */
+/* The client's rules as the firewall store keeps them (missing: a new qube's single accept);
+ * unreadable or damaged is an empty list: everything dropped, failing closed. */
 static struct json_object *firewall_rules(struct daemon *d, const struct qube *q)
 {
-	_cleanup_free_ char *path = daemon_qube_file(d, q->name, "firewall.json");
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct json_object *rules = json_object_new_array();
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			struct json_object *r = json_object_new_object();
-			json_object_object_add(r, "action", jstr("accept"));
-			json_object_array_add(rules, r);
-		} else {
-			log_warn("cannot read the firewall of %s: %s; it gets none through",
-				 q->name, strerror(errno));
-		}
-		return rules;
+	struct fw_rules rules = {NULL, 0};
+	_cleanup_free_ char *err = NULL;
+	int r = firewall_load(d->store, q->name, &rules, &err);
+	if (r < 0) {
+		log_warn("the firewall of %s cannot be used (%s); it gets nothing through", q->name,
+			 err ? err : strerror(-r));
+		return json_object_new_array();
 	}
-	_cleanup_free_ char *buf = xmalloc(FIREWALL_JSON_MAX + 1);
-	ssize_t n = read(fd, buf, FIREWALL_JSON_MAX + 1);
-	struct json_object *o = NULL, *list = NULL;
-	if (n > 0 && n <= FIREWALL_JSON_MAX) {
-		buf[n] = '\0';
-		o = json_tokener_parse(buf);
-	}
-	if (!o || !json_object_object_get_ex(o, "rules", &list) ||
-	    !json_object_is_type(list, json_type_array)) {
-		log_warn("the firewall of %s (%s) is damaged; it gets nothing through", q->name,
-			 path);
-		json_object_put(o);
-		return rules;
-	}
-	json_object_put(rules);
-	rules = json_object_get(list);
-	json_object_put(o);
-	return rules;
+	struct json_object *o = fw_rules_to_json(&rules);
+	fw_rules_done(&rules);
+	return o;
 }
 
 static void add_addr(struct json_object *o, const char *key4, const char *key6,
@@ -473,6 +531,7 @@ static struct json_object *config_for(struct daemon *d, struct vm *vm)
 	json_object_object_add(o, "version", json_object_new_int(1));
 	json_object_object_add(o, "qube", jstr(q->name));
 	struct net_link *up = link_find(s, q->name);
+	struct net_qube *nq;
 	struct vm *n = up ? daemon_find_vm(d, up->netvm) : NULL;
 	if (up && n && net_addr_qube_mac(q->qid, mac) == 0) {
 		struct json_object *u = json_object_new_object();
@@ -485,6 +544,22 @@ static struct json_object *config_for(struct daemon *d, struct vm *vm)
 		json_object_object_add(u, "gw_mac", jstr(mac));
 		json_object_object_add(u, "dns", dns_list());
 		json_object_object_add(u, "mtu", json_object_new_int(NET_MTU));
+		json_object_object_add(o, "uplink", u);
+	} else if ((nq = nq_find(d, q->name)) && nq->uplink && nq->uplink_proc &&
+		   net_addr_qube_mac(q->qid, mac) == 0) {
+		const struct uplink_addrs *a = uplink_addrs(nq->uplink_proc);
+		char ip[INET_ADDRSTRLEN];
+		struct json_object *u = json_object_new_object(), *dns = json_object_new_array();
+		json_object_object_add(u, "kind", jstr("passt"));
+		json_object_object_add(u, "mac", jstr(mac));
+		json_object_object_add(u, "ip4", jstr(inet_ntop(AF_INET, &a->ip4, ip, sizeof(ip))));
+		json_object_object_add(u, "prefix4", json_object_new_int((int)a->prefix4));
+		json_object_object_add(u, "gw4", jstr(inet_ntop(AF_INET, &a->gw4, ip, sizeof(ip))));
+		for (size_t i = 0; i < a->n_dns; i++)
+			json_object_array_add(dns,
+					      jstr(inet_ntop(AF_INET, &a->dns[i], ip, sizeof(ip))));
+		json_object_object_add(u, "dns", dns);
+		json_object_object_add(u, "mtu", json_object_new_int((int)a->mtu));
 		json_object_object_add(o, "uplink", u);
 	} else {
 		json_object_object_add(o, "uplink", NULL);
@@ -514,16 +589,35 @@ static struct json_object *config_for(struct daemon *d, struct vm *vm)
 	return o;
 }
 
+static struct net_qube *nq_find(struct daemon *d, const char *name)
+{
+	for (struct net_qube *nq = state(d)->qubes; nq; nq = nq->next)
+		if (streq(nq->name, name))
+			return nq;
+	return NULL;
+}
+
+static void nq_free(struct net_qube *nq)
+{
+	if (nq->timer >= 0)
+		virEventRemoveTimeout(nq->timer);
+	json_object_put(nq->fw_status);
+	free(nq->uplink_dev);
+	free(nq->name);
+	free(nq);
+}
+
 static struct net_qube *nq_get(struct daemon *d, const char *name)
 {
 	struct net_state *s = state(d);
-	for (struct net_qube *nq = s->qubes; nq; nq = nq->next)
-		if (streq(nq->name, name))
-			return nq;
-	struct net_qube *nq = xcalloc(1, sizeof(*nq));
+	struct net_qube *nq = nq_find(d, name);
+	if (nq)
+		return nq;
+	nq = xcalloc(1, sizeof(*nq));
 	nq->d = d;
 	nq->name = xstrdup(name);
 	nq->timer = -1;
+	nq->uplink_watch = -1;
 	nq->next = s->qubes;
 	s->qubes = nq;
 	return nq;
@@ -546,6 +640,66 @@ static void reapply_due(int timer, void *opaque)
 	mark(nq->d, nq->name);
 }
 
+/* A net qube's word on one client's rules, copied field by field within limits: NULL when it
+ * is not the expected shape. */
+static struct json_object *fw_status_copy(struct json_object *list)
+{
+	size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	if (!n || n > FW_STATUS_MAX_RULES)
+		return NULL;
+	struct json_object *out = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(list, i), *rule, *st, *why;
+		const char *state;
+		if (!json_object_is_type(e, json_type_object) ||
+		    !json_object_object_get_ex(e, "rule", &rule) ||
+		    !json_object_is_type(rule, json_type_int) ||
+		    !json_object_object_get_ex(e, "state", &st) ||
+		    !(state = json_object_get_string(st)) ||
+		    !(streq(state, "ok") || streq(state, "disabled") || streq(state, "blocking"))) {
+			json_object_put(out);
+			return NULL;
+		}
+		struct json_object *c = json_object_new_object();
+		json_object_object_add(c, "rule",
+				       json_object_new_int64(json_object_get_int64(rule)));
+		json_object_object_add(c, "state", jstr(state));
+		if (json_object_object_get_ex(e, "reason", &why) &&
+		    json_object_is_type(why, json_type_string)) {
+			const char *w = json_object_get_string(why);
+			json_object_object_add(
+			    c, "reason",
+			    json_object_new_string_len(w, (int)strnlen(w, FW_STATUS_MAX_REASON)));
+		}
+		json_object_array_add(out, c);
+	}
+	return out;
+}
+
+/* Keeps what a net qube said about its clients' rules, for `bulkhead firewall QUBE list`: only
+ * for the clients linked to it now. */
+static void keep_fw_status(struct daemon *d, struct net_qube *netvm, struct json_object *fw)
+{
+	if (!json_object_is_type(fw, json_type_object))
+		return;
+	for (struct net_link *l = state(d)->links; l; l = l->next) {
+		struct json_object *list;
+		if (!streq(l->netvm, netvm->name) ||
+		    !json_object_object_get_ex(fw, l->client, &list))
+			continue;
+		struct net_qube *c = nq_get(d, l->client);
+		json_object_put(c->fw_status);
+		c->fw_status = fw_status_copy(list);
+	}
+}
+
+struct json_object *net_firewall_status(struct daemon *d, const struct qube *q)
+{
+	struct net_qube *nq = nq_find(d, q->name);
+	return nq && nq->fw_status && link_find(state(d), q->name) ? json_object_get(nq->fw_status)
+								   : NULL;
+}
+
 /* Parses what the qube said: a display hint, never trusted beyond "when to come back". */
 static void apply_result(struct daemon *d, struct net_qube *nq, int status, const char *out)
 {
@@ -563,7 +717,10 @@ static void apply_result(struct daemon *d, struct net_qube *nq, int status, cons
 		log_warn("%s refused its network configuration: %s", nq->name,
 			 LOG_ESC(e ? e : "(no reason given)"));
 	} else {
+		struct json_object *fw;
 		log_info("network configuration of %s applied", nq->name);
+		if (json_object_object_get_ex(o, "firewall", &fw))
+			keep_fw_status(d, nq, fw);
 	}
 	if (json_object_object_get_ex(o, "next_apply", &next) &&
 	    json_object_is_type(next, json_type_int)) {
@@ -670,10 +827,10 @@ void net_free(struct daemon *d)
 	while (s->qubes) {
 		struct net_qube *nq = s->qubes;
 		s->qubes = nq->next;
-		if (nq->timer >= 0)
-			virEventRemoveTimeout(nq->timer);
-		free(nq->name);
-		free(nq);
+		if (nq->uplink_watch >= 0)
+			virEventRemoveHandle(nq->uplink_watch);
+		uplink_stop(nq->uplink_proc);
+		nq_free(nq);
 	}
 	free(s);
 	d->net = NULL;

@@ -59,6 +59,9 @@ void net_sync(struct daemon *d);
 void net_vm_removed(struct daemon *d, struct vm *vm);
 /* A client's firewall rules changed (admin.vm.firewall.Set): its netvm applies them again. */
 void net_firewall_changed(struct daemon *d, struct qube *q);
+/* The per-rule states of q's rules as its netvm last applied them ([{"rule", "state",
+ * "reason"}], a new reference), or NULL when unknown (not linked, not applied yet). */
+struct json_object *net_firewall_status(struct daemon *d, const struct qube *q);
 /* The links and addresses of vm as admin.vm.List shows them (ip, ip6, netvm). */
 struct json_object;
 void net_list_fields(struct daemon *d, const struct vm *vm, struct json_object *o);

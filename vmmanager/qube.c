@@ -162,6 +162,7 @@ static const struct prop_def props[] = {
      QUBE_DEFAULT_QREXEC_TIMEOUT, 1, QUBE_QREXEC_TIMEOUT_MAX, NULL},
     {"provides_network", "provides_network", PROP_BOOL, 0, QUBE_FIELD(provides_network), false, 0,
      0, NULL},
+    {"uplink", "uplink", PROP_BOOL, 0, QUBE_FIELD(uplink), false, 0, 0, NULL},
 };
 
 _Static_assert(ARRAY_SIZE(props) <= sizeof(unsigned long long) * CHAR_BIT,
@@ -478,6 +479,7 @@ const char *const *qube_prop_names(void)
 	    "template_for_dispvms",
 	    "qrexec_timeout",
 	    "provides_network",
+	    "uplink",
 	    NULL,
 	};
 	_Static_assert(ARRAY_SIZE(names) == ARRAY_SIZE(props) + 1, "one name per property");

@@ -69,6 +69,9 @@ struct qube {
 	 * vmmanager/net.h for what the chain resolves to). */
 	char *netvm;
 	bool provides_network; /* other qubes may use it as their netvm */
+	/* With provides_network and netvm none: its uplink is passt into the host's network
+	 * (sys-net's; net.h). Explicit, so that no other qube ever gets one by accident. */
+	bool uplink;
 	char *default_dispvm;
 	bool template_for_dispvms;
 	unsigned qrexec_timeout; /* seconds the agent has to say hello after a start */
@@ -151,9 +154,10 @@ const char *qube_feature_get(const struct qube *q, const char *key);
 /* The stored form (also what admin.vm.List returns, plus runtime fields the caller adds):
  *   {"version": 1, "name", "class", "label", "template", "netvm", "default_dispvm", "memory",
  *    "maxmem", "vcpus", "kernel", "kernelopts", "autostart", "template_for_dispvms",
- *    "qrexec_timeout", "provides_network", "qid", "explicit": [names of properties set explicitly],
- * "tags": [...], "features": {k: v}}, and "call_disposable": true for such a DispVM (absent
- * otherwise) Unset references and default strings are null; numbers and booleans are JSON ones. */
+ *    "qrexec_timeout", "provides_network", "uplink", "qid", "explicit": [names of properties set
+ * explicitly], "tags": [...], "features": {k: v}}, and "call_disposable": true for such a DispVM
+ * (absent otherwise) Unset references and default strings are null; numbers and booleans are JSON
+ * ones. */
 struct json_object *qube_to_json(const struct qube *q);
 /* Parses and validates everything (it comes from disk, which could be damaged): unknown keys,
  * wrong types, out-of-range values, a version other than 1 (-EPROTONOSUPPORT) are refused, with

@@ -149,6 +149,7 @@ static void test_props_get_set_reset(void **state)
 	    {"template_for_dispvms", "False", "1", "True"},
 	    {"qrexec_timeout", "60", "3600", "3600"},
 	    {"provides_network", "False", "True", "True"},
+	    {"uplink", "False", "True", "True"},
 	};
 	struct qube *q = new_qube("work", QUBE_APPVM);
 	const char *const *names = qube_prop_names();
