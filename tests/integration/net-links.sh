@@ -3,7 +3,8 @@
 # each with the MACs of net/addr.h and frames cross the link; a netvm restart re-plugs the
 # client's link without restarting the client; a netvm with running clients is not shut down
 # without --force; loops and non-serving netvms are refused; the host's interfaces, addresses,
-# routes and nftables ruleset are unchanged by all of it.
+# routes and nftables ruleset are unchanged by all of it; a client that floods the link and is
+# killed mid-way leaves bulkheadd answering and the netvm without the link.
 . "$(dirname "$0")/lib.sh"
 
 host_view() {
@@ -71,7 +72,7 @@ wait_nic nv "$(mac_of 5f "$C1")"
 [ -z "$(nics iso)" ] || fail "iso (netvm none) has a NIC: $(nics iso)"
 
 # Frames cross the link: addresses by hand, a ping each way.
-ifname() { bh run -p --user root "$1" -- sh -c "for i in /sys/class/net/*; do [ \"\$(cat \$i/address)\" = $2 ] && echo \${i##*/}; done"; }
+ifname() { bh run -p --user root "$1" -- sh -c "for i in /sys/class/net/*; do [ \"\$(cat \$i/address)\" = $2 ] && echo \${i##*/}; done; true"; }
 link_up() {
 	local c n
 	c=$(ifname c1 "$(mac_of 5e "$C1")")
@@ -96,6 +97,22 @@ wait_nic c1 "$(mac_of 5e "$C1")"
 wait_nic nv "$(mac_of 5f "$C1")"
 link_up
 bh run -p c1 -- ping -c 3 -W 5 192.0.2.1 >/dev/null || fail "the link did not come back after nv restarted"
+
+# A hostile client floods the link, then vanishes mid-flood: its frames go from QEMU to QEMU,
+# never through bulkheadd, which keeps answering; the netvm loses the link, nothing else.
+bh run -p --user root c1 -- ping -q -i 0 -s 1400 -w 40 192.0.2.1 >/dev/null 2>&1 &
+flood=$!
+sleep 3
+bh ls >/dev/null || fail "bulkheadd does not answer during the flood"
+bh run -p nv -- true || fail "nv does not run commands during the flood"
+bh kill c1
+wait "$flood" || true
+for _ in $(seq 60); do [ -z "$(nics nv)" ] && break; sleep 1; done
+[ -z "$(nics nv)" ] || fail "nv kept the link of a killed client: $(nics nv)"
+bh ls >/dev/null || fail "bulkheadd does not answer after the client vanished"
+bh start c1
+wait_nic c1 "$(mac_of 5e "$C1")"
+wait_nic nv "$(mac_of 5f "$C1")"
 
 # A live netvm change: none unplugs, back to nv plugs again.
 bh prefs c1 netvm none

@@ -1,0 +1,130 @@
+#!/bin/bash
+# The whole network chain as a user makes it: `bulkhead net setup` (sys-net with passt's uplink,
+# here in a namespace this test made, and sys-firewall, both of the Debian template), then client
+# qubes (minimal template) behind sys-firewall:
+# - a client fetches the test server's page by name, through the virtual DNS 10.139.1.1;
+# - two clients cannot reach each other; a client that takes another address gets nothing out;
+# - sys-net cannot reach services of the uplink namespace itself (its loopback, its address);
+# - firewall rules are enforced in sys-firewall: one host and port accepted, the rest dropped;
+#   specialtarget=dns; a drop rule put first wins (cutting open connections is net-apply.sh's);
+# - restarting sys-firewall while clients run brings their network back without restarting them;
+# - the host's own links, addresses, routes and ruleset are unchanged by all of it.
+# Traffic goes only to the two namespaces netns-lib.sh makes (TEST-NET-1, 192.0.2.0/24).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns-lib.sh"
+
+host_view() {
+	{
+		ip -o link | sed 's/^[0-9]*: //'
+		ip -o addr | sed 's/^[0-9]*: //'
+		ip route
+		ip -6 route
+		nft list ruleset 2>/dev/null || true
+	} | grep -v 'vnet\|macvtap' | sort
+}
+host_view >"$T/host-before"
+
+netns_kit_up
+export BULKHEAD_UPLINK_NETNS=$NETNS_UP
+seed_template debian
+seed_template
+start_daemon
+
+log "bulkhead net setup"
+bh net setup --template debian >"$T/setup.out" || fail "net setup: $(cat "$T/setup.out")"
+bh net setup --template debian >/dev/null || fail "net setup is not idempotent"
+[ "$(bh prefs dom0 default_netvm)" = sys-firewall ] || fail "default_netvm is not sys-firewall"
+[ "$(bh prefs sys-net uplink)" = True ] || fail "sys-net has no uplink"
+[ "$(bh prefs sys-firewall uplink)" = False ] || fail "sys-firewall has an uplink"
+for q in sys-net sys-firewall; do bh prefs $q memory 320 && bh prefs $q maxmem 320; done
+
+bh create work --label blue --template minimal
+bh create other --label green --template minimal
+for q in work other; do bh prefs $q memory 192 && bh prefs $q maxmem 192; done
+[ "$(bh prefs work netvm)" = sys-firewall ] || fail "work does not follow default_netvm"
+
+# fetch QUBE: the test server's page by name, as the client sees it (empty on failure).
+fetch() { bh run -p "$1" -- wget -q -T 4 -O - "http://$NETNS_NAME/" 2>/dev/null || true; }
+# The chain comes up in steps (qubes boot, links plug, configurations apply): wait, bounded.
+wait_fetch() {
+	for _ in $(seq 90); do
+		[ "$(fetch "$1")" = "$NETNS_PAGE" ] && return 0
+		sleep 2
+	done
+	fail "$1 cannot fetch http://$NETNS_NAME/: $(bh run -p "$1" -- wget -T 4 -O - "http://$NETNS_NAME/" 2>&1 | tail -n 2)"
+}
+# cannot QUBE CMD...: CMD in the qube must fail.
+cannot() {
+	local q=$1
+	shift
+	if bh run -p "$q" -- "$@" >/dev/null 2>&1; then
+		fail "$q could: $*"
+	fi
+}
+
+log "a client fetches the test server's page by name, through sys-firewall and sys-net"
+bh start work
+wait_fetch work
+bh ls | grep -q "^work .*sys-firewall .*10\.137\." || fail "ls shows no netvm and address: $(bh ls)"
+out=$(bh run -p work -- nslookup "www.$NETNS_NAME" 10.139.1.1 2>&1) || fail "nslookup: $out"
+grep -q "$NETNS_SRV_IP" <<<"$out" || fail "virtual DNS did not answer with $NETNS_SRV_IP: $out"
+grep -q "nameserver 10.139.1.1" <<<"$(bh run -p work -- cat /etc/resolv.conf)" ||
+	fail "the client's resolv.conf does not name the virtual DNS"
+
+log "two clients cannot reach each other"
+bh start other
+wait_fetch other
+ip_of() { bh ls --json | python3 -c "import json,sys; print([q for q in json.load(sys.stdin) if q['name']==sys.argv[1]][0]['ip'])" "$1"; }
+work_ip=$(ip_of work)
+other_ip=$(ip_of other)
+# Pings go out (so the refusals below are the isolation, not a dead link)...
+bh run -p work -- ping -c 2 -W 3 "$NETNS_SRV_IP" >/dev/null || fail "work cannot ping the server"
+# ...but not to the other client, either way.
+cannot work ping -c 2 -W 3 "$other_ip"
+cannot other ping -c 2 -W 3 "$work_ip"
+
+log "sys-net cannot reach the uplink namespace's own services"
+netns_kit_listen "$NETNS_UP" 127.0.0.1 8082
+netns_kit_listen "$NETNS_UP" "$NETNS_UP_IP" 8081
+cannot sys-net bash -c "exec 3<>/dev/tcp/$NETNS_UP_IP/8081"
+cannot sys-net bash -c "exec 3<>/dev/tcp/127.0.0.1/8082"
+bh run -p sys-net -- bash -c "exec 3<>/dev/tcp/$NETNS_SRV_IP/80" || fail "sys-net cannot reach the server (the refusals above prove nothing)"
+
+log "firewall: one host and port accepted, dns by specialtarget, the rest dropped"
+bh firewall work reset
+bh firewall work del 0
+bh firewall work add accept dsthost="$NETNS_SRV_IP" proto=tcp dstports=80
+bh firewall work add accept specialtarget=dns
+netns_kit_listen "$NETNS_SRV" "$NETNS_SRV_IP" 8080
+for _ in $(seq 60); do
+	bh run -p work -- sh -c "echo | nc -w 2 $NETNS_SRV_IP 8080" >/dev/null 2>&1 || break
+	sleep 2
+done
+cannot work sh -c "echo | nc -w 2 $NETNS_SRV_IP 8080"
+cannot work ping -c 2 -W 2 "$NETNS_SRV_IP"
+[ "$(fetch work)" = "$NETNS_PAGE" ] || fail "the accepted port 80 (by name, through dns) no longer works"
+bh firewall work list | grep -q "dns" || fail "firewall list lacks the dns rule: $(bh firewall work list)"
+
+log "a drop rule added later wins when it comes first"
+bh firewall work add --before 0 drop dsthost="$NETNS_SRV_IP" proto=tcp dstports=80
+for _ in $(seq 60); do [ -z "$(fetch work)" ] && break; sleep 2; done
+[ -z "$(fetch work)" ] || fail "a new connection passed the drop rule"
+bh firewall work reset
+
+log "restarting sys-firewall brings the clients' network back"
+expect_fail 1 "work|other" bh shutdown sys-firewall
+bh shutdown --force sys-firewall
+bh start sys-firewall
+wait_fetch work
+wait_fetch other
+
+log "a client that takes another address gets nothing out"
+bh run -p --user root other -- ip addr add 10.137.0.250/32 dev eth0 || fail "cannot add an address"
+bh run -p other -- ping -c 2 -W 3 "$NETNS_SRV_IP" >/dev/null || fail "other cannot ping the server"
+cannot other ping -c 2 -W 3 -I 10.137.0.250 "$NETNS_SRV_IP"
+cannot other ping -c 2 -W 3 -I "$work_ip" "$NETNS_SRV_IP"
+
+log "the host's namespace is unchanged"
+host_view >"$T/host-after"
+diff "$T/host-before" "$T/host-after" >&2 || fail "the host's links, addresses, routes or ruleset changed"
+log "ok"
