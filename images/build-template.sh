@@ -13,7 +13,8 @@
 #            bulkhead-demo-window. No network needed.
 #   debian   Debian 12 (bookworm), debootstrap --variant=minbase from the Debian mirror in the
 #            host's apt sources (or $BULKHEAD_DEBIAN_MIRROR), with iproute2, nftables, conntrack,
-#            kmod, e2fsprogs and ca-certificates, plus the same Bulkhead parts as minimal and
+#            netbase (nft resolves protocol names through /etc/protocols), kmod, e2fsprogs and
+#            ca-certificates, plus the same Bulkhead parts as minimal and
 #            bulkhead-net-apply. Documentation, manuals, locales and apt's lists are left out.
 #            Downloaded packages are kept in $BULKHEAD_DEBOOTSTRAP_CACHE
 #            (/var/cache/bulkhead/debootstrap), so a rebuild downloads only the archive index.
@@ -258,7 +259,7 @@ PROFILE
 # Debian 12 from the archive: debootstrap in a session of its own (so that an interrupted build
 # can end it and its dpkg), its output in the log, the switch from downloading to unpacking
 # shown as a stage.
-debian_packages=iproute2,nftables,conntrack,kmod,e2fsprogs,ca-certificates
+debian_packages=iproute2,nftables,conntrack,netbase,kmod,e2fsprogs,ca-certificates
 build_debian_tree() {
 	local fifo=$work/debootstrap.fifo out=$work/debootstrap.out line installing=0 rc=0
 	stage "downloading packages from $mirror"
