@@ -153,6 +153,18 @@ seed_template() {
 	chmod 0711 "$BULKHEAD_STATE_DIR"
 }
 
+# host_view: the host namespace's links, addresses, routes and nftables ruleset, to compare
+# before and after qubes' networks come and go (QEMU's own vnet/macvtap lines left out).
+host_view() {
+	{
+		ip -o link | sed 's/^[0-9]*: //'
+		ip -o addr | sed 's/^[0-9]*: //'
+		ip route
+		ip -6 route
+		nft list ruleset 2>/dev/null || true
+	} | grep -v 'vnet\|macvtap' | sort
+}
+
 # expect_fail EXPECTED_EXIT PATTERN CMD...: CMD must fail with that exit code and say PATTERN.
 expect_fail() {
 	local want=$1 pat=$2 rc=0 out

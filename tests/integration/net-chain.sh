@@ -13,15 +13,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netns-lib.sh"
 
-host_view() {
-	{
-		ip -o link | sed 's/^[0-9]*: //'
-		ip -o addr | sed 's/^[0-9]*: //'
-		ip route
-		ip -6 route
-		nft list ruleset 2>/dev/null || true
-	} | grep -v 'vnet\|macvtap' | sort
-}
 host_view >"$T/host-before"
 
 netns_kit_up
@@ -67,7 +58,8 @@ log "a client fetches the test server's page by name, through sys-firewall and s
 bh start work
 wait_fetch work
 bh ls | grep -q "^work .*sys-firewall .*10\.137\." || fail "ls shows no netvm and address: $(bh ls)"
-out=$(bh run -p work -- nslookup "www.$NETNS_NAME" 10.139.1.1 2>&1) || fail "nslookup: $out"
+# (busybox's nslookup fails when the AAAA question is refused, as the test's server does.)
+out=$(timeout 30 "$BULKHEAD" run -p work -- nslookup "www.$NETNS_NAME" 10.139.1.1 2>&1 || true)
 grep -q "$NETNS_SRV_IP" <<<"$out" || fail "virtual DNS did not answer with $NETNS_SRV_IP: $out"
 grep -q "nameserver 10.139.1.1" <<<"$(bh run -p work -- cat /etc/resolv.conf)" ||
 	fail "the client's resolv.conf does not name the virtual DNS"

@@ -7,15 +7,6 @@
 # killed mid-way leaves bulkheadd answering and the netvm without the link.
 . "$(dirname "$0")/lib.sh"
 
-host_view() {
-	{
-		ip -o link | sed 's/^[0-9]*: //'
-		ip -o addr | sed 's/^[0-9]*: //'
-		ip route
-		ip -6 route
-		nft list ruleset 2>/dev/null || true
-	} | grep -v 'vnet\|macvtap' | sort
-}
 
 seed_template
 start_daemon

@@ -12,47 +12,16 @@
 #include "firewall-rule.h"
 #include "nft-firewall.h"
 #include "nft-netvm.h"
+#include "golden.h"
 #include "util.h"
 
 #define NOW 1700000000
 
 static const char *golden_dir;
 
-static char *read_file(const char *path)
-{
-	FILE *fp = fopen(path, "re");
-	char *buf = NULL;
-	size_t n = 0;
-
-	if (!fp)
-		return NULL;
-	if (getdelim(&buf, &n, '\0', fp) < 0) {
-		free(buf);
-		buf = xstrdup("");
-	}
-	fclose(fp);
-	return buf;
-}
-
 static void check_golden(const char *name, const char *text)
 {
-	_cleanup_free_ char *path = xasprintf("%s/%s", golden_dir, name);
-	const char *update = getenv("BULKHEAD_UPDATE_GOLDEN");
-
-	if (update && streq(update, "1")) {
-		FILE *fp = fopen(path, "we");
-		assert_non_null(fp);
-		fputs(text, fp);
-		assert_int_equal(fclose(fp), 0);
-		return;
-	}
-	_cleanup_free_ char *want = read_file(path);
-	if (!want)
-		fail_msg("cannot read %s", path);
-	if (!streq(want, text)) {
-		fprintf(stderr, "--- generated, differs from %s:\n%s", path, text);
-		fail_msg("nft differs from %s", path);
-	}
+	golden_check(golden_dir, name, text);
 }
 
 /* The test's own names: what a resolver would answer, so the output is fixed. */

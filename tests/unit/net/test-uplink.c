@@ -14,46 +14,14 @@
 #include "netns.h"
 #include "uplink-guard.h"
 #include "uplink.h"
+#include "golden.h"
 #include "util.h"
 
 static const char *golden_dir;
 
-static char *read_all(const char *path)
-{
-	FILE *fp = fopen(path, "re");
-	char *buf = NULL;
-	size_t n = 0;
-
-	if (!fp)
-		return NULL;
-	if (getdelim(&buf, &n, '\0', fp) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(fp);
-	return buf;
-}
-
 static void check_golden(const char *name, const char *text)
 {
-	_cleanup_free_ char *path = NULL;
-	const char *update = getenv("BULKHEAD_UPDATE_GOLDEN");
-
-	assert_true(asprintf(&path, "%s/%s", golden_dir, name) > 0);
-	if (update && streq(update, "1")) {
-		FILE *fp = fopen(path, "we");
-		assert_non_null(fp);
-		fputs(text, fp);
-		assert_int_equal(fclose(fp), 0);
-		return;
-	}
-	_cleanup_free_ char *want = read_all(path);
-	if (!want)
-		fail_msg("cannot read %s", path);
-	if (!streq(want, text)) {
-		fprintf(stderr, "--- generated, differs from %s:\n%s", path, text);
-		fail_msg("text differs from %s", path);
-	}
+	golden_check(golden_dir, name, text);
 }
 
 static struct in_addr a4(const char *s)

@@ -10,45 +10,14 @@
 
 #include "domain-xml.h"
 #include "qube.h"
+#include "golden.h"
 #include "util.h"
 
 static const char *golden_dir;
 
-static char *read_file(const char *path)
+static void check_golden(const char *name, const char *text)
 {
-	FILE *fp = fopen(path, "re");
-	char *buf = NULL;
-	size_t n = 0;
-
-	if (!fp)
-		return NULL;
-	if (getdelim(&buf, &n, '\0', fp) < 0) {
-		free(buf);
-		buf = xstrdup("");
-	}
-	fclose(fp);
-	return buf;
-}
-
-static void check_golden(const char *name, const char *xml)
-{
-	_cleanup_free_ char *path = xasprintf("%s/%s", golden_dir, name);
-	const char *update = getenv("BULKHEAD_UPDATE_GOLDEN");
-
-	if (update && streq(update, "1")) {
-		FILE *fp = fopen(path, "we");
-		assert_non_null(fp);
-		fputs(xml, fp);
-		assert_int_equal(fclose(fp), 0);
-		return;
-	}
-	_cleanup_free_ char *want = read_file(path);
-	if (!want)
-		fail_msg("cannot read %s", path);
-	if (!streq(want, xml)) {
-		fprintf(stderr, "--- generated, differs from %s:\n%s", path, xml);
-		fail_msg("XML differs from %s", path);
-	}
+	golden_check(golden_dir, name, text);
 }
 
 static struct qube *appvm(void)
