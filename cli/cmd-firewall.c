@@ -19,7 +19,11 @@ static int get_rules(const char *name, struct fw_rules *ret, struct json_object 
 
 	if (r)
 		return r;
-	if (fw_file_from_json(result, ret, &err) < 0) {
+	/* The reply is the stored file's {"rules"} plus, while the chain runs, "status". */
+	struct json_object *rules = NULL;
+	if (!json_object_object_get_ex(result, "rules", &rules))
+		err = xstrdup("no \"rules\" in it");
+	if (err || fw_rules_from_json(rules, ret, &err) < 0) {
 		fprintf(stderr, "bulkhead: the daemon's rule list is not understood: %s\n", err);
 		free(err);
 		json_object_put(result);

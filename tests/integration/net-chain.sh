@@ -110,7 +110,11 @@ done
 [ -z "$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 "$BULKHEAD" run -p work -- nc -w 3 "$NETNS_SRV_IP" 8080 2>/dev/null)" ] ||
 	fail "port 8080 still answers after the rules allow only port 80"
 [ "$(fetch work)" = "$NETNS_PAGE" ] || fail "the accepted port 80 (by name, through dns) no longer works"
-bh firewall work list | grep -q "dns" || fail "firewall list lacks the dns rule: $(bh firewall work list)"
+out=$(bh firewall work list)
+grep -q "dns" <<<"$out" || fail "firewall list lacks the dns rule: $out"
+# While the chain runs, the list shows each rule's state as sys-firewall applied it.
+grep -q "STATE" <<<"$out" && [ "$(grep -cw ok <<<"$out")" -ge 2 ] ||
+	fail "firewall list shows no applied states: $out"
 
 log "a drop rule added later wins when it comes first"
 bh firewall work add --before 0 drop dsthost="$NETNS_SRV_IP" proto=tcp dstports=80
