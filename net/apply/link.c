@@ -18,10 +18,14 @@
 #include "subprocess.h"
 #include "util.h"
 
+/* The interface with that MAC; of several, the newest (highest ifindex): when a link is plugged
+ * again (its netvm restarted), the new NIC carries the same MAC while the guest may still be
+ * letting go of the old one. */
 int link_find_by_mac(const uint8_t mac[6], char ifname[16])
 {
 	DIR *d = opendir("/sys/class/net");
 	struct dirent *de;
+	unsigned best = 0;
 	int r = -ENODEV;
 
 	if (!d)
@@ -29,6 +33,7 @@ int link_find_by_mac(const uint8_t mac[6], char ifname[16])
 	while ((de = readdir(d))) {
 		char path[300], buf[32] = "";
 		uint8_t m[6];
+		unsigned idx;
 		FILE *f;
 
 		if (de->d_name[0] == '.' || strlen(de->d_name) >= 16)
@@ -40,10 +45,13 @@ int link_find_by_mac(const uint8_t mac[6], char ifname[16])
 		if (fgets(buf, sizeof(buf), f))
 			buf[strcspn(buf, "\n")] = 0;
 		fclose(f);
-		if (parse_mac(buf, m) && memcmp(m, mac, 6) == 0) {
+		if (!parse_mac(buf, m) || memcmp(m, mac, 6) != 0)
+			continue;
+		idx = if_nametoindex(de->d_name);
+		if (r < 0 || idx > best) {
 			strcpy(ifname, de->d_name);
+			best = idx;
 			r = 0;
-			break;
 		}
 	}
 	closedir(d);

@@ -85,7 +85,9 @@ netns_kit_up() {
 
 	prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
 	# shellcheck disable=SC2064 # expanded now on purpose: the trap that was there before.
-	trap "_nk_rc=\$?; netns_kit_down; (exit \$_nk_rc); ${prev:-exit \$_nk_rc}" EXIT
+	# set +e: under errexit, the (exit RC) that hands the status on would end the trap before
+	# the earlier one (lib.sh's cleanup: domains, daemon) runs.
+	trap "_nk_rc=\$?; set +e; netns_kit_down; (exit \$_nk_rc); ${prev:-exit \$_nk_rc}" EXIT
 
 	ip netns add "$NETNS_UP"
 	ip netns add "$NETNS_SRV"
