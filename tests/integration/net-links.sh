@@ -120,6 +120,33 @@ for _ in $(seq 60); do [ -z "$(nics c1)" ] && break; sleep 1; done
 bh prefs c1 netvm nv
 wait_nic c1 "$(mac_of 5e "$C1")"
 
+# A hostile qube lies in what its bulkhead-net-apply prints (bulkheadd parses it): garbage, a
+# flood far past the cap, a forged log line, a bogus state list and a re-apply every second.
+# bulkheadd keeps answering, logs each refusal escaped, and the qube keeps running.
+lie() { # SCRIPT-LINE PATTERN: the qube's program prints what the line does; PATTERN is logged
+	local before
+	before=$(grep -c "$2" "$T/bulkheadd.log" || true)
+	printf '#!/bin/sh\ncat >/dev/null\n%s\n' "$1" |
+		bh run -p --user root c1 -- sh -c 'cat >/usr/bin/bulkhead-net-apply && chmod 0755 /usr/bin/bulkhead-net-apply'
+	bh prefs c1 netvm none
+	bh prefs c1 netvm nv
+	for _ in $(seq 60); do
+		[ "$(grep -c "$2" "$T/bulkheadd.log" || true)" -gt "$before" ] && return 0
+		sleep 1
+	done
+	fail "no '$2' in the log after the lie: $1"
+}
+lie 'echo "garbage{"' "c1: bulkhead-net-apply exited 0 without a result"
+lie 'head -c 5000000 /dev/zero | tr "\000" x' "c1: bulkhead-net-apply"
+forged='{"ok": false, "error": "x\nbulkheadd: info: forged"}'
+lie "printf '%s' '$forged'" "refused its network configuration"
+grep -q "^bulkheadd: info: forged" "$T/bulkheadd.log" && fail "a qube forged a log line"
+bogus='{"ok": true, "next_apply": 1, "firewall": {"c1": [{"rule": "x"}], "nv": 5}}'
+lie "printf '%s' '$bogus'" "network configuration of c1 applied"
+bh ls >/dev/null || fail "bulkheadd does not answer after the lies"
+[ "$(state_of c1)" = Running ] || fail "c1 is $(state_of c1) after its lies"
+bh firewall c1 list >/dev/null || fail "firewall list fails after a bogus state list"
+
 # The host saw nothing of it.
 host_view >"$T/host-after"
 diff -u "$T/host-before" "$T/host-after" || fail "the host's network changed"
