@@ -29,6 +29,10 @@
 /* What a net qube may report about one client's rules (a display hint). */
 #define FW_STATUS_MAX_RULES  4096
 #define FW_STATUS_MAX_REASON 200
+/* A refused configuration is tried again this often, this many times in a row: a NIC plugged a
+ * moment ago takes the guest a few seconds to show. */
+#define REFUSED_RETRY_MS  3000
+#define REFUSED_RETRY_MAX 5
 /* How far ahead a qube may ask to be configured again; sooner than a second is a second. */
 #define REAPPLY_MAX_S (24 * 3600)
 
@@ -53,6 +57,7 @@ struct net_qube {
 	bool again;		       /* something changed meanwhile: run it once more after */
 	int timer;		       /* next_apply; -1 when none */
 	bool warned;		       /* said once that it has no bulkhead-net-apply */
+	unsigned refusals; /* refused in a row (a NIC just plugged may not be in the guest yet) */
 };
 
 struct net_state {
@@ -637,7 +642,9 @@ static void reapply_due(int timer, void *opaque)
 	struct net_qube *nq = opaque;
 	virEventRemoveTimeout(timer);
 	nq->timer = -1;
-	mark(nq->d, nq->name);
+	struct vm *vm = daemon_find_vm(nq->d, nq->name);
+	if (is_up(vm))
+		apply(nq->d, vm);
 }
 
 /* A net qube's word on one client's rules, copied field by field within limits: NULL when it
@@ -714,10 +721,17 @@ static void apply_result(struct daemon *d, struct net_qube *nq, int status, cons
 	if (!json_object_get_boolean(ok)) {
 		json_object_object_get_ex(o, "error", &err);
 		const char *e = json_object_get_string(err);
-		log_warn("%s refused its network configuration: %s", nq->name,
-			 LOG_ESC(e ? e : "(no reason given)"));
+		log_warn("%s refused its network configuration: %s%s", nq->name,
+			 LOG_ESC(e ? e : "(no reason given)"),
+			 nq->refusals < REFUSED_RETRY_MAX ? " (trying again)" : "");
+		if (nq->refusals++ < REFUSED_RETRY_MAX) {
+			if (nq->timer >= 0)
+				virEventRemoveTimeout(nq->timer);
+			nq->timer = virEventAddTimeout(REFUSED_RETRY_MS, reapply_due, nq, NULL);
+		}
 	} else {
 		struct json_object *fw;
+		nq->refusals = 0;
 		log_info("network configuration of %s applied", nq->name);
 		if (json_object_object_get_ex(o, "firewall", &fw))
 			keep_fw_status(d, nq, fw);
@@ -789,10 +803,14 @@ static void apply(struct daemon *d, struct vm *vm)
 	nq->applying = true;
 }
 
-/* The qube named is told its configuration again (now, or after the run under way). */
+/* The qube named is told its configuration again (now, or after the run under way): something
+ * changed, so refusals count afresh. */
 static void mark(struct daemon *d, const char *name)
 {
 	struct vm *vm = daemon_find_vm(d, name);
+	struct net_qube *nq = nq_find(d, name);
+	if (nq)
+		nq->refusals = 0;
 	if (is_up(vm))
 		apply(d, vm);
 }
