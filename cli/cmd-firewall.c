@@ -38,7 +38,11 @@ static int get_rules(const char *name, struct fw_rules *ret, struct json_object 
 
 static int set_rules(const char *name, const struct fw_rules *rules)
 {
-	return cli_call("admin.vm.firewall.Set", name, "", fw_file_to_json(rules), NULL);
+	struct json_object *payload = fw_file_to_json(rules);
+	int r = cli_call("admin.vm.firewall.Set", name, "", payload, NULL);
+
+	json_object_put(payload); /* cli_call does not take it */
+	return r;
 }
 
 static const char *status_of(struct json_object *result, size_t i, const char **ret_reason)
