@@ -126,8 +126,10 @@ wait_nic c1 "$(mac_of 5e "$C1")"
 lie() { # SCRIPT-LINE PATTERN: the qube's program prints what the line does; PATTERN is logged
 	local before
 	before=$(grep -c "$2" "$T/bulkheadd.log" || true)
+	# Renamed into place: the program may be running (re-applies), and a running one cannot be
+	# written over.
 	printf '#!/bin/sh\ncat >/dev/null\n%s\n' "$1" |
-		bh run -p --user root c1 -- sh -c 'cat >/usr/bin/bulkhead-net-apply && chmod 0755 /usr/bin/bulkhead-net-apply'
+		bh run -p --user root c1 -- sh -c 'f=/usr/bin/bulkhead-net-apply; cat >$f.new && chmod 0755 $f.new && mv -f $f.new $f'
 	bh prefs c1 netvm none
 	bh prefs c1 netvm nv
 	for _ in $(seq 60); do
