@@ -109,7 +109,7 @@ static void dnat(FILE *f, const struct nft_netvm_input *in)
 		for (size_t i = 0; i < in->n_down; i++) {
 			const struct nft_downstream *d = &in->down[i];
 			for (size_t k = 0; k < d->n_forwards; k++) {
-				const struct nft_forward *fw = &d->forwards[k];
+				const struct port_forward *fw = &d->forwards[k];
 				fprintf(f, "\t\tiifname \"%s\" %s dport %u dnat ip to %s:%u\n",
 					in->uplink_if, l4(fw->proto), fw->port, a4(d->ip4, b),
 					fw->to_port);
@@ -206,7 +206,7 @@ int nft_netvm_table(const struct nft_netvm_input *in, char **ret_text)
 		return -EINVAL;
 	for (size_t i = 0; i < in->n_down; i++) {
 		const struct nft_downstream *d = &in->down[i];
-		if (!nft_ifname_valid(d->ifname) || d->n_forwards > NFT_FORWARDS_MAX ||
+		if (!nft_ifname_valid(d->ifname) || d->n_forwards > PORT_FORWARDS_MAX ||
 		    (in->uplink_if && streq(d->ifname, in->uplink_if)))
 			return -EINVAL;
 		for (size_t k = 0; k < d->n_forwards; k++)

@@ -24,17 +24,11 @@
 #include <stdint.h>
 
 #include "firewall-rule.h"
+#include "port-forward.h"
 
 #define NFT_TABLE	   "bulkhead"
 #define NFT_RESOLVERS_MAX  8
-#define NFT_FORWARDS_MAX   64
 #define NFT_DOWNSTREAM_MAX 256
-
-struct nft_forward {
-	enum fw_proto proto; /* tcp or udp */
-	uint16_t port;	     /* on the uplink */
-	uint16_t to_port;    /* on the client */
-};
 
 struct nft_downstream {
 	const char *ifname; /* the link's interface in this qube */
@@ -43,7 +37,7 @@ struct nft_downstream {
 	struct in6_addr ip6;
 	const char *fw_chain; /* NULL: everything from this client is dropped */
 	const char *fw_text;  /* the chain itself (nft_firewall_chain's text), or NULL */
-	const struct nft_forward *forwards;
+	const struct port_forward *forwards; /* inbound, to this client (port-forward.h) */
 	size_t n_forwards;
 };
 

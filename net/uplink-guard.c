@@ -33,6 +33,9 @@ int uplink_guard_text(const struct uplink_guard_config *c, char **ret)
 			(unsigned)c->uid_last);
 	fprintf(f, "\t}\n\n");
 	fprintf(f, "\tchain passt {\n");
+	/* Answers on connections someone else opened to passt (an inbound forward, perhaps from
+	 * this host): passt opened nothing there. */
+	fprintf(f, "\t\tct direction reply accept\n");
 	for (size_t i = 0; i < c->n_dns4; i++) {
 		char a[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &c->dns4[i], a, sizeof(a));

@@ -132,8 +132,13 @@ void uplink_argv_free(char **argv)
 	free(argv);
 }
 
-int uplink_passt_argv(const char *passt, const struct uplink_addrs *a, char ***ret_argv)
+int uplink_passt_argv(const char *passt, const struct uplink_addrs *a,
+		      const struct port_forwards *forwards, char ***ret_argv)
 {
+	_cleanup_free_ char *tcp =
+	    forwards ? port_forwards_passt_spec(forwards, FW_PROTO_TCP) : NULL;
+	_cleanup_free_ char *udp =
+	    forwards ? port_forwards_passt_spec(forwards, FW_PROTO_UDP) : NULL;
 	char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
 	char prefix[8], mtu[16], fd[8];
 	char dns[UPLINK_MAX_DNS][INET_ADDRSTRLEN];
@@ -154,11 +159,12 @@ int uplink_passt_argv(const char *passt, const struct uplink_addrs *a, char ***r
 	/* --fd also makes passt quit when sys-net's end closes: a fresh one is plugged. */
 	v[n++] = "--fd";
 	v[n++] = fd;
-	/* No inbound ports: nothing on the host side listens for sys-net. */
+	/* No inbound ports but the forwards a user set: nothing else on the host side listens for
+	 * sys-net. */
 	v[n++] = "--tcp-ports";
-	v[n++] = "none";
+	v[n++] = tcp ? tcp : "none";
 	v[n++] = "--udp-ports";
-	v[n++] = "none";
+	v[n++] = udp ? udp : "none";
 	/* The gateway address is the real gateway, never the host's loopback. */
 	v[n++] = "--no-map-gw";
 	v[n++] = "--ipv4-only";
@@ -324,7 +330,7 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **ret, char **re
 	r = read_resolvers(cfg, &u->addrs);
 	if (r < 0)
 		return r;
-	r = uplink_passt_argv(passt, &u->addrs, &argv);
+	r = uplink_passt_argv(passt, &u->addrs, cfg->forwards, &argv);
 	if (r < 0)
 		return r;
 

@@ -3,8 +3,9 @@
  * bulkheadd with --fd on one end of a SOCK_STREAM socketpair whose other end goes to sys-net's
  * QEMU (netdev socket with fd). passt runs in the namespace named by --uplink-netns (the host's
  * otherwise), under a uid of the uplink range below with no capabilities and no_new_privs, with
- * no inbound ports, and dies with bulkheadd. Before it starts, the guard (uplink-guard.h) is in
- * place in that namespace; it is removed when the last uplink there stops.
+ * no inbound ports but the explicit forwards (port-forward.h), and dies with bulkheadd. Before it
+ * starts, the guard (uplink-guard.h) is in place in that namespace; it is removed when the last
+ * uplink there stops.
  */
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "port-forward.h"
 #include "sandbox.h"
 
 /* passt's uids: right above the per-qube range (no qube's processes can hold one), below 2^31,
@@ -34,6 +36,7 @@ struct uplink_config {
 	unsigned mtu;		 /* 0: UPLINK_DEFAULT_MTU */
 	const char *resolv_conf; /* NULL: /etc/netns/NAME/resolv.conf when it exists (as
 				    ip-netns-exec does), else /etc/resolv.conf */
+	const struct port_forwards *forwards; /* inbound ports passt listens on; NULL: none */
 };
 
 /* What passt gives sys-net, which bulkheadd tells sys-net (uplink kind "passt"). */
@@ -72,6 +75,8 @@ void uplink_stop(struct uplink *u);
 /* IPv4 nameservers of resolv.conf text, at most max, loopback ones skipped (sys-net cannot
  * reach them through passt without mapping the gateway to the host, which we turn off). */
 size_t uplink_resolv_parse(const char *text, struct in_addr *dns, size_t max);
-/* passt's command line for these addresses, NULL-terminated; free with uplink_argv_free. */
-int uplink_passt_argv(const char *passt, const struct uplink_addrs *a, char ***ret_argv);
+/* passt's command line for these addresses and inbound forwards (NULL: none), NULL-terminated;
+ * free with uplink_argv_free. */
+int uplink_passt_argv(const char *passt, const struct uplink_addrs *a,
+		      const struct port_forwards *forwards, char ***ret_argv);
 void uplink_argv_free(char **argv);

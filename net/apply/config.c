@@ -167,33 +167,6 @@ static int parse_uplink(struct json_object *o, struct net_uplink *up, char **err
 	return 0;
 }
 
-static int parse_forward(struct json_object *o, struct nft_forward *f, const char *where,
-			 char **err)
-{
-	const char *proto;
-	unsigned port = 0, to = 0;
-	int r;
-
-	if (!json_object_is_type(o, json_type_object))
-		return fail(err, "%s: expected an object", where);
-	if ((r = get_str(o, "proto", true, &proto, where, err)) < 0)
-		return r;
-	if (streq(proto, "tcp"))
-		f->proto = FW_PROTO_TCP;
-	else if (streq(proto, "udp"))
-		f->proto = FW_PROTO_UDP;
-	else
-		return fail(err, "%sproto: expected tcp or udp", where);
-	if ((r = get_uint(o, "port", 1, 65535, &port, where, err)) < 0 ||
-	    (r = get_uint(o, "to_port", 1, 65535, &to, where, err)) < 0)
-		return r;
-	if (!port)
-		return fail(err, "%sport: missing", where);
-	f->port = (uint16_t)port;
-	f->to_port = (uint16_t)(to ? to : port);
-	return 0;
-}
-
 static int parse_down(struct json_object *o, size_t idx, struct net_down *d, char **err)
 {
 	char where[48];
@@ -226,17 +199,11 @@ static int parse_down(struct json_object *o, size_t idx, struct net_down *d, cha
 	/* no list: nothing from this client passes (the host always sends one) */
 	if (json_object_object_get_ex(o, "forwards", &a) &&
 	    !json_object_is_type(a, json_type_null)) {
-		if (!json_object_is_type(a, json_type_array))
-			return fail(err, "%sforwards: expected an array", where);
-		if (json_object_array_length(a) > NFT_FORWARDS_MAX)
-			return fail(err, "%sforwards: at most %d", where, NFT_FORWARDS_MAX);
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			char w[96];
-			snprintf(w, sizeof(w), "%sforwards[%zu].", where, i);
-			if ((r = parse_forward(json_object_array_get_idx(a, i), &d->forwards[i], w,
-					       err)) < 0)
-				return r;
-			d->n_forwards++;
+		char *e = NULL;
+		if (port_forwards_from_json(a, &d->forwards, &e) < 0) {
+			fail(err, "%s%s", where, e);
+			free(e);
+			return -EINVAL;
 		}
 	}
 	return 0;

@@ -35,8 +35,7 @@ struct net_down {
 	bool has_ip6;
 	struct in6_addr ip6;
 	struct fw_rules rules;
-	struct nft_forward forwards[NFT_FORWARDS_MAX];
-	size_t n_forwards;
+	struct port_forwards forwards;
 	char ifname[16]; /* found by MAC */
 };
 

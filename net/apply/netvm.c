@@ -126,8 +126,8 @@ int netvm_prepare(const struct net_config *c, int64_t now, struct netvm_plan *re
 						  .ip6 = d->ip6,
 						  .fw_chain = chains[i],
 						  .fw_text = p.fw[i].text,
-						  .forwards = d->forwards,
-						  .n_forwards = d->n_forwards};
+						  .forwards = d->forwards.v,
+						  .n_forwards = d->forwards.n};
 	}
 	in.uplink_if = c->has_uplink ? c->up.ifname : NULL;
 	if (c->has_uplink) {

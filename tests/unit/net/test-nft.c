@@ -131,7 +131,7 @@ static void test_netvm(void **state)
 	struct nft_fw_result rw, rg, rd;
 	int calls = 0;
 	_cleanup_free_ char *text = NULL;
-	const struct nft_forward fwd[] = {{FW_PROTO_TCP, 8080, 80}, {FW_PROTO_UDP, 5353, 53}};
+	const struct port_forward fwd[] = {{FW_PROTO_TCP, 8080, 80}, {FW_PROTO_UDP, 5353, 53}};
 
 	rules_of(&work, work_rules);
 	rules_of(&guest, blocking_rules);

@@ -75,13 +75,21 @@ static void test_passt_argv(void **state)
 	size_t len = 0;
 	FILE *f = open_memstream(&line, &len);
 
-	assert_int_equal(uplink_passt_argv("/usr/bin/passt", &a, &argv), 0);
+	assert_int_equal(uplink_passt_argv("/usr/bin/passt", &a, NULL, &argv), 0);
 	for (char **p = argv; *p; p++)
 		fprintf(f, "%s\n", *p);
 	uplink_argv_free(argv);
 	a.n_dns = 0;
-	assert_int_equal(uplink_passt_argv("/usr/bin/passt", &a, &argv), 0);
+	assert_int_equal(uplink_passt_argv("/usr/bin/passt", &a, NULL, &argv), 0);
 	fprintf(f, "--- no resolver\n");
+	for (char **p = argv; *p; p++)
+		fprintf(f, "%s\n", *p);
+	uplink_argv_free(argv);
+	struct port_forwards fw = {
+	    .v = {{FW_PROTO_TCP, 8080, 80}, {FW_PROTO_UDP, 5353, 53}, {FW_PROTO_TCP, 2222, 22}},
+	    .n = 3};
+	assert_int_equal(uplink_passt_argv("/usr/bin/passt", &a, &fw, &argv), 0);
+	fprintf(f, "--- forwards: tcp 8080, udp 5353, tcp 2222\n");
 	for (char **p = argv; *p; p++)
 		fprintf(f, "%s\n", *p);
 	uplink_argv_free(argv);
