@@ -1,6 +1,6 @@
-/* bulkhead firewall: a qube's rules, as qvm-firewall shows and edits them. The rule words are
- * parsed here by net/'s parser (so a bad rule is refused before any call) and again by
- * bulkheadd; edits are whole-list Sets. */
+/* bulkhead firewall: a qube's rules, as qvm-firewall shows and edits them, and its inbound port
+ * forwards. The words are parsed here by net/'s parsers (so a bad rule is refused before any
+ * call) and again by bulkheadd; edits are whole-list Sets. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "client.h"
 #include "firewall-rule.h"
+#include "port-forward.h"
 #include "util.h"
 
 static int get_rules(const char *name, struct fw_rules *ret, struct json_object **ret_result)
@@ -100,6 +101,99 @@ static void print_list(const struct fw_rules *rules, struct json_object *result)
 	}
 }
 
+static int get_forwards(const char *name, struct port_forwards *ret)
+{
+	struct json_object *result = NULL, *a = NULL;
+	char *err = NULL;
+	int r = cli_call("admin.vm.firewall.Get", name, "", NULL, &result);
+
+	if (r)
+		return r;
+	if (!json_object_object_get_ex(result, "forwards", &a))
+		err = xstrdup("no \"forwards\" in it");
+	if (err || port_forwards_from_json(a, ret, &err) < 0) {
+		fprintf(stderr, "bulkhead: the daemon's forward list is not understood: %s\n", err);
+		free(err);
+		json_object_put(result);
+		return CLI_EXIT_FAIL;
+	}
+	json_object_put(result);
+	return 0;
+}
+
+static int set_forwards(const char *name, const struct port_forwards *l)
+{
+	struct json_object *payload = json_object_new_object();
+	json_object_object_add(payload, "forwards", port_forwards_to_json(l));
+	int r = cli_call("admin.vm.firewall.Set", name, "", payload, NULL);
+
+	json_object_put(payload);
+	return r;
+}
+
+/* bulkhead firewall QUBE forward [list | add PROTO PORT [TO_PORT] | del PROTO PORT] */
+static int forward(const struct cli_command *cmd, const char *name, char **words, size_t n,
+		   bool json)
+{
+	const char *action = n ? words[0] : "list";
+	struct port_forwards l;
+	struct port_forward f;
+	char *err = NULL;
+	int r;
+
+	if (n)
+		words++, n--;
+	if (streq(action, "list")) {
+		if (n)
+			return cli_usage_error(cmd, "unexpected argument '%s'", words[0]);
+		if ((r = get_forwards(name, &l)))
+			return r;
+		if (json) {
+			struct json_object *a = port_forwards_to_json(&l);
+			puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY));
+			json_object_put(a);
+			return CLI_EXIT_OK;
+		}
+		printf("%-5s %-11s %s\n", "PROTO", "UPLINK-PORT", "QUBE-PORT");
+		for (size_t i = 0; i < l.n; i++)
+			printf("%-5s %-11u %u\n", fw_proto_str(l.v[i].proto), l.v[i].port,
+			       l.v[i].to_port);
+		return CLI_EXIT_OK;
+	}
+	if (!streq(action, "add") && !streq(action, "del"))
+		return cli_usage_error(cmd, "unknown forward action '%s' (list, add or del)",
+				       action);
+	if ((streq(action, "del") && n != 2) || port_forward_parse_words(words, n, &f, &err) < 0) {
+		fprintf(stderr, "bulkhead: bad forward: %s\n",
+			err ? err : "expected PROTO PORT (e.g. tcp 8080)");
+		free(err);
+		return CLI_EXIT_USAGE;
+	}
+	if ((r = get_forwards(name, &l)))
+		return r;
+	int i = port_forwards_find(&l, f.proto, f.port);
+	if (streq(action, "add")) {
+		if (i >= 0 && l.v[i].to_port == f.to_port)
+			return CLI_EXIT_OK;
+		if (i >= 0)
+			l.v[i] = f;
+		else if (port_forwards_add(&l, &f) < 0) {
+			fprintf(stderr, "bulkhead: '%s' has the most forwards there may be (%d)\n",
+				name, PORT_FORWARDS_MAX);
+			return CLI_EXIT_FAIL;
+		}
+	} else {
+		if (i < 0) {
+			fprintf(stderr, "bulkhead: '%s' has no forward of %s port %u\n", name,
+				fw_proto_str(f.proto), f.port);
+			return CLI_EXIT_FAIL;
+		}
+		memmove(&l.v[i], &l.v[i + 1], (l.n - (size_t)i - 1) * sizeof(l.v[0]));
+		l.n--;
+	}
+	return set_forwards(name, &l);
+}
+
 int cmd_firewall(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -134,6 +228,8 @@ int cmd_firewall(const struct cli_command *cmd, int argc, char **argv)
 	char **words = argv + optind + 2;
 	size_t nwords = n > 2 ? (size_t)(n - 2) : 0;
 
+	if (streq(action, "forward"))
+		return forward(cmd, name, words, nwords, json);
 	if (streq(action, "list")) {
 		if (nwords)
 			return cli_usage_error(cmd, "unexpected argument '%s'", words[0]);
@@ -227,6 +323,6 @@ int cmd_firewall(const struct cli_command *cmd, int argc, char **argv)
 		fw_rules_done(&rules);
 		return r;
 	}
-	return cli_usage_error(cmd, "unknown firewall action '%s' (list, add, del or reset)",
-			       action);
+	return cli_usage_error(
+	    cmd, "unknown firewall action '%s' (list, add, del, reset or forward)", action);
 }

@@ -43,13 +43,18 @@ static const struct cli_command commands[] = {
     {"tags", cmd_tags, "NAME [list | add TAG... | del TAG...]", "list, add or remove tags", NULL,
      NULL},
     {"firewall", cmd_firewall,
-     "NAME [list | add [--before N] RULE... | del N | del RULE... | reset] [--json]",
-     "list or edit a qube's firewall rules (qvm-firewall's)",
+     "NAME [list | add [--before N] RULE... | del N | del RULE... | reset] [--json]\n"
+     "       bulkhead firewall NAME forward [list [--json] | add PROTO PORT [TO_PORT] |\n"
+     "                                       del PROTO PORT]",
+     "list or edit a qube's firewall rules (qvm-firewall's) and inbound port forwards",
      "  --json             list: the rules (and their state) as JSON\n"
      "  --before N         add: insert before rule N instead of at the end\n"
      "RULE: action=accept|drop [dsthost=HOST[/PREFIX]] [proto=tcp|udp|icmp]\n"
      "      [dstports=N[-M]] [icmptype=N] [specialtarget=dns] [expire=EPOCH|+SECONDS]\n"
-     "      [comment=TEXT]\n",
+     "      [comment=TEXT]\n"
+     "forward: a port of the uplink (where sys-net's passt listens) carried through each\n"
+     "      netvm to port TO_PORT (default PORT) of this qube; PROTO tcp or udp, PORT\n"
+     "      1024-65535, one qube per port; off until added\n",
      NULL},
     {"run", cmd_run, "[-p] [--user USER] [--no-autostart] NAME [--] COMMAND [ARG]...",
      "run a command in a qube",

@@ -208,7 +208,8 @@ void h_create(struct daemon *d, struct client *c, const struct api_request *req)
 }
 
 /* A clone keeps its source's firewall rules (qvm-clone does), written before the new qube's
- * directory is committed, so it appears with them or not at all. */
+ * directory is committed, so it appears with them or not at all; not its inbound forwards,
+ * which name ports one qube alone may hold. */
 static int clone_firewall(struct daemon *d, const char *src, const char *tmpdir)
 {
 	_cleanup_free_ char *text = NULL;
@@ -220,6 +221,16 @@ static int clone_firewall(struct daemon *d, const char *src, const char *tmpdir)
 		return 0;
 	if (r < 0)
 		return r;
+	struct json_object *o = json_tokener_parse(text);
+	if (o && json_object_is_type(o, json_type_object) &&
+	    json_object_object_get_ex(o, "forwards", NULL)) {
+		json_object_object_del(o, "forwards");
+		free(text);
+		text = xasprintf("%s\n",
+				 json_object_to_json_string_ext(
+				     o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	json_object_put(o);
 	fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;

@@ -52,6 +52,7 @@ struct net_qube {
 	char *uplink_dev;	       /* the NIC's device id in the qube's QEMU */
 	int uplink_watch;	       /* passt's exit, on the event loop; -1 none */
 	unsigned uplink_failures;      /* starts that failed in a row (UPLINK_TRIES) */
+	char *uplink_ports;	       /* the inbound forwards passt listens on ("" none) */
 	struct json_object *fw_status; /* as a client: its netvm's last word on its rules */
 	bool applying;		       /* bulkhead-net-apply runs in it now */
 	bool again;		       /* something changed meanwhile: run it once more after */
@@ -334,10 +335,52 @@ static void uplink_exited(int watch, int fd, int events, void *opaque)
 	net_sync(d);
 }
 
+/* The stored inbound forwards of q (none when its file is unreadable: nothing opens by mistake). */
+static void forwards_of(struct daemon *d, const struct qube *q, struct port_forwards *ret)
+{
+	_cleanup_free_ char *err = NULL;
+	if (firewall_load(d->store, q->name, NULL, ret, &err) < 0)
+		ret->n = 0;
+}
+
+/* What passt of the uplink qube u listens on: the forwards of every qube whose chain of netvms
+ * ends at u, by configuration rather than by what runs, so that passt (which holds sys-net's
+ * connections) is not restarted whenever a client starts or stops. */
+static void uplink_forwards(struct daemon *d, const struct qube *u, struct port_forwards *ret)
+{
+	ret->n = 0;
+	for (size_t i = 0; i < d->n_vms; i++) {
+		const struct qube *q = d->vms[i]->q, *end = q;
+		struct vm *next;
+		const char *n;
+		if (q == u)
+			continue;
+		for (unsigned hops = 0; hops <= NET_CHAIN_MAX && (n = net_netvm_name(d, end)) &&
+					(next = daemon_find_vm(d, n));
+		     hops++)
+			end = next->q;
+		if (end != u)
+			continue;
+		struct port_forwards mine;
+		forwards_of(d, q, &mine);
+		for (size_t k = 0; k < mine.n; k++)
+			port_forwards_add(ret, &mine.v[k]);
+	}
+}
+
+static char *ports_key(const struct port_forwards *f)
+{
+	_cleanup_free_ char *tcp = port_forwards_passt_spec(f, FW_PROTO_TCP);
+	_cleanup_free_ char *udp = port_forwards_passt_spec(f, FW_PROTO_UDP);
+	return xasprintf("tcp %s udp %s", tcp ? tcp : "none", udp ? udp : "none");
+}
+
 /* A qube with uplink set that provides network and has no netvm of its own gets passt. */
 static int uplink_plug(struct daemon *d, struct vm *vm, struct net_qube *nq)
 {
-	struct uplink_config cfg = {.netns = d->uplink_netns};
+	struct port_forwards fwd;
+	uplink_forwards(d, vm->q, &fwd);
+	struct uplink_config cfg = {.netns = d->uplink_netns, .forwards = &fwd};
 	_cleanup_free_ char *err = NULL, *msg = NULL;
 	char mac[NET_MAC_STRLEN];
 	int r, fd;
@@ -369,9 +412,12 @@ static int uplink_plug(struct daemon *d, struct vm *vm, struct net_qube *nq)
 	nq->uplink_watch = virEventAddHandle(uplink_pidfd(nq->uplink_proc),
 					     VIR_EVENT_HANDLE_READABLE, uplink_exited, nq, NULL);
 	nq->uplink = true;
-	log_info("uplink of %s plugged (%s): passt as uid %u in %s", vm->q->name, nq->uplink_dev,
-		 (unsigned)uplink_uid(nq->uplink_proc),
-		 d->uplink_netns ? d->uplink_netns : "the host's network namespace");
+	free(nq->uplink_ports);
+	nq->uplink_ports = ports_key(&fwd);
+	log_info("uplink of %s plugged (%s): passt as uid %u in %s, inbound %s", vm->q->name,
+		 nq->uplink_dev, (unsigned)uplink_uid(nq->uplink_proc),
+		 d->uplink_netns ? d->uplink_netns : "the host's network namespace",
+		 fwd.n ? nq->uplink_ports : "none");
 	return 0;
 }
 
@@ -457,6 +503,19 @@ void net_sync(struct daemon *d)
 		}
 		if (is_uplink && is_up(c)) {
 			nq = nq_get(d, c->q->name);
+			if (nq->uplink && nq->uplink_proc) {
+				/* passt cannot change its ports while it runs: a new one. */
+				struct port_forwards fwd;
+				uplink_forwards(d, c->q, &fwd);
+				_cleanup_free_ char *key = ports_key(&fwd);
+				if (!streq_ptr(key, nq->uplink_ports)) {
+					log_info(
+					    "the inbound forwards of %s's uplink changed (%s); "
+					    "starting its passt again",
+					    c->q->name, key);
+					uplink_release(d, nq);
+				}
+			}
 			if (!nq->uplink && uplink_plug(d, c, nq) == 0)
 				mark(d, c->q->name);
 		}
@@ -496,7 +555,7 @@ static struct json_object *firewall_rules(struct daemon *d, const struct qube *q
 {
 	struct fw_rules rules = {NULL, 0};
 	_cleanup_free_ char *err = NULL;
-	int r = firewall_load(d->store, q->name, &rules, &err);
+	int r = firewall_load(d->store, q->name, &rules, NULL, &err);
 	if (r < 0) {
 		log_warn("the firewall of %s cannot be used (%s); it gets nothing through", q->name,
 			 err ? err : strerror(-r));
@@ -524,6 +583,31 @@ static struct json_object *dns_list(void)
 	json_object_array_add(a, jstr(NET_VIRTUAL_DNS1));
 	json_object_array_add(a, jstr(NET_VIRTUAL_DNS2));
 	return a;
+}
+
+/* The inbound forwards a netvm sends down its link to client q: q's own (to their port in q)
+ * and, passed on unchanged for q to map further, those of q's own linked clients. */
+static void link_forwards(struct daemon *d, const struct qube *q, unsigned depth,
+			  struct port_forwards *ret)
+{
+	struct port_forwards mine;
+	forwards_of(d, q, &mine);
+	for (size_t k = 0; k < mine.n; k++)
+		port_forwards_add(ret, &mine.v[k]);
+	if (!q->provides_network || depth >= NET_CHAIN_MAX)
+		return;
+	for (struct net_link *l = state(d)->links; l; l = l->next) {
+		struct vm *c = streq(l->netvm, q->name) ? daemon_find_vm(d, l->client) : NULL;
+		if (!c)
+			continue;
+		struct port_forwards theirs = {.n = 0};
+		link_forwards(d, c->q, depth + 1, &theirs);
+		for (size_t k = 0; k < theirs.n; k++) {
+			struct port_forward f = theirs.v[k];
+			f.to_port = f.port;
+			port_forwards_add(ret, &f);
+		}
+	}
 }
 
 static struct json_object *config_for(struct daemon *d, struct vm *vm)
@@ -587,6 +671,10 @@ static struct json_object *config_for(struct daemon *d, struct vm *vm)
 			json_object_object_add(e, "client_mac", jstr(mac));
 			add_addr(e, "client_ip4", "client_ip6", c->q);
 			json_object_object_add(e, "firewall", firewall_rules(d, c->q));
+			struct port_forwards fwd = {.n = 0};
+			link_forwards(d, c->q, 0, &fwd);
+			if (fwd.n)
+				json_object_object_add(e, "forwards", port_forwards_to_json(&fwd));
 			json_object_array_add(down, e);
 		}
 	}
@@ -608,6 +696,7 @@ static void nq_free(struct net_qube *nq)
 		virEventRemoveTimeout(nq->timer);
 	json_object_put(nq->fw_status);
 	free(nq->uplink_dev);
+	free(nq->uplink_ports);
 	free(nq->name);
 	free(nq);
 }
@@ -820,6 +909,20 @@ void net_firewall_changed(struct daemon *d, struct qube *q)
 	const char *n = net_netvm_name(d, q);
 	if (n && link_find(state(d), q->name))
 		mark(d, n);
+}
+
+void net_forwards_changed(struct daemon *d, struct qube *q)
+{
+	const struct qube *c = q;
+	for (unsigned hops = 0; hops <= NET_CHAIN_MAX; hops++) {
+		const char *n = net_netvm_name(d, c);
+		struct vm *netvm = n ? daemon_find_vm(d, n) : NULL;
+		if (!netvm || !link_find(state(d), c->name))
+			break;
+		mark(d, n);
+		c = netvm->q;
+	}
+	net_sync(d);
 }
 
 void net_list_fields(struct daemon *d, const struct vm *vm, struct json_object *o)
