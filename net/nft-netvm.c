@@ -45,6 +45,12 @@ static void antispoof(FILE *f, const struct nft_netvm_input *in)
 	      f);
 	for (size_t i = 0; i < in->n_down; i++) {
 		const struct nft_downstream *d = &in->down[i];
+		if (d->has_mac)
+			fprintf(f,
+				"\t\tiifname \"%s\" ether saddr != "
+				"%02x:%02x:%02x:%02x:%02x:%02x drop\n",
+				d->ifname, d->mac[0], d->mac[1], d->mac[2], d->mac[3], d->mac[4],
+				d->mac[5]);
 		fprintf(f, "\t\tiifname \"%s\" ip saddr != %s drop\n", d->ifname, a4(d->ip4, b));
 		/* Neighbour discovery and DAD come from link-local and unspecified addresses;
 		 * they are never forwarded. */

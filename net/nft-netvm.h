@@ -4,9 +4,9 @@
  * atomically, and the first line makes the delete valid when the table is not there yet), so
  * applying it again is idempotent.
  *
- * - antispoof (prerouting, raw): on each downstream interface only its client's addresses pass
- *   (and IPv6 link-local ICMPv6, which neighbour discovery needs); a client address arriving on
- *   any other interface is dropped.
+ * - antispoof (prerouting, raw): on each downstream interface only its client's MAC and
+ *   addresses pass (and IPv6 link-local ICMPv6, which neighbour discovery needs); a client
+ *   address arriving on any other interface is dropped.
  * - dnat (prerouting, dstnat): the virtual DNS addresses to the upstream resolvers (dropped when
  *   there is none); inbound forwards from the uplink to a client's port.
  * - input: from downstream only established traffic and ICMP reach the net qube itself.
@@ -32,6 +32,8 @@
 
 struct nft_downstream {
 	const char *ifname; /* the link's interface in this qube */
+	bool has_mac;
+	uint8_t mac[6]; /* the client's own MAC: frames from any other are dropped */
 	struct in_addr ip4;
 	bool has_ip6;
 	struct in6_addr ip6;

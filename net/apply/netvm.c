@@ -121,6 +121,7 @@ int netvm_prepare(const struct net_config *c, int64_t now, struct netvm_plan *re
 		if (p.fw[i].next_apply && (!p.next_apply || p.fw[i].next_apply < p.next_apply))
 			p.next_apply = p.fw[i].next_apply;
 		down[i] = (struct nft_downstream){.ifname = d->ifname,
+						  .has_mac = true,
 						  .ip4 = d->ip4,
 						  .has_ip6 = d->has_ip6,
 						  .ip6 = d->ip6,
@@ -128,6 +129,7 @@ int netvm_prepare(const struct net_config *c, int64_t now, struct netvm_plan *re
 						  .fw_text = p.fw[i].text,
 						  .forwards = d->forwards.v,
 						  .n_forwards = d->forwards.n};
+		memcpy(down[i].mac, d->client_mac, sizeof(down[i].mac));
 	}
 	in.uplink_if = c->has_uplink ? c->up.ifname : NULL;
 	if (c->has_uplink) {

@@ -82,6 +82,14 @@ cleanup() {
 	if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
 		echo "--- bulkheadd log ($T/bulkheadd.log) ---" >&2
 		tail -n 40 "$T/bulkheadd.log" >&2 || true
+		# A qube that crashed says why on its console (a panic of the agent as PID 1, an
+		# oops); the test's directory goes below, so its last words go to the log now.
+		local con
+		for con in "$T"/state/qubes/*/console.log; do
+			[ -s "$con" ] || continue
+			echo "--- end of $(basename "$(dirname "$con")")'s console ---" >&2
+			tail -n 15 "$con" | cut -c1-300 >&2 || true
+		done
 	fi
 	if mountpoint -q "$T/small" 2>/dev/null; then umount "$T/small"; fi
 	# BULKHEAD_TEST_KEEP=1 keeps the store, consoles and logs of a run for a post-mortem.

@@ -85,7 +85,7 @@ netvm_config() {
  "virtual_dns": ["10.139.1.1", "10.139.1.2"],
  "downstream": [
   {"name": "work", "mac": "00:16:3e:5f:00:07", "client_mac": "00:16:3e:5e:6c:07",
-   "client_ip4": "10.137.0.7", "firewall": $1},
+   "client_ip4": "10.137.0.7", "firewall": $1, "forwards": ${3:-[]}},
   {"name": "guest", "mac": "00:16:3e:5f:00:08", "client_mac": "00:16:3e:5e:6c:08",
    "client_ip4": "10.137.0.8", "firewall": ${2:-$ACCEPT_ALL}}]}
 JSON
@@ -176,6 +176,68 @@ apply_netvm "$(netvm_config "$BLOCK")" || fail "netvm: $(cat "$T/out")"
 grep -q '"state":"blocking"' "$T/out" || fail "drop rule not blocking: $(cat "$T/out")"
 probe $C7 tcp 192.0.2.1 9000 || fail "the rule before the blocking one must still work"
 probe $C7 tcp 192.0.2.1 9001 && fail "fail-closed: 9001 got through past a blocking rule"
+
+wait_listen() { # NS PORT
+	for _ in $(seq 50); do in_ns "$1" ss -ltn | grep -q ":$2 " && return 0; sleep 0.1; done
+	fail "nothing listens on port $2 in $1"
+}
+
+log "port ranges and icmp"
+probe $UP serve-tcp 192.0.2.1 9002 9003 & PIDS+=($!)
+wait_listen $UP 9003
+RANGE='[{"action": "accept", "proto": "tcp", "dstports": "9001-9002"},
+	{"action": "accept", "proto": "icmp", "icmptype": 8}]'
+apply_netvm "$(netvm_config "$RANGE")" || fail "netvm: $(cat "$T/out")"
+probe $C7 tcp 192.0.2.1 9001 || fail "9001 (first of 9001-9002) refused"
+probe $C7 tcp 192.0.2.1 9002 || fail "9002 (last of 9001-9002) refused"
+probe $C7 tcp 192.0.2.1 9000 && fail "9000 (below the range) got through"
+probe $C7 tcp 192.0.2.1 9003 && fail "9003 (above the range) got through"
+in_ns $C7 busybox ping -c 1 -W 3 192.0.2.1 >/dev/null || fail "icmp echo (icmptype=8) refused"
+apply_netvm "$(netvm_config '[{"action": "accept", "proto": "tcp"}]')" || fail "netvm: $(cat "$T/out")"
+probe $C7 tcp 192.0.2.1 9000 || fail "proto=tcp refused tcp"
+in_ns $C7 busybox ping -c 1 -W 3 192.0.2.1 >/dev/null && fail "icmp got through a tcp-only list"
+
+log "expiry: a rule past its time is ignored; the next expiry is when to apply again"
+now=$(date +%s)
+EXP="[{\"action\": \"accept\", \"proto\": \"tcp\", \"dstports\": \"9000\", \"expire\": $((now - 5))},
+	{\"action\": \"accept\", \"proto\": \"tcp\", \"dstports\": \"9001\", \"expire\": $((now + 8))}]"
+apply_netvm "$(netvm_config "$EXP")" || fail "netvm: $(cat "$T/out")"
+python3 - "$T/out" $((now + 8)) <<'PY' || fail "next_apply: $(cat "$T/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["ok"] and o["next_apply"] == int(sys.argv[2]), o
+PY
+probe $C7 tcp 192.0.2.1 9000 && fail "an expired rule still accepts"
+probe $C7 tcp 192.0.2.1 9001 || fail "a rule not yet expired does not accept"
+while [ "$(date +%s)" -le $((now + 8)) ]; do sleep 1; done
+apply_netvm "$(netvm_config "$EXP")" || fail "netvm: $(cat "$T/out")"
+probe $C7 tcp 192.0.2.1 9001 && fail "the rule still accepts after its expiry"
+
+log "anti-spoofing: a client using another MAC gets nothing through, not even one way"
+apply_netvm "$(netvm_config "$ACCEPT_ALL")" || fail "netvm: $(cat "$T/out")"
+# A datagram leaves a conntrack entry in the netvm once it passed anti-spoofing (which runs
+# before conntrack): the control first, from the client's own MAC.
+seen() { in_ns $NV conntrack -L -p udp 2>/dev/null | grep "src=10.137.0.8" | grep -c "dport=$1 " || true; }
+probe $C8 udp 192.0.2.1 9556 || true
+[ "$(seen 9556)" -gt 0 ] || fail "the control datagram left no trace in the netvm: $(in_ns $NV conntrack -L 2>&1 | head -20)"
+in_ns $C8 ip link set eth0 address 00:16:3e:5e:6c:09
+probe $C8 udp 192.0.2.1 9555 || true
+[ "$(seen 9555)" = 0 ] || fail "a frame from a forged MAC passed the netvm's anti-spoofing"
+in_ns $C8 ip link set eth0 address 00:16:3e:5e:6c:08
+probe $C8 tcp 192.0.2.1 9000 || fail "client 8's own MAC no longer works"
+
+log "an inbound forward reaches its client's port and nothing else"
+probe $C7 serve-tcp 0.0.0.0 9000 & PIDS+=($!)
+wait_listen $C7 9000
+probe $UP tcp 10.137.0.7 9000 && fail "upstream reached client 7 before any forward"
+apply_netvm "$(netvm_config "$ACCEPT_ALL" "$ACCEPT_ALL" '[{"proto": "tcp", "port": 8070, "to_port": 9000}]')" ||
+	fail "netvm: $(cat "$T/out")"
+probe $UP tcp 192.0.2.2 8070 || fail "the forward of 8070 to client 7's port 9000 does not work"
+probe $UP tcp 192.0.2.2 8071 && fail "a port that was not forwarded answers"
+probe $UP tcp 10.137.0.7 9000 && fail "upstream reached client 7 directly"
+probe $UP tcp 10.137.0.8 9000 && fail "upstream reached client 8"
+apply_netvm "$(netvm_config "$ACCEPT_ALL")" || fail "netvm: $(cat "$T/out")"
+probe $UP tcp 192.0.2.2 8070 && fail "the forward outlived its removal"
 
 log "bad input: a clear error and nothing applied"
 in_ns $NV nft list table inet bulkhead >"$T/before"

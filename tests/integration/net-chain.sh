@@ -8,6 +8,7 @@
 # - firewall rules are enforced in sys-firewall: one host and port accepted, the rest dropped;
 #   specialtarget=dns; a drop rule put first wins (cutting open connections is net-apply.sh's);
 # - restarting sys-firewall while clients run brings their network back without restarting them;
+# - an inbound forward carries a port of the uplink to one client's port, only once added;
 # - the host's own links, addresses, routes and ruleset are unchanged by all of it.
 # Traffic goes only to the two namespaces netns-lib.sh makes (TEST-NET-1, 192.0.2.0/24).
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +129,38 @@ bh shutdown --force sys-firewall
 bh start sys-firewall
 wait_fetch work
 wait_fetch other
+
+log "inbound forward: off until added, then the uplink's port reaches one qube's port"
+# From the servers' namespace (the outside world here) to the uplink namespace's address, where
+# passt listens only for forwards; a service on work's port 7001 answers a line with its qube's
+# name. The client speaks first: Debian 12's passt completes the handshake towards the guest only
+# with the first data (README, "Inbound port forwards").
+bh run -p --user root work -- sh -c 'printf "#!/bin/sh\nread x\necho \"\$(hostname):\$x\"\n" >/run/who && chmod 755 /run/who' ||
+	fail "cannot write the service's script in work"
+"$BULKHEAD" run -p --user root work -- nc -ll -p 7001 -e /run/who >/dev/null 2>&1 &
+inbound() {
+	timeout 20 ip netns exec "$NETNS_SRV" python3 -c '
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    s.sendall(b"hi\n")
+    print(s.recv(100).decode().strip())
+except OSError:
+    pass' "$NETNS_UP_IP" "$1" 2>/dev/null || true
+}
+[ -z "$(inbound 8070)" ] || fail "port 8070 answers before any forward"
+bh firewall work forward add tcp 8070 7001 || fail "forward add"
+for _ in $(seq 60); do [ "$(inbound 8070)" = work:hi ] && break; sleep 2; done
+[ "$(inbound 8070)" = work:hi ] || fail "the forward to work's port 7001 does not answer: '$(inbound 8070)'"
+# The same port of other is not reachable: nothing else was opened.
+[ -z "$(inbound 7001)" ] && [ -z "$(inbound 7000)" ] || fail "a port that was not forwarded answers"
+bh firewall work forward list | grep -q "^tcp  *8070  *7001" || fail "forward list: $(bh firewall work forward list)"
+# passt was started again with the new port: sys-net's own traffic goes on.
+wait_fetch work
+wait_fetch other
+bh firewall work forward del tcp 8070 || fail "forward del"
+for _ in $(seq 60); do [ -z "$(inbound 8070)" ] && break; sleep 2; done
+[ -z "$(inbound 8070)" ] || fail "port 8070 still answers after the forward went"
 
 log "a client that takes another address gets nothing out"
 # One-way proof: a DNS query reaches the server's log only if the netvm let it through. The

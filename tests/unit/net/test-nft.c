@@ -152,6 +152,8 @@ static void test_netvm(void **state)
 
 	struct nft_downstream down[3] = {
 	    {.ifname = "eth1",
+	     .has_mac = true,
+	     .mac = {0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x07},
 	     .fw_chain = "fw-work",
 	     .fw_text = rw.text,
 	     .has_ip6 = true,
