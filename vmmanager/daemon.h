@@ -68,16 +68,17 @@ struct daemon {
 	char *socket_path;
 	char *libvirt_uri;
 	char *domain_prefix;
-	char *images_dir;     /* fetch-kernel.sh, build-template.sh */
-	char *agent_path;     /* copied into templates */
-	char *gui_control;    /* the compositor's control socket; NULL: no GUI */
-	char *wayland_proxy;  /* bulkhead-wayland-proxy: host halves, and copied into templates */
-	char *qchan_path;     /* bulkhead-qchan: one per running qube */
-	char *uplink_netns;   /* --uplink-netns: where sys-net's passt runs; NULL: ours */
-	struct qmsg qmsg_buf; /* one message from a channel process, being handled */
-	enum accel_mode accel_mode; /* --accel */
-	struct accel_choice accel;  /* accel.c: what qubes run under, and why */
-	unsigned probe_timeout_ms;  /* --probe-timeout; 0: accel.c's defaults */
+	char *images_dir;    /* fetch-kernel.sh, build-template.sh */
+	char *agent_path;    /* copied into templates */
+	char *gui_control;   /* the compositor's control socket; NULL: no GUI */
+	char *wayland_proxy; /* bulkhead-wayland-proxy: host halves, and copied into templates */
+	char *qchan_path;    /* bulkhead-qchan: one per running qube */
+	char *uplink_netns;  /* --uplink-netns: where sys-net's passt runs; NULL: ours */
+	unsigned net_apply_timeout_ms; /* a qube's bulkhead-net-apply run longer is given up */
+	struct qmsg qmsg_buf;	       /* one message from a channel process, being handled */
+	enum accel_mode accel_mode;    /* --accel */
+	struct accel_choice accel;     /* accel.c: what qubes run under, and why */
+	unsigned probe_timeout_ms;     /* --probe-timeout; 0: accel.c's defaults */
 	bool vsock; /* the control channel over virtio-vsock instead of virtio-serial */
 	virConnectPtr conn;
 	int lifecycle_cb;

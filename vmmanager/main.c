@@ -359,6 +359,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	d.rpc_timeout_s = (unsigned)t;
+	/* How long a qube's bulkhead-net-apply may take (seconds; the tests shorten it). */
+	const char *nat = env_or("BULKHEAD_NET_APPLY_TIMEOUT", "60");
+	t = strtoul(nat, &end, 10);
+	if (*end || end == nat || t == 0 || t > 3600) {
+		fprintf(stderr, "bulkheadd: $BULKHEAD_NET_APPLY_TIMEOUT must be 1..3600 seconds\n");
+		return 2;
+	}
+	d.net_apply_timeout_ms = (unsigned)t * 1000;
 	if (uplink_netns) {
 		/* Checked now, not when sys-net first starts: a typo must not surface later. */
 		int fd = netns_open(uplink_netns);

@@ -16,6 +16,7 @@
 #include "host-prefs.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "net-result.h"
 #include "net.h"
 #include "qchan.h"
 #include "qube-exec.h"
@@ -26,9 +27,6 @@
 /* Starts of sys-net's uplink (passt) that may fail in a row before bulkheadd stops trying until
  * the qube restarts: a passt that dies at once must not spin the event loop. */
 #define UPLINK_TRIES 3
-/* What a net qube may report about one client's rules (a display hint). */
-#define FW_STATUS_MAX_RULES  4096
-#define FW_STATUS_MAX_REASON 200
 /* A refused configuration is tried again this often, this many times in a row: a NIC plugged a
  * moment ago takes the guest a few seconds to show. */
 #define REFUSED_RETRY_MS  3000
@@ -736,42 +734,6 @@ static void reapply_due(int timer, void *opaque)
 		apply(nq->d, vm);
 }
 
-/* A net qube's word on one client's rules, copied field by field within limits: NULL when it
- * is not the expected shape. */
-static struct json_object *fw_status_copy(struct json_object *list)
-{
-	size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
-	if (!n || n > FW_STATUS_MAX_RULES)
-		return NULL;
-	struct json_object *out = json_object_new_array();
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(list, i), *rule, *st, *why;
-		const char *state;
-		if (!json_object_is_type(e, json_type_object) ||
-		    !json_object_object_get_ex(e, "rule", &rule) ||
-		    !json_object_is_type(rule, json_type_int) ||
-		    !json_object_object_get_ex(e, "state", &st) ||
-		    !(state = json_object_get_string(st)) ||
-		    !(streq(state, "ok") || streq(state, "disabled") || streq(state, "blocking"))) {
-			json_object_put(out);
-			return NULL;
-		}
-		struct json_object *c = json_object_new_object();
-		json_object_object_add(c, "rule",
-				       json_object_new_int64(json_object_get_int64(rule)));
-		json_object_object_add(c, "state", jstr(state));
-		if (json_object_object_get_ex(e, "reason", &why) &&
-		    json_object_is_type(why, json_type_string)) {
-			const char *w = json_object_get_string(why);
-			json_object_object_add(
-			    c, "reason",
-			    json_object_new_string_len(w, (int)strnlen(w, FW_STATUS_MAX_REASON)));
-		}
-		json_object_array_add(out, c);
-	}
-	return out;
-}
-
 /* Keeps what a net qube said about its clients' rules, for `bulkhead firewall QUBE list`: only
  * for the clients linked to it now. */
 static void keep_fw_status(struct daemon *d, struct net_qube *netvm, struct json_object *fw)
@@ -785,7 +747,7 @@ static void keep_fw_status(struct daemon *d, struct net_qube *netvm, struct json
 			continue;
 		struct net_qube *c = nq_get(d, l->client);
 		json_object_put(c->fw_status);
-		c->fw_status = fw_status_copy(list);
+		c->fw_status = net_fw_status_copy(list);
 	}
 }
 
@@ -796,47 +758,42 @@ struct json_object *net_firewall_status(struct daemon *d, const struct qube *q)
 								   : NULL;
 }
 
-/* Parses what the qube said: a display hint, never trusted beyond "when to come back". */
+static void retry_later(struct net_qube *nq)
+{
+	if (nq->timer >= 0)
+		virEventRemoveTimeout(nq->timer);
+	nq->timer = virEventAddTimeout(REFUSED_RETRY_MS, reapply_due, nq, NULL);
+}
+
+/* Acts on what the qube said (net-result.h): a display hint, never trusted beyond "when to
+ * come back". */
 static void apply_result(struct daemon *d, struct net_qube *nq, int status, const char *out)
 {
-	struct json_object *o = json_tokener_parse(out);
-	struct json_object *ok = NULL, *next = NULL, *err = NULL;
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "ok", &ok)) {
+	struct net_result res;
+	if (net_result_parse(out, &res) < 0) {
 		log_warn("%s: %s exited %d without a result", nq->name, NET_APPLY_PROGRAM, status);
-		json_object_put(o);
 		return;
 	}
-	if (!json_object_get_boolean(ok)) {
-		json_object_object_get_ex(o, "error", &err);
-		const char *e = json_object_get_string(err);
+	if (!res.ok) {
 		log_warn("%s refused its network configuration: %s%s", nq->name,
-			 LOG_ESC(e ? e : "(no reason given)"),
+			 LOG_ESC(res.error ? res.error : "(no reason given)"),
 			 nq->refusals < REFUSED_RETRY_MAX ? " (trying again)" : "");
-		if (nq->refusals++ < REFUSED_RETRY_MAX) {
-			if (nq->timer >= 0)
-				virEventRemoveTimeout(nq->timer);
-			nq->timer = virEventAddTimeout(REFUSED_RETRY_MS, reapply_due, nq, NULL);
-		}
+		if (nq->refusals++ < REFUSED_RETRY_MAX)
+			retry_later(nq);
 	} else {
-		struct json_object *fw;
 		nq->refusals = 0;
 		log_info("network configuration of %s applied", nq->name);
-		if (json_object_object_get_ex(o, "firewall", &fw))
-			keep_fw_status(d, nq, fw);
+		if (res.firewall)
+			keep_fw_status(d, nq, res.firewall);
 	}
-	if (json_object_object_get_ex(o, "next_apply", &next) &&
-	    json_object_is_type(next, json_type_int)) {
-		int64_t at = json_object_get_int64(next), now = (int64_t)time(NULL);
-		if (at > 0) {
-			int64_t in = at - now;
-			in = in < 1 ? 1 : in > REAPPLY_MAX_S ? REAPPLY_MAX_S : in;
-			if (nq->timer >= 0)
-				virEventRemoveTimeout(nq->timer);
-			nq->timer = virEventAddTimeout((int)(in * 1000), reapply_due, nq, NULL);
-		}
+	if (res.next_apply > 0) {
+		int64_t in = res.next_apply - (int64_t)time(NULL);
+		in = in < 1 ? 1 : in > REAPPLY_MAX_S ? REAPPLY_MAX_S : in;
+		if (nq->timer >= 0)
+			virEventRemoveTimeout(nq->timer);
+		nq->timer = virEventAddTimeout((int)(in * 1000), reapply_due, nq, NULL);
 	}
-	json_object_put(o);
+	net_result_done(&res);
 }
 
 static void apply_done(int r, int status, const char *out, size_t out_len, void *userdata)
@@ -848,10 +805,14 @@ static void apply_done(int r, int status, const char *out, size_t out_len, void 
 
 	if (nq) {
 		nq->applying = false;
-		if (r < 0)
-			log_warn("%s: %s did not complete: %s", j->name, NET_APPLY_PROGRAM,
-				 strerror(-r));
-		else if (status == 127 && !out_len) {
+		if (r < 0) {
+			/* A run that hangs or breaks off is tried again like a refusal. */
+			log_warn("%s: %s did not complete: %s%s", j->name, NET_APPLY_PROGRAM,
+				 strerror(-r),
+				 nq->refusals < REFUSED_RETRY_MAX ? " (trying again)" : "");
+			if (nq->refusals++ < REFUSED_RETRY_MAX && !nq->again)
+				retry_later(nq);
+		} else if (status == 127 && !out_len) {
 			if (!nq->warned)
 				log_warn("%s has no %s: its network is not configured (a template "
 					 "with it: bulkhead template build debian)",
@@ -881,7 +842,8 @@ static void apply(struct daemon *d, struct vm *vm)
 	struct apply_job *j = xcalloc(1, sizeof(*j));
 	j->d = d;
 	j->name = xstrdup(vm->q->name);
-	int r = qube_exec(d, vm, "root", argv, text, strlen(text), apply_done, j);
+	int r = qube_exec(d, vm, "root", argv, text, strlen(text), d->net_apply_timeout_ms,
+			  apply_done, j);
 	json_object_put(cfg);
 	if (r < 0) {
 		log_warn("cannot configure the network of %s: %s", vm->q->name, strerror(-r));

@@ -4,6 +4,7 @@
 
 #include <libvirt/libvirt.h>
 
+#include "exec-output.h"
 #include "frame.h"
 #include "log.h"
 #include "qchan.h"
@@ -20,10 +21,10 @@ _Static_assert(QUBE_EXEC_STDOUT_MAX <= CHAN_INITIAL_WINDOW, "no window grant is 
 struct qube_exec {
 	int fd;
 	int watch;
+	int timer;
 	struct chan_decoder dec;
 	struct chan_outbuf out;
-	char *stdout_buf;
-	size_t stdout_len;
+	struct exec_output output;
 	qube_exec_done_fn done;
 	void *userdata;
 	bool finished;
@@ -35,42 +36,21 @@ static void exec_finish(struct qube_exec *x, int r, int status)
 		return;
 	x->finished = true;
 	virEventRemoveHandle(x->watch);
+	if (x->timer >= 0)
+		virEventRemoveTimeout(x->timer);
+	/* Closing our end ends the stream: the channel process stops the command. */
 	close(x->fd);
 	chan_outbuf_finish(&x->out);
-	x->stdout_buf[r < 0 ? 0 : x->stdout_len] = '\0';
-	x->done(r, status, x->stdout_buf, r < 0 ? 0 : x->stdout_len, x->userdata);
-	free(x->stdout_buf);
+	x->output.buf[r < 0 ? 0 : x->output.len] = '\0';
+	x->done(r, status, x->output.buf, r < 0 ? 0 : x->output.len, x->userdata);
+	free(x->output.buf);
 	free(x);
 }
 
-/* 1: the command ended (status set); 0: more to come; -errno. */
-static int exec_frame(struct qube_exec *x, const struct chan_frame *f, int *ret_status)
+static void exec_timeout(int timer, void *opaque)
 {
-	uint32_t kind;
-	int32_t value;
-
-	if (f->stream != 1)
-		return -EBADMSG;
-	switch (f->type) {
-	case CHAN_STDOUT:
-		if (x->stdout_len + f->len > QUBE_EXEC_STDOUT_MAX)
-			return -EMSGSIZE;
-		memcpy(x->stdout_buf + x->stdout_len, f->payload, f->len);
-		x->stdout_len += f->len;
-		return 0;
-	case CHAN_STDERR:
-	case CHAN_WINDOW:
-		return 0;
-	case CHAN_EXIT:
-		if (chan_exit_parse(f->payload, f->len, &kind, &value) < 0)
-			return -EBADMSG;
-		*ret_status = kind == CHAN_EXIT_SIGNAL ? 128 + (value & 0x7f) : value & 0xff;
-		return 1;
-	case CHAN_ERROR:
-		return -EPIPE;
-	default:
-		return -EBADMSG;
-	}
+	(void)timer;
+	exec_finish(opaque, -ETIMEDOUT, 0);
 }
 
 static void exec_io(int watch, int fd, int events, void *opaque)
@@ -103,14 +83,15 @@ static void exec_io(int watch, int fd, int events, void *opaque)
 			return exec_finish(x, -EBADMSG, 0);
 		if (r == 0)
 			continue;
-		r = exec_frame(x, &f, &status);
+		r = exec_output_frame(&x->output, &f, &status);
 		if (r != 0)
 			return exec_finish(x, r < 0 ? r : 0, status);
 	}
 }
 
 int qube_exec(struct daemon *d, struct vm *vm, const char *user, const char *const *argv,
-	      const void *input, size_t input_len, qube_exec_done_fn done, void *userdata)
+	      const void *input, size_t input_len, unsigned timeout_ms, qube_exec_done_fn done,
+	      void *userdata)
 {
 	int sv[2];
 
@@ -122,7 +103,9 @@ int qube_exec(struct daemon *d, struct vm *vm, const char *user, const char *con
 	x->fd = sv[0];
 	x->done = done;
 	x->userdata = userdata;
-	x->stdout_buf = xmalloc(QUBE_EXEC_STDOUT_MAX + 1);
+	x->timer = -1;
+	x->output = (struct exec_output){.buf = xmalloc(QUBE_EXEC_STDOUT_MAX + 1),
+					 .max = QUBE_EXEC_STDOUT_MAX};
 	chan_decoder_init(&x->dec, CHAN_MAX_PAYLOAD);
 	chan_outbuf_init(&x->out, QUBE_EXEC_STDIN_MAX + 64 * 1024);
 	/* The whole input at once, then EOF: it fits the stream's first window. */
@@ -135,14 +118,18 @@ int qube_exec(struct daemon *d, struct vm *vm, const char *user, const char *con
 	chan_outbuf_push(&x->out, CHAN_STDIN, 1, NULL, 0);
 	x->watch = virEventAddHandle(x->fd, VIR_EVENT_HANDLE_READABLE | VIR_EVENT_HANDLE_WRITABLE,
 				     exec_io, x, NULL);
-	int r = x->watch < 0 ? -EIO : qchan_exec(d, vm, sv[1], user, argv);
+	if (x->watch >= 0)
+		x->timer = virEventAddTimeout((int)timeout_ms, exec_timeout, x, NULL);
+	int r = x->watch < 0 || x->timer < 0 ? -EIO : qchan_exec(d, vm, sv[1], user, argv);
 	if (r < 0) {
 		if (x->watch >= 0)
 			virEventRemoveHandle(x->watch);
+		if (x->timer >= 0)
+			virEventRemoveTimeout(x->timer);
 		close(sv[0]);
 		close(sv[1]);
 		chan_outbuf_finish(&x->out);
-		free(x->stdout_buf);
+		free(x->output.buf);
 		free(x);
 		return r;
 	}

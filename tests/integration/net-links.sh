@@ -9,6 +9,8 @@
 
 
 seed_template
+# A hung bulkhead-net-apply (below) is given up after this many seconds instead of a minute.
+export BULKHEAD_NET_APPLY_TIMEOUT=15
 start_daemon
 host_view >"$T/host-before"
 
@@ -120,8 +122,9 @@ for _ in $(seq 60); do [ -z "$(nics c1)" ] && break; sleep 1; done
 bh prefs c1 netvm nv
 wait_nic c1 "$(mac_of 5e "$C1")"
 
-# A hostile qube lies in what its bulkhead-net-apply prints (bulkheadd parses it): garbage, a
-# flood far past the cap, a forged log line, a bogus state list and a re-apply every second.
+# A hostile qube lies in what its bulkhead-net-apply prints (bulkheadd parses it): a run that
+# never ends, garbage, a flood far past the cap, a forged log line, a bogus state list and a
+# re-apply every second.
 # bulkheadd keeps answering, logs each refusal escaped, and the qube keeps running.
 lie() { # SCRIPT-LINE PATTERN: the qube's program prints what the line does; PATTERN is logged
 	local before
@@ -138,6 +141,9 @@ lie() { # SCRIPT-LINE PATTERN: the qube's program prints what the line does; PAT
 	done
 	fail "no '$2' in the log after the lie: $1"
 }
+# A program that never ends is given up after BULKHEAD_NET_APPLY_TIMEOUT (set short above) and
+# killed; the qube's next configuration is not held up behind it.
+lie 'sleep 100000' "c1: bulkhead-net-apply did not complete: Connection timed out"
 lie 'echo "garbage{"' "c1: bulkhead-net-apply exited 0 without a result"
 lie 'head -c 5000000 /dev/zero | tr "\000" x' "c1: bulkhead-net-apply"
 forged='{"ok": false, "error": "x\nbulkheadd: info: forged"}'
