@@ -180,8 +180,25 @@ int cmd_start(const struct cli_command *cmd, int argc, char **argv)
 				      NULL);
 }
 
-/* Names of the qubes that are not halted, dom0 left out. */
-static int running_qubes(char ***ret_names, size_t *ret_n)
+/* From admin.vm.List: the qubes that are not halted (dom0 left out) when running_only, and the
+ * netvm in effect of every qube, so that a netvm is shut down after its clients. */
+struct qube_list {
+	char **names;  /* NULL-terminated */
+	char **netvms; /* netvms[i]: the netvm of names[i], or NULL */
+	size_t n;
+};
+
+static void qube_list_done(struct qube_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->names[i]);
+		free(l->netvms[i]);
+	}
+	free(l->names);
+	free(l->netvms);
+}
+
+static int list_qubes(bool running_only, struct qube_list *ret)
 {
 	struct json_object *qubes = NULL;
 	int r = cli_call("admin.vm.List", "", "", NULL, &qubes);
@@ -189,27 +206,78 @@ static int running_qubes(char ***ret_names, size_t *ret_n)
 		return r;
 	size_t n =
 	    json_object_is_type(qubes, json_type_array) ? json_object_array_length(qubes) : 0;
-	char **names = xcalloc(n + 1, sizeof(char *));
-	size_t k = 0;
+	struct qube_list l = {xcalloc(n + 1, sizeof(char *)), xcalloc(n + 1, sizeof(char *)), 0};
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *q = json_object_array_get_idx(qubes, i), *name, *state, *klass;
+		struct json_object *q = json_object_array_get_idx(qubes, i), *name, *state, *klass,
+				   *netvm;
 		if (!json_object_object_get_ex(q, "name", &name) ||
 		    !json_object_object_get_ex(q, "state", &state) ||
 		    !json_object_is_type(name, json_type_string) ||
 		    !json_object_is_type(state, json_type_string))
 			continue;
-		if (streq(json_object_get_string(state), "Halted") ||
-		    streq(json_object_get_string(name), "dom0") ||
-		    (json_object_object_get_ex(q, "class", &klass) &&
-		     json_object_is_type(klass, json_type_string) &&
-		     streq(json_object_get_string(klass), "AdminVM")))
+		if (running_only &&
+		    (streq(json_object_get_string(state), "Halted") ||
+		     streq(json_object_get_string(name), "dom0") ||
+		     (json_object_object_get_ex(q, "class", &klass) &&
+		      json_object_is_type(klass, json_type_string) &&
+		      streq(json_object_get_string(klass), "AdminVM"))))
 			continue;
-		names[k++] = xstrdup(json_object_get_string(name));
+		l.names[l.n] = xstrdup(json_object_get_string(name));
+		if (json_object_object_get_ex(q, "netvm_effective", &netvm) &&
+		    json_object_is_type(netvm, json_type_string))
+			l.netvms[l.n] = xstrdup(json_object_get_string(netvm));
+		l.n++;
 	}
 	json_object_put(qubes);
-	*ret_names = names;
-	*ret_n = k;
+	*ret = l;
 	return 0;
+}
+
+static const char *netvm_of(const struct qube_list *all, const char *name)
+{
+	for (size_t i = 0; i < all->n; i++)
+		if (streq(all->names[i], name))
+			return all->netvms[i];
+	return NULL;
+}
+
+/* Shuts names down in waves, as Qubes does: a netvm only after those of its clients that are
+ * being shut down with it (each call returns once its qube is halted), so that it is not refused
+ * for clients about to go. A loop of netvms cannot happen (bulkheadd refuses one). */
+static int shutdown_in_order(char **names, size_t n, const struct qube_list *all,
+			     struct json_object *payload)
+{
+	bool *done = xcalloc(n ? n : 1, sizeof(bool));
+	char **wave = xcalloc(n + 1, sizeof(char *));
+	size_t left = n;
+	int worst = CLI_EXIT_OK;
+
+	while (left) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			bool serves = false;
+			for (size_t j = 0; j < n && !serves && !done[i]; j++)
+				serves = !done[j] && j != i &&
+					 streq_ptr(netvm_of(all, names[j]), names[i]);
+			if (!done[i] && !serves)
+				wave[k++] = names[i];
+		}
+		for (size_t i = 0; k == 0 && i < n; i++) /* never: but do not spin */
+			if (!done[i])
+				wave[k++] = names[i];
+		int r = call_each_concurrently("admin.vm.Shutdown", wave, k, payload);
+		if (r > worst)
+			worst = r;
+		for (size_t w = 0; w < k; w++)
+			for (size_t i = 0; i < n; i++)
+				if (names[i] == wave[w] && !done[i]) {
+					done[i] = true;
+					left--;
+				}
+	}
+	free(wave);
+	free(done);
+	return worst;
 }
 
 int cmd_shutdown(const struct cli_command *cmd, int argc, char **argv)
@@ -258,19 +326,13 @@ int cmd_shutdown(const struct cli_command *cmd, int argc, char **argv)
 	json_object_object_add(p, "force", json_object_new_boolean(force));
 	if (timeout > 0)
 		json_object_object_add(p, "timeout", json_object_new_int64(timeout));
-	if (all) {
-		char **names = NULL;
-		size_t n = 0;
-		r = running_qubes(&names, &n);
-		if (r == 0)
-			r = call_each_concurrently("admin.vm.Shutdown", names, n, p);
-		for (size_t i = 0; names && i < n; i++)
-			free(names[i]);
-		free(names);
-	} else {
-		r = call_each_concurrently("admin.vm.Shutdown", argv + optind,
-					   (size_t)(argc - optind), p);
-	}
+	struct qube_list l = {0};
+	r = list_qubes(all, &l);
+	if (r == 0 && all)
+		r = shutdown_in_order(l.names, l.n, &l, p);
+	else if (r == 0)
+		r = shutdown_in_order(argv + optind, (size_t)(argc - optind), &l, p);
+	qube_list_done(&l);
 	json_object_put(p);
 	return r;
 }

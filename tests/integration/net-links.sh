@@ -159,4 +159,9 @@ bh firewall c1 list >/dev/null || fail "firewall list fails after a bogus state 
 host_view >"$T/host-after"
 diff -u "$T/host-before" "$T/host-after" || fail "the host's network changed"
 grep -q "network link c1" "$T/bulkheadd.log" || fail "no link in the log"
+
+# Shutting down a netvm together with its clients (--all) needs no --force: the clients go first.
+[ "$(state_of nv)" = Running ] && [ "$(state_of c1)" = Running ] || fail "nv and c1 are not both running"
+bh shutdown --all || fail "shutdown --all was refused (nv before its client c1?)"
+for q in nv c1; do [ "$(state_of $q)" = Halted ] || fail "$q is $(state_of $q) after shutdown"; done
 log "ok"
