@@ -215,12 +215,11 @@ static int list_qubes(bool running_only, struct qube_list *ret)
 		    !json_object_is_type(name, json_type_string) ||
 		    !json_object_is_type(state, json_type_string))
 			continue;
-		if (running_only &&
-		    (streq(json_object_get_string(state), "Halted") ||
-		     streq(json_object_get_string(name), "dom0") ||
-		     (json_object_object_get_ex(q, "class", &klass) &&
-		      json_object_is_type(klass, json_type_string) &&
-		      streq(json_object_get_string(klass), "AdminVM"))))
+		if (running_only && (streq(json_object_get_string(state), "Halted") ||
+				     streq(json_object_get_string(name), "dom0") ||
+				     (json_object_object_get_ex(q, "class", &klass) &&
+				      json_object_is_type(klass, json_type_string) &&
+				      streq(json_object_get_string(klass), "AdminVM"))))
 			continue;
 		l.names[l.n] = xstrdup(json_object_get_string(name));
 		if (json_object_object_get_ex(q, "netvm_effective", &netvm) &&
