@@ -139,7 +139,7 @@ int uplink_passt_argv(const char *passt, const struct uplink_addrs *a,
 	    forwards ? port_forwards_passt_spec(forwards, FW_PROTO_TCP) : NULL;
 	_cleanup_free_ char *udp =
 	    forwards ? port_forwards_passt_spec(forwards, FW_PROTO_UDP) : NULL;
-	char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+	char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], gw6[INET6_ADDRSTRLEN];
 	char prefix[8], mtu[16], fd[8];
 	char dns[UPLINK_MAX_DNS][INET_ADDRSTRLEN];
 	const char *v[48];
@@ -167,13 +167,25 @@ int uplink_passt_argv(const char *passt, const struct uplink_addrs *a,
 	v[n++] = udp ? udp : "none";
 	/* The gateway address is the real gateway, never the host's loopback. */
 	v[n++] = "--no-map-gw";
-	v[n++] = "--ipv4-only";
 	v[n++] = "--address";
 	v[n++] = ip;
 	v[n++] = "--netmask";
 	v[n++] = prefix;
 	v[n++] = "--gateway";
 	v[n++] = gw;
+	if (a->has_ip6) {
+		inet_ntop(AF_INET6, &a->ip6, ip6, sizeof(ip6));
+		inet_ntop(AF_INET6, &a->gw6, gw6, sizeof(gw6));
+		v[n++] = "--address";
+		v[n++] = ip6;
+		v[n++] = "--gateway";
+		v[n++] = gw6;
+		/* Addresses come from bulkheadd, never from passt's DHCPv6 or router adverts. */
+		v[n++] = "--no-dhcpv6";
+		v[n++] = "--no-ra";
+	} else {
+		v[n++] = "--ipv4-only";
+	}
 	v[n++] = "--mtu";
 	v[n++] = mtu;
 	v[n++] = "--no-dhcp-search";
@@ -325,6 +337,10 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **ret, char **re
 			     .addrs = {.ip4 = route.ip4,
 				       .gw4 = route.gw4,
 				       .prefix4 = route.prefix4,
+				       .has_ip6 = route.has_ip6,
+				       .ip6 = route.ip6,
+				       .gw6 = route.gw6,
+				       .prefix6 = route.prefix6,
 				       .mtu = cfg->mtu ? cfg->mtu : UPLINK_DEFAULT_MTU}};
 	u->netns_fd = netns_fd;
 	r = read_resolvers(cfg, &u->addrs);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -43,6 +44,9 @@ struct uplink_config {
 struct uplink_addrs {
 	struct in_addr ip4, gw4;
 	unsigned prefix4;
+	bool has_ip6; /* the namespace has IPv6 (uplink-route.h); else the uplink is IPv4 only */
+	struct in6_addr ip6, gw6;
+	unsigned prefix6;
 	struct in_addr dns[UPLINK_MAX_DNS]; /* reached through passt; the guard lets port 53 pass */
 	size_t n_dns;
 	unsigned mtu;

@@ -642,6 +642,13 @@ static struct json_object *config_for(struct daemon *d, struct vm *vm)
 		json_object_object_add(u, "ip4", jstr(inet_ntop(AF_INET, &a->ip4, ip, sizeof(ip))));
 		json_object_object_add(u, "prefix4", json_object_new_int((int)a->prefix4));
 		json_object_object_add(u, "gw4", jstr(inet_ntop(AF_INET, &a->gw4, ip, sizeof(ip))));
+		if (a->has_ip6) {
+			char ip6[INET6_ADDRSTRLEN];
+			json_object_object_add(
+			    u, "ip6", jstr(inet_ntop(AF_INET6, &a->ip6, ip6, sizeof(ip6))));
+			json_object_object_add(
+			    u, "gw6", jstr(inet_ntop(AF_INET6, &a->gw6, ip6, sizeof(ip6))));
+		}
 		for (size_t i = 0; i < a->n_dns; i++)
 			json_object_array_add(dns,
 					      jstr(inet_ntop(AF_INET, &a->dns[i], ip, sizeof(ip))));

@@ -2,9 +2,10 @@
 # The whole network chain as a user makes it: `bulkhead net setup` (sys-net with passt's uplink,
 # here in a namespace this test made, and sys-firewall, both of the Debian template), then client
 # qubes (minimal template) behind sys-firewall:
-# - a client fetches the test server's page by name, through the virtual DNS 10.139.1.1;
+# - a client fetches the test server's page by name, through the virtual DNS 10.139.1.1, and
+#   over IPv6 by address;
 # - two clients cannot reach each other; a client that takes another address gets nothing out;
-# - sys-net cannot reach services of the uplink namespace itself (its loopback, its address);
+# - sys-net cannot reach services of the uplink namespace itself (its loopback, its addresses);
 # - firewall rules are enforced in sys-firewall: one host and port accepted, the rest dropped;
 #   specialtarget=dns; a drop rule put first wins (cutting open connections is net-apply.sh's);
 # - restarting sys-firewall while clients run brings their network back without restarting them;
@@ -65,6 +66,12 @@ grep -q "$NETNS_SRV_IP" <<<"$out" || fail "virtual DNS did not answer with $NETN
 grep -q "nameserver 10.139.1.1" <<<"$(bh run -p work -- cat /etc/resolv.conf)" ||
 	fail "the client's resolv.conf does not name the virtual DNS"
 
+log "IPv6 through the chain: the client's fd09:24ef:4179:: address, NAT66 in sys-net, passt"
+out=$(timeout 30 "$BULKHEAD" run -p work -- wget -q -O - "$NETNS_HTTP6_URL" 2>&1 || true)
+[ "$out" = "$NETNS_PAGE" ] || fail "work cannot fetch $NETNS_HTTP6_URL: $out"
+grep -q "fd09:24ef:4179::a89:" <<<"$(bh run -p work -- ip -6 addr show dev eth0)" ||
+	fail "work has no fd09:24ef:4179:: address"
+
 log "two clients cannot reach each other"
 bh start other
 wait_fetch other
@@ -94,6 +101,10 @@ netns_kit_listen "$NETNS_UP" 127.0.0.1 8082
 netns_kit_listen "$NETNS_UP" "$NETNS_UP_IP" 8081
 cannot sys-net bash -c "exec 3<>/dev/tcp/$NETNS_UP_IP/8081"
 cannot sys-net bash -c "exec 3<>/dev/tcp/127.0.0.1/8082"
+netns_kit_listen "$NETNS_UP" "$NETNS_UP_IP6" 8083
+cannot sys-net bash -c "exec 3<>/dev/tcp/$NETNS_UP_IP6/8083"
+netns_kit_listen "$NETNS_SRV" "$NETNS_SRV_IP6" 8084
+bh run -p sys-net -- bash -c "exec 3<>/dev/tcp/$NETNS_SRV_IP6/8084" || fail "sys-net cannot reach the server over IPv6 (the refusal above proves nothing)"
 bh run -p sys-net -- bash -c "exec 3<>/dev/tcp/$NETNS_SRV_IP/80" || fail "sys-net cannot reach the server (the refusals above prove nothing)"
 
 log "firewall: one host and port accepted, dns by specialtarget, the rest dropped"

@@ -13,6 +13,10 @@
 #                           NETNS_SRV  the servers' namespace, address $NETNS_SRV_IP
 #                           NETNS_HTTP_URL  http://$NETNS_SRV_IP/ (port 80) serving index.html
 #                                      whose content is $NETNS_PAGE
+#                           NETNS_HTTP6_URL the same over IPv6: both namespaces also have
+#                                      $NETNS_UP_IP6/64 and $NETNS_SRV_IP6/64, the uplink one a
+#                                      default route via $NETNS_SRV_IP6 (DNS stays IPv4: names
+#                                      resolve to $NETNS_SRV_IP only)
 #                           NETNS_NAME  test.example: the DNS server on $NETNS_SRV_IP:53 answers
 #                                      it (and every name under it) with $NETNS_SRV_IP, and
 #                                      refuses everything else (no upstream)
@@ -29,6 +33,9 @@
 
 NETNS_SRV_IP=192.0.2.1
 NETNS_UP_IP=192.0.2.2
+# IPv6 beside it: the documentation prefix (RFC 3849), routed nowhere either.
+NETNS_SRV_IP6=2001:db8::1
+NETNS_UP_IP6=2001:db8::2
 NETNS_NAME=test.example
 NETNS_PAGE="bulkhead netns kit page $$"
 NETNS_UP=
@@ -44,9 +51,10 @@ netns_kit_wait_port() {
 	for _ in $(seq 200); do
 		ip netns exec "$ns" python3 -c '
 import socket, sys
-s = socket.socket()
-s.settimeout(1)
-sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))) != 0)' "$addr" "$port" && return 0
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except OSError:
+    sys.exit(1)' "$addr" "$port" && return 0
 		sleep 0.1
 	done
 	echo "netns-lib: nothing listens on $addr:$port in $ns" >&2
@@ -101,6 +109,9 @@ netns_kit_up() {
 	ip -n "$NETNS_UP" link set eth0 up
 	ip -n "$NETNS_SRV" link set eth0 up
 	ip -n "$NETNS_UP" route add default via "$NETNS_SRV_IP"
+	ip -n "$NETNS_UP" addr add "$NETNS_UP_IP6/64" dev eth0 nodad
+	ip -n "$NETNS_SRV" addr add "$NETNS_SRV_IP6/64" dev eth0 nodad
+	ip -n "$NETNS_UP" -6 route add default via "$NETNS_SRV_IP6"
 	mkdir -p "/etc/netns/$NETNS_UP"
 	echo "nameserver $NETNS_SRV_IP" >"/etc/netns/$NETNS_UP/resolv.conf"
 
@@ -108,6 +119,8 @@ netns_kit_up() {
 	echo "$NETNS_PAGE" >"$NETNS_KIT_DIR/www/index.html"
 	netns_kit_listen "$NETNS_SRV" "$NETNS_SRV_IP" 80 || return 1
 	NETNS_HTTP_URL=http://$NETNS_SRV_IP/
+	netns_kit_listen "$NETNS_SRV" "$NETNS_SRV_IP6" 80 || return 1
+	NETNS_HTTP6_URL=http://[$NETNS_SRV_IP6]/
 
 	ip netns exec "$NETNS_SRV" dnsmasq --keep-in-foreground --conf-file=/dev/null \
 		--no-resolv --no-hosts --no-dhcp-interface=eth0 --bind-interfaces \

@@ -93,6 +93,15 @@ static void test_passt_argv(void **state)
 	for (char **p = argv; *p; p++)
 		fprintf(f, "%s\n", *p);
 	uplink_argv_free(argv);
+	a.has_ip6 = true;
+	inet_pton(AF_INET6, "2001:db8::2", &a.ip6);
+	inet_pton(AF_INET6, "fe80::1", &a.gw6);
+	a.prefix6 = 64;
+	assert_int_equal(uplink_passt_argv("/usr/bin/passt", &a, NULL, &argv), 0);
+	fprintf(f, "--- IPv6 too\n");
+	for (char **p = argv; *p; p++)
+		fprintf(f, "%s\n", *p);
+	uplink_argv_free(argv);
 	fclose(f);
 	check_golden("passt-argv.txt", line);
 }
