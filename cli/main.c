@@ -56,12 +56,16 @@ static const struct cli_command commands[] = {
      "      netvm to port TO_PORT (default PORT) of this qube; PROTO tcp or udp, PORT\n"
      "      1024-65535, one qube per port; off until added\n",
      NULL},
-    {"run", cmd_run, "[-p] [--user USER] [--no-autostart] NAME [--] COMMAND [ARG]...",
-     "run a command in a qube",
+    {"run", cmd_run,
+     "[-p] [--user USER] [--no-autostart] NAME [--] COMMAND [ARG]...\n"
+     "       bulkhead run [-p] [--user USER] --dispvm[=TEMPLATE] [--] COMMAND [ARG]...",
+     "run a command in a qube, or in a new disposable",
      "  -p, --pass-io      connect the command to this terminal's stdin, stdout and stderr\n"
      "                     and exit with its status\n"
      "  -u, --user USER    run as USER (default: the qube's default user)\n"
-     "  -n, --no-autostart fail if the qube is not running\n",
+     "  -n, --no-autostart fail if the qube is not running\n"
+     "  --dispvm[=TEMPLATE] run it in a new disposable of TEMPLATE (default: bulkhead\n"
+     "                     prefs dom0 default_dispvm), removed when the command ends\n",
      NULL},
     {"volume", cmd_volume, "ls NAME | resize NAME VOLUME SIZE",
      "list a qube's volumes or grow one (SIZE: bytes or 512M, 2G, 1T...)", NULL, NULL},

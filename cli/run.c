@@ -334,13 +334,12 @@ static int relay(struct run_state *s, int sfd)
 int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"pass-io", no_argument, NULL, 'p'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"no-autostart", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"pass-io", no_argument, NULL, 'p'},      {"user", required_argument, NULL, 'u'},
+	    {"no-autostart", no_argument, NULL, 'n'}, {"dispvm", optional_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
 	};
-	bool pass_io = false, autostart = true;
+	bool pass_io = false, autostart = true, dispvm = false;
+	const char *dvm = "";
 	const char *user = "";
 	int c, r;
 
@@ -356,13 +355,22 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 		case 'n':
 			autostart = false;
 			break;
+		case 'D':
+			dispvm = true;
+			dvm = optarg ? optarg : "";
+			break;
 		default:
 			return cli_getopt_default(cmd, c);
 		}
 	}
-	if (optind >= argc)
+	if (dispvm && !autostart)
+		return cli_usage_error(cmd, "--dispvm starts a new qube: not with --no-autostart");
+	if (!dispvm && optind >= argc)
 		return cli_usage_error(cmd, "run needs a qube NAME and a COMMAND");
-	const char *name = argv[optind++];
+	/* With --dispvm the call's destination is Qubes' "@dispvm[:TEMPLATE]". */
+	_cleanup_free_ char *target =
+	    dispvm ? xasprintf("@dispvm%s%s", *dvm ? ":" : "", dvm) : NULL;
+	const char *name = dispvm ? target : argv[optind++];
 	if (optind < argc && streq(argv[optind], "--"))
 		optind++;
 	if (optind >= argc)
@@ -385,6 +393,13 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	struct json_object *result = NULL;
 	r = client_request(fd, "admin.vm.Run", name, "", p, &result, &err);
 	json_object_put(p);
+	struct json_object *made;
+	if (r >= 0 && !pass_io && json_object_object_get_ex(result, "name", &made) &&
+	    json_object_is_type(made, json_type_string)) {
+		fputs("bulkhead: running in the disposable ", stderr);
+		cli_print_sanitized(stderr, json_object_get_string(made));
+		fputc('\n', stderr);
+	}
 	json_object_put(result);
 	if (r < 0) {
 		int code = cli_report(r, &err, NULL);

@@ -45,6 +45,25 @@ void h_info(struct daemon *d, struct client *c, const struct api_request *req)
 	client_reply_ok(c, o);
 }
 
+/* default_dispvm: none, or a qube that disposables can be made from. */
+static int check_dispvm_template(struct daemon *d, const char *name, char **ret_message)
+{
+	struct vm *t = name ? daemon_find_vm(d, name) : NULL;
+	if (!name)
+		return 0;
+	if (!t) {
+		*ret_message = xasprintf("no qube named '%s'", name);
+		return -ENOENT;
+	}
+	if (!t->q->template_for_dispvms) {
+		*ret_message = xasprintf("'%s' is not a disposable template (set its "
+					 "template_for_dispvms to True first)",
+					 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static struct json_object *host_prop_json(const struct host_prefs *p, const char *key)
 {
 	char *v = NULL;
@@ -88,14 +107,18 @@ void h_host_prop(struct daemon *d, struct client *c, const struct api_request *r
 		client_reply_error(c, API_E_VALUE, "no value given for '%s'", req->arg);
 		return;
 	}
-	struct host_prefs next = {0};
+	struct host_prefs next;
+	host_prefs_copy(&d->host_prefs, &next);
 	if (host_prefs_set(&next, req->arg, value, &reason) < 0) {
+		host_prefs_finish(&next);
 		client_reply_error(c, API_E_VALUE, "invalid value for %s: %s", req->arg,
 				   reason ? reason : "invalid");
 		return;
 	}
-	/* The one key so far is default_netvm. */
-	if (net_check_default_netvm(d, next.default_netvm, &msg) < 0) {
+	if ((streq(req->arg, "default_netvm") &&
+	     net_check_default_netvm(d, next.default_netvm, &msg) < 0) ||
+	    (streq(req->arg, "default_dispvm") &&
+	     check_dispvm_template(d, next.default_dispvm, &msg) < 0)) {
 		host_prefs_finish(&next);
 		client_reply_error(c, API_E_VALUE, "cannot set %s: %s", req->arg, msg);
 		return;

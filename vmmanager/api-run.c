@@ -31,12 +31,22 @@ static void run_now(struct daemon *d, struct client *c, struct vm *vm)
 	 * bytes do not pass through root. */
 	_cleanup_free_ char *user = xstrdup(rr->user);
 	char **argv = TAKE_PTR(rr->argv);
-	client_reply_ok(c, NULL);
+	struct json_object *res = NULL;
+	if (vm->dispose_after_run) {
+		vm->run_started = true;
+		res = json_object_new_object();
+		json_object_object_add(res, "name", json_object_new_string(vm->q->name));
+	}
+	client_reply_ok(c, res);
 	int fd = client_hand_over(c);
 	int r = fd < 0 ? fd : qchan_exec(d, vm, fd, user, (const char *const *)argv);
-	if (r < 0)
+	if (r < 0) {
 		log_warn("cannot hand a run command to the channel process of %s: %s", vm->q->name,
 			 strerror(-r));
+		/* A disposable made for it (its caller may have left while it booted) goes. */
+		if (vm->dispose_after_run)
+			vm_dispose(d, vm);
+	}
 	for (char **a = argv; a && *a; a++)
 		free(*a);
 	free(argv);
@@ -47,13 +57,47 @@ void api_run_resume(struct daemon *d, struct client *c, struct vm *vm)
 	run_now(d, c, vm);
 }
 
+/* The destination of `run --dispvm`, as Qubes writes it: "@dispvm" (the default disposable
+ * template) or "@dispvm:TEMPLATE". */
+static bool is_dispvm_dest(const char *dest)
+{
+	return strncmp(dest, "@dispvm", 7) == 0 && (dest[7] == '\0' || dest[7] == ':');
+}
+
+/* `run --dispvm`: a new disposable of the template named (or the host's default_dispvm),
+ * removed once the command ends, or when it stops. */
+static struct vm *new_disposable(struct daemon *d, struct client *c, const struct api_request *req)
+{
+	const char *dvm =
+	    req->dest[7] == ':' && req->dest[8] ? req->dest + 8 : d->host_prefs.default_dispvm;
+	_cleanup_free_ char *msg = NULL;
+	struct vm *vm = NULL;
+
+	if (!dvm) {
+		client_reply_error(
+		    c, API_E_VALUE,
+		    "no default_dispvm: name a disposable template (--dispvm=NAME) or "
+		    "set one (bulkhead prefs dom0 default_dispvm NAME)");
+		return NULL;
+	}
+	int r = vm_create_disposable(d, dvm, &vm, &msg);
+	if (r < 0) {
+		client_reply_error(c, r == -EINVAL ? API_E_VALUE : API_E_VM, "%s", msg);
+		return NULL;
+	}
+	vm->dispose_after_run = true;
+	log_info("disposable %s of %s made for a command", vm->q->name, dvm);
+	return vm;
+}
+
 void h_run(struct daemon *d, struct client *c, const struct api_request *req)
 {
-	struct vm *vm = dest_vm(d, c, req);
+	bool dispvm = is_dispvm_dest(req->dest);
+	struct vm *vm = dispvm ? NULL : dest_vm(d, c, req);
 	struct json_object *argv;
 	size_t bytes = 0;
 
-	if (!vm)
+	if (!dispvm && !vm)
 		return;
 	if (!req->payload || !json_object_object_get_ex(req->payload, "argv", &argv) ||
 	    !json_object_is_type(argv, json_type_array) || json_object_array_length(argv) == 0 ||
@@ -77,6 +121,10 @@ void h_run(struct daemon *d, struct client *c, const struct api_request *req)
 		client_reply_error(c, API_E_VALUE, "the command line is too long");
 		return;
 	}
+	if (dispvm && !(vm = new_disposable(d, c, req))) {
+		run_request_free(rr);
+		return;
+	}
 	client_set_run_request(c, rr);
 
 	switch (vm->state) {
@@ -91,7 +139,7 @@ void h_run(struct daemon *d, struct client *c, const struct api_request *req)
 		api_wait(vm, WAIT_RUN, c);
 		return;
 	case VM_HALTED: {
-		if (!payload_bool(req, "autostart", true)) {
+		if (!vm->dispose_after_run && !payload_bool(req, "autostart", true)) {
 			client_reply_error(c, API_E_NOT_RUNNING, "'%s' is not running",
 					   vm->q->name);
 			return;
@@ -99,6 +147,8 @@ void h_run(struct daemon *d, struct client *c, const struct api_request *req)
 		_cleanup_free_ char *err = NULL, *msg = NULL;
 		if (vm_start(d, vm, &err, &msg) < 0) {
 			client_reply_error(c, err, "%s", msg);
+			if (vm->dispose_after_run)
+				vm_dispose(d, vm);
 			return;
 		}
 		api_wait(vm, WAIT_RUN, c);

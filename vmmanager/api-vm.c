@@ -13,6 +13,7 @@
 #include "api.h"
 #include "backend.h"
 #include "daemon.h"
+#include "host-prefs.h"
 #include "firewall-store.h"
 #include "lifecycle.h"
 #include "net.h"
@@ -299,10 +300,20 @@ void h_clone(struct daemon *d, struct client *c, const struct api_request *req)
 	client_reply_ok(c, NULL);
 }
 
-/* Names of qubes that refer to `name` (as template, netvm or default_dispvm), or NULL. */
+/* Names of qubes that refer to `name` (as template, netvm or default_dispvm), and the host's
+ * defaults that name it, or NULL. */
 static char *users_of(struct daemon *d, const char *name)
 {
 	char *list = NULL;
+	for (const char *const *k = host_prefs_names(); *k; k++) {
+		_cleanup_free_ char *v = NULL;
+		if (host_prefs_get(&d->host_prefs, *k, &v, NULL) == 0 && streq(v, name)) {
+			char *n = list ? xasprintf("%s, dom0 (%s)", list, *k)
+				       : xasprintf("dom0 (%s)", *k);
+			free(list);
+			list = n;
+		}
+	}
 	for (size_t i = 0; i < d->n_vms; i++) {
 		const struct qube *o = d->vms[i]->q;
 		if (streq_ptr(o->template, name) || streq_ptr(o->netvm, name) ||

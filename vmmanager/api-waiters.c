@@ -6,6 +6,7 @@
 #include "api-waiters.h"
 #include "api.h"
 #include "daemon.h"
+#include "lifecycle.h"
 #include "util.h"
 #include "vm-listener.h"
 
@@ -78,6 +79,9 @@ static void complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind k
 				api_run_resume(d, c, vm);
 			else
 				client_reply_ok(c, NULL);
+		} else if (kind == WAIT_RUN && vm->dispose_after_run && !vm->run_started) {
+			/* `run --dispvm` whose caller left while it booted: nothing will run. */
+			vm_dispose(d, vm);
 		}
 		free(w);
 		w = next;

@@ -58,6 +58,8 @@ struct vm {
 	unsigned uid_slot;	       /* its host processes' uid: SANDBOX_QUBE_UID_BASE + slot */
 	int respawn_timer;	       /* a dead channel process is replaced once */
 	unsigned host_streams;	       /* services and run commands its channel process carries */
+	bool dispose_after_run;	       /* made by `run --dispvm`: removed once its command ends */
+	bool run_started;	       /* that command was handed to its channel process */
 	uint64_t start_serial;	       /* the start its volumes are being made for (lifecycle.c) */
 	struct log_ratelimit deny_log; /* lines about its refused calls (rpc.c) */
 };

@@ -1,31 +1,62 @@
 /* Host-wide settings (host-prefs.h). */
 #include <errno.h>
+#include <stddef.h>
 
 #include "host-prefs.h"
 #include "qube-name.h"
 #include "util.h"
 
+/* The keys and where each lives: both name a qube ("" or "none": none). */
+static const struct {
+	const char *name;
+	size_t offset;
+} keys[] = {
+    {"default_netvm", offsetof(struct host_prefs, default_netvm)},
+    {"default_dispvm", offsetof(struct host_prefs, default_dispvm)},
+};
+
+static char **field(struct host_prefs *p, const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (streq_ptr(key, keys[i].name))
+			return (char **)((char *)p + keys[i].offset);
+	return NULL;
+}
+
 void host_prefs_finish(struct host_prefs *p)
 {
-	free(p->default_netvm);
-	p->default_netvm = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		char **f = field(p, keys[i].name);
+		free(*f);
+		*f = NULL;
+	}
+}
+
+void host_prefs_copy(const struct host_prefs *p, struct host_prefs *ret)
+{
+	*ret = (struct host_prefs){0};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *v = *field((struct host_prefs *)p, keys[i].name);
+		*field(ret, keys[i].name) = v ? xstrdup(v) : NULL;
+	}
 }
 
 const char *const *host_prefs_names(void)
 {
-	static const char *const names[] = {"default_netvm", NULL};
+	static const char *const names[] = {"default_netvm", "default_dispvm", NULL};
 	return names;
 }
 
 int host_prefs_get(const struct host_prefs *p, const char *key, char **ret_value,
 		   bool *ret_is_default)
 {
-	if (!streq_ptr(key, "default_netvm"))
+	char **f = field((struct host_prefs *)p, key);
+	if (!f)
 		return -ENOENT;
 	if (ret_value)
-		*ret_value = xstrdup(p->default_netvm ? p->default_netvm : "");
+		*ret_value = xstrdup(*f ? *f : "");
 	if (ret_is_default)
-		*ret_is_default = !p->default_netvm;
+		*ret_is_default = !*f;
 	return 0;
 }
 
@@ -33,7 +64,8 @@ int host_prefs_set(struct host_prefs *p, const char *key, const char *value,
 		   const char **ret_reason)
 {
 	const char *reason = NULL;
-	if (!streq_ptr(key, "default_netvm"))
+	char **f = field(p, key);
+	if (!f)
 		return -ENOENT;
 	if (!value)
 		return -EINVAL;
@@ -42,8 +74,8 @@ int host_prefs_set(struct host_prefs *p, const char *key, const char *value,
 			*ret_reason = reason;
 		return -EINVAL;
 	}
-	free(p->default_netvm);
-	p->default_netvm = *value && !streq(value, "none") ? xstrdup(value) : NULL;
+	free(*f);
+	*f = *value && !streq(value, "none") ? xstrdup(value) : NULL;
 	return 0;
 }
 
@@ -56,8 +88,10 @@ struct json_object *host_prefs_to_json(const struct host_prefs *p)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_int(1));
-	json_object_object_add(o, "default_netvm",
-			       p->default_netvm ? json_object_new_string(p->default_netvm) : NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *v = *field((struct host_prefs *)p, keys[i].name);
+		json_object_object_add(o, keys[i].name, v ? json_object_new_string(v) : NULL);
+	}
 	return o;
 }
 
@@ -79,7 +113,8 @@ int host_prefs_from_json(struct json_object *o, struct host_prefs *ret, const ch
 	{
 		if (streq(key, "version"))
 			continue;
-		if (!streq(key, "default_netvm")) {
+		if (!field(&p, key)) {
+			host_prefs_finish(&p);
 			*ret_reason = "host.json has an unknown key";
 			return -EINVAL;
 		}
@@ -88,7 +123,7 @@ int host_prefs_from_json(struct json_object *o, struct host_prefs *ret, const ch
 		if (!json_object_is_type(val, json_type_string) ||
 		    host_prefs_set(&p, key, json_object_get_string(val), ret_reason) < 0) {
 			host_prefs_finish(&p);
-			*ret_reason = "host.json: default_netvm is not a qube name";
+			*ret_reason = "host.json: a default is not a qube name";
 			return -EINVAL;
 		}
 	}

@@ -288,6 +288,13 @@ static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
 	case QMSG_EXEC_END:
 		if (vm->host_streams > 0)
 			vm->host_streams--;
+		/* A disposable made for one command goes once nothing runs in it any more (a
+		 * network configuration may outlast the command). */
+		if (vm->dispose_after_run && vm->run_started && vm->host_streams == 0) {
+			log_info("the command in the disposable %s ended", vm->q->name);
+			vm_dispose(d, vm);
+			return;
+		}
 		rpc_target_ready(d, vm);
 		return;
 	case QMSG_ECHO_REPLY:

@@ -170,6 +170,16 @@ bh firewall work forward list | grep -q "^tcp  *8070  *7001" || fail "forward li
 wait_fetch work
 wait_fetch other
 bh firewall work forward del tcp 8070 || fail "forward del"
+
+log "passt dying is noticed: a new one is plugged and sys-net's network comes back"
+# (Our daemon's own child: other tests' daemons may run a passt under the same uid.)
+passt_pid=$(pgrep -P "$DAEMON_PID" passt || true)
+[ -n "$passt_pid" ] || fail "bulkheadd has no passt child"
+[ "$(stat -c %u "/proc/$passt_pid")" -ge 1879113728 ] || fail "passt does not run under an uplink uid"
+kill -9 $passt_pid
+for _ in $(seq 60); do grep -q "the uplink of sys-net (passt) exited" "$T/bulkheadd.log" && break; sleep 1; done
+grep -q "the uplink of sys-net (passt) exited" "$T/bulkheadd.log" || fail "bulkheadd did not notice passt's death"
+wait_fetch work
 for _ in $(seq 60); do [ -z "$(inbound 8070)" ] && break; sleep 2; done
 [ -z "$(inbound 8070)" ] || fail "port 8070 still answers after the forward went"
 
