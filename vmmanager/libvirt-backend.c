@@ -580,11 +580,21 @@ int backend_nic_plug(struct daemon *d, const char *qube_name, unsigned ports, in
 	}
 	r = ports_in_use(dom, &used, &msg);
 	if (r >= 0) {
-		while (port < ports && port < 64 && (used & (1ull << port)))
-			port++;
-		if (port >= ports || port >= 64) {
+		/* Ports are taken in turn, not lowest first: a guest that is still finishing the
+		 * removal of a port's previous NIC (Linux's pciehp waits seconds) misses a new
+		 * one plugged into that same port at once. */
+		static unsigned turn;
+		unsigned n = ports < 64 ? ports : 64, k;
+		for (k = 0; k < n; k++) {
+			port = (turn + k) % n;
+			if (!(used & (1ull << port)))
+				break;
+		}
+		if (k == n) {
 			msg = xasprintf("all %u network ports are in use", ports);
 			r = -ENOSPC;
+		} else {
+			turn = port + 1;
 		}
 	}
 	if (r >= 0)
