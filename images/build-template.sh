@@ -372,7 +372,7 @@ find_tool() {
 	return 1
 }
 install -d -m 0755 "$root/etc/bulkhead/rpc"
-for tool in bulkhead-call bulkhead-copy bulkhead-move bulkhead-open-in-vm \
+for tool in bulkhead-call bulkhead-copy bulkhead-move bulkhead-open-in-vm bulkhead-open-in-dvm \
 	bulkhead-filecopy-receive bulkhead-open-receive bulkhead-openurl-receive; do
 	if path=$(find_tool "$tool"); then
 		copy_with_libs "$path" "usr/bin/$tool"

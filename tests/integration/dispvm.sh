@@ -1,7 +1,9 @@
 #!/bin/bash
 # `bulkhead run --dispvm[=TEMPLATE]` (qvm-run --dispvm): a new disposable of a disposable template
 # runs one command and is removed when the command ends, also when it fails and when the caller
-# goes away mid-command; the host's default_dispvm; refusals, with nothing left behind.
+# goes away mid-command; the host's default_dispvm; refusals, with nothing left behind; and
+# bulkhead-open-in-dvm from a qube (qvm-open-in-dvm): the file opens in a new disposable of the
+# qube's default_dispvm, an edit made there comes back, and the disposable is gone.
 . "$(dirname "$0")/lib.sh"
 
 seed_template
@@ -62,5 +64,31 @@ kill -9 "$caller"
 wait "$caller" 2>/dev/null || true
 wait_gone
 bh ls >/dev/null || fail "bulkheadd does not answer"
+
+log "bulkhead-open-in-dvm: an edit made in the disposable comes back to the calling qube"
+# The minimal template has no viewer: an xdg-open that "edits" goes into its root, which the
+# disposables' roots are overlays of (written before any qube based on it starts).
+printf '#!/bin/sh\nsleep 1\necho "seen in $(hostname)" >>"$1"\n' |
+	bh run -p --user root minimal -- sh -c 'mkdir -p /usr/local/bin && cat >/usr/local/bin/xdg-open && chmod 755 /usr/local/bin/xdg-open'
+bh shutdown --wait minimal
+# The shipped default policy's line for it (policy/90-default.policy): @dispvm is allowed.
+grep "^bulkhead.OpenInVM .*@dispvm" "$BULKHEAD_SRC/policy/90-default.policy" >"$BULKHEAD_POLICY_DIR/90-default.policy"
+bh create work --label blue --template minimal
+bh prefs work default_dispvm dvm
+bh run -p work -- sh -c 'echo draft >/home/user/doc.txt'
+out=$(bh run -p work -- bulkhead-open-in-dvm /home/user/doc.txt 2>&1) || fail "open-in-dvm: $out"
+content=$(bh run -p work -- cat /home/user/doc.txt)
+grep -qE '^seen in disp[0-9]+$' <<<"$content" && grep -q '^draft$' <<<"$content" ||
+	fail "the edit did not come back: '$content' ($out)"
+wait_gone
+# A file only viewed stays as it is.
+bh shutdown --wait work
+bh run -p --user root minimal -- sh -c 'printf "#!/bin/sh\ncat \"\$1\" >/dev/null\n" >/usr/local/bin/xdg-open' ||
+	fail "cannot change the viewer"
+bh shutdown --wait minimal
+before=$(bh run -p work -- md5sum /home/user/doc.txt)
+bh run -p work -- bulkhead-open-in-dvm /home/user/doc.txt >/dev/null 2>&1 || fail "open-in-dvm (view only)"
+[ "$(bh run -p work -- md5sum /home/user/doc.txt)" = "$before" ] || fail "a file only viewed changed"
+wait_gone
 
 log "ok"

@@ -11,7 +11,13 @@ if [ "$target" = "refuse-me" ]; then
 	exit 126
 fi
 export BULKHEAD_REMOTE_DOMAIN="${FAKE_SOURCE:-work}" HOME="$FAKE_HOME"
+# SERVICE+ARG: the agent passes the argument in BULKHEAD_SERVICE_ARGUMENT.
 case "$service" in
+*+*) export BULKHEAD_SERVICE_ARGUMENT="${service#*+}" ;;
+esac
+# FAKE_SERVICE_OVERRIDE: a hostile program stands in for the service.
+[ -z "${FAKE_SERVICE_OVERRIDE:-}" ] || exec $FAKE_SERVICE_OVERRIDE
+case "${service%%+*}" in
 bulkhead.Filecopy) exec "$QT_DIR/bulkhead-filecopy-receive" ;;
 bulkhead.OpenInVM) exec "$QT_DIR/bulkhead-open-receive" ;;
 bulkhead.OpenURL) exec "$QT_DIR/bulkhead-openurl-receive" ;;

@@ -163,6 +163,57 @@ else
 	echo "$out" | grep -q "no handler" && pass "URL: no handler reported" ||
 		fail "URL no handler: $out"
 fi
+# --- open in a disposable (bulkhead-open-in-dvm): what the viewer changed comes back
+mkdir -p "$T/bin/edit"
+cat >"$T/bin/edit/xdg-open" <<EOS
+#!/bin/sh
+sleep 1 # a viewer open for a while; the change must not be missed within the same second
+echo "edited in the disposable" >>"\$1"
+EOS
+chmod +x "$T/bin/edit/xdg-open"
+printf 'draft\n' >"$T/edit.txt"
+chmod 640 "$T/edit.txt"
+: >"$FAKE_CALL_LOG"
+if PATH="$T/bin/edit:$PATH" "$QT_DIR/bulkhead-open-in-dvm" "$T/edit.txt" 2>"$T/err" &&
+	[ "$(cat "$T/edit.txt")" = "$(printf 'draft\nedited in the disposable')" ] &&
+	[ "$(stat -c %a "$T/edit.txt")" = 640 ] && grep -q "saved back" "$T/err" &&
+	grep -q "^@dispvm bulkhead.OpenInVM+edit$" "$FAKE_CALL_LOG" &&
+	[ -z "$(ls -A "$T" | grep bulkhead-edit)" ]; then
+	pass "open-in-dvm: the edited file came back, mode kept, nothing left beside it"
+else
+	fail "open-in-dvm edit: $(cat "$T/edit.txt") / $(cat "$T/err") / $(cat "$FAKE_CALL_LOG")"
+fi
+before=$(stat -c %Y.%i "$T/edit.txt")
+if PATH="$T/bin:$PATH" "$QT_DIR/bulkhead-open-in-dvm" "$T/edit.txt" 2>"$T/err" &&
+	[ "$(stat -c %Y.%i "$T/edit.txt")" = "$before" ] && ! grep -q "saved back" "$T/err"; then
+	pass "open-in-dvm: a file only viewed is left alone"
+else
+	fail "open-in-dvm view: $(cat "$T/err")"
+fi
+# A hostile disposable: says the file changed, then sends garbage, a directory, or two files.
+cat >"$T/evil-open" <<'EOS'
+#!/usr/bin/env python3
+import os, struct, sys
+sys.stdin.buffer.read()
+out = sys.stdout.buffer
+out.write(b"BHFS" + struct.pack("<II", 0, 0) + b"1")
+out.write({"garbage": b"\xff" * 4096, "nothing": b"", "mark": b""}[os.environ["EVIL"]])
+out.flush()
+EOS
+chmod +x "$T/evil-open"
+cp "$T/edit.txt" "$T/edit.orig"
+for evil in garbage nothing; do
+	if FAKE_SERVICE_OVERRIDE="$T/evil-open" EVIL=$evil "$QT_DIR/bulkhead-open-in-dvm" \
+		"$T/edit.txt" 2>"$T/err"; then
+		fail "open-in-dvm took a hostile answer ($evil)"
+	elif cmp -s "$T/edit.txt" "$T/edit.orig" && grep -q "as it was" "$T/err" &&
+		[ -z "$(ls -A "$T" | grep bulkhead-edit)" ]; then
+		pass "open-in-dvm: a hostile answer ($evil) changes nothing: $(head -1 "$T/err")"
+	else
+		fail "open-in-dvm hostile ($evil): $(cat "$T/err")"
+	fi
+done
+
 # the URL receiver checks on its own (a caller need not be bulkhead-open-in-vm)
 for u in "javascript://alert(1)" "http://a b" "file:///etc/passwd" "$(printf 'http://x\033[2J')"; do
 	if out=$(printf '%s\n' "$u" | PATH="$T/bin:$PATH" "$QT_DIR/bulkhead-openurl-receive"); then
