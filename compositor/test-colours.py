@@ -126,7 +126,9 @@ def main():
     host = None
     try:
         def wait_for(names):
-            deadline = time.monotonic() + 60
+            # Generous: under a loaded CI run, foot's first start (fontconfig) once took
+            # longer than a minute.
+            deadline = time.monotonic() + 240
             nonlocal display
             while not names <= set(mapped) and time.monotonic() < deadline:
                 ready, _, _ = select.select([proc.stderr], [], [], 1)
