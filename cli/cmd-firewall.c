@@ -12,19 +12,33 @@
 #include "port-forward.h"
 #include "util.h"
 
-static int get_rules(const char *name, struct fw_rules *ret, struct json_object **ret_result)
+/* The qube's firewall.json as the daemon returns it: {"rules", "forwards"} plus, while the chain
+ * runs, "status"; *ret_member is KEY's value in it (owned by *ret_result). */
+static int get_firewall(const char *name, const char *key, struct json_object **ret_result,
+			struct json_object **ret_member)
 {
-	struct json_object *result = NULL;
-	char *err = NULL;
-	int r = cli_call("admin.vm.firewall.Get", name, "", NULL, &result);
+	int r = cli_call("admin.vm.firewall.Get", name, "", NULL, ret_result);
 
 	if (r)
 		return r;
-	/* The reply is the stored file's {"rules"} plus, while the chain runs, "status". */
-	struct json_object *rules = NULL;
-	if (!json_object_object_get_ex(result, "rules", &rules))
-		err = xstrdup("no \"rules\" in it");
-	if (err || fw_rules_from_json(rules, ret, &err) < 0) {
+	if (!json_object_object_get_ex(*ret_result, key, ret_member)) {
+		fprintf(stderr, "bulkhead: the daemon's firewall has no \"%s\"\n", key);
+		json_object_put(*ret_result);
+		*ret_result = NULL;
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
+static int get_rules(const char *name, struct fw_rules *ret, struct json_object **ret_result)
+{
+	struct json_object *result = NULL, *rules = NULL;
+	char *err = NULL;
+	int r = get_firewall(name, "rules", &result, &rules);
+
+	if (r)
+		return r;
+	if (fw_rules_from_json(rules, ret, &err) < 0) {
 		fprintf(stderr, "bulkhead: the daemon's rule list is not understood: %s\n", err);
 		free(err);
 		json_object_put(result);
@@ -105,13 +119,11 @@ static int get_forwards(const char *name, struct port_forwards *ret)
 {
 	struct json_object *result = NULL, *a = NULL;
 	char *err = NULL;
-	int r = cli_call("admin.vm.firewall.Get", name, "", NULL, &result);
+	int r = get_firewall(name, "forwards", &result, &a);
 
 	if (r)
 		return r;
-	if (!json_object_object_get_ex(result, "forwards", &a))
-		err = xstrdup("no \"forwards\" in it");
-	if (err || port_forwards_from_json(a, ret, &err) < 0) {
+	if (port_forwards_from_json(a, ret, &err) < 0) {
 		fprintf(stderr, "bulkhead: the daemon's forward list is not understood: %s\n", err);
 		free(err);
 		json_object_put(result);
