@@ -57,6 +57,10 @@ struct net_qube {
 	int timer;		       /* next_apply; -1 when none */
 	bool warned;		       /* said once that it has no bulkhead-net-apply */
 	unsigned refusals; /* refused in a row (a NIC just plugged may not be in the guest yet) */
+	/* Its stored inbound forwards, read once: net_sync asks for every qube's on each state
+	 * change. NULL: not read yet; dropped by net_forwards_changed, the one place they change.
+	 */
+	struct port_forwards *forwards;
 };
 
 struct net_state {
@@ -336,9 +340,14 @@ static void uplink_exited(int watch, int fd, int events, void *opaque)
 /* The stored inbound forwards of q (none when its file is unreadable: nothing opens by mistake). */
 static void forwards_of(struct daemon *d, const struct qube *q, struct port_forwards *ret)
 {
-	_cleanup_free_ char *err = NULL;
-	if (firewall_load(d->store, q->name, NULL, ret, &err) < 0)
-		ret->n = 0;
+	struct net_qube *nq = nq_get(d, q->name);
+	if (!nq->forwards) {
+		_cleanup_free_ char *err = NULL;
+		nq->forwards = xcalloc(1, sizeof(*nq->forwards));
+		if (firewall_load(d->store, q->name, NULL, nq->forwards, &err) < 0)
+			nq->forwards->n = 0;
+	}
+	*ret = *nq->forwards;
 }
 
 /* What passt of the uplink qube u listens on: the forwards of every qube whose chain of netvms
@@ -700,6 +709,7 @@ static void nq_free(struct net_qube *nq)
 	if (nq->timer >= 0)
 		virEventRemoveTimeout(nq->timer);
 	json_object_put(nq->fw_status);
+	free(nq->forwards);
 	free(nq->uplink_dev);
 	free(nq->uplink_ports);
 	free(nq->name);
@@ -882,6 +892,11 @@ void net_firewall_changed(struct daemon *d, struct qube *q)
 
 void net_forwards_changed(struct daemon *d, struct qube *q)
 {
+	struct net_qube *nq = nq_find(d, q->name);
+	if (nq) {
+		free(nq->forwards);
+		nq->forwards = NULL;
+	}
 	const struct qube *c = q;
 	for (unsigned hops = 0; hops <= NET_CHAIN_MAX; hops++) {
 		const char *n = net_netvm_name(d, c);

@@ -59,7 +59,8 @@ void net_sync(struct daemon *d);
 void net_vm_removed(struct daemon *d, struct vm *vm);
 /* A client's firewall rules changed (admin.vm.firewall.Set): its netvm applies them again. */
 void net_firewall_changed(struct daemon *d, struct qube *q);
-/* q's inbound port forwards changed: every netvm of its chain applies them again, and the uplink
+/* q's inbound port forwards changed (the only call that changes them, so net.c reads them once
+ * until then): every netvm of its chain applies them again, and the uplink
  * at its end (passt) is started again listening on the new set. */
 void net_forwards_changed(struct daemon *d, struct qube *q);
 /* The per-rule states of q's rules as its netvm last applied them ([{"rule", "state",
