@@ -19,13 +19,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ROOT_REV_DIR	"root.rev"
-#define ROOT_NEXT	"root-next.qcow2"
-#define ROOT_COPY	"root-copy.qcow2"
-#define ROOT_REVERT_TMP "root-revert.tmp"
-/* The cap of revisions_to_keep: each revision can be gigabytes. */
-#define ROOT_REVISIONS_KEEP_MAX 100
-#define ROOT_REV_NUMBER_MAX	999999999u
+#define ROOT_REV_DIR	    "root.rev"
+#define ROOT_NEXT	    "root-next.qcow2"
+#define ROOT_COPY	    "root-copy.qcow2"
+#define ROOT_REVERT_TMP	    "root-revert.tmp"
+#define ROOT_REV_NUMBER_MAX 999999999u
 
 /* A revision's name ("3") as its number: decimal digits without sign or leading zero,
  * 1..ROOT_REV_NUMBER_MAX; -EINVAL otherwise. */

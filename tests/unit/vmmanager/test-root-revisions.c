@@ -83,8 +83,8 @@ static void test_name_parse(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(root_rev_name_parse("999999999", &n), 0);
 	assert_int_equal(n, 999999999);
-	static const char *const bad[] = {"", "0", "01", "-1", "+1", "1a", "1.qcow2",
-					  "../1", "1000000000", " 1", "1 ", "0x1"};
+	static const char *const bad[] = {"",	     "0",    "01",	   "-1", "+1", "1a",
+					  "1.qcow2", "../1", "1000000000", " 1", "1 ", "0x1"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(root_rev_name_parse(bad[i], &n), -EINVAL);
 	assert_int_equal(root_rev_name_parse(NULL, &n), -EINVAL);
@@ -138,7 +138,8 @@ static void test_qcow2_header(void **state)
 	assert_int_equal(qcow2_header_backing(b, 71, &s), -EBADMSG);
 	header(b, sizeof(b), 4, 112, name, len);
 	assert_int_equal(qcow2_header_backing(b, sizeof(b), &s), -EBADMSG);
-	/* The name past what was read, overflowing, inside the header, empty, too long, with NUL. */
+	/* The name past what was read, overflowing, inside the header, empty, too long, with NUL.
+	 */
 	header(b, sizeof(b), 3, 500, NULL, 20);
 	assert_int_equal(qcow2_header_backing(b, sizeof(b), &s), -EBADMSG);
 	header(b, sizeof(b), 3, UINT64_MAX - 4, NULL, 20);
