@@ -125,8 +125,20 @@ bh start work
 [ "$(bh run -p work -- cat /etc/marker)" = v4 ] || fail "work does not run on the newest root"
 bh shutdown work
 
-log "a crash mid-way: bulkheadd's next start completes the commit and removes leftovers"
+log "bulkheadd killed while the template runs: the next bulkheadd commits at the template's stop"
 bh prefs minimal revisions_to_keep 1
+bh start minimal
+bh run -p --user root minimal -- sh -c 'echo v5 > /etc/marker && sync'
+kill9_daemon
+start_daemon
+bh shutdown minimal
+[ "$(revs | wc -w)" = 1 ] || fail "revisions $(revs) after a stop under a new bulkheadd"
+[ ! -e "$Q/root-next.qcow2" ] || fail "root-next.qcow2 stayed after the stop"
+bh start work
+[ "$(bh run -p work -- cat /etc/marker)" = v5 ] || fail "the update made before bulkheadd died is lost"
+bh shutdown work
+
+log "a crash mid-way: bulkheadd's next start completes the commit and removes leftovers"
 stop_daemon
 # As if the template had stopped and bulkheadd died before the rename: what it wrote is in
 # root-next.qcow2; and as if another start died while copying.
@@ -139,7 +151,7 @@ start_daemon
 [ ! -e "$Q/root-next.qcow2" ] && [ ! -e "$Q/root-copy.qcow2" ] || fail "leftovers stayed: $(ls "$Q")"
 [ "$(revs | wc -w)" = 1 ] || fail "the replaced root is not a revision: $(revs)"
 bh start work
-[ "$(bh run -p work -- cat /etc/marker)" = v4 ] || fail "the committed root is not what work runs on"
+[ "$(bh run -p work -- cat /etc/marker)" = v5 ] || fail "the committed root is not what work runs on"
 bh shutdown work
 
 log ok
