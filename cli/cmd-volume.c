@@ -1,4 +1,4 @@
-/* bulkhead volume ls / resize. */
+/* bulkhead volume ls / info / resize / revert (qvm-volume). */
 #include <getopt.h>
 
 #include "cli.h"
@@ -65,6 +65,40 @@ static int print_volumes(struct json_object *vols)
 	return CLI_EXIT_OK;
 }
 
+/* qvm-volume info's layout: a line per property, then the revisions. */
+static int print_info(struct json_object *o)
+{
+	static const char *const keys[] = {
+	    "name", "path", "size", "usage", "persistent", "readonly", "revisions_to_keep"};
+	struct json_object *f, *revs = NULL;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		fputs("bulkhead: bulkheadd sent volume info that is not an object\n", stderr);
+		return CLI_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		if (!json_object_object_get_ex(o, keys[i], &f) || !f)
+			continue;
+		_cleanup_free_ char *t = NULL;
+		if (json_object_is_type(f, json_type_boolean))
+			t = xstrdup(json_object_get_boolean(f) ? "True" : "False");
+		else
+			t = xstrdup(json_object_get_string(f));
+		for (unsigned char *p = (unsigned char *)t; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		printf("%-18s %s\n", keys[i], t);
+	}
+	json_object_object_get_ex(o, "revisions", &revs);
+	size_t n = json_object_is_type(revs, json_type_array) ? json_object_array_length(revs) : 0;
+	printf("List of available revisions (for revert):%s\n", n ? "" : " none");
+	for (size_t i = 0; i < n; i++) {
+		const char *r = json_object_get_string(json_object_array_get_idx(revs, i));
+		printf("  %s\n", r ? r : "?");
+	}
+	return CLI_EXIT_OK;
+}
+
 int cmd_volume(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -77,7 +111,7 @@ int cmd_volume(const struct cli_command *cmd, int argc, char **argv)
 		return cli_getopt_default(cmd, c);
 	int n = argc - optind;
 	if (n < 1)
-		return cli_usage_error(cmd, "volume needs an action: ls or resize");
+		return cli_usage_error(cmd, "volume needs an action: ls, info, resize or revert");
 	const char *action = argv[optind];
 
 	if (streq(action, "ls") || streq(action, "list")) {
@@ -89,6 +123,29 @@ int cmd_volume(const struct cli_command *cmd, int argc, char **argv)
 			return r;
 		r = print_volumes(vols);
 		json_object_put(vols);
+		return r;
+	}
+	if (streq(action, "info")) {
+		if (n != 3)
+			return cli_usage_error(cmd, "volume info needs NAME VOLUME");
+		struct json_object *o = NULL;
+		r = cli_call("admin.vm.volume.Info", argv[optind + 1], argv[optind + 2], NULL, &o);
+		if (r)
+			return r;
+		r = print_info(o);
+		json_object_put(o);
+		return r;
+	}
+	if (streq(action, "revert")) {
+		if (n != 3 && n != 4)
+			return cli_usage_error(cmd,
+					       "volume revert needs TEMPLATE VOLUME [REVISION]");
+		struct json_object *p = json_object_new_object();
+		if (n == 4)
+			json_object_object_add(p, "revision",
+					       json_object_new_string(argv[optind + 3]));
+		r = cli_call("admin.vm.volume.Revert", argv[optind + 1], argv[optind + 2], p, NULL);
+		json_object_put(p);
 		return r;
 	}
 	if (streq(action, "resize") || streq(action, "extend")) {
@@ -109,5 +166,6 @@ int cmd_volume(const struct cli_command *cmd, int argc, char **argv)
 		json_object_put(p);
 		return r;
 	}
-	return cli_usage_error(cmd, "unknown volume action '%s' (ls or resize)", action);
+	return cli_usage_error(cmd, "unknown volume action '%s' (ls, info, resize or revert)",
+			       action);
 }

@@ -67,8 +67,11 @@ static const struct cli_command commands[] = {
      "  --dispvm[=TEMPLATE] run it in a new disposable of TEMPLATE (default: bulkhead\n"
      "                     prefs dom0 default_dispvm), removed when the command ends\n",
      NULL},
-    {"volume", cmd_volume, "ls NAME | resize NAME VOLUME SIZE",
-     "list a qube's volumes or grow one (SIZE: bytes or 512M, 2G, 1T...)", NULL, NULL},
+    {"volume", cmd_volume,
+     "ls NAME | info NAME VOLUME | resize NAME VOLUME SIZE | revert TEMPLATE root [REVISION]",
+     "list a qube's volumes, show one and its revisions, grow one (SIZE: bytes or 512M, 2G, "
+     "1T...), or put a template's root back to a revision (default: the newest)",
+     NULL, NULL},
     {"template", cmd_template, "ls [--json] | build NAME --flavour FLAVOUR | build FLAVOUR",
      "list templates or build one (FLAVOUR: minimal or debian), showing its progress",
      "  -f, --flavour F    what to build: minimal (busybox) or debian (Debian 12, needs\n"

@@ -35,6 +35,11 @@
  *   admin.vm.tag.List        -> ["t", ...];  .Get arg T -> bool;  .Set arg T;  .Remove arg T
  *   admin.vm.volume.List     -> [{"name","size","usage","path","persistent","readonly"}]
  *   admin.vm.volume.Resize   arg VOLUME, payload {"size": bytes} -> null (grow only)
+ *   admin.vm.volume.Info     arg VOLUME -> {"name","size","usage","path","persistent",
+ *                            "readonly","revisions_to_keep"?,"revisions": ["N", ...] newest
+ *                            first} (revisions: a template's root only)
+ *   admin.vm.volume.Revert   arg VOLUME, payload {"revision": "N"} (absent: the newest) ->
+ *                            {"revision": "N"} (qvm-volume revert; a halted template's root)
  *   admin.vm.Run             payload {"user": "", "argv": [..], "autostart": bool} -> null, then
  *                            stream 1 frames
  *   admin.vm.Echo            payload {"data": string} -> {"data": string} (one ECHO round trip
@@ -96,6 +101,8 @@
 	X(VM_FIREWALL_SET, "admin.vm.firewall.Set")                                                \
 	X(VM_VOLUME_LIST, "admin.vm.volume.List")                                                  \
 	X(VM_VOLUME_RESIZE, "admin.vm.volume.Resize")                                              \
+	X(VM_VOLUME_INFO, "admin.vm.volume.Info")                                                  \
+	X(VM_VOLUME_REVERT, "admin.vm.volume.Revert")                                              \
 	X(VM_RUN, "admin.vm.Run")                                                                  \
 	X(VM_ECHO, "admin.vm.Echo")                                                                \
 	X(VM_CONSOLE, "admin.vm.Console")                                                          \

@@ -42,6 +42,8 @@ static const struct {
     {API_VM_FIREWALL_SET, h_firewall, true},
     {API_VM_VOLUME_LIST, h_volume_list, true},
     {API_VM_VOLUME_RESIZE, h_volume_resize, true},
+    {API_VM_VOLUME_INFO, h_volume_info, true},
+    {API_VM_VOLUME_REVERT, h_volume_revert, true},
     {API_VM_RUN, h_run, true},
     {API_VM_ECHO, h_echo, true},
     {API_VM_CONSOLE, h_console, true},

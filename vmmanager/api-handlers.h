@@ -42,6 +42,8 @@ API_HANDLER(h_firewall); /* Get and Set */
 /* api-volume.c */
 API_HANDLER(h_volume_list);
 API_HANDLER(h_volume_resize);
+API_HANDLER(h_volume_info);
+API_HANDLER(h_volume_revert);
 /* api-policy.c */
 API_HANDLER(h_policy_prompt);
 API_HANDLER(h_policy_answer);

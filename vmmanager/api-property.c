@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "net.h"
 #include "qube.h"
+#include "template-revisions.h"
 #include "util.h"
 
 /* A netvm left at its default reads as what the default is now (the host's default_netvm), as
@@ -123,6 +124,14 @@ void h_prop_set(struct daemon *d, struct client *c, const struct api_request *re
 	}
 	if (check_net_change(d, c, vm, req->arg, value, reset) < 0)
 		return;
+	if (streq(req->arg, "revisions_to_keep") && vm->q->klass != QUBE_TEMPLATEVM) {
+		client_reply_error(
+		    c, API_E_VALUE,
+		    "revisions_to_keep is a template's: only a template's root keeps "
+		    "revisions ('%s' is a %s)",
+		    vm->q->name, qube_class_to_string(vm->q->klass));
+		return;
+	}
 	if (!reset && streq(req->arg, "default_dispvm") && *value && !streq(value, "none") &&
 	    !daemon_find_vm(d, value)) {
 		client_reply_error(c, API_E_VALUE, "no qube named '%s'", value);
@@ -159,6 +168,8 @@ void h_prop_set(struct daemon *d, struct client *c, const struct api_request *re
 		return;
 	if (streq(req->arg, "netvm") || streq(req->arg, "uplink"))
 		net_sync(d); /* a running qube's link moves to its new netvm now */
+	if (streq(req->arg, "revisions_to_keep"))
+		template_revisions_prune(d, vm); /* a lower count takes effect now */
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "property", json_object_new_string(req->arg));
 	events_emit(d, "property-set", vm->q->name, extra);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "net.h"
 #include "qube.h"
+#include "root-revisions.h"
 #include "util.h"
 
 static void ignore_libvirt_error(void *opaque, virErrorPtr err)
@@ -143,9 +144,11 @@ static int domain_xml_for(struct daemon *d, struct vm *vm, char **ret_xml, char 
 	_cleanup_free_ char *kernel = kernel_file(d, q, "vmlinuz");
 	_cleanup_free_ char *initrd = kernel_file(d, q, "initramfs.img");
 	_cleanup_free_ char *modules = kernel_file(d, q, "modules.img");
+	/* A template writes a copy of its root (template-revisions.h). */
 	_cleanup_free_ char *root = daemon_qube_file(
 	    d, q->name,
 	    q->klass == QUBE_APPVM || q->klass == QUBE_DISPVM ? "root-overlay.qcow2"
+	    : q->klass == QUBE_TEMPLATEVM		      ? ROOT_NEXT
 							      : "root.qcow2");
 	_cleanup_free_ char *priv = daemon_qube_file(
 	    d, q->name, q->klass == QUBE_DISPVM ? "private-overlay.qcow2" : "private.qcow2");

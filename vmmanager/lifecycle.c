@@ -15,7 +15,9 @@
 #include "qchan.h"
 #include "qube.h"
 #include "rpc.h"
+#include "root-revisions.h"
 #include "store.h"
+#include "template-revisions.h"
 #include "util.h"
 #include "vm-listener.h"
 #include "volume.h"
@@ -47,7 +49,7 @@ static void remove_timer(int *timer)
 static void remove_transient_volumes(struct daemon *d, struct vm *vm)
 {
 	static const char *const files[] = {"root-overlay.qcow2", "private-overlay.qcow2",
-					    "volatile.qcow2"};
+					    "volatile.qcow2", ROOT_COPY};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		_cleanup_free_ char *p = daemon_qube_file(d, vm->q->name, files[i]);
 		unlink(p);
@@ -92,7 +94,15 @@ static int find_backing(struct daemon *d, const struct qube *q, struct backing *
 	return 0;
 }
 
-/* A running qube whose overlays are backed by vm's root or private, or NULL. */
+struct vm *vm_root_owner(struct daemon *d, const struct qube *q)
+{
+	struct backing b;
+	_cleanup_free_ char *msg = NULL;
+	return find_backing(d, q, &b, &msg) < 0 ? NULL : b.root;
+}
+
+/* A running qube whose overlays are backed by vm's root or private, or NULL. A template's root
+ * does not count: the template writes a copy of it (template-revisions.h). */
 static struct vm *backing_user(struct daemon *d, struct vm *vm)
 {
 	for (size_t i = 0; i < d->n_vms; i++) {
@@ -105,7 +115,7 @@ static struct vm *backing_user(struct daemon *d, struct vm *vm)
 			free(msg);
 			continue;
 		}
-		if (b.root == vm || b.priv == vm)
+		if ((b.root == vm && vm->q->klass != QUBE_TEMPLATEVM) || b.priv == vm)
 			return o;
 	}
 	return NULL;
@@ -172,6 +182,9 @@ struct start_prep {
 	char *name;
 	uint64_t serial;
 	char *ov, *src_root; /* root overlay and what backs it; src_root NULL: none */
+	/* A template's start: root.qcow2 copied to copy_tmp, synced, renamed to copy_dst (what
+	 * it writes); NULL: none. */
+	char *copy_src, *copy_tmp, *copy_dst;
 	char *pov, *src_priv;
 	char *vol;
 	unsigned step;
@@ -184,6 +197,9 @@ static void start_prep_free(struct start_prep *p)
 	free(p->name);
 	free(p->ov);
 	free(p->src_root);
+	free(p->copy_src);
+	free(p->copy_tmp);
+	free(p->copy_dst);
 	free(p->pov);
 	free(p->src_priv);
 	free(p->vol);
@@ -195,6 +211,11 @@ static void start_prep_free(struct start_prep *p)
 static void start_failed(struct daemon *d, struct vm *vm, const char *error, const char *msg)
 {
 	log_warn("qube %s could not start: %s", vm->q->name, msg);
+	/* The template never ran: its copy holds nothing new and must not become a revision. */
+	if (vm->q->klass == QUBE_TEMPLATEVM) {
+		_cleanup_free_ char *next = daemon_qube_file(d, vm->q->name, ROOT_NEXT);
+		unlink(next);
+	}
 	vm_report_start_failed(d, vm, error, msg);
 	vm_domain_stopped(d, vm, "its start failed");
 }
@@ -208,6 +229,9 @@ static int start_prep_next(struct start_prep *p)
 	for (;; p->step++) {
 		switch (p->step) {
 		case 0:
+			if (p->copy_src)
+				return volume_copy_file_async(p->copy_src, p->copy_tmp,
+							      start_prep_step_done, p);
 			if (!p->src_root)
 				continue;
 			return volume_create_overlay_async(p->ov, p->src_root, start_prep_step_done,
@@ -220,6 +244,10 @@ static int start_prep_next(struct start_prep *p)
 		case 2:
 			return volume_create_async(p->vol, 1024ull * 1024 * 1024,
 						   start_prep_step_done, p);
+		case 3:
+			if (!p->copy_src)
+				continue;
+			return volume_sync_async(p->copy_tmp, start_prep_step_done, p);
 		default:
 			return 1; /* all made */
 		}
@@ -284,6 +312,8 @@ static void start_prep_step_done(int r, void *userdata)
 		start_prep_free(p);
 		return;
 	}
+	if (r >= 0 && p->step == 3 && p->copy_src && rename(p->copy_tmp, p->copy_dst) < 0)
+		r = -errno;
 	if (r >= 0) {
 		p->step++;
 		r = start_prep_next(p);
@@ -311,6 +341,7 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	_cleanup_free_ char *ov = daemon_qube_file(d, q->name, "root-overlay.qcow2");
 	_cleanup_free_ char *pov = daemon_qube_file(d, q->name, "private-overlay.qcow2");
 	_cleanup_free_ char *src_root = NULL, *src_priv = NULL, *msg = NULL;
+	_cleanup_free_ char *copy_tmp = NULL, *copy_dst = NULL;
 	_cleanup_free_ char *kernel =
 	    xasprintf("%s/kernels/%s/vmlinuz", d->state_dir, q->kernel ? q->kernel : "default");
 	int r;
@@ -329,9 +360,9 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		FAIL(API_E_VM, "%s", msg);
 	/* QEMU locks an image while a qube writes to it: a backing file must be at rest, and
 	 * its changes complete, before an overlay is put on it. */
-	struct vm *busy = b.root && b.root->state != VM_HALTED	 ? b.root
-			  : b.priv && b.priv->state != VM_HALTED ? b.priv
-								 : NULL;
+	struct vm *busy = b.root && !template_root_at_rest(d, b.root) ? b.root
+			  : b.priv && b.priv->state != VM_HALTED      ? b.priv
+								      : NULL;
 	if (busy)
 		FAIL(API_E_NOT_HALTED,
 		     "'%s', on which '%s' is based, is running; shut it down first "
@@ -344,10 +375,10 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		     "'%s'",
 		     user->q->name, q->name, q->name);
 	if (b.root) {
-		src_root = daemon_qube_file(d, b.root->q->name, "root.qcow2");
-		if (!file_exists(src_root))
+		_cleanup_free_ char *troot = daemon_qube_file(d, b.root->q->name, "root.qcow2");
+		if (!file_exists(troot))
 			FAIL(API_E_VM, "the root volume of template '%s' is missing (%s)",
-			     b.root->q->name, src_root);
+			     b.root->q->name, troot);
 	} else if (!file_exists(root)) {
 		FAIL(API_E_VM, "the root volume of '%s' is missing (%s)", q->name, root);
 	}
@@ -371,6 +402,21 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	if (net_start_chain(d, vm, ret_error_name, ret_message) < 0)
 		return -EINVAL;
 
+	/* A template's own root stays at rest while it runs: it writes a copy, which becomes
+	 * its root at its stop (template-revisions.h). What an earlier run left uncommitted goes
+	 * in first. The overlays of qubes based on it name a file that stays that root. */
+	if (q->klass == QUBE_TEMPLATEVM) {
+		_cleanup_free_ char *dir = xasprintf("%s/qubes/%s", d->state_dir, q->name);
+		r = root_rev_commit(dir);
+		if (r < 0)
+			FAIL(API_E_VM, "cannot keep what '%s' wrote at its last run: %s", q->name,
+			     strerror(-r));
+		copy_tmp = daemon_qube_file(d, q->name, ROOT_COPY);
+		copy_dst = daemon_qube_file(d, q->name, ROOT_NEXT);
+	} else if (b.root && template_root_base(d, b.root, &src_root, &msg) < 0) {
+		FAIL(API_E_VM, "%s", msg);
+	}
+
 	/* Before anything is made for the start: the probe boots the kernel just checked. */
 	accel_ensure(d);
 	remove_transient_volumes(d, vm);
@@ -380,6 +426,11 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 	p->serial = vm->start_serial = ++start_serials;
 	p->ov = TAKE_PTR(ov);
 	p->src_root = TAKE_PTR(src_root);
+	if (copy_tmp) {
+		p->copy_src = xstrdup(root);
+		p->copy_tmp = TAKE_PTR(copy_tmp);
+		p->copy_dst = TAKE_PTR(copy_dst);
+	}
 	p->pov = TAKE_PTR(pov);
 	p->src_priv = TAKE_PTR(src_priv);
 	p->vol = TAKE_PTR(vol);
@@ -437,6 +488,7 @@ static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reaso
 	rpc_vm_gone(d, vm);
 	vm->uid_slot = 0; /* its host processes are gone with it */
 	remove_transient_volumes(d, vm);
+	template_revisions_stopped(d, vm);
 	log_info("qube %s halted (%s)", vm->q->name, reason);
 	if (vm->q->call_disposable)
 		vm_dispose(d, vm);
@@ -656,5 +708,7 @@ int daemon_reconcile(struct daemon *d)
 		unlink(pov);
 		unlink(vol);
 	}
+	/* Then what halted templates wrote goes in, and unused old revisions go. */
+	template_revisions_reconcile(d);
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 struct daemon;
+struct qube;
 struct vm;
 
 int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_message);
@@ -17,5 +18,8 @@ void lifecycle_init(struct daemon *d);
 /* Takes over what runs from before this bulkheadd, and clears what a crash left behind. */
 int daemon_reconcile(struct daemon *d);
 int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
+/* Whose root.qcow2 q's root overlay is based on (its template; a DispVM's: that of its
+ * disposable template), or NULL: its own root or none. */
+struct vm *vm_root_owner(struct daemon *d, const struct qube *q);
 /* Kills and removes a disposable made for a call, once the event loop is back in control. */
 void vm_dispose(struct daemon *d, struct vm *vm);

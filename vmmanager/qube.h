@@ -21,6 +21,8 @@
 #define QUBE_VCPUS_MAX		    64
 #define QUBE_DEFAULT_QREXEC_TIMEOUT 60
 #define QUBE_QREXEC_TIMEOUT_MAX	    3600
+#define QUBE_DEFAULT_REVISIONS	    1	/* Qubes' default revisions_to_keep */
+#define QUBE_REVISIONS_MAX	    100 /* each revision of a root can be gigabytes */
 
 /* Caps on what a caller can make a qube hold. */
 #define QUBE_TAGS_MAX	       64
@@ -75,6 +77,8 @@ struct qube {
 	char *default_dispvm;
 	bool template_for_dispvms;
 	unsigned qrexec_timeout; /* seconds the agent has to say hello after a start */
+	/* TemplateVM: how many earlier roots its stops keep (root-revisions.h). */
+	unsigned revisions_to_keep;
 	/* Which properties were set explicitly (bit per entry of the property table). */
 	unsigned long long explicit_props;
 	char **tags;
@@ -122,7 +126,7 @@ int qube_dup(const struct qube *q, const char *new_name, struct qube **ret);
  * template, netvm and default_dispvm take a qube name (whether it exists is the caller's check)
  * or "" for none, and read back "" for none; kernel and kernelopts read back "" for the default.
  * memory 32..1048576, maxmem 0 (no balancing) or 32..1048576 and not below memory, vcpus 1..64,
- * qrexec_timeout 1..3600 (default 60).
+ * qrexec_timeout 1..3600 (default 60), revisions_to_keep 0..100 (default 1).
  *
  * *ret_is_default is true when the property was never set (or was reset) and holds its default;
  * a field the caller filled in directly with a non-default value counts as set. Set fields

@@ -13,3 +13,6 @@ int volume_create_async(const char *path, unsigned long long size_bytes, volume_
 			void *userdata);
 int volume_create_overlay_async(const char *path, const char *backing, volume_done_fn done,
 				void *userdata);
+/* A byte copy (cp, with reflinks where the filesystem has them); fsync of one file. */
+int volume_copy_file_async(const char *src, const char *dst, volume_done_fn done, void *userdata);
+int volume_sync_async(const char *path, volume_done_fn done, void *userdata);

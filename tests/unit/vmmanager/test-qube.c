@@ -148,6 +148,7 @@ static void test_props_get_set_reset(void **state)
 	    {"autostart", "False", "yes", "True"},
 	    {"template_for_dispvms", "False", "1", "True"},
 	    {"qrexec_timeout", "60", "3600", "3600"},
+	    {"revisions_to_keep", "1", "0", "0"},
 	    {"provides_network", "False", "True", "True"},
 	    {"uplink", "False", "True", "True"},
 	};
@@ -252,6 +253,8 @@ static void test_props_bad_values(void **state)
 	    {"autostart", "2"},
 	    {"qrexec_timeout", "0"},
 	    {"qrexec_timeout", "3601"},
+	    {"revisions_to_keep", "101"},
+	    {"revisions_to_keep", "-1"},
 	    {"template_for_dispvms", "on"},
 	    {"label", "grey"},
 	    {"label", ""},
