@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A tiny flat apt repository for the update test and benchmark: packages made with dpkg-deb,
 # indexed with dpkg-scanpackages, and a Release file listing the index's hashes (unsigned: the
 # template's sources name it with [trusted=yes]). Sourced; needs dpkg-deb and dpkg-scanpackages.
@@ -30,7 +31,8 @@ apt_repo_index() {
 	local dir=$1
 	(
 		cd "$dir"
-		dpkg-scanpackages --multiversion . /dev/null 2>/dev/null >Packages
+		dpkg-scanpackages --multiversion . /dev/null 2>/dev/null |
+			sed "s|^Filename: \./|Filename: |" >Packages
 		{
 			echo "Origin: bulkhead-test"
 			echo "Label: bulkhead-test"
