@@ -25,6 +25,7 @@
 #define SERVICE	       "bulkhead.UpdatesProxy"
 #define CACHE_PORT     3142
 #define LISTEN_DEFAULT "127.0.0.1:8082"
+#define CONNECT_TRIES  90 /* seconds the service waits for the proxy to listen */
 
 static int parse_addr(const char *s, struct sockaddr_in *ret)
 {
@@ -110,11 +111,24 @@ static int serve(void)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
 	signal(SIGPIPE, SIG_IGN);
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "bulkhead-updates-proxy: no caching proxy on 127.0.0.1:%d: %s\n",
-			CACHE_PORT, strerror(errno));
-		return 1;
+	_cleanup_close_ int fd = -1;
+	/* A call can start the net qube: the proxy starts once its network is configured. */
+	for (int tries = 0;; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return 1;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		int err = errno;
+		close(fd);
+		fd = -1;
+		if (err != ECONNREFUSED || tries >= CONNECT_TRIES) {
+			fprintf(stderr,
+				"bulkhead-updates-proxy: no caching proxy on 127.0.0.1:%d: %s\n",
+				CACHE_PORT, strerror(err));
+			return 1;
+		}
+		sleep(1);
 	}
 	struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
 	char buf[65536];
