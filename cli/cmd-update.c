@@ -151,8 +151,12 @@ static bool starts_with(const char *s, const char *prefix)
 
 /* One line of the run's output: the summary apt prints, errors kept as the reason, progress
  * shown (all of it with --show-output). */
-static void on_line(struct job *j, const char *line)
+static void on_line(struct job *j, char *line)
 {
+	/* dpkg ends some lines with a CR of its own. */
+	size_t len = strlen(line);
+	while (len && line[len - 1] == '\r')
+		line[--len] = '\0';
 	unsigned long up, inst, rm;
 	bool summary =
 	    sscanf(line, "%lu upgraded, %lu newly installed, %lu to remove", &up, &inst, &rm) == 3;
@@ -213,7 +217,8 @@ static void finish_job(struct job *j, int status)
 	}
 	switch (j->outcome) {
 	case UPDATED:
-		printf("%s: updated (%lu packages changed)\n", j->name, j->changed);
+		printf("%s: updated (%lu package%s changed)\n", j->name, j->changed,
+		       j->changed == 1 ? "" : "s");
 		break;
 	case NO_UPDATES:
 		printf("%s: no updates\n", j->name);
