@@ -42,3 +42,19 @@ apt_repo_index() {
 		} >Release
 	)
 }
+
+# apt_repo_serve NS ADDR DIR LOG: serves DIR on ADDR:80 in namespace NS (an address the caller
+# gave that namespace), its request log in LOG, stopped with the netns kit (netns-lib.sh). HTTP/1.1
+# with keep-alive, as Debian's mirrors: apt-cacher-ng stalls on pipelined requests to a server
+# that closes the connection after each answer, as python's default (HTTP/1.0) one does.
+apt_repo_serve() {
+	local ns=$1 addr=$2 dir=$3 log=$4
+	ip netns exec "$ns" python3 -c '
+import functools, http.server, sys
+http.server.SimpleHTTPRequestHandler.protocol_version = "HTTP/1.1"
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+http.server.ThreadingHTTPServer((sys.argv[1], 80), handler).serve_forever()' \
+		"$addr" "$dir" >>"$log" 2>&1 &
+	NETNS_KIT_PIDS+=($!)
+	netns_kit_wait_port "$ns" "$addr" 80
+}

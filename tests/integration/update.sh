@@ -18,12 +18,16 @@
 PKG=bh-update-test
 netns_kit_up
 export BULKHEAD_UPLINK_NETNS=$NETNS_UP
-repo=$NETNS_KIT_DIR/www/repo
+# The repository has an address of its own in the servers' namespace.
+REPO_IP=192.0.2.3
+ip -n "$NETNS_SRV" addr add $REPO_IP/24 dev eth0
+repo=$NETNS_KIT_DIR/apt/repo
 mkdir -p "$repo"
 apt_repo_add "$repo" $PKG 1
 apt_repo_index "$repo"
-REPO_URL=http://$NETNS_SRV_IP/repo
-http_log=$NETNS_KIT_DIR/http-80.log
+http_log=$NETNS_KIT_DIR/apt-http.log
+apt_repo_serve "$NETNS_SRV" $REPO_IP "$NETNS_KIT_DIR/apt" "$http_log"
+REPO_URL=http://$REPO_IP/repo
 
 # The shipped policy's lines for the service (policy/90-default.policy).
 grep "^bulkhead.UpdatesProxy " "$BULKHEAD_SRC/policy/90-default.policy" \
@@ -57,8 +61,8 @@ bh run -p --user root tpl -- sh -c "rm -f /etc/apt/sources.list.d/debian.sources
 
 log "the template has no network: a direct connection fails"
 if timeout 60 "$BULKHEAD" run -p --user root tpl -- \
-	bash -c "exec 3<>/dev/tcp/$NETNS_SRV_IP/80" 2>/dev/null; then
-	fail "the template reached $NETNS_SRV_IP:80 directly"
+	bash -c "exec 3<>/dev/tcp/$REPO_IP/80" 2>/dev/null; then
+	fail "the template reached $REPO_IP:80 directly"
 fi
 bh run -p --user root tpl -- ip -o link | grep -qv "lo:" && fail "the template has a network link"
 if timeout 120 "$BULKHEAD" run -p --user root tpl -- apt-get -q -o Acquire::http::Proxy=false \
@@ -81,7 +85,7 @@ log "hostile: an AppVM may not call the updates proxy"
 bh shutdown --wait tpl
 bh start app
 rc=0
-out=$(printf 'GET http://%s/repo/Packages HTTP/1.0\r\n\r\n' "$NETNS_SRV_IP" |
+out=$(printf 'GET http://%s/repo/Packages HTTP/1.0\r\n\r\n' "$REPO_IP" |
 	timeout 60 "$BULKHEAD" run -p app -- bulkhead-call @default bulkhead.UpdatesProxy 2>&1) || rc=$?
 [ "$rc" = 126 ] || fail "an AppVM's updates proxy call was not refused (exit $rc): ${out:0:300}"
 
@@ -105,13 +109,13 @@ netns_kit_listen "$NETNS_SRV" "$NETNS_SRV_IP" 8080
 for req in "CONNECT $NETNS_SRV_IP:80 HTTP/1.1\r\nHost: $NETNS_SRV_IP:80\r\n\r\n" \
 	"CONNECT $NETNS_SRV_IP:22 HTTP/1.1\r\nHost: $NETNS_SRV_IP:22\r\n\r\n" \
 	"GET http://$NETNS_SRV_IP:8080/repo/Packages HTTP/1.0\r\n\r\n" \
-	"GET http://$NETNS_SRV_IP/index.html HTTP/1.0\r\n\r\n"; do
+	"GET http://$REPO_IP/index.html HTTP/1.0\r\n\r\n"; do
 	out=$(proxy_ask "$req")
 	grep -q "^HTTP/1.[01] 403" <<<"$out" || fail "request '${req%%\\r*}' was not refused: $out"
 done
 grep -q "GET" "$NETNS_KIT_DIR/http-8080.log" && fail "the proxy fetched from port 8080"
 # a repository file is served through the same path (what the refusals are compared with)
-out=$(proxy_ask "GET http://$NETNS_SRV_IP/repo/Packages HTTP/1.0\r\n\r\n")
+out=$(proxy_ask "GET http://$REPO_IP/repo/Packages HTTP/1.0\r\n\r\n")
 grep -q "^HTTP/1.[01] 200" <<<"$out" || fail "a repository file was not served: $out"
 bh shutdown --wait tpl
 
