@@ -54,9 +54,14 @@ int cmd_events(const struct cli_command *cmd, int argc, char **argv);
 int cmd_log(const struct cli_command *cmd, int argc, char **argv);
 int cmd_info(const struct cli_command *cmd, int argc, char **argv);
 int cmd_net(const struct cli_command *cmd, int argc, char **argv);
+int cmd_update(const struct cli_command *cmd, int argc, char **argv);
 
 /* Shared by `ls` and `template ls`: lists qubes (only those of class only_class if not NULL). */
 int cli_list_qubes(bool json, bool all, const char *only_class);
+
+/* Shuts the qubes down (each call returns once its qube is halted), all at once; returns the
+ * exit code, the worst one. */
+int cli_shutdown_names(char **names, size_t n);
 
 /* The getopt loop's common cases. Returns -1 to go on, or the exit code to return with. */
 int cli_getopt_default(const struct cli_command *cmd, int c);

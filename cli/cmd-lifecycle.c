@@ -279,6 +279,15 @@ static int shutdown_in_order(char **names, size_t n, const struct qube_list *all
 	return worst;
 }
 
+int cli_shutdown_names(char **names, size_t n)
+{
+	struct json_object *p = json_object_new_object();
+	json_object_object_add(p, "force", json_object_new_boolean(false));
+	int r = call_each_concurrently("admin.vm.Shutdown", names, n, p);
+	json_object_put(p);
+	return r;
+}
+
 int cmd_shutdown(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -67,6 +67,12 @@ static const struct cli_command commands[] = {
      "  --dispvm[=TEMPLATE] run it in a new disposable of TEMPLATE (default: bulkhead\n"
      "                     prefs dom0 default_dispvm), removed when the command ends\n",
      NULL},
+    {"update", cmd_update, "[--max-concurrency N] [--show-output] (--all | TEMPLATE...)",
+     "update templates through the net qube's updates proxy",
+     "  --all              every template\n"
+     "  -m, --max-concurrency N  templates updated at once (default 4)\n"
+     "  -o, --show-output  print all of apt's output, not only progress lines\n",
+     NULL},
     {"volume", cmd_volume,
      "ls NAME | info NAME VOLUME | resize NAME VOLUME SIZE | revert TEMPLATE root [REVISION]",
      "list a qube's volumes, show one and its revisions, grow one (SIZE: bytes or 512M, 2G, "

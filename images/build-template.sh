@@ -15,7 +15,8 @@
 #            host's apt sources (or $BULKHEAD_DEBIAN_MIRROR), with iproute2, nftables, conntrack,
 #            netbase (nft resolves protocol names through /etc/protocols), kmod, e2fsprogs and
 #            ca-certificates, plus the same Bulkhead parts as minimal and
-#            bulkhead-net-apply. Documentation, manuals, locales and apt's lists are left out.
+#            bulkhead-net-apply, and the updates proxy's ends (apt-cacher-ng,
+#            bulkhead-updates-proxy, apt's proxy setting). Documentation, manuals, locales and apt's lists are left out.
 #            Downloaded packages are kept in $BULKHEAD_DEBOOTSTRAP_CACHE
 #            (/var/cache/bulkhead/debootstrap), so a rebuild downloads only the archive index.
 #            $DEBOOTSTRAP names the debootstrap program (default: from PATH).
@@ -260,6 +261,8 @@ PROFILE
 # can end it and its dpkg), its output in the log, the switch from downloading to unpacking
 # shown as a stage.
 debian_packages=iproute2,nftables,conntrack,netbase,kmod,e2fsprogs,ca-certificates
+# The updates proxy (add_updates_proxy below): the caching proxy a net qube runs.
+debian_packages+=,apt-cacher-ng
 build_debian_tree() {
 	local fifo=$work/debootstrap.fifo out=$work/debootstrap.out line installing=0 rc=0
 	stage "downloading packages from $mirror"
@@ -419,6 +422,42 @@ for svc in bulkhead.Filecopy:bulkhead-filecopy-receive bulkhead.OpenInVM:bulkhea
 		ln -sf "/usr/bin/${svc#*:}" "$root/etc/bulkhead/rpc/${svc%%:*}"
 	fi
 done
+
+# Updates through the net qube (bulkhead-update(1)), Qubes' qubes.UpdatesProxy: apt in a template
+# (no network) uses the proxy 127.0.0.1:8082, where bulkhead-updates-proxy --listen (started by
+# the init in templates) passes each connection to the bulkhead.UpdatesProxy service; in a net
+# qube that service joins the caching proxy apt-cacher-ng on 127.0.0.1:3142 (started by the init
+# in qubes that provide network), so several templates fetch a package once.
+add_updates_proxy() {
+	local path
+	if ! path=$(find_tool bulkhead-updates-proxy); then
+		note "bulkhead-updates-proxy not found; the template cannot be updated"
+		return 0
+	fi
+	copy_with_libs "$path" usr/bin/bulkhead-updates-proxy
+	ln -sf /usr/bin/bulkhead-updates-proxy "$root/etc/bulkhead/rpc/bulkhead.UpdatesProxy"
+	cat >"$root/etc/apt/apt.conf.d/01bulkhead-updates-proxy" <<'APTPROXY'
+// Bulkhead: a template has no network. apt fetches through the net qube's caching proxy,
+// reached by bulkhead-updates-proxy on 127.0.0.1:8082 (the bulkhead.UpdatesProxy service,
+// as the host's policy routes it). Only plain http:// sources work through it: the proxy
+// opens no CONNECT tunnels.
+Acquire::http::Proxy "http://127.0.0.1:8082/";
+APTPROXY
+	[ -d "$root/etc/apt-cacher-ng" ] || die "apt-cacher-ng is not installed in the template"
+	cat >"$root/etc/apt-cacher-ng/zz-bulkhead.conf" <<'ACNG'
+# Bulkhead: the net qube's updates proxy. It listens on the qube's loopback only, where the
+# bulkhead.UpdatesProxy service connects; templates reach it through the host's policy.
+BindAddress: 127.0.0.1
+Port: 3142
+# What the templates send is untrusted: no CONNECT tunnel to any host (the default allows two),
+# no port but 80 in the URLs they ask for, no report page and no local directories served.
+PassThroughPattern: ^$
+AllowUserPorts: 80
+ReportPage:
+LocalDirs:
+ACNG
+}
+[ "$flavour" = debian ] && add_updates_proxy
 
 install -m 0755 "$datadir/guest/init" "$root/sbin/init"
 

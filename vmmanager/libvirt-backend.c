@@ -156,10 +156,17 @@ static int domain_xml_for(struct daemon *d, struct vm *vm, char **ret_xml, char 
 	_cleanup_free_ char *console = daemon_qube_file(d, q->name, "console.log");
 	_cleanup_free_ char *chan = daemon_channel_path(d, q->name);
 	_cleanup_free_ char *gui = gui_qube_enabled(q) ? gui_channel_path(d, q->name) : NULL;
+	/* The updates proxy's ends, started by the guest init (images/guest/init): the forwarder
+	 * in templates, the caching proxy in qubes that provide network. */
+	const char *services =
+	    q->klass == QUBE_TEMPLATEVM
+		? (q->provides_network ? " bulkhead.services=updates-proxy-setup,updates-proxy"
+				       : " bulkhead.services=updates-proxy-setup")
+		: (q->provides_network ? " bulkhead.services=updates-proxy" : "");
 	_cleanup_free_ char *cmdline =
-	    xasprintf("root=/dev/vda rw console=ttyS0 quiet panic=-1 bulkhead.name=%s%s%s%s",
-		      q->name, d->vsock ? " bulkhead.channel=vsock" : "", q->kernelopts ? " " : "",
-		      q->kernelopts ? q->kernelopts : "");
+	    xasprintf("root=/dev/vda rw console=ttyS0 quiet panic=-1 bulkhead.name=%s%s%s%s%s",
+		      q->name, d->vsock ? " bulkhead.channel=vsock" : "", services,
+		      q->kernelopts ? " " : "", q->kernelopts ? q->kernelopts : "");
 	_cleanup_free_ char *xml = NULL;
 
 	struct domain_params p = {

@@ -964,10 +964,56 @@ static void test_shipped_default_policy(void **state)
 	policy_free(p);
 }
 
+/* The updates proxy: templates to sys-net (started if need be), nobody else, whatever target
+ * they name. */
+static void test_default_updates_proxy(void **state)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/../../../../policy", golden_dir);
+	static const struct policy_domain doms[] = {
+	    {.name = "dom0", .type = "AdminVM", .power_state = "Running"},
+	    {.name = "sys-net", .type = "AppVM", .power_state = "Halted"},
+	    {.name = "debian", .type = "TemplateVM", .power_state = "Running"},
+	    {.name = "work", .type = "AppVM", .power_state = "Running"},
+	    {.name = "sa", .type = "StandaloneVM", .power_state = "Running"},
+	};
+	static const struct policy_sysinfo si2 = {doms, ARRAY_SIZE(doms)};
+	static const struct policy_sysinfo no_net = {doms + 2, ARRAY_SIZE(doms) - 2};
+	struct policy *p = NULL;
+	struct policy_result res;
+	_cleanup_free_ char *e = load_dir_errors(dir, &p);
+	assert_string_equal(e, "");
+
+	assert_int_equal(
+	    policy_evaluate(p, &si2, "bulkhead.UpdatesProxy", "debian", "@default", &res), 0);
+	assert_int_equal(res.action, POLICY_ALLOW);
+	assert_string_equal(res.target, "sys-net");
+	policy_result_finish(&res);
+	/* the target the caller names does not matter: the rule's target= decides */
+	assert_int_equal(policy_evaluate(p, &si2, "bulkhead.UpdatesProxy", "debian", "work", &res),
+			 0);
+	assert_int_equal(res.action, POLICY_DENY);
+	policy_result_finish(&res);
+	static const char *const others[] = {"work", "sa", "sys-net"};
+	for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
+		assert_int_equal(
+		    policy_evaluate(p, &si2, "bulkhead.UpdatesProxy", others[i], "@default", &res),
+		    0);
+		assert_int_equal(res.action, POLICY_DENY);
+		policy_result_finish(&res);
+	}
+	/* without a sys-net, a template's call is refused (no target) */
+	assert_int_equal(
+	    policy_evaluate(p, &no_net, "bulkhead.UpdatesProxy", "debian", "@default", &res), 0);
+	assert_int_equal(res.action, POLICY_DENY);
+	policy_result_finish(&res);
+	policy_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_golden_errors),
+	    cmocka_unit_test(test_default_updates_proxy),
 	    cmocka_unit_test(test_all_errors_listed),
 	    cmocka_unit_test(test_first_match_and_no_match),
 	    cmocka_unit_test(test_service_and_argument),
