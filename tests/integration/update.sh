@@ -6,7 +6,8 @@
 #   updates proxy (the template's listener, bulkhead.UpdatesProxy, apt-cacher-ng in sys-net);
 #   an AppVM of the template has it at its next start;
 # - version 2 is published; `bulkhead update TEMPLATE` installs it (the template started and
-#   shut down again, a summary), a second run finds no updates, the AppVM sees version 2;
+#   shut down again, a summary) while an AppVM of it runs, which keeps version 1 until its next
+#   start (template revisions); a second run finds no updates;
 # - errors: unknown qube, not a template, no updates proxy in the policy (nothing started);
 # - hostile callers: an AppVM's call is refused by the policy; through the service a template
 #   gets no CONNECT tunnel and no other port than 80.
@@ -91,7 +92,7 @@ out=$(printf 'GET http://%s/repo/Packages HTTP/1.0\r\n\r\n' "$REPO_IP" |
 
 log "the AppVM has version 1 (it started after the install)"
 [ "$(bh run -p app -- cat /usr/share/$PKG/version)" = 1 ] || fail "app does not see version 1"
-bh shutdown --wait app
+# app keeps running: its template is updated under it (template revisions).
 
 # proxy_ask REQUEST: the first line of the updates proxy's answer to REQUEST (printf escapes),
 # sent from tpl through the service. The request side stays open until the answer comes, as
@@ -142,7 +143,10 @@ grep -q "^tpl: no updates" "$T/update2.out" || fail "second update: $(cat "$T/up
 grep -q "^summary: 0 updated, 1 with no updates, 0 failed" "$T/update2.out" ||
 	fail "second update's summary: $(cat "$T/update2.out")"
 
-log "the AppVM sees version 2 at its next start"
+log "the AppVM that ran through the update still has version 1, and version 2 at its next start"
+[ "$(bh run -p app -- cat /usr/share/$PKG/version)" = 1 ] ||
+	fail "app's root changed under it while it ran"
+bh shutdown --wait app
 bh start app
 [ "$(bh run -p app -- cat /usr/share/$PKG/version)" = 2 ] || fail "app does not see version 2"
 bh shutdown --wait app
