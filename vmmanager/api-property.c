@@ -5,6 +5,7 @@
 #include "api-util.h"
 #include "api.h"
 #include "daemon.h"
+#include "dispvm-preload.h"
 #include "net.h"
 #include "qube.h"
 #include "util.h"
@@ -159,6 +160,8 @@ void h_prop_set(struct daemon *d, struct client *c, const struct api_request *re
 		return;
 	if (streq(req->arg, "netvm") || streq(req->arg, "uplink"))
 		net_sync(d); /* a running qube's link moves to its new netvm now */
+	/* template_for_dispvms (or what a preload needs) may have changed. */
+	dispvm_preload_schedule(d);
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "property", json_object_new_string(req->arg));
 	events_emit(d, "property-set", vm->q->name, extra);
