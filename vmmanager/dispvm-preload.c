@@ -101,7 +101,9 @@ unsigned dispvm_preload_discard_based_on(struct daemon *d, const char *name)
 		if (i >= d->n_vms)
 			continue;
 		struct vm *vm = d->vms[i];
-		if (vm->preload && based_on(d, vm, name)) {
+		/* A halted one is being started by preload_one, further up the stack (its netvm's
+		 * start may be what asks): it holds no memory, and its own start decides. */
+		if (vm->preload && vm->state != VM_HALTED && based_on(d, vm, name)) {
 			discard(d, vm, name ? "what it is based on is needed" : "memory is needed");
 			n++;
 		}
