@@ -11,12 +11,15 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "preload-plan.h"
+#include "qube-exec.h"
 #include "qube.h"
 #include "store.h"
 #include "util.h"
 
 /* A pool with nothing to do looks again this often: memory that was short may be free now. */
 #define PRELOAD_RECHECK_S 30
+/* A warm-up command that takes longer is given up (the preload is paused all the same). */
+#define PRELOAD_WARMUP_MS 60000
 
 /* One pass at a time, from the event loop. The daemon is one per process. */
 static struct daemon *pool_daemon;
@@ -115,13 +118,14 @@ unsigned dispvm_preload_discard_based_on(struct daemon *d, const char *name)
 
 struct vm *dispvm_preload_take(struct daemon *d, struct vm *tmpl)
 {
-	/* A paused one first; one still booting is taken too, as it is nearer done than a new
-	 * one would be. */
-	for (int pick = 0; pick < 2; pick++)
+	/* A paused one first, then one warming up, then one still booting: each is nearer done
+	 * than a new one would be. */
+	static const enum vm_state order[] = {VM_PAUSED, VM_RUNNING, VM_TRANSIENT};
+	for (size_t pick = 0; pick < ARRAY_SIZE(order); pick++)
 		for (size_t i = 0; i < d->n_vms; i++) {
 			struct vm *vm = d->vms[i];
 			if (!vm->preload || !streq_ptr(vm->q->template, tmpl->q->name) ||
-			    vm->state != (pick == 0 ? VM_PAUSED : VM_TRANSIENT))
+			    vm->state != order[pick])
 				continue;
 			vm->preload = false;
 			if (vm->state == VM_PAUSED) {
@@ -141,21 +145,49 @@ struct vm *dispvm_preload_take(struct daemon *d, struct vm *tmpl)
 	return NULL;
 }
 
+/* The warm-up ended: the preload, if nobody took it meanwhile, is paused now. */
+static void warmed_up(int r, int status, const char *out, size_t out_len, void *userdata)
+{
+	char *name = userdata;
+	struct daemon *d = pool_daemon;
+	struct vm *vm = daemon_find_vm(d, name);
+
+	(void)out;
+	(void)out_len;
+	if (vm && vm->preload && vm->state == VM_RUNNING) {
+		failures = 0;
+		not_before_ms = 0;
+		if (r < 0 || status != 0)
+			log_warn(
+			    "preloaded disposable %s: its warm-up failed (%s); pausing it anyway",
+			    name, r < 0 ? strerror(-r) : "exit status not 0");
+		if (backend_suspend(d, name) < 0) {
+			discard(d, vm, "it could not be paused");
+		} else {
+			vm->state = VM_PAUSED;
+			log_info("preloaded disposable %s of %s is ready (paused)", name,
+				 vm->q->template);
+			events_emit(d, "domain-paused", name, NULL);
+		}
+		dispvm_preload_schedule(d);
+	}
+	free(name);
+}
+
 void dispvm_preload_ready(struct daemon *d, struct vm *vm)
 {
+	static const char *const argv[] = {"true", NULL};
+
 	if (!vm->preload || vm->state != VM_RUNNING)
 		return;
-	failures = 0;
-	not_before_ms = 0;
-	if (backend_suspend(d, vm->q->name) < 0) {
-		discard(d, vm, "it could not be paused");
-	} else {
-		vm->state = VM_PAUSED;
-		log_info("preloaded disposable %s of %s is ready (paused)", vm->q->name,
-			 vm->q->template);
-		events_emit(d, "domain-paused", vm->q->name, NULL);
-	}
-	dispvm_preload_schedule(d);
+	pool_daemon = d;
+	/* One command through the same path a user's takes (its channel process, the agent's
+	 * fork, user switch and exec, the shell's libraries into the page cache) before it is
+	 * paused, as Qubes waits for a preload's system to be up: the first real command then
+	 * finds a qube that has run one. */
+	char *name = xstrdup(vm->q->name);
+	if (qube_exec(d, vm, "", argv, NULL, 0, PRELOAD_WARMUP_MS, warmed_up, name) < 0)
+		warmed_up(-EIO, 0, "", 0, name);
 }
 
 void dispvm_preload_stopped(struct daemon *d, struct vm *vm)
