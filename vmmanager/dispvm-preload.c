@@ -18,6 +18,8 @@
 
 /* A pool with nothing to do looks again this often: memory that was short may be free now. */
 #define PRELOAD_RECHECK_S 30
+/* After a preload is taken, its replacement waits this long (or until the taken one halts). */
+#define PRELOAD_REFILL_DELAY_MS 2000
 /* A warm-up command that takes longer is given up (the preload is paused all the same). */
 #define PRELOAD_WARMUP_MS 60000
 
@@ -116,6 +118,20 @@ unsigned dispvm_preload_discard_based_on(struct daemon *d, const char *name)
 	return n;
 }
 
+/* The resume of a taken disposable ended. One that failed cannot run what it was taken for:
+ * killed, it is removed as any disposable, and its command or call ends with it. */
+static void resumed(int r, void *userdata)
+{
+	char *name = userdata;
+	struct vm *vm = daemon_find_vm(pool_daemon, name);
+
+	if (r < 0 && vm && vm->state != VM_HALTED) {
+		log_warn("cannot resume the preloaded disposable %s; killing it", name);
+		vm_kill(pool_daemon, vm);
+	}
+	free(name);
+}
+
 struct vm *dispvm_preload_take(struct daemon *d, struct vm *tmpl)
 {
 	/* A paused one first, then one warming up, then one still booting: each is nearer done
@@ -129,17 +145,24 @@ struct vm *dispvm_preload_take(struct daemon *d, struct vm *tmpl)
 				continue;
 			vm->preload = false;
 			if (vm->state == VM_PAUSED) {
-				if (backend_resume(d, vm->q->name) < 0) {
+				char *name = xstrdup(vm->q->name);
+				if (backend_resume_async(d, name, resumed, name) < 0) {
+					free(name);
 					discard(d, vm, "it could not be resumed");
 					i--; /* d->vms[i] is another qube now */
 					continue;
 				}
+				/* Running as far as its user is concerned: what is sent to it
+				 * waits in its channel until the resume is done. */
 				vm->state = VM_RUNNING;
 				events_emit(d, "domain-unpaused", vm->q->name, NULL);
 			}
 			log_info("disposable %s of %s: taken from the preloaded ones", vm->q->name,
 				 tmpl->q->name);
-			dispvm_preload_schedule(d);
+			/* The replacement's boot (qemu-img, QEMU) would take the CPU from the
+			 * command that is about to run in this one: it starts a little later, or
+			 * when this one is done, whichever comes first. */
+			schedule_in(d, PRELOAD_REFILL_DELAY_MS);
 			return vm;
 		}
 	return NULL;
