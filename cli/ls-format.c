@@ -109,6 +109,20 @@ static void print_label(FILE *out, const char *text, enum ls_colour colour)
 		fprintf(out, "\033[%dm%s\033[0m", labels[i].ansi, text);
 }
 
+/* A preloaded disposable (admin.vm.List's "preloaded"): booted ahead for @dispvm calls and
+ * run --dispvm, not a qube to use by name. Its state says so: "Preloaded" once it waits paused,
+ * "Preloading" while it boots. */
+static char *state_text(struct json_object *q)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(q, "preloaded", &v) || !json_object_get_boolean(v))
+		return cell_text(q, "state");
+	bool paused = json_object_object_get_ex(q, "state", &v) &&
+		      json_object_is_type(v, json_type_string) &&
+		      streq(json_object_get_string(v), "Paused");
+	return xstrdup(paused ? "Preloaded" : "Preloading");
+}
+
 int ls_format(struct json_object *qubes, FILE *out, enum ls_colour colour)
 {
 	if (!json_object_is_type(qubes, json_type_array))
@@ -131,7 +145,7 @@ int ls_format(struct json_object *qubes, FILE *out, enum ls_colour colour)
 			const char *key = columns[c].key;
 			if (columns[c].fallback && !json_object_object_get_ex(q, key, NULL))
 				key = columns[c].fallback;
-			char *t = cell_text(q, key);
+			char *t = c == COL_STATE ? state_text(q) : cell_text(q, key);
 			size_t w = text_width(t);
 			if (w > width[c])
 				width[c] = w;

@@ -5,6 +5,8 @@
 #include "api-util.h"
 #include "api.h"
 #include "daemon.h"
+#include "dispvm-preload.h"
+#include "preload-plan.h"
 #include "qube.h"
 #include "util.h"
 
@@ -51,6 +53,16 @@ void h_feature(struct daemon *d, struct client *c, const struct api_request *req
 	}
 	if (streq(op, "Set")) {
 		const char *value = payload_str(req, "value");
+		const char *why = NULL;
+		unsigned n;
+		if (value && streq(req->arg, PRELOAD_FEATURE) &&
+		    preload_max_parse(value, &n, &why) < 0) {
+			qube_free(copy);
+			client_reply_error(c, API_E_VALUE, "invalid %s '%s' for '%s': %s (0 to %u)",
+					   PRELOAD_FEATURE, value, vm->q->name, why,
+					   PRELOAD_MAX_LIMIT);
+			return;
+		}
 		r = value ? qube_feature_set(copy, req->arg, value) : -EINVAL;
 	} else {
 		r = qube_feature_del(copy, req->arg);
@@ -66,5 +78,7 @@ void h_feature(struct daemon *d, struct client *c, const struct api_request *req
 	}
 	if (commit_change(d, c, vm, copy) < 0)
 		return;
+	/* preload-dispvm-max may have changed. */
+	dispvm_preload_schedule(d);
 	client_reply_ok(c, NULL);
 }

@@ -5,6 +5,7 @@
 #include "api-util.h"
 #include "api.h"
 #include "daemon.h"
+#include "dispvm-preload.h"
 #include "net.h"
 #include "qube.h"
 #include "template-revisions.h"
@@ -170,6 +171,8 @@ void h_prop_set(struct daemon *d, struct client *c, const struct api_request *re
 		net_sync(d); /* a running qube's link moves to its new netvm now */
 	if (streq(req->arg, "revisions_to_keep"))
 		template_revisions_prune(d, vm); /* a lower count takes effect now */
+	/* template_for_dispvms (or what a preload needs) may have changed. */
+	dispvm_preload_schedule(d);
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "property", json_object_new_string(req->arg));
 	events_emit(d, "property-set", vm->q->name, extra);

@@ -9,6 +9,7 @@
 #include "api-waiters.h"
 #include "api.h"
 #include "daemon.h"
+#include "dispvm-preload.h"
 #include "frame.h"
 #include "lifecycle.h"
 #include "qchan.h"
@@ -99,6 +100,13 @@ void h_run(struct daemon *d, struct client *c, const struct api_request *req)
 
 	if (!dispvm && !vm)
 		return;
+	if (vm && dispvm_is_preloaded(vm)) {
+		/* Used once, by whoever takes it: never a qube to run things in by name. */
+		client_reply_error(c, API_E_VALUE,
+				   "'%s' is a preloaded disposable; use run --dispvm=%s",
+				   vm->q->name, vm->q->template);
+		return;
+	}
 	if (!req->payload || !json_object_object_get_ex(req->payload, "argv", &argv) ||
 	    !json_object_is_type(argv, json_type_array) || json_object_array_length(argv) == 0 ||
 	    json_object_array_length(argv) > CHAN_MAX_ARGS) {

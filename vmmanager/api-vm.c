@@ -13,6 +13,7 @@
 #include "api.h"
 #include "backend.h"
 #include "daemon.h"
+#include "dispvm-preload.h"
 #include "host-prefs.h"
 #include "firewall-store.h"
 #include "lifecycle.h"
@@ -30,6 +31,8 @@ static struct json_object *vm_to_json(struct vm *vm)
 	struct json_object *o = qube_to_json(vm->q);
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
 	json_object_object_del(o, "version");
+	if (dispvm_is_preloaded(vm))
+		json_object_object_add(o, "preloaded", json_object_new_boolean(true));
 	net_list_fields(vm->daemon, vm, o);
 	return o;
 }
@@ -316,6 +319,9 @@ static char *users_of(struct daemon *d, const char *name)
 	}
 	for (size_t i = 0; i < d->n_vms; i++) {
 		const struct qube *o = d->vms[i]->q;
+		/* Preloaded disposables go with their template (h_remove). */
+		if (dispvm_is_preloaded(d->vms[i]))
+			continue;
 		if (streq_ptr(o->template, name) || streq_ptr(o->netvm, name) ||
 		    streq_ptr(o->default_dispvm, name)) {
 			char *n = list ? xasprintf("%s, %s", list, o->name) : xstrdup(o->name);
@@ -342,6 +348,7 @@ void h_remove(struct daemon *d, struct client *c, const struct api_request *req)
 				   users);
 		return;
 	}
+	dispvm_preload_discard_based_on(d, vm->q->name);
 	int r = store_remove(d->store, vm->q->name);
 	if (r < 0) {
 		client_reply_error(c, API_E_VM, "cannot remove '%s': %s", vm->q->name,
@@ -414,6 +421,14 @@ void h_pause(struct daemon *d, struct client *c, const struct api_request *req)
 	if (!vm)
 		return;
 	bool pause = streq(req->call, "admin.vm.Pause");
+	if (dispvm_is_preloaded(vm)) {
+		/* Resumed only when taken: unpaused by hand, it would be one nobody uses. */
+		client_reply_error(c, API_E_VM,
+				   "'%s' is a preloaded disposable: it is resumed when a call or "
+				   "run --dispvm takes it",
+				   vm->q->name);
+		return;
+	}
 	if (vm->state != (pause ? VM_RUNNING : VM_PAUSED)) {
 		client_reply_error(c, pause ? API_E_NOT_RUNNING : API_E_VM, "'%s' is %s",
 				   vm->q->name, vm_state_name(vm->state));

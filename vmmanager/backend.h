@@ -33,6 +33,11 @@ int backend_destroy_domain(struct daemon *d, const char *qube_name);
 int backend_domain_state(struct daemon *d, const char *qube_name, enum vm_state *ret);
 int backend_suspend(struct daemon *d, const char *qube_name);
 int backend_resume(struct daemon *d, const char *qube_name);
+/* Resumes off the event loop; done(0 or -errno, userdata) is called from the loop later. Returns
+ * 0, or -errno when nothing was started (done is never called then). */
+typedef void (*backend_resume_done_fn)(int r, void *userdata);
+int backend_resume_async(struct daemon *d, const char *qube_name, backend_resume_done_fn done,
+			 void *userdata);
 /* The CID libvirt gave the running qube's vsock device. */
 int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
 int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);

@@ -62,6 +62,8 @@ struct vm {
 	bool run_started;	       /* that command was handed to its channel process */
 	uint64_t start_serial;	       /* the start its volumes are being made for (lifecycle.c) */
 	struct log_ratelimit deny_log; /* lines about its refused calls (rpc.c) */
+	/* A preloaded disposable nobody took yet (dispvm-preload.h). */
+	bool preload;
 };
 
 struct daemon {

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "backend.h"
 #include "daemon.h"
+#include "dispvm-preload.h"
 #include "gui.h"
 #include "host-memory.h"
 #include "lifecycle.h"
@@ -368,6 +369,8 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		     "'%s', on which '%s' is based, is running; shut it down first "
 		     "(bulkhead shutdown %s)",
 		     busy->q->name, q->name, busy->q->name);
+	/* Preloaded disposables based on it give way (they are preloaded again once it halts). */
+	dispvm_preload_discard_based_on(d, q->name);
 	struct vm *user = backing_user(d, vm);
 	if (user)
 		FAIL(API_E_IN_USE,
@@ -395,9 +398,16 @@ int vm_start(struct daemon *d, struct vm *vm, char **ret_error_name, char **ret_
 		     "kernel '%s' is not installed (%s); `bulkhead template build minimal` "
 		     "fetches the default kernel",
 		     q->kernel ? q->kernel : "default", kernel);
-	/* Before anything is made for this start. */
-	if (!memory_for_start(d, q, &msg))
-		FAIL(API_E_MEMORY, "%s", msg);
+	/* Before anything is made for this start. Preloaded disposables only wait to be used:
+	 * a start that needs their memory comes first (they are preloaded again when it fits). */
+	if (!memory_for_start(d, q, &msg)) {
+		if (vm->preload || dispvm_preload_discard_based_on(d, NULL) == 0)
+			FAIL(API_E_MEMORY, "%s", msg);
+		free(msg);
+		msg = NULL;
+		if (!memory_for_start(d, q, &msg))
+			FAIL(API_E_MEMORY, "%s", msg);
+	}
 	/* Its netvm, and that one's, first (as Qubes does): the link is plugged once both run. */
 	if (net_start_chain(d, vm, ret_error_name, ret_message) < 0)
 		return -EINVAL;
@@ -472,6 +482,7 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	rpc_target_ready(d, vm);
 	gui_qube_ready(d, vm);
 	net_sync(d);
+	dispvm_preload_ready(d, vm);
 }
 
 static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reason)
@@ -490,6 +501,7 @@ static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reaso
 	remove_transient_volumes(d, vm);
 	template_revisions_stopped(d, vm);
 	log_info("qube %s halted (%s)", vm->q->name, reason);
+	dispvm_preload_stopped(d, vm);
 	if (vm->q->call_disposable)
 		vm_dispose(d, vm);
 	if (was_starting) {
@@ -554,8 +566,20 @@ int vm_kill(struct daemon *d, struct vm *vm)
 	return 0;
 }
 
-/* A new disposable of a disposable template, for one call (Qubes' @dispvm:NAME). */
+/* A disposable of a disposable template for one call (Qubes' @dispvm:NAME): a preloaded one
+ * when there is one, else a new one. */
 int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg)
+{
+	struct vm *t = daemon_find_vm(d, dvm_name);
+	struct vm *vm = t && t->q->template_for_dispvms ? dispvm_preload_take(d, t) : NULL;
+
+	if (!vm)
+		return vm_new_disposable(d, dvm_name, ret, ret_msg);
+	*ret = vm;
+	return 0;
+}
+
+int vm_new_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg)
 {
 	struct vm *t = daemon_find_vm(d, dvm_name);
 	struct qube *q = NULL;
@@ -644,6 +668,11 @@ static void on_domain_stopped(struct daemon *d, struct vm *vm, const char *reaso
 
 static void on_domain_suspended(struct daemon *d, struct vm *vm)
 {
+	enum vm_state now;
+	/* A resume right after the suspend (a preloaded disposable taken) is seen before this
+	 * event is: what the domain is now decides. */
+	if (backend_domain_state(d, vm->q->name, &now) == 0 && now != VM_PAUSED)
+		return;
 	if (vm->state == VM_RUNNING) {
 		vm->state = VM_PAUSED;
 		events_emit(d, "domain-paused", vm->q->name, NULL);
@@ -710,5 +739,7 @@ int daemon_reconcile(struct daemon *d)
 	}
 	/* Then what halted templates wrote goes in, and unused old revisions go. */
 	template_revisions_reconcile(d);
+	/* The preloaded disposables went with the others: new ones boot. */
+	dispvm_preload_schedule(d);
 	return 0;
 }

@@ -17,9 +17,12 @@ void vm_agent_ready(struct daemon *d, struct vm *vm);
 void lifecycle_init(struct daemon *d);
 /* Takes over what runs from before this bulkheadd, and clears what a crash left behind. */
 int daemon_reconcile(struct daemon *d);
+/* A disposable of dvm_name for one call: a preloaded one (dispvm-preload.h), else a new one. */
 int vm_create_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
 /* Whose root.qcow2 q's root overlay is based on (its template; a DispVM's: that of its
  * disposable template), or NULL: its own root or none. */
 struct vm *vm_root_owner(struct daemon *d, const struct qube *q);
+/* Always a new one (halted). */
+int vm_new_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
 /* Kills and removes a disposable made for a call, once the event loop is back in control. */
 void vm_dispose(struct daemon *d, struct vm *vm);

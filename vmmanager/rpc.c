@@ -13,6 +13,7 @@
 #include "api-server.h"
 #include "api.h"
 #include "daemon.h"
+#include "dispvm-preload.h"
 #include "frame.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -454,6 +455,9 @@ static void call_proceed(struct rpc_call *c, const char *target)
 		c->target = xstrdup(dst->q->name);
 	} else {
 		dst = daemon_find_vm(d, target);
+		/* Preloaded disposables are taken through @dispvm only, and used once. */
+		if (dst && dispvm_is_preloaded(dst))
+			dst = NULL;
 	}
 	if (!dst) {
 		call_abort(c, "the target does not exist");
@@ -501,6 +505,11 @@ static void call_proceed(struct rpc_call *c, const char *target)
 			c->timer = -1;
 		}
 		return; /* rpc_target_ready continues */
+	}
+	if (dst->state == VM_TRANSIENT && c->disposable && c->timer >= 0) {
+		/* A preloaded disposable taken while it boots: its boot is timed as a start. */
+		virEventRemoveTimeout(c->timer);
+		c->timer = -1;
 	}
 	if (dst->state != VM_TRANSIENT && dst->state != VM_RUNNING)
 		call_abort(c, "the target is paused or stopping");

@@ -155,6 +155,23 @@ static void test_wide(void **state)
 	json_object_put(q);
 }
 
+/* Preloaded disposables show it in STATE: "Preloaded" when they wait paused, "Preloading"
+ * while they boot; a disposable in use (no "preloaded") shows its own state. */
+static void test_preloaded(void **state)
+{
+	struct json_object *q = parse(
+	    "[{\"name\":\"disp12\",\"class\":\"DispVM\",\"state\":\"Paused\",\"label\":\"red\","
+	    "\"template\":\"dvm\",\"memory\":400,\"preloaded\":true},"
+	    "{\"name\":\"disp345\",\"class\":\"DispVM\",\"state\":\"Transient\","
+	    "\"label\":\"red\",\"template\":\"dvm\",\"memory\":400,\"preloaded\":true},"
+	    "{\"name\":\"disp6\",\"class\":\"DispVM\",\"state\":\"Running\",\"label\":\"red\","
+	    "\"template\":\"dvm\",\"memory\":400},"
+	    "{\"name\":\"work\",\"class\":\"AppVM\",\"state\":\"Paused\",\"label\":\"blue\","
+	    "\"template\":\"debian-12\",\"memory\":400,\"preloaded\":false}]");
+	check_table("ls-preloaded.txt", q, LS_COLOUR_NONE);
+	json_object_put(q);
+}
+
 static void test_empty(void **state)
 {
 	struct json_object *q = parse("[]");
@@ -190,9 +207,10 @@ int main(int argc, char **argv)
 	}
 	golden_dir = argv[1];
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_plain),  cmocka_unit_test(test_filter_internal),
-	    cmocka_unit_test(test_colour), cmocka_unit_test(test_wide),
-	    cmocka_unit_test(test_empty),  cmocka_unit_test(test_not_a_list),
+	    cmocka_unit_test(test_plain),     cmocka_unit_test(test_filter_internal),
+	    cmocka_unit_test(test_colour),    cmocka_unit_test(test_wide),
+	    cmocka_unit_test(test_empty),     cmocka_unit_test(test_not_a_list),
+	    cmocka_unit_test(test_preloaded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
