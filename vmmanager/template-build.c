@@ -40,7 +40,7 @@ struct build_job {
 	bool line_cut;
 };
 
-static const char *const flavours[] = {"minimal", "debian"};
+static const char *const flavours[] = {"minimal", "debian", "debian-12"};
 
 static bool build_running;
 
@@ -253,7 +253,7 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 		known = known || streq(flavour, flavours[i]);
 	if (!known) {
 		client_reply_error(c, API_E_VALUE,
-				   "unknown template flavour '%s' (known: minimal, debian)",
+				   "unknown template flavour '%s' (known: minimal, debian, debian-12)",
 				   flavour);
 		return;
 	}
