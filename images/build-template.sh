@@ -432,6 +432,13 @@ pref("datareporting.healthreport.uploadEnabled", false);
 pref("toolkit.telemetry.reportingpolicy.firstRun", false);
 pref("app.shield.optoutstudies.enabled", false);
 PREFS
+	# The compositor frames each window whole: the shadows GTK draws around its own title bar
+	# would only put a dark margin inside the frame. New homes get this from /etc/skel.
+	install -d "$root/etc/skel/.config/gtk-3.0"
+	cat >"$root/etc/skel/.config/gtk-3.0/gtk.css" <<'CSS'
+/* Bulkhead: the compositor draws the frame; no client-side shadow around it. */
+decoration, decoration:backdrop { box-shadow: none; margin: 0; border-radius: 0; }
+CSS
 	# Like Qubes' qvm-open-in-dvm.desktop: offered under "Open with" (Firefox's downloads,
 	# Thunar), and what `xdg-settings set default-web-browser bulkhead-open-link-in-dvm.desktop`
 	# or a mimeapps.list line makes the default. Files and links apart: a launcher hands %u a

@@ -47,6 +47,13 @@ desktop_cleanup() {
 	cleanup
 }
 trap desktop_cleanup EXIT
+
+log "a sandbox without mounts: said before anything is made"
+mkdir -p "$T/tmp"
+expect_fail 1 "may not mount .*apt needs it" env TMPDIR="$T/tmp" setpriv --bounding-set=-sys_admin \
+	"$BULKHEAD_SRC/images/build-template.sh" debian-12 "$T/sandboxed.qcow2" "$BULKHEAD_AGENT"
+[ ! -e "$T/sandboxed.qcow2" ] && [ ! -e "$T/sandboxed.qcow2.tmp" ] || fail "an image was left"
+[ -z "$(ls -A "$T/tmp")" ] || fail "the refused build left $(ls -A "$T/tmp")"
 # Its own trap runs before the one above (it chains).
 netns_kit_up
 export BULKHEAD_UPLINK_NETNS=$NETNS_UP
@@ -134,6 +141,11 @@ bh prefs dvm memory 800 && bh prefs dvm maxmem 800
 bh prefs dvm template_for_dispvms True
 bh prefs dvm netvm none
 bh prefs web default_dispvm dvm
+# A viewer window that fits the headless output, from the disposable template's home (which
+# each disposable's home starts as).
+bh run -p dvm -- sh -c 'mkdir -p ~/.config/zathura &&
+	printf "set window-width 600\nset window-height 400\n" >~/.config/zathura/zathurarc'
+bh shutdown --wait dvm
 # The shipped default policy's line for it (policy/90-default.policy): @dispvm is allowed.
 grep "^bulkhead.OpenInVM .*@dispvm" "$BULKHEAD_SRC/policy/90-default.policy" >"$BULKHEAD_POLICY_DIR/90-default.policy"
 # A one-page PDF, its cross-reference table with the offsets it needs.
