@@ -252,9 +252,9 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 	for (size_t i = 0; i < ARRAY_SIZE(flavours); i++)
 		known = known || streq(flavour, flavours[i]);
 	if (!known) {
-		client_reply_error(c, API_E_VALUE,
-				   "unknown template flavour '%s' (known: minimal, debian, debian-12)",
-				   flavour);
+		client_reply_error(
+		    c, API_E_VALUE,
+		    "unknown template flavour '%s' (known: minimal, debian, debian-12)", flavour);
 		return;
 	}
 	if (!name || !*name)

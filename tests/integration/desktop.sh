@@ -208,6 +208,6 @@ cmp -s <(run cat /home/user/doc.pdf) "$T/doc.pdf" || fail "the PDF changed witho
 for _ in $(seq 300); do [ -z "$(disposables)" ] && break; sleep 1; done
 [ -z "$(disposables)" ] || fail "the disposable is left: $(bh ls)"
 python3 "$HELPER" gone "$CTL" "$disp" 60 || fail "the disposable's window outlived it"
-[ -z "$(ls "$BULKHEAD_STATE_DIR/qubes" | grep '^disp')" ] || fail "a disposable's directory is left"
+! compgen -G "$BULKHEAD_STATE_DIR/qubes/disp*" >/dev/null || fail "a disposable's directory is left"
 bh shutdown --wait web
 log "ok"
