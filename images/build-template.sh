@@ -362,7 +362,8 @@ DPKG
 
 # debian-12: the desktop programs, installed by apt in the tree (debootstrap cannot resolve
 # virtual packages such as dbus-session-bus), without recommended packages: no X server, no
-# sound server, no systemd. dbus-x11 is the smallest D-Bus session bus (GTK's settings use it).
+# sound server, no systemd. dbus-x11 satisfies dconf's need of a session bus without pulling
+# in systemd (apt's default, dbus-user-session, would); no session bus runs in a qube.
 desktop_packages=(firefox-esr zathura zathura-pdf-poppler thunar foot fonts-dejavu-core
 	xdg-utils file desktop-file-utils shared-mime-info dbus-x11)
 install_desktop() {
