@@ -79,9 +79,10 @@ static const struct cli_command commands[] = {
      "1T...), or put a template's root back to a revision (default: the newest)",
      NULL, NULL},
     {"template", cmd_template, "ls [--json] | build NAME --flavour FLAVOUR | build FLAVOUR",
-     "list templates or build one (FLAVOUR: minimal or debian), showing its progress",
-     "  -f, --flavour F    what to build: minimal (busybox) or debian (Debian 12, needs\n"
-     "                     debootstrap and the Debian mirror)\n"
+     "list templates or build one (FLAVOUR: minimal, debian or debian-12), showing its progress",
+     "  -f, --flavour F    what to build: minimal (busybox), debian (Debian 12, needs\n"
+     "                     debootstrap and the Debian mirror) or debian-12 (debian with\n"
+     "                     Firefox ESR, zathura, Thunar and foot for Wayland)\n"
      "  --name NAME        with build FLAVOUR: the template's name (default: FLAVOUR)\n",
      NULL},
     {"events", cmd_events, "", "print the daemon's events as JSON lines until interrupted", NULL,

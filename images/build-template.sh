@@ -20,10 +20,15 @@
 #            Downloaded packages are kept in $BULKHEAD_DEBOOTSTRAP_CACHE
 #            (/var/cache/bulkhead/debootstrap), so a rebuild downloads only the archive index.
 #            $DEBOOTSTRAP names the debootstrap program (default: from PATH).
+#   debian-12  debian plus what a Qubes user finds in a Debian template, for Wayland: Firefox ESR
+#            (started with MOZ_ENABLE_WAYLAND=1), zathura with its PDF plugin, Thunar, foot,
+#            DejaVu fonts and xdg-utils, with desktop entries and defaults that send a file or
+#            link to another qube (bulkhead-open-in-vm) or a new disposable
+#            (bulkhead-open-in-dvm). No recommended packages, no documentation.
 #
 # Progress goes to stdout as lines "[N/M] what", everything else to stderr.
 # SIZE is the virtual size of the root volume (qemu-img/truncate syntax; default 1G for minimal,
-# 4G for debian). --kernel runs fetch-kernel.sh STATE_DIR first, as the first stage.
+# 4G for debian, 8G for debian-12). --kernel runs fetch-kernel.sh STATE_DIR first, as the first stage.
 # --wayland-proxy and --net-apply (or $BULKHEAD_NET_APPLY) give the bulkhead-wayland-proxy and
 # bulkhead-net-apply binaries; without them they are looked for like the other qube tools (beside
 # the agent, in $BULKHEAD_QUBE_TOOLS), and the qube goes without when they are not found.
@@ -67,10 +72,11 @@ output=${args[1]}
 agent=${args[2]}
 
 case "$flavour" in
-minimal) stages=3 default_size=1G ;;
-debian) stages=5 default_size=4G ;;
+minimal) stages=3 default_size=1G debian_based= ;;
+debian) stages=5 default_size=4G debian_based=1 ;;
+debian-12) stages=7 default_size=8G debian_based=1 ;;
 *)
-	echo "build-template: unknown flavour '$flavour' (known: minimal, debian)" >&2
+	echo "build-template: unknown flavour '$flavour' (known: minimal, debian, debian-12)" >&2
 	exit 2
 	;;
 esac
@@ -145,7 +151,7 @@ debian_mirror() {
 	echo http://deb.debian.org/debian
 }
 
-if [ "$flavour" = debian ]; then
+if [ -n "$debian_based" ]; then
 	debootstrap=${DEBOOTSTRAP:-$(command -v debootstrap || true)}
 	if [ -z "$debootstrap" ] || [ ! -x "$debootstrap" ]; then
 		die "debootstrap not found${DEBOOTSTRAP:+ at $DEBOOTSTRAP} (install it: apt-get install debootstrap)"
@@ -183,7 +189,7 @@ mkdir "$root"
 
 # debootstrap chroots, makes device nodes and installs set-uid programs: where a sandbox forbids
 # that (such as bulkheadd.service's), it would fail half-way with an obscure error.
-if [ "$flavour" = debian ]; then
+if [ -n "$debian_based" ]; then
 	sandboxed="this process may not %s (a sandbox such as bulkheadd.service's?); debootstrap needs it"
 	# shellcheck disable=SC2059
 	chroot / true 2>/dev/null || die "$(printf "$sandboxed" "chroot (CAP_SYS_CHROOT)")"
@@ -193,6 +199,15 @@ if [ "$flavour" = debian ]; then
 	# shellcheck disable=SC2059
 	chmod u+s "$work/suid" 2>/dev/null || die "$(printf "$sandboxed" "make set-uid files")"
 	rm -f "$work/null" "$work/suid"
+	if [ "$flavour" = debian-12 ]; then
+		# apt in the tree needs /proc and the package cache mounted there.
+		mkdir "$work/mnt"
+		# shellcheck disable=SC2059
+		mount --bind "$work/mnt" "$work/mnt" 2>/dev/null ||
+			die "$(printf "${sandboxed/debootstrap/apt}" "mount (CAP_SYS_ADMIN)")"
+		umount "$work/mnt"
+		rmdir "$work/mnt"
+	fi
 fi
 
 if [ -n "$kernel_state" ]; then
@@ -294,6 +309,8 @@ build_debian_tree() {
 	fi
 	[ $installing = 1 ] || stage "installing packages"
 	[ -x "$root/usr/sbin/nft" ] && [ -x "$root/usr/bin/ip" ] || die "debootstrap left no nft or ip"
+	# A flavour's additions, while the tree still has the host's resolver.
+	[ $# -eq 0 ] || "$@"
 
 	# The host's resolver and name are not the qube's: bulkhead-net-apply writes resolv.conf.
 	: >"$root/etc/resolv.conf"
@@ -346,6 +363,123 @@ DPKG
 	printf '%s\n' nf_tables nf_conntrack_netlink >"$root/etc/bulkhead/modules"
 }
 
+# debian-12: the desktop programs, installed by apt in the tree (debootstrap cannot resolve
+# virtual packages such as dbus-session-bus), without recommended packages: no X server, no
+# sound server, no systemd. dbus-x11 satisfies dconf's need of a session bus without pulling
+# in systemd (apt's default, dbus-user-session, would); no session bus runs in a qube.
+desktop_packages=(firefox-esr zathura zathura-pdf-poppler thunar foot fonts-dejavu-core
+	xdg-utils file desktop-file-utils shared-mime-info dbus-x11)
+install_desktop() {
+	stage "installing the desktop programs from $mirror"
+	# Downloaded packages share debootstrap's cache (same file names), so a rebuild fetches only
+	# the index. Services are not started in the tree.
+	mkdir -p "$debcache/partial" "$root/var/cache/apt/archives"
+	mount --bind "$debcache" "$root/var/cache/apt/archives" || die "cannot bind the package cache"
+	mount -t proc proc "$root/proc" || die "cannot mount /proc in the tree"
+	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+	chmod 0755 "$root/usr/sbin/policy-rc.d"
+	local rc=0
+	{
+		chroot "$root" apt-get update &&
+			DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q \
+				--no-install-recommends -o Dpkg::Use-Pty=0 "${desktop_packages[@]}"
+	} </dev/null >"$work/apt.out" 2>&1 || rc=$?
+	cat "$work/apt.out" >&2
+	rm -f "$root/usr/sbin/policy-rc.d"
+	umount "$root/proc" "$root/var/cache/apt/archives" || die "cannot unmount the tree's /proc and cache"
+	if [ $rc -ne 0 ]; then
+		die "installing the desktop programs failed (exit $rc): $(grep '^E:' "$work/apt.out" | tail -n 1 | cut -c 4-)"
+	fi
+}
+
+# debian-12: Firefox on Wayland, and the desktop entries and defaults xdg-open, Firefox and
+# Thunar use, so that a file or link can be sent to another qube or a new disposable.
+setup_desktop() {
+	stage "setting up the desktop programs"
+	local p
+	for p in usr/lib/firefox-esr/firefox-esr usr/bin/zathura usr/bin/thunar usr/bin/foot \
+		usr/bin/xdg-open usr/bin/file; do
+		[ -x "$root/$p" ] || die "debootstrap left no /$p"
+	done
+	local apps=$root/usr/local/share/applications
+	install -d "$root/usr/local/bin" "$apps" "$root/etc/xdg"
+	# The agent gives commands a fixed environment: Firefox learns it is on Wayland here. The
+	# entry in /usr/local/share shadows Debian's, which starts the binary directly.
+	cat >"$root/usr/local/bin/firefox-esr" <<'FIREFOX'
+#!/bin/sh
+# Bulkhead: qubes show windows through Wayland only.
+export MOZ_ENABLE_WAYLAND=1
+exec /usr/lib/firefox-esr/firefox-esr "$@"
+FIREFOX
+	chmod 0755 "$root/usr/local/bin/firefox-esr"
+	cat >"$apps/firefox-esr.desktop" <<'ENTRY'
+[Desktop Entry]
+Type=Application
+Name=Firefox ESR
+GenericName=Web Browser
+Exec=/usr/local/bin/firefox-esr %u
+Icon=firefox-esr
+Terminal=false
+Categories=Network;WebBrowser;
+MimeType=text/html;text/xml;application/xhtml+xml;application/xml;application/pdf;x-scheme-handler/http;x-scheme-handler/https;
+StartupWMClass=firefox-esr
+ENTRY
+	# Firefox's first-run, privacy-notice and default-browser pages would reach out or ask at
+	# every start (Debian reads every .js here as default preferences).
+	cat >"$root/etc/firefox-esr/bulkhead.js" <<'PREFS'
+// Bulkhead: no first-run pages, no default-browser question, no telemetry.
+pref("browser.shell.checkDefaultBrowser", false);
+pref("browser.startup.homepage_override.mstone", "ignore");
+pref("datareporting.policy.firstRunURL", "");
+pref("datareporting.policy.dataSubmissionEnabled", false);
+pref("datareporting.healthreport.uploadEnabled", false);
+pref("toolkit.telemetry.reportingpolicy.firstRun", false);
+pref("app.shield.optoutstudies.enabled", false);
+PREFS
+	# The compositor frames each window whole: the shadows GTK draws around its own title bar
+	# would only put a dark margin inside the frame. New homes get this from /etc/skel.
+	install -d "$root/etc/skel/.config/gtk-3.0"
+	cat >"$root/etc/skel/.config/gtk-3.0/gtk.css" <<'CSS'
+/* Bulkhead: the compositor draws the frame; no client-side shadow around it. */
+decoration, decoration:backdrop { box-shadow: none; margin: 0; border-radius: 0; }
+CSS
+	# Like Qubes' qvm-open-in-dvm.desktop: offered under "Open with" (Firefox's downloads,
+	# Thunar), and what `xdg-settings set default-web-browser bulkhead-open-link-in-dvm.desktop`
+	# or a mimeapps.list line makes the default. Files and links apart: a launcher hands %u a
+	# file:// URL, which the tools take for a link.
+	local types='application/pdf;application/octet-stream;application/xml;application/xhtml+xml;application/zip;application/msword;application/vnd.oasis.opendocument.text;application/vnd.openxmlformats-officedocument.wordprocessingml.document;image/gif;image/jpeg;image/png;image/svg+xml;image/webp;text/html;text/plain;text/xml;'
+	local links='x-scheme-handler/http;x-scheme-handler/https;'
+	local e
+	for e in "open-in-dvm:Open in a disposable qube:bulkhead-open-in-dvm %f:$types" \
+		"open-link-in-dvm:Open link in a disposable qube:bulkhead-open-in-dvm %u:$links" \
+		"open-in-vm:Open in another qube:bulkhead-open-in-vm @default %f:$types" \
+		"open-link-in-vm:Open link in another qube:bulkhead-open-in-vm @default %u:$links"; do
+		IFS=: read -r id name exec mime <<<"$e"
+		cat >"$root/usr/share/applications/bulkhead-$id.desktop" <<ENTRY
+[Desktop Entry]
+Type=Application
+Name=$name
+Exec=/usr/bin/$exec
+Terminal=false
+NoDisplay=true
+Categories=Utility;
+MimeType=$mime
+ENTRY
+	done
+	# The qube's own defaults: PDFs in zathura, folders in Thunar, pages and links in Firefox.
+	cat >"$root/etc/xdg/mimeapps.list" <<'MIMEAPPS'
+[Default Applications]
+application/pdf=org.pwmt.zathura-pdf-poppler.desktop;org.pwmt.zathura.desktop;
+inode/directory=thunar.desktop;
+text/html=firefox-esr.desktop;
+application/xhtml+xml=firefox-esr.desktop;
+x-scheme-handler/http=firefox-esr.desktop;
+x-scheme-handler/https=firefox-esr.desktop;
+MIMEAPPS
+	chroot "$root" update-desktop-database -q /usr/share/applications /usr/local/share/applications ||
+		note "update-desktop-database failed"
+}
+
 # Copy an executable with the shared libraries and loader it needs, at the host's paths.
 copy_with_libs() {
 	local src=$1 dst=$2 lib
@@ -358,6 +492,10 @@ copy_with_libs() {
 case "$flavour" in
 minimal) build_minimal_tree ;;
 debian) build_debian_tree ;;
+debian-12)
+	build_debian_tree install_desktop
+	setup_desktop
+	;;
 esac
 
 stage "adding the Bulkhead agent, init and tools"
@@ -457,7 +595,7 @@ ReportPage:
 LocalDirs:
 ACNG
 }
-[ "$flavour" = debian ] && add_updates_proxy
+[ -n "$debian_based" ] && add_updates_proxy
 
 install -m 0755 "$datadir/guest/init" "$root/sbin/init"
 
@@ -472,7 +610,9 @@ echo "$flavour" >"$root/etc/bulkhead-flavour"
 # font configuration with a prebuilt cache (fontconfig would otherwise scan at every start, which
 # is slow under TCG) and its terminfo entry. Optional: without foot on the host, qubes have only
 # bulkhead-demo-window.
-if foot=$(command -v foot) && command -v fc-cache >/dev/null; then
+if [ -x "$root/usr/bin/foot" ]; then
+	: # Debian's own foot and fonts (debian-12)
+elif foot=$(command -v foot) && command -v fc-cache >/dev/null; then
 	copy_with_libs "$foot" usr/bin/foot
 	cp -a /etc/fonts "$root/etc/fonts"
 	install -d "$root/usr/share"
@@ -498,7 +638,7 @@ else
 	note "foot or fc-cache not found; qubes will have no terminal"
 fi
 
-if [ "$flavour" = debian ]; then
+if [ -n "$debian_based" ]; then
 	# The libraries copied beside the agent join the loader's cache.
 	chroot "$root" /sbin/ldconfig || note "ldconfig failed"
 fi

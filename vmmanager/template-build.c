@@ -40,7 +40,7 @@ struct build_job {
 	bool line_cut;
 };
 
-static const char *const flavours[] = {"minimal", "debian"};
+static const char *const flavours[] = {"minimal", "debian", "debian-12"};
 
 static bool build_running;
 
@@ -252,9 +252,9 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 	for (size_t i = 0; i < ARRAY_SIZE(flavours); i++)
 		known = known || streq(flavour, flavours[i]);
 	if (!known) {
-		client_reply_error(c, API_E_VALUE,
-				   "unknown template flavour '%s' (known: minimal, debian)",
-				   flavour);
+		client_reply_error(
+		    c, API_E_VALUE,
+		    "unknown template flavour '%s' (known: minimal, debian, debian-12)", flavour);
 		return;
 	}
 	if (!name || !*name)

@@ -3,6 +3,8 @@
 screenshot's frame pixels (with the PNG reader of compositor/test-colours.py).
 
   gui-helper.py wait CTL QUBE TITLE SECONDS   until a window of QUBE has TITLE; prints its line
+  gui-helper.py wait-in CTL QUBE TEXT SECONDS until a window of QUBE has TEXT in its title;
+                                              prints its line
   gui-helper.py gone CTL QUBE SECONDS         until QUBE has no window
   gui-helper.py frame PNG X Y W H RGB         the window frame X,Y W x H (as `windows` lists
                                               it) has colour RGB (hex) on its title bar corner
@@ -59,10 +61,12 @@ def poll(ctl, seconds, pred):
 
 def main():
     cmd = sys.argv[1]
-    if cmd == "wait":
+    if cmd in ("wait", "wait-in"):
         ctl, qube, title, seconds = sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+        exact = cmd == "wait"
         w = poll(ctl, seconds,
-                 lambda ws: next((x for x in ws if x[1] == qube and x[2] == title), None))
+                 lambda ws: next((x for x in ws if x[1] == qube and
+                                  (x[2] == title if exact else title in x[2])), None))
         if w is None:
             print(f"no window of {qube} titled {title!r}; windows: {windows(ctl)}")
             return 1

@@ -118,9 +118,9 @@ template_key() {
 
 # A template and the kernel, built once per set of inputs and copied into each test's store:
 # building them is tested once (template-debian.sh for the debian flavour), the other tests need
-# only the result. seed_template [FLAVOUR]: minimal (the default) or debian, named after its
-# flavour. The cache keeps the three entries of each flavour used last (a normal and a sanitizer
-# build have different agents).
+# only the result. seed_template [FLAVOUR]: minimal (the default), debian or debian-12 (the
+# desktop, desktop.sh), named after its flavour. The cache keeps the three entries of each flavour
+# used last (a normal and a sanitizer build have different agents).
 seed_template() {
 	local flavour=${1:-minimal} lock=$CACHE/.lock key
 	key=$(template_key "$flavour")
@@ -152,7 +152,9 @@ seed_template() {
 		# Marks the entry complete, and used now.
 		touch "$dir/ok"
 		local old
-		for old in $(ls -dt "$CACHE/$flavour"-*/ok 2>/dev/null | tail -n +4); do
+		# Exactly FLAVOUR-KEY: debian's entries are not debian-12's.
+		for old in $(ls -dt "$CACHE/$flavour"-*/ok 2>/dev/null |
+			grep -E "/$flavour-[0-9a-f]{16}/ok\$" | tail -n +4); do
 			rm -rf "$(dirname "$old")"
 		done
 		mkdir -p "$BULKHEAD_STATE_DIR"

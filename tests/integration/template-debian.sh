@@ -28,7 +28,7 @@ nothing_left() {
 
 log "bad flavour and bad usage: refused, nothing made"
 start_daemon
-expect_fail 1 "unknown template flavour 'bogus' \(known: minimal, debian\)" \
+expect_fail 1 "unknown template flavour 'bogus' \(known: minimal, debian, debian-12\)" \
 	bh template build t1 --flavour bogus
 expect_fail 1 "unknown template flavour 'bogus'" bh template build bogus
 expect_fail 2 "give the name once" bh template build t1 --flavour debian --name t2
