@@ -48,6 +48,12 @@ uint64_t mem_balance_pool_kib(uint64_t avail_kib, uint64_t held_kib, uint64_t re
 	return have > taken ? have - taken : 0;
 }
 
+uint64_t mem_balance_reclaimable_kib(const struct mem_balance_qube *q, uint64_t held_kib)
+{
+	uint64_t pref = mem_balance_pref_kib(q);
+	return held_kib > pref ? held_kib - pref : 0;
+}
+
 /* Plenty: each its preference, except where that is only a small step away from what it has.
  * Those small steps are kept only while the sum still fits. */
 static void balance_enough(struct mem_balance_qube *qs, size_t n, uint64_t pool_kib)

@@ -48,6 +48,10 @@ uint64_t mem_balance_held_kib(uint64_t rss_kib, uint64_t cur_kib);
 uint64_t mem_balance_pool_kib(uint64_t avail_kib, uint64_t held_kib, uint64_t reserve_kib,
 			      uint64_t promised_kib);
 
+/* What the host gets back when the qube comes down to its preference: the guest RAM it holds
+ * (mem_balance_held_kib) above that; what start admission may count on. */
+uint64_t mem_balance_reclaimable_kib(const struct mem_balance_qube *q, uint64_t held_kib);
+
 /* Sets each qs[i].target_kib, floor <= target <= max (max below floor counts as floor):
  * - when the pool holds every preference, each qube gets its preference (host memory no qube
  *   asked for stays the host's: its page cache, the next qube's start);

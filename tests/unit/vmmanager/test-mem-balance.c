@@ -83,6 +83,21 @@ static void test_held_and_pool(void **state)
 	assert_true(mem_balance_pool_kib(1, 0, UINT64_MAX, UINT64_MAX) == 0);
 }
 
+static void test_reclaimable(void **state)
+{
+	/* Holds 900, prefers 256: 644 come back. */
+	struct mem_balance_qube q = qube(256, 4000, 1000, 10);
+	assert_true(mem_balance_reclaimable_kib(&q, 900 * MIB) == 644 * MIB);
+	assert_true(mem_balance_reclaimable_kib(&q, 100 * MIB) == 0);
+	/* A qube that claims to use everything gives nothing back: it cannot make a start
+	 * count on memory it will not give. */
+	q.used_kib = UINT64_MAX;
+	assert_true(mem_balance_reclaimable_kib(&q, 900 * MIB) == 0);
+	/* One that has not reported keeps what it has. */
+	q = qube(256, 4000, 1000, -1);
+	assert_true(mem_balance_reclaimable_kib(&q, 900 * MIB) == 0);
+}
+
 static void test_enough(void **state)
 {
 	struct mem_balance_qube qs[] = {
@@ -220,6 +235,7 @@ int main(void)
 	    cmocka_unit_test(test_pref),
 	    cmocka_unit_test(test_pref_lies),
 	    cmocka_unit_test(test_held_and_pool),
+	    cmocka_unit_test(test_reclaimable),
 	    cmocka_unit_test(test_enough),
 	    cmocka_unit_test(test_enough_step_kept_only_if_it_fits),
 	    cmocka_unit_test(test_low_donors_then_acceptors),
