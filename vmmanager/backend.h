@@ -39,7 +39,7 @@ int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned lon
 /* A running qube's memory (KiB): cur_kib, its balloon as libvirt records it; max_kib, its
  * domain's <memory> (what the balloon can give at most, fixed at start); rss_kib, its
  * QEMU's resident memory (the host's count); used_kib, what the guest says it uses and cannot
- * reclaim (MemTotal - MemAvailable; untrusted), has_used false until it has reported. */
+ * reclaim (cur_kib less its MemAvailable; untrusted), has_used false until it has reported. */
 struct backend_mem_stats {
 	unsigned long long cur_kib, max_kib, rss_kib, used_kib;
 	bool has_rss, has_used;

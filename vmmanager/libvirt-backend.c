@@ -376,8 +376,8 @@ int backend_memory_stats(struct daemon *d, const char *qube_name, struct backend
 	virDomainPtr dom = lookup(d, qube_name);
 	virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
 	virDomainInfo info;
-	unsigned long long total = 0, usable = 0, unused = 0, caches = 0;
-	bool has_total = false, has_usable = false, has_unused = false;
+	unsigned long long usable = 0, unused = 0, caches = 0;
+	bool has_usable = false, has_unused = false;
 	struct backend_mem_stats m = {0};
 
 	if (!dom)
@@ -396,10 +396,6 @@ int backend_memory_stats(struct daemon *d, const char *qube_name, struct backend
 			m.rss_kib = stats[i].val;
 			m.has_rss = true;
 			break;
-		case VIR_DOMAIN_MEMORY_STAT_AVAILABLE: /* the guest's MemTotal */
-			total = stats[i].val;
-			has_total = true;
-			break;
 		case VIR_DOMAIN_MEMORY_STAT_USABLE: /* its MemAvailable */
 			usable = stats[i].val;
 			has_usable = true;
@@ -412,11 +408,14 @@ int backend_memory_stats(struct daemon *d, const char *qube_name, struct backend
 			caches = stats[i].val;
 			break;
 		}
-	/* In use and not reclaimable, as the guest tells it (kernels before 4.16 send no
-	 * MemAvailable: free memory and caches instead). */
-	if (has_total && (has_usable || has_unused)) {
+	/* In use and not reclaimable, as the guest tells it, in the balloon's terms: what the
+	 * balloon could not take without pressure. Not MemTotal less MemAvailable: MemTotal
+	 * lacks what the kernel keeps for itself (struct pages for all of maxmem among it, 64 MiB
+	 * for 4 GiB), so a guest out of memory would look as if it used less than its balloon and
+	 * never grow. Kernels before 4.16 send no MemAvailable: free memory and caches instead. */
+	if (has_usable || has_unused) {
 		unsigned long long spare = has_usable ? usable : unused + caches;
-		m.used_kib = total > spare ? total - spare : 0;
+		m.used_kib = m.cur_kib > spare ? m.cur_kib - spare : 0;
 		m.has_used = true;
 	}
 	*ret = m;

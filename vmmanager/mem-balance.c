@@ -54,8 +54,10 @@ uint64_t mem_balance_reclaimable_kib(const struct mem_balance_qube *q, uint64_t 
 	return held_kib > pref ? held_kib - pref : 0;
 }
 
-/* Plenty: each its preference, except where that is only a small step away from what it has.
- * Those small steps are kept only while the sum still fits. */
+/* Plenty: each its preference, except where that is only a small step away from what it has,
+ * and a qube coming down comes half the way at a time (a guest that swapped looks idle while
+ * what it swapped out is still wanted: coming down at once and growing again would churn).
+ * These gentler targets are kept only while the sum still fits. */
 static void balance_enough(struct mem_balance_qube *qs, size_t n, uint64_t pool_kib)
 {
 	uint64_t sum = 0;
@@ -65,7 +67,12 @@ static void balance_enough(struct mem_balance_qube *qs, size_t n, uint64_t pool_
 		uint64_t cur = qs[i].cur_kib;
 		bool in_range = cur >= qs[i].floor_kib && cur <= max_of(&qs[i]);
 		uint64_t diff = pref > cur ? pref - cur : cur - pref;
-		qs[i].target_kib = in_range && diff < MEM_BALANCE_STEP_KIB ? cur : pref;
+		if (in_range && diff < MEM_BALANCE_STEP_KIB)
+			qs[i].target_kib = cur;
+		else if (in_range && pref < cur)
+			qs[i].target_kib = cur - diff / 2;
+		else
+			qs[i].target_kib = pref;
 		sum += qs[i].target_kib;
 	}
 	if (sum <= pool_kib)

@@ -54,7 +54,8 @@ uint64_t mem_balance_reclaimable_kib(const struct mem_balance_qube *q, uint64_t 
 
 /* Sets each qs[i].target_kib, floor <= target <= max (max below floor counts as floor):
  * - when the pool holds every preference, each qube gets its preference (host memory no qube
- *   asked for stays the host's: its page cache, the next qube's start);
+ *   asked for stays the host's: its page cache, the next qube's start); one that comes down
+ *   comes half the way per pass, while that fits;
  * - otherwise no qube grows past its current target until those above their preference have
  *   come down to it, and what is left of the pool goes to those below theirs in proportion to
  *   what each lacks;

@@ -102,7 +102,7 @@ static void test_enough(void **state)
 {
 	struct mem_balance_qube qs[] = {
 	    qube(256, 1024, 256, 500), /* under pressure: 750 */
-	    qube(256, 1024, 900, 20),  /* idle, had grown: back to its floor */
+	    qube(256, 1024, 900, 20),  /* idle, had grown: half the way back to its floor */
 	    qube(400, 4000, 400, 50),  /* idle at its floor: stays */
 	    qube(256, 1024, 700, 460), /* 698 MiB: within a step of what it has, stays */
 	    qube(300, 1024, 500, -1),  /* no report: keeps what it has */
@@ -110,9 +110,19 @@ static void test_enough(void **state)
 
 	mem_balance(qs, 5, 8192 * MIB);
 	assert_true(qs[0].target_kib == 750 * MIB);
-	assert_true(qs[1].target_kib == 256 * MIB);
+	assert_true(qs[1].target_kib == 578 * MIB);
 	assert_true(qs[2].target_kib == 400 * MIB);
 	assert_true(qs[3].target_kib == 700 * MIB);
+	/* Pass after pass it gets there. */
+	for (int pass = 0; pass < 10; pass++) {
+		qs[1].cur_kib = qs[1].target_kib;
+		mem_balance(qs, 5, 8192 * MIB);
+	}
+	assert_true(qs[1].target_kib < 256 * MIB + MEM_BALANCE_STEP_KIB);
+	/* With a pool that only holds the preferences, it comes down at once. */
+	qs[1].cur_kib = 900 * MIB;
+	mem_balance(qs, 5, (750 + 256 + 400 + 698 + 500) * MIB);
+	assert_true(qs[1].target_kib == 256 * MIB);
 	assert_true(qs[4].target_kib == 500 * MIB);
 }
 
