@@ -30,7 +30,8 @@ static const struct {
     /* The netvm in effect: the one set, or the host's default_netvm. */
     [COL_NETVM] = {"NETVM", "netvm_effective", "netvm"},
     [COL_IP] = {"IP", "ip", NULL},
-    [COL_MEMORY] = {"MEMORY", "memory", NULL},
+    /* A running qube's memory now, else what it starts with. */
+    [COL_MEMORY] = {"MEMORY", "memory_current", "memory"},
 };
 
 /* Qubes' label colours (the same RGB the compositor draws), and the nearest of the 8 ANSI

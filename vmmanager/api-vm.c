@@ -34,6 +34,12 @@ static struct json_object *vm_to_json(struct vm *vm)
 	if (dispvm_is_preloaded(vm))
 		json_object_object_add(o, "preloaded", json_object_new_boolean(true));
 	net_list_fields(vm->daemon, vm, o);
+	/* A running qube's memory now (the balancer moves it), in MiB like "memory". */
+	struct backend_mem_stats st;
+	if ((vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
+	    backend_memory_stats(vm->daemon, vm->q->name, &st) == 0)
+		json_object_object_add(o, "memory_current",
+				       json_object_new_int64((int64_t)(st.cur_kib / 1024)));
 	return o;
 }
 

@@ -41,6 +41,17 @@ int backend_resume_async(struct daemon *d, const char *qube_name, backend_resume
 /* The CID libvirt gave the running qube's vsock device. */
 int backend_vsock_cid(struct daemon *d, const char *qube_name, unsigned *ret);
 int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned long long *ret);
+/* A running qube's memory (KiB): cur_kib, its balloon as libvirt records it; max_kib, its
+ * domain's <memory> (what the balloon can give at most, fixed at start); rss_kib, its
+ * QEMU's resident memory (the host's count); used_kib, what the guest says it uses and cannot
+ * reclaim (cur_kib less its MemAvailable; untrusted), has_used false until it has reported. */
+struct backend_mem_stats {
+	unsigned long long cur_kib, max_kib, rss_kib, used_kib;
+	bool has_rss, has_used;
+};
+int backend_memory_stats(struct daemon *d, const char *qube_name, struct backend_mem_stats *ret);
+/* Sets the running qube's balloon target (virDomainSetMemoryFlags, live only). */
+int backend_set_memory(struct daemon *d, const char *qube_name, unsigned long long kib);
 /* Goes through the running domains of ours: reports those of known qubes (domain_found);
  * destroys those whose qube is gone and disposables made for calls (their calls ended with
  * the previous bulkheadd); leaves alone those whose qube's entry is quarantined (it exists, it

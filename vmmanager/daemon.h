@@ -111,6 +111,9 @@ struct daemon {
 	size_t n_quarantined;
 	struct host_prefs host_prefs; /* host-wide settings (host.json) */
 	struct net_state *net;	      /* links and what qubes were told (net.c) */
+	bool memory_balance_off;      /* --memory-balance off: qubes keep their start memory */
+	unsigned long long memory_reserve_mib; /* --memory-reserve: what the host keeps */
+	struct balancer *balancer;	       /* balancer.c; NULL while it does not run */
 };
 
 /* vm registry (daemon.c) */

@@ -352,9 +352,15 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 			return r;
 		W(xmlTextWriterEndElement(w));
 	}
+	/* The balancer (balancer.c) reads the guest's memory statistics every period and moves
+	 * the balloon; pages the guest frees go back to the host (free page reporting). No
+	 * autodeflate: a guest must not grow past the target the balancer set. */
 	W(xmlTextWriterStartElement(w, X("memballoon")));
 	W(xmlTextWriterWriteAttribute(w, X("model"), X("virtio")));
-	if ((r = elem_pci_slot(w, fixed ? FIXED_SLOT_BALLOON : 0)) < 0)
+	W(xmlTextWriterWriteAttribute(w, X("freePageReporting"), X("on")));
+	snprintf(num, sizeof(num), "%u", DOMAIN_BALLOON_STATS_PERIOD_S);
+	if ((r = elem_empty(w, "stats", ATTRS("period", num))) < 0 ||
+	    (r = elem_pci_slot(w, fixed ? FIXED_SLOT_BALLOON : 0)) < 0)
 		return r;
 	W(xmlTextWriterEndElement(w));
 	W(xmlTextWriterStartElement(w, X("rng")));

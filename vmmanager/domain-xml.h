@@ -16,6 +16,8 @@
 /* The namespace of our <metadata> element. */
 #define DOMAIN_METADATA_NS "https://bulkhead.invalid/ns/1"
 #define DOMAIN_EMULATOR	   "/usr/bin/qemu-system-x86_64"
+/* How often QEMU asks the guest for its memory statistics (the balancer reads them). */
+#define DOMAIN_BALLOON_STATS_PERIOD_S 1
 
 /* The CPU a KVM guest sees. The first is what qubes get where it works; the others are what
  * the accelerator probe falls back to where nested KVM refuses host-passthrough. TCG always

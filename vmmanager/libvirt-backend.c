@@ -381,6 +381,68 @@ int backend_memory_rss_kib(struct daemon *d, const char *qube_name, unsigned lon
 	return -ENODATA;
 }
 
+int backend_memory_stats(struct daemon *d, const char *qube_name, struct backend_mem_stats *ret)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+	virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+	virDomainInfo info;
+	unsigned long long usable = 0, unused = 0, caches = 0;
+	bool has_usable = false, has_unused = false;
+	struct backend_mem_stats m = {0};
+
+	if (!dom)
+		return -ENOENT;
+	int n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+	int r = virDomainGetInfo(dom, &info);
+	virDomainFree(dom);
+	if (n < 0 || r < 0)
+		return -EIO;
+	/* libvirt's record of the balloon: the target last set, then what the balloon reached. */
+	m.cur_kib = info.memory;
+	m.max_kib = info.maxMem;
+	for (int i = 0; i < n; i++)
+		switch (stats[i].tag) {
+		case VIR_DOMAIN_MEMORY_STAT_RSS:
+			m.rss_kib = stats[i].val;
+			m.has_rss = true;
+			break;
+		case VIR_DOMAIN_MEMORY_STAT_USABLE: /* its MemAvailable */
+			usable = stats[i].val;
+			has_usable = true;
+			break;
+		case VIR_DOMAIN_MEMORY_STAT_UNUSED: /* its MemFree */
+			unused = stats[i].val;
+			has_unused = true;
+			break;
+		case VIR_DOMAIN_MEMORY_STAT_DISK_CACHES:
+			caches = stats[i].val;
+			break;
+		}
+	/* In use and not reclaimable, as the guest tells it, in the balloon's terms: what the
+	 * balloon could not take without pressure. Not MemTotal less MemAvailable: MemTotal
+	 * lacks what the kernel keeps for itself (struct pages for all of maxmem among it, 64 MiB
+	 * for 4 GiB), so a guest out of memory would look as if it used less than its balloon and
+	 * never grow. Kernels before 4.16 send no MemAvailable: free memory and caches instead. */
+	if (has_usable || has_unused) {
+		unsigned long long spare = has_usable ? usable : unused + caches;
+		m.used_kib = m.cur_kib > spare ? m.cur_kib - spare : 0;
+		m.has_used = true;
+	}
+	*ret = m;
+	return 0;
+}
+
+int backend_set_memory(struct daemon *d, const char *qube_name, unsigned long long kib)
+{
+	virDomainPtr dom = lookup(d, qube_name);
+
+	if (!dom)
+		return -ENOENT;
+	int r = virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_LIVE);
+	virDomainFree(dom);
+	return r < 0 ? -EIO : 0;
+}
+
 int backend_adopt_domains(struct daemon *d)
 {
 	virDomainPtr *doms = NULL;

@@ -6,6 +6,7 @@
 #include "api-server.h"
 #include "api.h"
 #include "backend.h"
+#include "balancer.h"
 #include "daemon.h"
 #include "dispvm-preload.h"
 #include "gui.h"
@@ -133,7 +134,7 @@ static bool file_exists(const char *path)
 static bool memory_for_start(struct daemon *d, const struct qube *q, char **ret_msg)
 {
 	char text[8192];
-	unsigned long long avail_kib, starting = 0, left = 0;
+	unsigned long long avail_kib, starting = 0, left = 0, reclaim_kib;
 	_cleanup_close_ int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
 
@@ -146,14 +147,19 @@ static bool memory_for_start(struct daemon *d, const struct qube *q, char **ret_
 	for (size_t i = 0; i < d->n_vms; i++)
 		if (d->vms[i]->state == VM_TRANSIENT)
 			starting += d->vms[i]->q->memory;
-	if (memory_admit(avail_kib, HOST_MEMORY_RESERVE_MIB, starting, q->memory, &left))
+	/* Balanced qubes give back what they hold above what they need (the balancer's next
+	 * pass takes it, as this qube counts as starting from now on). */
+	reclaim_kib = balancer_reclaimable_kib(d);
+	if (memory_admit(avail_kib + reclaim_kib, d->memory_reserve_mib, starting, q->memory,
+			 &left))
 		return true;
 	*ret_msg = xasprintf("not enough memory to start '%s': it needs %u MiB; the host has %llu "
-			     "MiB available, keeps %llu MiB for itself and %llu MiB are promised "
-			     "to qubes that are starting, which leaves %llu MiB; lower its memory "
-			     "(bulkhead prefs %s memory N) or stop another qube",
-			     q->name, q->memory, avail_kib / 1024, HOST_MEMORY_RESERVE_MIB,
-			     starting, left, q->name);
+			     "MiB available, keeps %llu MiB for itself, running qubes can give "
+			     "back %llu MiB and %llu MiB are promised to qubes that are starting, "
+			     "which leaves %llu MiB; lower its memory (bulkhead prefs %s memory N) "
+			     "or stop another qube",
+			     q->name, q->memory, avail_kib / 1024, d->memory_reserve_mib,
+			     reclaim_kib / 1024, starting, left, q->name);
 	return false;
 }
 

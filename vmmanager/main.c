@@ -10,9 +10,11 @@
 #include "api-waiters.h"
 #include "api.h"
 #include "backend.h"
+#include "balancer.h"
 #include "daemon.h"
 #include "netns.h"
 #include "gui.h"
+#include "host-memory.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "net.h"
@@ -75,6 +77,10 @@ static void usage(FILE *f)
 		"                        15 under KVM, 120 under TCG)\n"
 		"  --qchan PATH          bulkhead-qchan, one per running qube (default %s, or\n"
 		"                        $BULKHEAD_QCHAN)\n"
+		"  --memory-balance B    on (default) or off: move memory between running qubes\n"
+		"                        within memory and maxmem (or $BULKHEAD_MEMORY_BALANCE)\n"
+		"  --memory-reserve MIB  host memory no qube may take (default 1024, or\n"
+		"                        $BULKHEAD_MEMORY_RESERVE)\n"
 		"  --uplink-netns NAME   run sys-net's uplink (passt) in network namespace NAME\n"
 		"                        (/run/netns/NAME) instead of the host's (or\n"
 		"                        $BULKHEAD_UPLINK_NETNS)\n"
@@ -212,6 +218,8 @@ int main(int argc, char **argv)
 		OPT_CHECK_ACCEL,
 		OPT_PROBE_TIMEOUT,
 		OPT_UPLINK_NETNS,
+		OPT_MEMORY_BALANCE,
+		OPT_MEMORY_RESERVE,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -231,6 +239,8 @@ int main(int argc, char **argv)
 	    {"check-accel", no_argument, NULL, OPT_CHECK_ACCEL},
 	    {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
 	    {"uplink-netns", required_argument, NULL, OPT_UPLINK_NETNS},
+	    {"memory-balance", required_argument, NULL, OPT_MEMORY_BALANCE},
+	    {"memory-reserve", required_argument, NULL, OPT_MEMORY_RESERVE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
@@ -253,6 +263,8 @@ int main(int argc, char **argv)
 	const char *accel = env_or("BULKHEAD_ACCEL", "auto");
 	const char *probe_timeout = NULL;
 	const char *uplink_netns = env_or("BULKHEAD_UPLINK_NETNS", NULL);
+	const char *memory_balance = env_or("BULKHEAD_MEMORY_BALANCE", "on");
+	const char *memory_reserve = env_or("BULKHEAD_MEMORY_RESERVE", NULL);
 	bool check_accel = false;
 	int c, r;
 
@@ -306,6 +318,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_UPLINK_NETNS:
 			uplink_netns = *optarg ? optarg : NULL;
+			break;
+		case OPT_MEMORY_BALANCE:
+			memory_balance = optarg;
+			break;
+		case OPT_MEMORY_RESERVE:
+			memory_reserve = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -416,6 +434,28 @@ int main(int argc, char **argv)
 		log_error("cannot create %s: %s", gui_socks, strerror(-r));
 		return daemon_teardown(&d), 1;
 	}
+	if (streq(memory_balance, "off"))
+		d.memory_balance_off = true;
+	else if (!streq(memory_balance, "on")) {
+		fprintf(stderr, "bulkheadd: --memory-balance must be on or off, not '%s'\n",
+			memory_balance);
+		return daemon_teardown(&d), 1;
+	}
+	d.memory_reserve_mib = HOST_MEMORY_RESERVE_MIB;
+	if (memory_reserve) {
+		char *rest;
+		errno = 0;
+		unsigned long long v = strtoull(memory_reserve, &rest, 10);
+		if (errno || rest == memory_reserve || *rest || *memory_reserve == '-' ||
+		    v > 1ull << 30) {
+			fprintf(stderr,
+				"bulkheadd: --memory-reserve must be a number of MiB (0..%llu), "
+				"not '%s'\n",
+				1ull << 30, memory_reserve);
+			return daemon_teardown(&d), 1;
+		}
+		d.memory_reserve_mib = v;
+	}
 	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return daemon_teardown(&d), 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -457,6 +497,7 @@ int main(int argc, char **argv)
 		log_error("cannot listen on %s: %s", d.socket_path, strerror(-r));
 		return daemon_teardown(&d), 1;
 	}
+	balancer_start(&d);
 	log_info("listening on %s (hypervisor: %s)", d.socket_path, d.accel.kvm ? "kvm" : "tcg");
 
 	while (!d.quit)
@@ -473,6 +514,7 @@ int main(int argc, char **argv)
 static void daemon_teardown(struct daemon *d)
 {
 	api_server_stop(d);
+	balancer_stop(d);
 	rpc_free_all(d);
 	rpc_policy_cache_free(d);
 	while (d->n_vms)

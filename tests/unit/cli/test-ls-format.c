@@ -28,7 +28,7 @@ static const char typical[] =
     "\"netvm_effective\":null,\"features\":{\"servicevm\":\"1\"}},"
     "{\"name\":\"sys-firewall\",\"class\":\"AppVM\",\"state\":\"Running\",\"label\":\"green\","
     "\"template\":\"debian-12\",\"netvm\":\"sys-net\",\"memory\":300,"
-    "\"netvm_effective\":\"sys-net\",\"ip\":\"10.137.0.2\"},"
+    "\"memory_current\":1536,\"netvm_effective\":\"sys-net\",\"ip\":\"10.137.0.2\"},"
     "{\"name\":\"work\",\"class\":\"AppVM\",\"state\":\"Paused\",\"label\":\"blue\","
     "\"template\":\"debian-12\",\"netvm\":\"sys-firewall\",\"memory\":4000},"
     "{\"name\":\"personal\",\"class\":\"AppVM\",\"state\":\"Transient\",\"label\":\"yellow\","
