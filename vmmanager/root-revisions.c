@@ -153,7 +153,8 @@ static int rev_entries(const char *dir, struct rev_entry **ret, size_t *ret_n)
 		v[n++] = (struct rev_entry){num, st.st_dev, st.st_ino};
 	}
 	closedir(dd);
-	qsort(v, n, sizeof(*v), cmp_newest_first);
+	if (n > 1) /* qsort may not be given NULL, which v is when the directory is empty */
+		qsort(v, n, sizeof(*v), cmp_newest_first);
 	*ret = v;
 	*ret_n = n;
 	return 0;
