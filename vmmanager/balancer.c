@@ -17,23 +17,6 @@ struct balancer {
 	bool warned_low; /* said once that the floors do not fit, until they do again */
 };
 
-static int host_available_kib(uint64_t *ret)
-{
-	char text[8192];
-	unsigned long long kib;
-	_cleanup_close_ int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
-
-	if (n <= 0)
-		return -EIO;
-	text[n] = '\0';
-	int r = meminfo_available_kib(text, &kib);
-	if (r < 0)
-		return r;
-	*ret = kib;
-	return 0;
-}
-
 /* Balanced: running, with a balloon that has room (its domain's <memory> above its memory). */
 static bool balanced(const struct vm *vm, const struct backend_mem_stats *st)
 {
@@ -59,13 +42,15 @@ static struct mem_balance_qube model_of(const struct vm *vm, const struct backen
 static void balance_pass(struct daemon *d)
 {
 	struct balancer *b = d->balancer;
+	unsigned long long avail_kib;
 	uint64_t avail, held = 0, promised = 0, floors = 0;
 	_cleanup_free_ struct mem_balance_qube *qs = xcalloc(d->n_vms + 1, sizeof(*qs));
 	_cleanup_free_ struct vm **who = xcalloc(d->n_vms + 1, sizeof(*who));
 	size_t n = 0;
 
-	if (host_available_kib(&avail) < 0)
+	if (host_memory_available_kib(&avail_kib) < 0)
 		return;
+	avail = avail_kib;
 	for (size_t i = 0; i < d->n_vms; i++) {
 		struct vm *vm = d->vms[i];
 		struct backend_mem_stats st;

@@ -231,20 +231,11 @@ void dispvm_preload_stopped(struct daemon *d, struct vm *vm)
  * /proc/meminfo cannot be read does not get preloads: they are an optimisation only. */
 static bool memory_for_preload(struct daemon *d, unsigned need_mib)
 {
-	char text[8192];
-	unsigned long long avail_kib, starting = 0;
-	_cleanup_close_ int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	unsigned long long avail_kib;
 
-	if (n <= 0)
+	if (host_memory_available_kib(&avail_kib) < 0)
 		return false;
-	text[n] = '\0';
-	if (meminfo_available_kib(text, &avail_kib) < 0)
-		return false;
-	for (size_t i = 0; i < d->n_vms; i++)
-		if (d->vms[i]->state == VM_TRANSIENT)
-			starting += d->vms[i]->q->memory;
-	return preload_memory_admit(avail_kib, starting, need_mib);
+	return preload_memory_admit(avail_kib, vm_memory_starting_mib(d), need_mib);
 }
 
 /* Boots one more preloaded disposable of tmpl. Returns whether one is booting now. */

@@ -1,8 +1,12 @@
 #include "host-memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "util.h"
 
 int meminfo_available_kib(const char *text, unsigned long long *ret_kib)
 {
@@ -41,4 +45,18 @@ bool memory_admit(unsigned long long available_kib, unsigned long long reserve_m
 		return true;
 	*ret_free_mib = free_mib;
 	return false;
+}
+
+int host_memory_available_kib(unsigned long long *ret_kib)
+{
+	char text[8192];
+	_cleanup_close_ int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ENODATA;
+	text[n] = '\0';
+	return meminfo_available_kib(text, ret_kib);
 }

@@ -129,24 +129,24 @@ static bool file_exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+unsigned long long vm_memory_starting_mib(struct daemon *d)
+{
+	unsigned long long mib = 0;
+	for (size_t i = 0; i < d->n_vms; i++)
+		if (d->vms[i]->state == VM_TRANSIENT)
+			mib += d->vms[i]->q->memory;
+	return mib;
+}
+
 /* Whether the host has q's memory now; otherwise a message naming the numbers. A host whose
  * /proc/meminfo cannot be read is not a reason to refuse. */
 static bool memory_for_start(struct daemon *d, const struct qube *q, char **ret_msg)
 {
-	char text[8192];
-	unsigned long long avail_kib, starting = 0, left = 0, reclaim_kib;
-	_cleanup_close_ int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	unsigned long long avail_kib, starting, left = 0, reclaim_kib;
 
-	if (n <= 0)
+	if (host_memory_available_kib(&avail_kib) < 0)
 		return true;
-	text[n] = '\0';
-	if (meminfo_available_kib(text, &avail_kib) < 0)
-		return true;
-	/* Qubes still booting have not touched their memory: MemAvailable does not show it. */
-	for (size_t i = 0; i < d->n_vms; i++)
-		if (d->vms[i]->state == VM_TRANSIENT)
-			starting += d->vms[i]->q->memory;
+	starting = vm_memory_starting_mib(d);
 	/* Balanced qubes give back what they hold above what they need (the balancer's next
 	 * pass takes it, as this qube counts as starting from now on). */
 	reclaim_kib = balancer_reclaimable_kib(d);

@@ -26,3 +26,7 @@ struct vm *vm_root_owner(struct daemon *d, const struct qube *q);
 int vm_new_disposable(struct daemon *d, const char *dvm_name, struct vm **ret, char **ret_msg);
 /* Kills and removes a disposable made for a call, once the event loop is back in control. */
 void vm_dispose(struct daemon *d, struct vm *vm);
+
+/* The memory of qubes still booting (MiB): their QEMU has not touched it, so MemAvailable does
+ * not show it as used yet. */
+unsigned long long vm_memory_starting_mib(struct daemon *d);
