@@ -170,6 +170,12 @@ void gui_start(void);
 int gui_poll_fd(void);
 /* Its pidfd became readable: it exited; a restart is scheduled with backoff. */
 void gui_child_exited(void);
+/* meminfo.c: swap in use, sent to the host while connected (CHAN_MEMINFO). */
+void meminfo_reset(void);
+/* Milliseconds until meminfo_tick has work, or -1. */
+int meminfo_timeout_ms(const struct agent *a);
+void meminfo_tick(struct agent *a);
+
 /* Milliseconds until gui_tick has work (a restart, another look for the port), or -1. */
 int gui_timeout_ms(void);
 void gui_tick(void);

@@ -47,13 +47,6 @@ static struct {
 	int64_t backoff;
 } gui = {.pidfd = -1};
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Where udev would have put the port's name: a minimal qube has no udev, so we link it. */
 static int find_port(void)
 {
@@ -125,7 +118,7 @@ static void spawn_guest_half(void)
 	}
 	gui.pid = pid;
 	gui.pidfd = pidfd;
-	gui.started = now_ms();
+	gui.started = monotonic_ms();
 	log_info("started the Wayland proxy (pid %d) on %s", (int)pid, AGENT_GUI_SOCKET);
 }
 
@@ -133,7 +126,7 @@ void gui_start(void)
 {
 	gui.active = true;
 	gui.looking = true;
-	gui.look_until = now_ms() + LOOK_FOR_MS;
+	gui.look_until = monotonic_ms() + LOOK_FOR_MS;
 	gui.next_look = 0;
 	gui_tick();
 }
@@ -161,7 +154,7 @@ void gui_child_exited(void)
 	}
 	closep(&gui.pidfd);
 	gui.pidfd = -1;
-	int64_t now = now_ms();
+	int64_t now = monotonic_ms();
 	if (now - gui.started >= RAN_LONG_ENOUGH_MS)
 		gui.backoff = 0;
 	gui.backoff = gui.backoff ? gui.backoff * 2 : BACKOFF_FIRST_MS;
@@ -183,13 +176,13 @@ int gui_timeout_ms(void)
 		at = gui.next_look;
 	else
 		return -1;
-	int64_t left = at - now_ms();
+	int64_t left = at - monotonic_ms();
 	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
 void gui_tick(void)
 {
-	int64_t now = now_ms();
+	int64_t now = monotonic_ms();
 
 	if (gui.looking && now >= gui.next_look) {
 		if (find_port() == 0) {

@@ -273,6 +273,7 @@ static void on_connected(struct agent *a)
 	a->desynced = false;
 	reset_state(a, true);
 	send_hello(a);
+	meminfo_reset();
 	if (a->pid1)
 		rpc_local_get_date(a);
 }
@@ -443,6 +444,9 @@ static void run(struct agent *a)
 		int gui_timeout = gui_timeout_ms();
 		if (gui_timeout >= 0 && (timeout < 0 || gui_timeout < timeout))
 			timeout = gui_timeout;
+		int mem_timeout = meminfo_timeout_ms(a);
+		if (mem_timeout >= 0 && (timeout < 0 || mem_timeout < timeout))
+			timeout = mem_timeout;
 		if (poll(pfd, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -462,6 +466,7 @@ static void run(struct agent *a)
 			stream_reap(a);
 		}
 		gui_tick();
+		meminfo_tick(a);
 		if (port_idx != SIZE_MAX && pfd[port_idx].revents) {
 			short rev = pfd[port_idx].revents;
 			if (rev & POLLOUT)

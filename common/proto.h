@@ -77,6 +77,12 @@ enum chan_msg_type {
 	 * (the calling qube, as the host knows it from the channel). Then like EXEC: STDIN in,
 	 * STDOUT/STDERR out, EXIT. */
 	CHAN_SERVICE = 14,
+	/* agent -> host, stream 0, payload: u64 KiB of swap in use in the qube (SwapTotal -
+	 * SwapFree). Sent when it changes by 1 MiB or more, at most once a second: the memory
+	 * balancer counts swapped-out memory as used, as Qubes' meminfo-writer does, since the
+	 * balloon's statistics do not show it. A lie moves only this qube's own wish, which stays
+	 * within its memory and maxmem. */
+	CHAN_MEMINFO = 15,
 
 	/* host API, between the CLI and bulkheadd only (never on a qube channel) */
 	CHAN_API_REQUEST = 32, /* JSON request, see common/api.h */

@@ -29,6 +29,7 @@ static const struct qmsg_info table[] = {
     {QMSG_SERVICE_END, "SERVICE_END", QMSG_TO_PARENT, 0, QMSG_FD_NONE, 0},
     {QMSG_ECHO_REPLY, "ECHO_REPLY", QMSG_TO_PARENT, 4096, QMSG_FD_NONE, 0},
     {QMSG_EXEC_END, "EXEC_END", QMSG_TO_PARENT, 0, QMSG_FD_NONE, 0},
+    {QMSG_MEMINFO, "MEMINFO", QMSG_TO_PARENT, 8, QMSG_FD_NONE, 0},
 };
 
 const struct qmsg_info *qmsg_lookup(uint16_t type)

@@ -50,6 +50,8 @@ enum qmsg_type {
 	QMSG_SERVICE_END = 35, /* id: call id: the target's side of a call ended */
 	QMSG_ECHO_REPLY = 36,  /* the agent's echo */
 	QMSG_EXEC_END = 37,    /* a run command ended (for the per-qube count) */
+	QMSG_MEMINFO = 38,     /* payload: u64 KiB of swap in use (CHAN_MEMINFO); at most two a
+				  second, the channel process drops the rest */
 };
 
 struct qmsg_info {

@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <stdarg.h>
+#include <time.h>
 
 void *xmalloc(size_t n)
 {
@@ -95,4 +96,11 @@ int read_exact(int fd, void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

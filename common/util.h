@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,3 +74,6 @@ int error_msg(char **ret_error, int r, const char *fmt, ...) __attribute__((form
 int write_all(int fd, const void *buf, size_t len);
 /* Read exactly len bytes; returns 0, -EPIPE at early EOF, or -errno. */
 int read_exact(int fd, void *buf, size_t len);
+
+/* CLOCK_MONOTONIC in milliseconds: for intervals and deadlines, never for wall time. */
+uint64_t monotonic_ms(void);

@@ -94,13 +94,6 @@ struct prompt {
 
 static void prompt_connect(struct prompt *p);
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* --- questions --- */
 
 /* Names come from bulkheadd (the policy and its store); still, only printable text of bounded
@@ -290,7 +283,7 @@ static void refresh(struct prompt *p)
 	if (q->seq != p->shown_seq) {
 		/* Another question in the same place: keys already on their way are not for it. */
 		p->shown_seq = q->seq;
-		p->shown_at_ms = now_ms();
+		p->shown_at_ms = monotonic_ms();
 	}
 	if (!p->shown) {
 		p->shown = true;
@@ -425,7 +418,7 @@ bool prompt_handle_key(struct server *server, uint32_t keysym)
 	if (!q || !p->shown)
 		return false;
 	/* Swallowed, as every key is while the prompt is up, but not acted on yet. */
-	bool early = now_ms() - p->shown_at_ms < PROMPT_INPUT_DELAY_MS;
+	bool early = monotonic_ms() - p->shown_at_ms < PROMPT_INPUT_DELAY_MS;
 	if (early && keysym != XKB_KEY_Escape)
 		return true;
 	switch (keysym) {

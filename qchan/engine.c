@@ -32,6 +32,9 @@
 /* What a caller may send to an admin call (its JSON payload). */
 #define DOM0_INPUT_MAX (CHAN_MAX_PAYLOAD - 1024u)
 #define JSON_DEPTH     8
+/* MEMINFO frames passed on to bulkheadd at most this often; the agent sends one a second, so
+ * only a flooding qube loses any, and only its own. */
+#define MEMINFO_MIN_INTERVAL_MS 500u
 /* A peer whose queue to the qube is this full is not read until the qube catches up. */
 #define BACKPRESSURE (CHAN_OUT_LIMIT / 2)
 
@@ -75,6 +78,7 @@ struct engine {
 	bool done;
 	int proto_error;
 	uint32_t next_stream;
+	uint64_t meminfo_sent_ms; /* monotonic_ms() of the last MEMINFO passed on */
 	struct relay relays[MAX_RELAYS];
 	struct qmsg msg;
 };
@@ -511,6 +515,18 @@ static void qube_frame(struct engine *e, const struct chan_frame *f)
 		}
 		to_parent(e, QMSG_ECHO_REPLY, 0, f->payload, f->len);
 		return;
+	case CHAN_MEMINFO: {
+		if (f->stream != 0 || f->len != 8) {
+			violation(e, "a bad MEMINFO");
+			return;
+		}
+		uint64_t now = monotonic_ms();
+		if (e->meminfo_sent_ms && now - e->meminfo_sent_ms < MEMINFO_MIN_INTERVAL_MS)
+			return;
+		e->meminfo_sent_ms = now;
+		to_parent(e, QMSG_MEMINFO, 0, f->payload, f->len);
+		return;
+	}
 	case CHAN_RPC_CALL:
 		if (!(f->stream & CHAN_STREAM_QUBE)) {
 			violation(e, "RPC_CALL on a host stream");

@@ -214,13 +214,6 @@ static void last_line(const char *text, char *out, size_t size)
 	out[j] = '\0';
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long probe_ms(const struct daemon *d, long long def)
 {
 	return d->probe_timeout_ms ? (long long)d->probe_timeout_ms : def;
@@ -262,7 +255,7 @@ static int probe_boot(struct daemon *d, bool kvm, enum domain_cpu cpu, long long
 	}
 	destroy_by_name(d, dname); /* a leftover of a crash during a probe */
 	unlink(console);
-	long long start = now_ms();
+	long long start = (long long)monotonic_ms();
 	/* AUTODESTROY: if we die mid-probe, libvirt removes the guest with our connection. */
 	virDomainPtr dom = virDomainCreateXML(d->conn, xml, VIR_DOMAIN_START_AUTODESTROY);
 	if (!dom) {
@@ -291,7 +284,7 @@ static int probe_boot(struct daemon *d, bool kvm, enum domain_cpu cpu, long long
 			r = -EIO;
 			break;
 		}
-		if (now_ms() - start > timeout_ms) {
+		if ((long long)monotonic_ms() - start > timeout_ms) {
 			char line[160] = "";
 			last_line(text ? text : "", line, sizeof(line));
 			snprintf(why, why_size,
@@ -303,7 +296,7 @@ static int probe_boot(struct daemon *d, bool kvm, enum domain_cpu cpu, long long
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	*ret_ms = now_ms() - start;
+	*ret_ms = (long long)monotonic_ms() - start;
 	if (virDomainIsActive(dom) == 1)
 		virDomainDestroy(dom);
 	virDomainFree(dom);

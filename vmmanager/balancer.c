@@ -35,7 +35,8 @@ static struct mem_balance_qube model_of(const struct vm *vm, const struct backen
 	    .max_kib = max < st->max_kib ? max : st->max_kib,
 	    .cur_kib = st->cur_kib,
 	    .has_stats = st->has_used,
-	    .used_kib = st->used_kib,
+	    /* What it swapped out is wanted as much as what it holds (Qubes counts it too). */
+	    .used_kib = st->used_kib + vm->swap_used_kib,
 	};
 }
 

@@ -64,7 +64,12 @@ struct vm {
 	struct log_ratelimit deny_log; /* lines about its refused calls (rpc.c) */
 	/* A preloaded disposable nobody took yet (dispvm-preload.h). */
 	bool preload;
+	/* Swap in use, as its agent last said (CHAN_MEMINFO; 0 until it does), at most
+	 * MEMINFO_SWAP_MAX_KIB. */
+	uint64_t swap_used_kib;
 };
+
+#define MEMINFO_SWAP_MAX_KIB (1ull << 40)
 
 struct daemon {
 	char *state_dir;

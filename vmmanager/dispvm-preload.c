@@ -30,13 +30,6 @@ static unsigned failures;	 /* failed preloads in a row */
 static uint64_t not_before_ms;	 /* no preload boots before this (after failures) */
 static bool memory_short_logged; /* said once until memory is there again */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void pass(int timer, void *opaque);
 
 static void schedule_in(struct daemon *d, unsigned ms)
@@ -50,7 +43,7 @@ static void schedule_in(struct daemon *d, unsigned ms)
 
 void dispvm_preload_schedule(struct daemon *d)
 {
-	uint64_t now = now_ms();
+	uint64_t now = monotonic_ms();
 	schedule_in(d, not_before_ms > now ? (unsigned)(not_before_ms - now) : 0);
 }
 
@@ -219,7 +212,7 @@ void dispvm_preload_stopped(struct daemon *d, struct vm *vm)
 		/* It was never taken: it stopped by itself or while it booted. */
 		vm->preload = false;
 		failures++;
-		not_before_ms = now_ms() + 1000ull * preload_backoff_s(failures);
+		not_before_ms = monotonic_ms() + 1000ull * preload_backoff_s(failures);
 		log_warn("preloaded disposable %s stopped before use; the next preload waits "
 			 "%u s",
 			 vm->q->name, preload_backoff_s(failures));
@@ -267,7 +260,7 @@ static bool preload_one(struct daemon *d, struct vm *tmpl)
 		log_warn("cannot preload disposable %s of %s: %s", vm->q->name, tmpl->q->name, msg);
 		discard(d, vm, "its start failed");
 		failures++;
-		not_before_ms = now_ms() + 1000ull * preload_backoff_s(failures);
+		not_before_ms = monotonic_ms() + 1000ull * preload_backoff_s(failures);
 		return false;
 	}
 	log_info("preloading disposable %s of %s", vm->q->name, tmpl->q->name);
@@ -313,12 +306,12 @@ static void pass(int timer, void *opaque)
 		if (have >= want)
 			continue;
 		missing = true;
-		if (now_ms() >= not_before_ms)
+		if (monotonic_ms() >= not_before_ms)
 			booting = preload_one(d, t);
 	}
 	/* Nothing will wake us when memory frees up or a backoff ends: look again later. */
 	if (missing && !booting) {
-		uint64_t now = now_ms();
+		uint64_t now = monotonic_ms();
 		unsigned ms = not_before_ms > now ? (unsigned)(not_before_ms - now)
 						  : PRELOAD_RECHECK_S * 1000;
 		virEventUpdateTimeout(pass_timer, (int)ms);

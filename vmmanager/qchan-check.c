@@ -30,6 +30,8 @@ const char *qchan_msg_check(const struct qmsg *m)
 		return NULL;
 	case QMSG_CALL_END:
 		return m->id & CHAN_STREAM_QUBE ? NULL : "a CALL_END on a host stream";
+	case QMSG_MEMINFO:
+		return m->len == 8 ? NULL : "a MEMINFO of the wrong size";
 	case QMSG_SERVICE_END:
 	case QMSG_EXEC_END:
 	case QMSG_ECHO_REPLY:

@@ -22,6 +22,7 @@
 #include "qmsg.h"
 #include "rpc.h"
 #include "sandbox.h"
+#include "unaligned.h"
 #include "util.h"
 #include "vm-listener.h"
 
@@ -204,6 +205,8 @@ static void qchan_end(struct daemon *d, struct vm *vm, const char *why)
 		;
 	free(ch);
 	vm->host_streams = 0;
+	/* A new channel (a restart, a respawn) starts from what its agent says next. */
+	vm->swap_used_kib = 0;
 }
 
 void qchan_close(struct daemon *d, struct vm *vm)
@@ -299,6 +302,13 @@ static void handle_msg(struct daemon *d, struct vm *vm, struct qmsg *m)
 		return;
 	case QMSG_ECHO_REPLY:
 		vm_report_echo_reply(d, vm, m->payload, m->len);
+		return;
+	case QMSG_MEMINFO:
+		/* Only ever added to this qube's own use, whose wish the balancer keeps within
+		 * its memory and maxmem: the cap here only keeps the sum from overflowing. */
+		vm->swap_used_kib = unaligned_read_le64(m->payload);
+		if (vm->swap_used_kib > MEMINFO_SWAP_MAX_KIB)
+			vm->swap_used_kib = MEMINFO_SWAP_MAX_KIB;
 		return;
 	default:
 		return;

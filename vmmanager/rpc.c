@@ -67,13 +67,6 @@ static uint64_t ask_counter;
 static uint32_t call_counter;
 static void call_proceed(struct rpc_call *c, const char *target);
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Logs a refusal of one of src's calls, within src's limit: a qube that floods refused calls
  * cannot flood the log. Qube strings in the arguments must be escaped (LOG_ESC). */
 static void __attribute__((format(printf, 3, 4)))
@@ -85,7 +78,7 @@ log_refusal_at(enum log_level level, struct vm *src, const char *fmt, ...)
 
 	/* src is NULL only for a call whose caller went away: nothing to limit. */
 	if (src && !log_ratelimit_allow(&src->deny_log, RPC_DENY_LOG_BURST,
-					RPC_DENY_LOG_INTERVAL_MS, now_ms(), &suppressed))
+					RPC_DENY_LOG_INTERVAL_MS, monotonic_ms(), &suppressed))
 		return;
 	if (suppressed > 0)
 		log_info("rpc: suppressed %u messages about refused calls from %s", suppressed,

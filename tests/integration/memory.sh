@@ -74,6 +74,18 @@ wait_for 120 "idle did not grow" actual_at_least idle $((550 * 1024))
 bh run -p --user root idle -- sh -c 'rm -f /dev/shm/f*'
 wait_for 120 "idle did not shrink back" actual_at_most idle $((400 * 1024))
 
+log "a qube that swapped is given memory for what it swapped out, too"
+# 300 MiB at once, faster than a balloon moves: the guest pushes part of it out to swap. The
+# balloon's statistics do not show that part; the agent's swap reports (CHAN_MEMINFO) do.
+bh run -p --user root idle -- sh -c 'mount -o remount,size=2000m /dev/shm &&
+	dd if=/dev/zero of=/dev/shm/burst bs=1M count=300 2>/dev/null' || fail "idle could not hold 300 MiB"
+swapped=$(bh run -p idle -- awk '/^SwapTotal:/ { t = $2 } /^SwapFree:/ { f = $2 } END { print t - f }' /proc/meminfo)
+log "idle has $swapped KiB in swap"
+wait_for 120 "idle was not given memory for 300 MiB ($swapped KiB of it swapped out)" \
+	actual_at_least idle $((520 * 1024))
+bh run -p --user root idle -- sh -c 'rm -f /dev/shm/burst'
+wait_for 120 "idle did not shrink back" actual_at_most idle $((400 * 1024))
+
 log "grow takes 600 MiB, up toward maxmem"
 fill grow 600 || fail "grow could not hold 600 MiB "
 wait_for 120 "grow did not get to 800 MiB" actual_at_least grow $((800 * 1024))

@@ -22,6 +22,7 @@
 #include <sys/un.h>
 
 #include "frame.h"
+#include "unaligned.h"
 #include "util.h"
 
 #define TIMEOUT_MS 20000
@@ -32,6 +33,9 @@ struct host {
 	struct chan_decoder dec;
 	uint8_t rbuf[65536];
 	size_t roff, rlen;
+	/* The agent's swap reports, taken aside by host_next (they come on their own clock). */
+	unsigned meminfo_frames;
+	uint64_t meminfo_kib;
 };
 
 struct frame {
@@ -106,6 +110,13 @@ static bool host_next(struct host *h, struct frame *ret, int timeout_ms)
 						  &used, &f);
 			assert_true(r >= 0);
 			h->roff += used;
+			if (r == 1 && f.type == CHAN_MEMINFO) {
+				assert_int_equal(f.stream, 0);
+				assert_int_equal(f.len, 8);
+				h->meminfo_frames++;
+				h->meminfo_kib = unaligned_read_le64(f.payload);
+				continue;
+			}
 			if (r == 1) {
 				ret->type = f.type;
 				ret->stream = f.stream;
@@ -288,6 +299,31 @@ static void test_echo_hi(void **state)
 	assert_memory_equal(r.out, "hi\n", 3);
 	assert_int_equal(r.err_len, 0);
 	result_done(&r);
+	host_stop(h);
+}
+
+/* The agent reports the swap in use at once (SwapTotal - SwapFree of /proc/meminfo: this
+ * machine's, as the agent runs here), and not again while it does not change. */
+static void test_meminfo(void **state)
+{
+	struct host *h = host_start_hello();
+	struct result r;
+	unsigned long long total = 0, free_kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "SwapTotal: %llu kB", &total);
+		sscanf(line, "SwapFree: %llu kB", &free_kib);
+	}
+	fclose(f);
+	run(h, "", (const char *const[]){"true", NULL}, &r);
+	result_done(&r);
+	assert_int_equal(h->meminfo_frames, 1);
+	assert_true(h->meminfo_kib <= total);
+	if (total == free_kib)
+		assert_int_equal(h->meminfo_kib, 0);
 	host_stop(h);
 }
 
@@ -867,6 +903,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hello),
 	    cmocka_unit_test(test_echo_hi),
+	    cmocka_unit_test(test_meminfo),
 	    cmocka_unit_test(test_exit_code),
 	    cmocka_unit_test(test_signal),
 	    cmocka_unit_test(test_missing_command),

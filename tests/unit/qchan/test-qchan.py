@@ -16,14 +16,14 @@ QCHAN = sys.argv[1]
 
 # common/proto.h
 HELLO, EXEC, STDIN, STDOUT, STDERR, WINDOW, EXIT, SIGNAL, SHUTDOWN, ERROR, ECHO, ECHO_REPLY, \
-    RPC_CALL, SERVICE = range(1, 15)
+    RPC_CALL, SERVICE, MEMINFO = range(1, 16)
 API_REQUEST, API_REPLY = 32, 33
 QUBE = 0x80000000
 INITIAL_WINDOW = 256 * 1024
 # common/qmsg.h
 Q_EXEC, Q_SERVICE, Q_CALL_CONNECT, Q_CALL_DOM0, Q_CALL_REFUSE, Q_CALL_ABORT, Q_SERVICE_KILL, \
     Q_ECHO, Q_SHUTDOWN = range(1, 10)
-Q_READY, Q_CALL, Q_CALL_END, Q_SERVICE_END, Q_ECHO_REPLY, Q_EXEC_END = range(32, 38)
+Q_READY, Q_CALL, Q_CALL_END, Q_SERVICE_END, Q_ECHO_REPLY, Q_EXEC_END, Q_MEMINFO = range(32, 39)
 QUBE_UID = 1879048192 + 7
 
 failures = 0
@@ -406,6 +406,32 @@ except socket.timeout:
 check(reported == 128 and refused == 72,
       f"a flood of calls: 128 reach bulkheadd, the rest are refused ({reported}, {refused})")
 q.close()
+
+# --- swap reports (MEMINFO): passed on as they are, a flood thinned, a bad one a violation --
+q = Qchan()
+q.hello()
+q.qube.send(MEMINFO, 0, struct.pack("<Q", 123456))
+check(q.parent.recv() == (Q_MEMINFO, 0, struct.pack("<Q", 123456)),
+      "a swap report reaches bulkheadd as it came")
+for i in range(5000):
+    q.qube.send(MEMINFO, 0, struct.pack("<Q", i))
+q.qube.send(ECHO_REPLY, 0, b"after the flood")
+passed = []
+while True:
+    m = q.parent.recv()
+    if m is None or m[0] != Q_MEMINFO:
+        break
+    passed.append(m)
+check(m == (Q_ECHO_REPLY, 0, b"after the flood") and len(passed) <= 3,
+      f"a flood of 5000 swap reports: {len(passed)} reach bulkheadd, the channel carries on")
+q.close()
+for what, stream, payload in (("a short", 0, b"\x01\x02"), ("a long", 0, b"\0" * 9),
+                              ("a stream's", 5, struct.pack("<Q", 1))):
+    q = Qchan()
+    q.hello()
+    q.qube.send(MEMINFO, stream, payload)
+    check(q.exit_code() == 3, f"{what} swap report resets the channel (exit 3)")
+    q.close()
 
 q = Qchan()
 q.hello()
