@@ -31,6 +31,12 @@ mkdir -p "$BULKHEAD_POLICY_DIR"
 export NO_COLOR=1
 BULKHEAD=$BULKHEAD_BUILD/cli/bulkhead
 BULKHEADD=$BULKHEAD_BUILD/vmmanager/bulkheadd
+# What goes into the seeded templates (the agent, the qube tools, bulkhead-net-apply, the guest
+# end of the Wayland proxy) comes from this build. tools/run-tests points the sanitizer half at
+# the normal build: that half checks the host's processes, and sanitized programs inside a guest
+# under TCG only cost time (the guest programs' own sanitizer runs are their unit and fuzz
+# tests).
+GUEST_BUILD=${BULKHEAD_GUEST_BUILD:-$BULKHEAD_BUILD}
 DAEMON_PID=
 FAILED=0
 
@@ -103,9 +109,10 @@ trap cleanup EXIT
 template_key() {
 	local files
 	files=$( {
-		find "$BULKHEAD_BUILD/agent" "$BULKHEAD_QUBE_TOOLS" "$BULKHEAD_BUILD/net/apply" \
+		find "$GUEST_BUILD/agent" "$GUEST_BUILD/qube-tools" "$GUEST_BUILD/net/apply" \
 			-maxdepth 1 -type f -perm -u+x 2>/dev/null
-		[ -f "$BULKHEAD_WAYLAND_PROXY" ] && echo "$BULKHEAD_WAYLAND_PROXY"
+		[ -f "$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy" ] &&
+			echo "$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy"
 		find "$BULKHEAD_SRC/images" -type f
 	})
 	{
@@ -137,7 +144,13 @@ seed_template() {
 			for k in "$CACHE"/*/state/kernels; do
 				[ -d "$k" ] && cp -a --sparse=always "$k" "$s/state/" && break
 			done
+			local net_apply=
+			[ -x "$GUEST_BUILD/net/apply/bulkhead-net-apply" ] &&
+				net_apply=$GUEST_BUILD/net/apply/bulkhead-net-apply
 			BULKHEAD_STATE_DIR=$s/state BULKHEAD_SOCKET=$s/run/api.sock \
+				BULKHEAD_AGENT=$GUEST_BUILD/agent/bulkhead-agent \
+				BULKHEAD_QUBE_TOOLS=$GUEST_BUILD/qube-tools BULKHEAD_NET_APPLY=$net_apply \
+				BULKHEAD_WAYLAND_PROXY=$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy \
 				"$BULKHEADD" >"$s/log" 2>&1 &
 			local pid=$!
 			for _ in $(seq 100); do [ -S "$s/run/api.sock" ] && break; sleep 0.1; done
