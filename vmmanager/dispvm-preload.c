@@ -22,6 +22,10 @@
 #define PRELOAD_REFILL_DELAY_MS 2000
 /* A warm-up command that takes longer is given up (the preload is paused all the same). */
 #define PRELOAD_WARMUP_MS 60000
+/* Between the warm-up and the pause: the guest finishes what the boot and the warm-up left it
+ * (free page reporting hands freed pages back after its own 2 s delay, the balloon's first
+ * statistics), instead of doing it after the resume, beside the command a user waits for. */
+#define PRELOAD_SETTLE_MS 3000
 
 /* One pass at a time, from the event loop. The daemon is one per process. */
 static struct daemon *pool_daemon;
@@ -161,7 +165,29 @@ struct vm *dispvm_preload_take(struct daemon *d, struct vm *tmpl)
 	return NULL;
 }
 
-/* The warm-up ended: the preload, if nobody took it meanwhile, is paused now. */
+/* The settling time after the warm-up is over: the preload, if nobody took it meanwhile, is
+ * paused now. */
+static void settled(int timer, void *userdata)
+{
+	char *name = userdata;
+	struct daemon *d = pool_daemon;
+	struct vm *vm = daemon_find_vm(d, name);
+
+	if (timer >= 0)
+		virEventRemoveTimeout(timer);
+	if (vm && vm->preload && vm->state == VM_RUNNING) {
+		if (backend_suspend(d, name) < 0) {
+			discard(d, vm, "it could not be paused");
+		} else {
+			vm->state = VM_PAUSED;
+			log_info("preloaded disposable %s of %s is ready (paused)", name,
+				 vm->q->template);
+			events_emit(d, "domain-paused", name, NULL);
+		}
+		dispvm_preload_schedule(d);
+	}
+}
+
 static void warmed_up(int r, int status, const char *out, size_t out_len, void *userdata)
 {
 	char *name = userdata;
@@ -177,15 +203,9 @@ static void warmed_up(int r, int status, const char *out, size_t out_len, void *
 			log_warn(
 			    "preloaded disposable %s: its warm-up failed (%s); pausing it anyway",
 			    name, r < 0 ? strerror(-r) : "exit status not 0");
-		if (backend_suspend(d, name) < 0) {
-			discard(d, vm, "it could not be paused");
-		} else {
-			vm->state = VM_PAUSED;
-			log_info("preloaded disposable %s of %s is ready (paused)", name,
-				 vm->q->template);
-			events_emit(d, "domain-paused", name, NULL);
-		}
-		dispvm_preload_schedule(d);
+		if (virEventAddTimeout(PRELOAD_SETTLE_MS, settled, name, free) >= 0)
+			return;
+		settled(-1, name);
 	}
 	free(name);
 }
