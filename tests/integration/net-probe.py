@@ -7,12 +7,13 @@
   udp HOST PORT               send a datagram, expect the echo
   hold HOST PORT              connect and echo once, print "up"; on each line of stdin echo
                               again and print "ok" or "cut"
-The probes wait at most 3 s for an answer: only the absence of one is judged by it."""
+The probes wait at most 1.5 s for an answer (between namespaces of one host an answer takes
+milliseconds): only the absence of one is judged by it."""
 import socket
 import sys
 import threading
 
-WAIT = 3
+WAIT = 1.5
 
 
 def echo_conn(c):
