@@ -16,10 +16,14 @@ import time
 import zlib
 
 SKIP = 77
-# About one run in twenty, one foot never maps its window: it has logged the configure (its "using
-# SSD decorations" line), then both it and the compositor wait in epoll for good (seen with gdb),
-# with one render thread or none. The compositor has sent what xdg-shell asks for, so the scene is
-# set up once more, and only a second stall fails the test.
+# Now and then (one local run in 15-60; in CI runs, where this test starts beside the other
+# compositor tests, more often), one foot never maps its window: it has logged the configure (its
+# "using SSD decorations" line), then it and the compositor both wait in epoll for good (seen with
+# gdb; with one render thread or none; not under CPU load alone). The compositor has sent what
+# xdg-shell asks for, so the scene is set up afresh, up to ATTEMPTS times; a window that maps
+# takes seconds, so a stall is declared after STALL_S.
+ATTEMPTS = 3
+STALL_S = 90
 STALLED = -1
 QUBES = {"work": ("blue", 0x3465A4), "personal": ("green", 0x73D216)}
 HOST_RGB = 0xFFFFFF
@@ -131,9 +135,7 @@ def main():
     host = None
     try:
         def wait_for(names):
-            # Generous: under a loaded CI run, foot's first start (fontconfig) once took
-            # longer than a minute.
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + STALL_S
             nonlocal display
             while not names <= set(mapped) and time.monotonic() < deadline:
                 ready, _, _ = select.select([proc.stderr], [], [], 1)
@@ -233,7 +235,9 @@ def main():
 
 if __name__ == "__main__":
     rc = main()
-    if rc == STALLED:
-        print("a foot did not map its window; setting the scene up once more", flush=True)
+    for attempt in range(2, ATTEMPTS + 1):
+        if rc != STALLED:
+            break
+        print(f"a foot did not map its window; setting the scene up afresh ({attempt})", flush=True)
         rc = main()
     sys.exit(1 if rc == STALLED else rc)

@@ -40,7 +40,7 @@ GUEST_BUILD=${BULKHEAD_GUEST_BUILD:-$BULKHEAD_BUILD}
 DAEMON_PID=
 FAILED=0
 
-log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+log() { printf '%s: [%ss] %s\n' "$TEST_NAME" "$SECONDS" "$*"; }
 fail() {
 	printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
 	FAILED=1
