@@ -78,7 +78,7 @@ struct engine {
 	bool done;
 	int proto_error;
 	uint32_t next_stream;
-	uint64_t meminfo_sent_ms; /* monotonic_ms() of the last MEMINFO passed on */
+	struct log_ratelimit meminfo_limit; /* MEMINFO frames passed on */
 	struct relay relays[MAX_RELAYS];
 	struct qmsg msg;
 };
@@ -520,10 +520,10 @@ static void qube_frame(struct engine *e, const struct chan_frame *f)
 			violation(e, "a bad MEMINFO");
 			return;
 		}
-		uint64_t now = monotonic_ms();
-		if (e->meminfo_sent_ms && now - e->meminfo_sent_ms < MEMINFO_MIN_INTERVAL_MS)
+		unsigned dropped;
+		if (!log_ratelimit_allow(&e->meminfo_limit, 1, MEMINFO_MIN_INTERVAL_MS,
+					 monotonic_ms(), &dropped))
 			return;
-		e->meminfo_sent_ms = now;
 		to_parent(e, QMSG_MEMINFO, 0, f->payload, f->len);
 		return;
 	}
