@@ -37,6 +37,10 @@ BULKHEADD=$BULKHEAD_BUILD/vmmanager/bulkheadd
 # under TCG only cost time (the guest programs' own sanitizer runs are their unit and fuzz
 # tests).
 GUEST_BUILD=${BULKHEAD_GUEST_BUILD:-$BULKHEAD_BUILD}
+GUEST_AGENT=$GUEST_BUILD/agent/bulkhead-agent
+GUEST_QUBE_TOOLS=$GUEST_BUILD/qube-tools
+GUEST_NET_APPLY=$GUEST_BUILD/net/apply/bulkhead-net-apply
+GUEST_WAYLAND_PROXY=$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy
 DAEMON_PID=
 FAILED=0
 
@@ -109,10 +113,9 @@ trap cleanup EXIT
 template_key() {
 	local files
 	files=$( {
-		find "$GUEST_BUILD/agent" "$GUEST_BUILD/qube-tools" "$GUEST_BUILD/net/apply" \
+		find "$(dirname "$GUEST_AGENT")" "$GUEST_QUBE_TOOLS" "$(dirname "$GUEST_NET_APPLY")" \
 			-maxdepth 1 -type f -perm -u+x 2>/dev/null
-		[ -f "$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy" ] &&
-			echo "$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy"
+		[ -f "$GUEST_WAYLAND_PROXY" ] && echo "$GUEST_WAYLAND_PROXY"
 		find "$BULKHEAD_SRC/images" -type f
 	})
 	{
@@ -145,12 +148,10 @@ seed_template() {
 				[ -d "$k" ] && cp -a --sparse=always "$k" "$s/state/" && break
 			done
 			local net_apply=
-			[ -x "$GUEST_BUILD/net/apply/bulkhead-net-apply" ] &&
-				net_apply=$GUEST_BUILD/net/apply/bulkhead-net-apply
+			[ -x "$GUEST_NET_APPLY" ] && net_apply=$GUEST_NET_APPLY
 			BULKHEAD_STATE_DIR=$s/state BULKHEAD_SOCKET=$s/run/api.sock \
-				BULKHEAD_AGENT=$GUEST_BUILD/agent/bulkhead-agent \
-				BULKHEAD_QUBE_TOOLS=$GUEST_BUILD/qube-tools BULKHEAD_NET_APPLY=$net_apply \
-				BULKHEAD_WAYLAND_PROXY=$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy \
+				BULKHEAD_AGENT=$GUEST_AGENT BULKHEAD_QUBE_TOOLS=$GUEST_QUBE_TOOLS \
+				BULKHEAD_NET_APPLY=$net_apply BULKHEAD_WAYLAND_PROXY=$GUEST_WAYLAND_PROXY \
 				"$BULKHEADD" >"$s/log" 2>&1 &
 			local pid=$!
 			for _ in $(seq 100); do [ -S "$s/run/api.sock" ] && break; sleep 0.1; done
