@@ -20,6 +20,10 @@ struct part {
 	int x, y, width, height;
 	uint32_t rgb;
 	bool fixed; /* popups: no constraint adjustment (the compositor must still keep it in) */
+	/* popups: adjusted as Firefox's menus ask (flip, resize, slide sideways), and drawn at
+	 * the size the compositor configures, as a real client does */
+	bool menu;
+	int conf_width, conf_height;
 	struct wl_surface *surface;
 	struct wl_subsurface *subsurface;
 	struct xdg_surface *xdg_surface;
@@ -150,7 +154,9 @@ static void popup_surface_configure(void *data, struct xdg_surface *xdg_surface,
 	struct part *p = data;
 	xdg_surface_ack_configure(xdg_surface, serial);
 	if (!p->configured) {
-		attach_solid(p->surface, p->width, p->height, p->rgb);
+		bool sized = p->menu && p->conf_width > 0 && p->conf_height > 0;
+		attach_solid(p->surface, sized ? p->conf_width : p->width,
+			     sized ? p->conf_height : p->height, p->rgb);
 		wl_surface_commit(p->surface);
 	}
 	p->configured = true;
@@ -162,6 +168,9 @@ static const struct xdg_surface_listener popup_surface_listener = {.configure =
 static void popup_configure(void *data, struct xdg_popup *popup, int32_t x, int32_t y,
 			    int32_t width, int32_t height)
 {
+	struct part *p = data;
+	p->conf_width = width;
+	p->conf_height = height;
 }
 
 static void popup_done(void *data, struct xdg_popup *popup)
@@ -189,10 +198,17 @@ static void add_popup(struct part *p)
 	xdg_positioner_set_anchor_rect(pos, p->x, p->y, 1, 1);
 	xdg_positioner_set_anchor(pos, XDG_POSITIONER_ANCHOR_TOP_LEFT);
 	xdg_positioner_set_gravity(pos, XDG_POSITIONER_GRAVITY_BOTTOM_RIGHT);
-	xdg_positioner_set_constraint_adjustment(
-	    pos, p->fixed ? XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_NONE
-			  : XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_SLIDE_X |
-				XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_SLIDE_Y);
+	uint32_t adjust = XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_SLIDE_X |
+			  XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_SLIDE_Y;
+	if (p->fixed)
+		adjust = XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_NONE;
+	else if (p->menu)
+		adjust = XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_SLIDE_X |
+			 XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_FLIP_X |
+			 XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_FLIP_Y |
+			 XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_RESIZE_X |
+			 XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_RESIZE_Y;
+	xdg_positioner_set_constraint_adjustment(pos, adjust);
 	p->surface = wl_compositor_create_surface(c.compositor);
 	p->xdg_surface = xdg_wm_base_get_xdg_surface(c.wm_base, p->surface);
 	xdg_surface_add_listener(p->xdg_surface, &popup_surface_listener, p);
@@ -225,6 +241,8 @@ static int parse_part(const char *arg, struct part *p)
 	}
 	if (strcmp(arg, ",fixed") == 0)
 		p->fixed = true;
+	else if (strcmp(arg, ",menu") == 0)
+		p->menu = true;
 	else if (*arg)
 		return -EINVAL;
 	return p->width > 0 && p->height > 0 ? 0 : -EINVAL;
@@ -232,8 +250,10 @@ static int parse_part(const char *arg, struct part *p)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: test-client [--title T] [--colour RRGGBB] [--size WxH] [--fullscreen]\n"
-		   "  [--subsurface X,Y,W,H[,RRGGBB]]... [--popup X,Y,W,H[,RRGGBB][,fixed]]...\n");
+	fprintf(
+	    f,
+	    "Usage: test-client [--title T] [--colour RRGGBB] [--size WxH] [--fullscreen]\n"
+	    "  [--subsurface X,Y,W,H[,RRGGBB]]... [--popup X,Y,W,H[,RRGGBB][,fixed|,menu]]...\n");
 }
 
 int main(int argc, char **argv)

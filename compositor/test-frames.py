@@ -5,7 +5,9 @@ pixel in grim screenshots, with test-client drawing solid colours:
 - every qube window has a title bar in its label colour holding text in the contrasting colour,
   and borders in the label colour;
 - a popup asked for far outside its window is drawn inside the frame, with a label border; one
-  that may not be moved (no constraint adjustment) is not drawn at all;
+  that may not be moved (no constraint adjustment) is not drawn at all; a menu that fits neither
+  below nor above its anchor and may be resized (as Firefox's context menus are) is configured
+  no larger than it asked and drawn inside the frame;
 - a subsurface wholly or partly outside its window's frame is not drawn, while one inside,
   committed at the same time, is;
 - a fullscreen window (qube or host) covers its output except the label strip at the top;
@@ -36,6 +38,7 @@ PERSONAL_RGB = 0xFFC0C0
 HOST_RGB = 0xC0FFC0
 POPUP_RGB = 0xFF00FF
 FIXED_POPUP_RGB = 0x80FF00
+MENU_POPUP_RGB = 0xFF8000
 SUB_IN_RGB = 0x008080
 SUB_OUT_RGB = 0x00FFFF
 SUB_EDGE_RGB = 0x00FF80
@@ -161,7 +164,9 @@ def run_windows(binary, client, runtime, env, ck):
             "--subsurface", f"100,320,40,40,{SUB_OUT_RGB:06x}",
             "--subsurface", f"480,100,40,40,{SUB_EDGE_RGB:06x}",
             "--popup", f"900,600,80,60,{POPUP_RGB:06x}",
-            "--popup", f"1000,-400,50,50,{FIXED_POPUP_RGB:06x},fixed"]
+            "--popup", f"1000,-400,50,50,{FIXED_POPUP_RGB:06x},fixed",
+            # 200 high from y 150 of 300: it fits neither below nor above its anchor.
+            "--popup", f"100,150,80,200,{MENU_POPUP_RGB:06x},menu"]
     # personal maps first, at the first cascade place, and keeps the focus; work maps second,
     # below it (no qube takes the focus from another), at the second place. personal is low
     # enough not to reach work's frame, so both frames are seen whole.
@@ -219,6 +224,14 @@ def run_windows(binary, client, runtime, env, ck):
                 ck.pixel_is(pixel, px, py, LABELS["blue"], "popup border")
         box = find_colour(width, height, pixel, FIXED_POPUP_RGB)
         ck.check(box is None, f"immovable popup outside the frame drawn at {box}")
+        # The menu, drawn at the size it was configured: shrunk, never grown, and inside.
+        box = find_colour(width, height, pixel, MENU_POPUP_RGB)
+        ck.check(box is not None, "menu popup not drawn")
+        if box:
+            x0, y0, x1, y1 = box
+            ck.check(x1 - x0 + 1 <= 80 and y1 - y0 + 1 <= 200, f"menu popup grew: {box}")
+            ck.check(x0 >= content[0] and y0 >= content[1] and x1 < content[2] and
+                     y1 < content[3], f"menu popup {box} outside work's content {content}")
     finally:
         comp.stop(ck)
 

@@ -513,6 +513,51 @@ static void popup_handle_destroy(struct wl_listener *listener, void *data)
 	free(popup);
 }
 
+/* One axis of popup_clamp: *pos and *size within [lo, lo + len), as far as the client's
+ * adjustments allow (slide moves, resize shrinks); never larger than it asked (want). */
+static void clamp_axis(int *pos, int *size, int want, int lo, int len, bool slide, bool resize)
+{
+	if (*size > want)
+		*size = want;
+	if (slide) {
+		if (*size > len)
+			*size = len;
+		if (*pos + *size > lo + len)
+			*pos = lo + len - *size;
+		if (*pos < lo)
+			*pos = lo;
+	}
+	if (resize) {
+		int start = *pos < lo ? lo : *pos;
+		int end = *pos + *size > lo + len ? lo + len : *pos + *size;
+		if (end - start >= 1) {
+			*pos = start;
+			*size = end - start;
+		}
+	}
+}
+
+/* wlroots 0.15's resize adjustment can configure a popup larger than the client asked for, and
+ * past the box: Firefox's context menu asked for 291 pixels below a point 259 above the bottom
+ * and was given 324, asked for that next time, and grew until Firefox crashed. What wlroots
+ * decided is kept where it fits; what still does not is slid or shrunk into BOX (in the
+ * toplevel's surface coordinates) as the client's adjustments allow. A popup that may not be
+ * adjusted stays where it asked to be (and is not drawn if that is outside). */
+static void popup_clamp(struct wlr_xdg_popup *p, int want_w, int want_h, const struct wlr_box *box)
+{
+	int px, py;
+	/* The geometry is relative to the parent: BOX in those coordinates. */
+	wlr_xdg_popup_get_toplevel_coords(p, 0, 0, &px, &py);
+	const uint32_t adj = p->positioner.constraint_adjustment;
+	struct wlr_box *g = &p->geometry;
+	clamp_axis(&g->x, &g->width, want_w, box->x - px, box->width,
+		   adj & XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_SLIDE_X,
+		   adj & XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_RESIZE_X);
+	clamp_axis(&g->y, &g->height, want_h, box->y - py, box->height,
+		   adj & XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_SLIDE_Y,
+		   adj & XDG_POSITIONER_CONSTRAINT_ADJUSTMENT_RESIZE_Y);
+}
+
 void view_popup_create(struct wlr_xdg_surface *xdg_surface)
 {
 	struct wlr_xdg_popup *wlr_popup = xdg_surface->popup;
@@ -566,8 +611,12 @@ void view_popup_create(struct wlr_xdg_surface *xdg_surface)
 	box.y += b;
 	box.width -= 2 * b;
 	box.height -= 2 * b;
-	if (box.width > 0 && box.height > 0)
+	if (box.width > 0 && box.height > 0) {
+		int want_w = wlr_popup->positioner.size.width;
+		int want_h = wlr_popup->positioner.size.height;
 		wlr_xdg_popup_unconstrain_from_box(wlr_popup, &box);
+		popup_clamp(wlr_popup, want_w, want_h, &box);
+	}
 	popup_update_border(popup);
 
 	popup->map.notify = popup_handle_map;
