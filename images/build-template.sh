@@ -24,7 +24,9 @@
 #            (started with MOZ_ENABLE_WAYLAND=1), zathura with its PDF plugin, Thunar, foot,
 #            DejaVu fonts and xdg-utils, with desktop entries and defaults that send a file or
 #            link to another qube (bulkhead-open-in-vm) or a new disposable
-#            (bulkhead-open-in-dvm). No recommended packages, no documentation.
+#            (bulkhead-open-in-dvm), and Firefox's "Open link in a disposable qube" (the
+#            extension in guest/firefox, with bulkhead-firefox-open as its native messaging
+#            host). No recommended packages, no documentation.
 #
 # Progress goes to stdout as lines "[N/M] what", everything else to stderr.
 # SIZE is the virtual size of the root volume (qemu-img/truncate syntax; default 1G for minimal,
@@ -435,6 +437,12 @@ pref("datareporting.policy.dataSubmissionEnabled", false);
 pref("datareporting.healthreport.uploadEnabled", false);
 pref("toolkit.telemetry.reportingpolicy.firstRun", false);
 pref("app.shield.optoutstudies.enabled", false);
+// The template's own extension ("Open link in a disposable qube", add_firefox_extension) is
+// unsigned, which Firefox ESR allows with this pref, and installed in the system-wide directory
+// (scope 8), where Firefox would otherwise wait for the user to enable it. Extensions a user puts
+// in the profile or home directory (scopes 1 and 2) still need the user's approval.
+pref("xpinstall.signatures.required", false);
+pref("extensions.autoDisableScopes", 7);
 PREFS
 	# The compositor frames each window whole: the shadows GTK draws around its own title bar
 	# would only put a dark margin inside the frame. New homes get this from /etc/skel.
@@ -596,6 +604,22 @@ LocalDirs:
 ACNG
 }
 [ -n "$debian_based" ] && add_updates_proxy
+
+# debian-12: Firefox's "Open link in a disposable qube": the extension, unpacked where Debian's
+# Firefox finds system-wide extensions (by its ID, under Firefox's application ID), and its
+# native messaging host, which Firefox finds by the manifest's name.
+add_firefox_extension() {
+	local path ext=$root/usr/share/mozilla/extensions/{ec8030f7-c20a-464f-9b0e-13a3a9e97384}/open-in-dvm@bulkhead
+	if ! path=$(find_tool bulkhead-firefox-open); then
+		note "bulkhead-firefox-open not found; Firefox will not open links in disposables"
+		return 0
+	fi
+	copy_with_libs "$path" usr/bin/bulkhead-firefox-open
+	install -d "$ext" "$root/usr/lib/mozilla/native-messaging-hosts"
+	install -m 0644 "$datadir/guest/firefox/manifest.json" "$datadir/guest/firefox/background.js" "$ext/"
+	install -m 0644 "$datadir/guest/firefox/bulkhead_open.json" "$root/usr/lib/mozilla/native-messaging-hosts/"
+}
+[ "$flavour" = debian-12 ] && add_firefox_extension
 
 install -m 0755 "$datadir/guest/init" "$root/sbin/init"
 

@@ -6,6 +6,8 @@ screenshot's frame pixels (with the PNG reader of compositor/test-colours.py).
   gui-helper.py wait-in CTL QUBE TEXT SECONDS until a window of QUBE has TEXT in its title;
                                               prints its line
   gui-helper.py gone CTL QUBE SECONDS         until QUBE has no window
+  gui-helper.py send CTL REQUEST...           sends each request (e.g. "key q", "pointer X Y
+                                              right"); fails unless each is answered "ok"
   gui-helper.py frame PNG X Y W H RGB         the window frame X,Y W x H (as `windows` lists
                                               it) has colour RGB (hex) on its title bar corner
                                               and all three borders
@@ -78,6 +80,18 @@ def main():
         if ok is None:
             print(f"{qube} still has windows: {windows(ctl)}")
             return 1
+        return 0
+    if cmd == "send":
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(sys.argv[2])
+            f = s.makefile("rb")
+            for request in sys.argv[3:]:
+                s.sendall(request.encode() + b"\n")
+                answer = f.readline().decode().strip()
+                if answer != "ok":
+                    print(f"{request}: {answer or 'no answer'}")
+                    return 1
         return 0
     if cmd == "frame":
         spec = importlib.util.spec_from_file_location(
