@@ -22,7 +22,7 @@
 #include "util.h"
 #include "validate.h"
 
-#define PROG "bulkhead-firefox-open"
+#define PROG   "bulkhead-firefox-open"
 #define OPENER "bulkhead-open-in-dvm"
 /* A URL of URL_MAX bytes, each escaped as \uXXXX, with room for the object around it. */
 #define MESSAGE_MAX (URL_MAX * 6 + 256)
