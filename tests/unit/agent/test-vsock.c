@@ -53,7 +53,8 @@ static void test_bad_port(void **state)
 		pid_t pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			freopen("/dev/null", "w", stderr);
+			if (!freopen("/dev/null", "w", stderr))
+				_exit(126);
 			execl(agent, agent, "--vsock", bad[i], (char *)NULL);
 			_exit(127);
 		}
