@@ -24,7 +24,7 @@
 
 #define PROG   "bulkhead-firefox-open"
 #define OPENER "bulkhead-open-in-dvm"
-/* A URL of URL_MAX bytes, each escaped as \uXXXX, with room for the object around it. */
+/* A URL of URL_MAX bytes with every byte JSON-escaped (six bytes each), and room for the object. */
 #define MESSAGE_MAX (URL_MAX * 6 + 256)
 
 static int reply(json_object *obj)
