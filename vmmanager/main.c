@@ -9,6 +9,7 @@
 #include "api-server.h"
 #include "api-waiters.h"
 #include "api.h"
+#include "autostart.h"
 #include "backend.h"
 #include "balancer.h"
 #include "daemon.h"
@@ -498,6 +499,7 @@ int main(int argc, char **argv)
 		return daemon_teardown(&d), 1;
 	}
 	balancer_start(&d);
+	autostart_qubes(&d);
 	log_info("listening on %s (hypervisor: %s)", d.socket_path, d.accel.kvm ? "kvm" : "tcg");
 
 	while (!d.quit)

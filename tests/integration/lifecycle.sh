@@ -93,6 +93,23 @@ bh start work
 [ "$(bh run -p work -- sh -c 'df -k /rw | tail -1 | awk "{print \$2}"')" -gt 2500000 ] || fail "the private filesystem did not grow"
 bh log work | grep -qi 'bulkhead' || fail "console log empty"
 
+log "autostart: once per host boot, not at each start of bulkheadd"
+bh shutdown work
+bh prefs work autostart true
+[ -e "$T/run/autostart-done" ] || fail "bulkheadd made no autostart mark in its run directory"
+stop_daemon
+start_daemon
+bh ls | grep -qE '^work +Halted' || fail "a restart of bulkheadd started an autostart qube: $(bh ls)"
+stop_daemon
+# A boot empties /run, and the mark with it.
+rm "$T/run/autostart-done"
+start_daemon
+for _ in $(seq 600); do bh ls | grep -qE '^work +Running' && break; sleep 0.2; done
+bh ls | grep -qE '^work +Running' || fail "autostart did not start work at boot: $(bh ls)"
+grep -q "autostart: starting work" "$T/bulkheadd.log" || fail "the autostart was not logged"
+bh run -p work -- true
+bh prefs work autostart false
+
 log "clone and remove"
 bh shutdown work
 bh clone work work2
