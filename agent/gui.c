@@ -154,6 +154,8 @@ void gui_child_exited(void)
 	}
 	closep(&gui.pidfd);
 	gui.pidfd = -1;
+	/* Until the next guest half listens, a command finds no display rather than a dead one. */
+	unlink(AGENT_GUI_SOCKET);
 	int64_t now = monotonic_ms();
 	if (now - gui.started >= RAN_LONG_ENOUGH_MS)
 		gui.backoff = 0;

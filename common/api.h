@@ -69,6 +69,10 @@
  *                            making it. The compositor asks it before a clipboard paste
  *                            (bulkhead.ClipboardPaste from the copy's source to the focused qube).
  *                            Like the prompt calls, never available to qubes.
+ *   admin.gui.Register       dest "", payload {"control": PATH} -> null: the compositor of the
+ *                            user's session says where its control socket is (a socket owned
+ *                            by the caller's uid); qubes' windows go there while this
+ *                            connection stays open (vmmanager/gui.h). Never available to qubes.
  */
 #pragma once
 
@@ -112,6 +116,7 @@
 	X(POLICY_PROMPT, "admin.policy.Prompt")                                                    \
 	X(POLICY_ANSWER, "admin.policy.Answer")                                                    \
 	X(POLICY_CHECK, "admin.policy.Check")                                                      \
+	X(GUI_REGISTER, "admin.gui.Register")                                                      \
 	X(PROPERTY_LIST, "admin.property.List")                                                    \
 	X(PROPERTY_GET, "admin.property.Get")                                                      \
 	X(PROPERTY_SET, "admin.property.Set")                                                      \

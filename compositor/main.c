@@ -120,8 +120,11 @@ int main(int argc, char **argv)
 	r = clipboard_init(&server);
 	if (r == 0)
 		r = prompt_init(&server);
+	if (r == 0)
+		r = session_init(&server);
 	if (r < 0) {
-		log_error("cannot set up the clipboard and the prompt: %s", strerror(-r));
+		log_error("cannot set up the clipboard, the prompt and the session: %s",
+			  strerror(-r));
 		goto out;
 	}
 
@@ -144,6 +147,7 @@ int main(int argc, char **argv)
 		if (sources[i])
 			wl_event_source_remove(sources[i]);
 out:
+	session_finish(&server);
 	prompt_finish(&server);
 	clipboard_finish(&server);
 	control_finish(&server);

@@ -92,6 +92,7 @@ struct server {
 	/* --- owned by the clipboard/prompt work (clipboard.c, prompt.c) --- */
 	struct clipboard *clipboard;
 	struct prompt *prompt;
+	struct session *session; /* session.c */
 };
 
 struct output {
@@ -235,6 +236,11 @@ void clipboard_focus_changed(struct server *server, const struct qube *q);
 /* q is about to be freed (forgotten with no connection left): its selection goes with it, so
  * a qube that later gets the same memory inherits nothing. */
 void clipboard_qube_gone(struct server *server, const struct qube *q);
+
+/* session.c: registers the control socket with bulkheadd (admin.gui.Register) while the
+ * compositor runs, so that qubes' windows come here with nothing configured. */
+int session_init(struct server *server);
+void session_finish(struct server *server);
 
 /* prompt.c: the compositor as bulkheadd's trusted prompt for `ask`. */
 int prompt_init(struct server *server);

@@ -53,6 +53,7 @@ static const struct {
     {API_POLICY_PROMPT, h_policy_prompt, false},
     {API_POLICY_ANSWER, h_policy_answer, false},
     {API_POLICY_CHECK, h_policy_check, true},
+    {API_GUI_REGISTER, h_gui_register, false},
     {API_PROPERTY_LIST, h_host_prop, false},
     {API_PROPERTY_GET, h_host_prop, false},
     {API_PROPERTY_SET, h_host_prop, false},

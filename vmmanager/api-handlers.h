@@ -46,6 +46,7 @@ API_HANDLER(h_volume_info);
 API_HANDLER(h_volume_revert);
 /* api-policy.c */
 API_HANDLER(h_policy_prompt);
+API_HANDLER(h_gui_register);
 API_HANDLER(h_policy_answer);
 API_HANDLER(h_policy_check);
 /* api-host.c */

@@ -17,6 +17,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "frame.h"
+#include "gui.h"
 #include "log.h"
 #include "rpc.h"
 #include "util.h"
@@ -30,6 +31,7 @@ enum client_mode {
 	CLIENT_BUSY,
 	CLIENT_EVENTS,
 	CLIENT_PROMPT, /* the trusted `ask` prompt: events out, answers in */
+	CLIENT_GUI,    /* the registered compositor: open while it lives (gui.h) */
 	CLIENT_CLOSING,
 	CLIENT_HANDED, /* its socket went to a channel process; freed from a timer */
 };
@@ -91,7 +93,8 @@ void run_request_free(struct run_request *rr)
 static void client_update_events(struct client *c)
 {
 	int ev = 0;
-	if (c->mode == CLIENT_API || c->mode == CLIENT_EVENTS || c->mode == CLIENT_PROMPT)
+	if (c->mode == CLIENT_API || c->mode == CLIENT_EVENTS || c->mode == CLIENT_PROMPT ||
+	    c->mode == CLIENT_GUI)
 		ev |= VIR_EVENT_HANDLE_READABLE;
 	if (chan_outbuf_pending(&c->out) > 0)
 		ev |= VIR_EVENT_HANDLE_WRITABLE;
@@ -108,6 +111,8 @@ static void client_free(struct client *c)
 		}
 	if (c->mode == CLIENT_PROMPT)
 		rpc_prompt_gone(d, c);
+	if (c->mode == CLIENT_GUI)
+		gui_unregister(d);
 	virEventRemoveHandle(c->watch);
 	close(c->fd);
 	chan_outbuf_finish(&c->out);
@@ -224,6 +229,17 @@ void client_enter_prompt(struct client *c)
 {
 	c->mode = CLIENT_PROMPT;
 	client_update_events(c);
+}
+
+void client_enter_gui(struct client *c)
+{
+	c->mode = CLIENT_GUI;
+	client_update_events(c);
+}
+
+uid_t client_uid(const struct client *c)
+{
+	return c->uid;
 }
 
 bool client_is_prompt(struct client *c)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <json-c/json.h>
 
@@ -29,6 +30,11 @@ int client_send_frame(struct client *c, uint16_t type, uint32_t stream, const vo
 void client_close(struct client *c);
 void client_enter_events(struct client *c);
 void client_enter_prompt(struct client *c);
+/* The connection of the registered compositor: it says nothing more; its end ends the
+ * registration (gui_unregister). */
+void client_enter_gui(struct client *c);
+/* The peer's uid (SO_PEERCRED; 0 for the connection of an admin call a qube made). */
+uid_t client_uid(const struct client *c);
 bool client_is_prompt(struct client *c);
 struct client *prompt_find(struct daemon *d);
 void client_send_event(struct client *c, struct json_object *o);

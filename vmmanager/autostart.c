@@ -22,7 +22,8 @@ void autostart_qubes(struct daemon *d)
 		if (errno == EEXIST)
 			log_debug("autostart: already done since the host booted (%s)", mark);
 		else
-			log_warn("autostart: cannot create %s (%m); qubes are not autostarted", mark);
+			log_warn("autostart: cannot create %s (%m); qubes are not autostarted",
+				 mark);
 		return;
 	}
 	close(fd);

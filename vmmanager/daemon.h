@@ -77,12 +77,14 @@ struct daemon {
 	char *socket_path;
 	char *libvirt_uri;
 	char *domain_prefix;
-	char *images_dir;    /* fetch-kernel.sh, build-template.sh */
-	char *agent_path;    /* copied into templates */
-	char *gui_control;   /* the compositor's control socket; NULL: no GUI */
-	char *wayland_proxy; /* bulkhead-wayland-proxy: host halves, and copied into templates */
-	char *qchan_path;    /* bulkhead-qchan: one per running qube */
-	char *uplink_netns;  /* --uplink-netns: where sys-net's passt runs; NULL: ours */
+	char *images_dir;	/* fetch-kernel.sh, build-template.sh */
+	char *agent_path;	/* copied into templates */
+	char *gui_control;	/* the compositor's control socket; NULL: no GUI */
+	bool gui_control_fixed; /* from --gui-control: no compositor registers (gui.h) */
+	unsigned gui_session;	/* counts registrations of compositors */
+	char *wayland_proxy;	/* bulkhead-wayland-proxy: host halves, and copied into templates */
+	char *qchan_path;	/* bulkhead-qchan: one per running qube */
+	char *uplink_netns;	/* --uplink-netns: where sys-net's passt runs; NULL: ours */
 	unsigned net_apply_timeout_ms; /* a qube's bulkhead-net-apply run longer is given up */
 	struct qmsg qmsg_buf;	       /* one message from a channel process, being handled */
 	enum accel_mode accel_mode;    /* --accel */

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -50,6 +51,8 @@ struct gui_host {
 	bool given_up; /* exited or could not start: not again until the qube restarts */
 	bool warned;   /* the compositor's absence was logged once for this run */
 	bool no_port_logged;
+	unsigned session;   /* d->gui_session when the running host half started */
+	uint64_t exited_ms; /* when the last host half exited (monotonic), 0: none yet */
 };
 
 bool gui_qube_enabled(const struct qube *q)
@@ -75,7 +78,8 @@ char *gui_channel_path(struct daemon *d, const char *qube_name)
 void gui_init(struct daemon *d)
 {
 	if (!d->gui_control) {
-		log_info("no --gui-control: the windows of qubes are not shown");
+		log_info("qubes' windows are shown once a compositor registers (or start with "
+			 "--gui-control)");
 		return;
 	}
 	if (access(d->wayland_proxy, X_OK) < 0) {
@@ -241,8 +245,18 @@ static void pid_io(int watch, int fd, int events, void *opaque)
 		describe_status(&si, how, sizeof(how));
 	}
 	pid_t pid = g->pid;
+	struct daemon *d = g->vm->daemon;
 	proc_clear(g);
-	if (qube_up(g->vm)) {
+	g->exited_ms = monotonic_ms();
+	if (qube_up(g->vm) && d->gui_control && g->session != d->gui_session) {
+		/* It served a compositor that has gone; a new one registered meanwhile. Not at
+		 * once: the qube's guest half of the old link must notice its end and exit first,
+		 * or the new host half would read the rest of the old stream. */
+		log_info("qube %s: the GUI proxy (pid %d) of the last compositor exited with %s; "
+			 "starting one for the new compositor in %d s",
+			 g->vm->q->name, (int)pid, how, GUI_RETRY_MS / 1000);
+		retry_later(g);
+	} else if (qube_up(g->vm)) {
 		/* It ended this qube's GUI on purpose (or crashed): a new one would read the same
 		 * stream. The qube's next start brings a new host half. */
 		log_warn("qube %s: the GUI proxy (pid %d) exited with %s while the qube runs; its "
@@ -357,6 +371,7 @@ static int spawn_host_half(struct gui_host *g, int port_fd_in, int connector_fd_
 	}
 	fcntl(err_r, F_SETFL, O_NONBLOCK);
 	g->pid = pid;
+	g->session = g->vm->daemon->gui_session;
 	g->pidfd = pidfd;
 	g->err_fd = TAKE_FD(err_r);
 	g->err_len = 0;
@@ -483,6 +498,8 @@ static void attempt(struct gui_host *g)
 	const char *label = qube_label_to_string(g->vm->q->label);
 	char req[128];
 
+	if (!d->gui_control)
+		return; /* the registered compositor went away */
 	int r = connect_unix(d->gui_control, &g->ctl_fd);
 	if (r < 0) {
 		request_failed(g, "the compositor is not reachable at %s (%s)", d->gui_control,
@@ -518,6 +535,84 @@ void gui_qube_ready(struct daemon *d, struct vm *vm)
 	if (g->pid || g->ctl_fd >= 0 || g->timer >= 0 || g->given_up)
 		return;
 	attempt(g);
+}
+
+int gui_register(struct daemon *d, const char *path, uid_t uid, char **ret_msg)
+{
+	struct stat st;
+
+	*ret_msg = NULL;
+	if (d->gui_control_fixed) {
+		*ret_msg =
+		    xasprintf("bulkheadd was started with --gui-control %s; qubes' windows go "
+			      "there",
+			      d->gui_control);
+		return -EEXIST;
+	}
+	bool printable = true;
+	for (const char *p = path; *p; p++)
+		printable = printable && (unsigned char)*p >= 0x20 && *p != 0x7f;
+	if (path[0] != '/' || !printable ||
+	    strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		*ret_msg = xstrdup("the control socket must be an absolute path without control "
+				   "characters that fits a socket address");
+		return -EINVAL;
+	}
+	if (lstat(path, &st) < 0) {
+		int err = errno;
+		*ret_msg = xasprintf("%s: %s", path, strerror(err));
+		return -err;
+	}
+	/* Only the compositor's own socket: an API client must not send qubes' windows to a
+	 * socket of someone else's. */
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != uid) {
+		*ret_msg = xasprintf("%s is not a socket owned by the caller (uid %u)", path,
+				     (unsigned)uid);
+		return -EPERM;
+	}
+	if (d->gui_control) {
+		*ret_msg = xasprintf("another compositor is registered (%s)", d->gui_control);
+		return -EBUSY;
+	}
+	d->gui_control = xstrdup(path);
+	d->gui_session++;
+	log_info("a compositor registered: qubes' windows go to %s", path);
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct vm *vm = d->vms[i];
+		/* A new session gets every running qube's windows, those whose proxy ended with the
+		 * last compositor too. */
+		struct gui_host *g = vm->gui;
+		if (g)
+			g->given_up = false;
+		if (!qube_up(vm) || !qchan_ready(vm))
+			continue;
+		/* As above: a link that just ended needs its guest half gone first. */
+		if (g && !g->pid && g->timer < 0 && g->ctl_fd < 0 && g->exited_ms &&
+		    monotonic_ms() - g->exited_ms < GUI_RETRY_MS)
+			retry_later(g);
+		else
+			gui_qube_ready(d, vm);
+	}
+	return 0;
+}
+
+void gui_unregister(struct daemon *d)
+{
+	if (d->gui_control_fixed || !d->gui_control)
+		return;
+	log_info("the compositor at %s went away: qubes' windows are not shown until one registers",
+		 d->gui_control);
+	for (size_t i = 0; i < d->n_vms; i++) {
+		struct gui_host *g = d->vms[i]->gui;
+		/* Attempts towards the old socket stop; running host halves end with its sockets.
+		 */
+		if (g && !g->pid) {
+			timer_clear(g);
+			request_clear(g);
+		}
+	}
+	free(d->gui_control);
+	d->gui_control = NULL;
 }
 
 void gui_qube_stopped(struct daemon *d, struct vm *vm)

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct daemon;
 struct qube;
@@ -23,6 +24,17 @@ char *gui_channel_dir(struct daemon *d);
 
 /* Logs once at start whether windows of qubes will be shown, and where from. */
 void gui_init(struct daemon *d);
+
+/* The compositor of a login session registers its control socket (admin.gui.Register), so that
+ * nothing has to be configured: path must be absolute, fit a socket address, and be a socket
+ * owned by uid (the caller's: nobody can point bulkheadd at another user's compositor). Refused
+ * (-EBUSY) while another compositor is registered or when --gui-control fixed one (-EEXIST);
+ * -EINVAL, -ENOENT, -EPERM for a bad path, with *ret_msg saying why. On success every running
+ * qube's GUI is (re)started towards it. */
+int gui_register(struct daemon *d, const char *path, uid_t uid, char **ret_msg);
+/* The registered compositor's connection ended: qubes' windows are not shown until the next
+ * registration (their host halves end with the compositor's sockets). */
+void gui_unregister(struct daemon *d);
 /* The qube's agent said hello: start its host half unless one runs or it gave up this run. */
 void gui_qube_ready(struct daemon *d, struct vm *vm);
 /* The qube stopped: kill its host half and forget the give-up, so the next start starts anew. */

@@ -420,6 +420,7 @@ int main(int argc, char **argv)
 	d.images_dir = xstrdup(images);
 	d.agent_path = xstrdup(agent);
 	d.gui_control = gui_control ? xstrdup(gui_control) : NULL;
+	d.gui_control_fixed = gui_control != NULL;
 	d.wayland_proxy = xstrdup(wayland_proxy);
 	d.qchan_path = xstrdup(qchan);
 	if (access(d.qchan_path, X_OK) < 0) {

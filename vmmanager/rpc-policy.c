@@ -12,13 +12,18 @@
 /* Services only the host uses. Their policy lines answer the host's own questions (the
  * default `bulkhead.ClipboardPaste ... @anyvm @anyvm allow` says which qubes may paste into
  * which, for the compositor): a qube calling one would reach, and autostart, any qube. The admin
- * calls turn the API connection into a stream or drive the host's prompt. */
+ * calls turn the API connection into a stream, drive the host's prompt or take its windows. */
 static const struct {
 	const char *name;
 	bool prefix; /* every service whose name starts with it */
 } host_only_services[] = {
-    {"bulkhead.ClipboardPaste", false}, {"admin.vm.Run", false}, {"admin.Events", false},
-    {"admin.template.Build", false},	{"admin.policy.", true}, {"admin.vm.firewall.", true},
+    {"bulkhead.ClipboardPaste", false},
+    {"admin.vm.Run", false},
+    {"admin.Events", false},
+    {"admin.template.Build", false},
+    {"admin.policy.", true},
+    {"admin.vm.firewall.", true},
+    {"admin.gui.", true},
 };
 
 bool rpc_service_host_only(const char *service_arg)
