@@ -12,7 +12,8 @@
 #include "desktop-entry.h"
 #include "util.h"
 
-#define ENTRIES_MAX 256 /* what the host takes (APPMENU_ENTRIES_MAX) */
+#define ENTRIES_MAX 256		/* what the host takes (APPMENU_ENTRIES_MAX) */
+#define OUTPUT_MAX  (64 * 1024) /* likewise (APPMENU_OUTPUT_MAX): whole entries up to it */
 
 struct entry {
 	char id[256];
@@ -26,9 +27,17 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const struct entry *)a)->id, ((const struct entry *)b)->id);
 }
 
+/* One entry's lines, kept until the entry is complete. */
+struct entry_text {
+	const char *id;
+	char buf[5 * DESKTOP_LINE_MAX + 8];
+	size_t len;
+};
+
 static void print_key(const char *key, const char *value, void *userdata)
 {
-	const char *id = userdata;
+	struct entry_text *t = userdata;
+	const char *id = t->id;
 	bool wanted = false;
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		wanted |= strcmp(key, keys[i]) == 0;
@@ -37,7 +46,9 @@ static void print_key(const char *key, const char *value, void *userdata)
 	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return;
-	printf("%s:%s=%s\n", id, key, value);
+	size_t n = strlen(id) + strlen(key) + strlen(value) + 3;
+	if (t->len + n < sizeof(t->buf))
+		t->len += (size_t)snprintf(t->buf + t->len, n + 1, "%s:%s=%s\n", id, key, value);
 }
 
 int main(void)
@@ -73,8 +84,22 @@ int main(void)
 		closedir(dp);
 	}
 	qsort(v, n, sizeof(*v), cmp_entry);
-	for (size_t i = 0; i < n; i++)
-		(void)desktop_entry_read(v[i].path, print_key, v[i].id);
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		static struct entry_text t;
+		t.id = v[i].id;
+		t.len = 0;
+		(void)desktop_entry_read(v[i].path, print_key, &t);
+		if (total + t.len > OUTPUT_MAX) {
+			fprintf(stderr,
+				"bulkhead-appmenus: more than %d bytes; %s and the rest are "
+				"left out\n",
+				OUTPUT_MAX, v[i].id);
+			break;
+		}
+		fwrite(t.buf, 1, t.len, stdout);
+		total += t.len;
+	}
 	free(v);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
