@@ -47,7 +47,7 @@ _bulkhead() {
 	start | shutdown | kill | pause | unpause | remove | update)
 		words=$(_bulkhead_qubes "$prog") # any number of qubes
 		;;
-	clone | features | tags | firewall | run | log)
+	clone | features | tags | firewall | run | log | apps)
 		[ "$n" = 0 ] && words=$(_bulkhead_qubes "$prog")
 		;;
 	prefs)

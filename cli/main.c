@@ -67,6 +67,16 @@ static const struct cli_command commands[] = {
      "  --dispvm[=TEMPLATE] run it in a new disposable of TEMPLATE (default: bulkhead\n"
      "                     prefs dom0 default_dispvm), removed when the command ends\n",
      NULL},
+    {"apps", cmd_apps, "[--sync] [--json] [--no-autostart] NAME | --run ID NAME | --icon ID NAME",
+     "list a qube's applications (its menu), fetch them again, start one, or get its icon",
+     "  -s, --sync         fetch the list and icons from the qube again (started if needed)\n"
+     "  -j, --json         print the daemon's JSON instead of a table\n"
+     "  -r, --run ID       start the application with desktop-file id ID in the qube\n"
+     "  -i, --icon ID      write the stored icon of ID (a PNG the host made) to stdout\n"
+     "  -n, --no-autostart with --sync or --run: fail if the qube is not running\n"
+     "The menu shows the ids in the qube's menu-items feature (space-separated), or when it\n"
+     "is not set, those in its template's default-menu-items.\n",
+     NULL},
     {"update", cmd_update, "[--max-concurrency N] [--show-output] (--all | TEMPLATE...)",
      "update templates through the net qube's updates proxy",
      "  --all              every template\n"

@@ -32,6 +32,13 @@
  *   admin.vm.property.Reset  arg KEY -> null
  *   admin.vm.feature.List    -> {"k": "v", ...};  .Get arg K -> "v";  .Set arg K payload
  *                            {"value": "v"};  .Remove arg K
+ *   admin.vm.apps.List       -> {"synced": epoch (0: never), "apps": [{"id": "x.desktop", "name",
+ *                            "shown": bool (the menu-items feature), "icon": bool}]}
+ *   admin.vm.apps.Sync       payload {"autostart": bool} -> as List, once the qube's list and
+ *                            icons were fetched, checked and stored (the old list stays on error)
+ *   admin.vm.apps.Icon       arg ID -> {"png": base64 PNG made by the host}
+ *   admin.vm.apps.Run        arg ID, payload {"autostart": bool} -> null once the qube's
+ *                            bulkhead.StartApp started it
  *   admin.vm.tag.List        -> ["t", ...];  .Get arg T -> bool;  .Set arg T;  .Remove arg T
  *   admin.vm.volume.List     -> [{"name","size","usage","path","persistent","readonly"}]
  *   admin.vm.volume.Resize   arg VOLUME, payload {"size": bytes} -> null (grow only)
@@ -97,6 +104,10 @@
 	X(VM_FEATURE_GET, "admin.vm.feature.Get")                                                  \
 	X(VM_FEATURE_SET, "admin.vm.feature.Set")                                                  \
 	X(VM_FEATURE_REMOVE, "admin.vm.feature.Remove")                                            \
+	X(VM_APPS_LIST, "admin.vm.apps.List")                                                      \
+	X(VM_APPS_SYNC, "admin.vm.apps.Sync")                                                      \
+	X(VM_APPS_ICON, "admin.vm.apps.Icon")                                                      \
+	X(VM_APPS_RUN, "admin.vm.apps.Run")                                                        \
 	X(VM_TAG_LIST, "admin.vm.tag.List")                                                        \
 	X(VM_TAG_GET, "admin.vm.tag.Get")                                                          \
 	X(VM_TAG_SET, "admin.vm.tag.Set")                                                          \

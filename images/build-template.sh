@@ -486,7 +486,8 @@ stage "adding the Bulkhead agent, init and tools"
 install -d "$root/usr/bin"
 copy_with_libs "$agent" usr/bin/bulkhead-agent
 
-# The tools a qube's programs use to reach other qubes, and the services it offers to them.
+# The tools a qube's programs use to reach other qubes, the services it offers to them, and
+# those the host calls for its application menu (bulkhead.GetAppmenus, GetImageRGBA, StartApp).
 # They are looked for beside the agent and in $BULKHEAD_QUBE_TOOLS (a build tree keeps them in
 # another directory than the agent).
 find_tool() {
@@ -498,7 +499,8 @@ find_tool() {
 }
 install -d -m 0755 "$root/etc/bulkhead/rpc"
 for tool in bulkhead-call bulkhead-copy bulkhead-move bulkhead-open-in-vm bulkhead-open-in-dvm \
-	bulkhead-filecopy-receive bulkhead-open-receive bulkhead-openurl-receive; do
+	bulkhead-filecopy-receive bulkhead-open-receive bulkhead-openurl-receive \
+	bulkhead-appmenus bulkhead-get-image-rgba bulkhead-start-app; do
 	if path=$(find_tool "$tool"); then
 		copy_with_libs "$path" "usr/bin/$tool"
 	elif [ "$tool" = bulkhead-call ]; then
@@ -539,7 +541,8 @@ else
 	note "bulkhead-wayland-proxy not found; the qube will have no GUI"
 fi
 for svc in bulkhead.Filecopy:bulkhead-filecopy-receive bulkhead.OpenInVM:bulkhead-open-receive \
-	bulkhead.OpenURL:bulkhead-openurl-receive; do
+	bulkhead.OpenURL:bulkhead-openurl-receive bulkhead.GetAppmenus:bulkhead-appmenus \
+	bulkhead.GetImageRGBA:bulkhead-get-image-rgba bulkhead.StartApp:bulkhead-start-app; do
 	if [ -x "$root/usr/bin/${svc#*:}" ]; then
 		ln -sf "/usr/bin/${svc#*:}" "$root/etc/bulkhead/rpc/${svc%%:*}"
 	fi

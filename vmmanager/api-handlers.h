@@ -12,6 +12,8 @@ struct vm;
 void api_dispatch(struct daemon *d, struct client *c, const struct api_request *req);
 /* api-run.c: continues an admin.vm.Run that waited for its qube to start. */
 void api_run_resume(struct daemon *d, struct client *c, struct vm *vm);
+/* api-apps.c: continues an admin.vm.apps.Sync or Run that waited likewise. */
+void api_apps_resume(struct daemon *d, struct client *c, struct vm *vm);
 
 #define API_HANDLER(name)                                                                          \
 	void name(struct daemon *d, struct client *c, const struct api_request *req)
@@ -35,6 +37,8 @@ API_HANDLER(h_prop_get);
 API_HANDLER(h_prop_set); /* and Reset */
 /* api-feature.c */
 API_HANDLER(h_feature);
+/* api-apps.c */
+API_HANDLER(h_apps); /* List, Sync, Icon, Run */
 /* api-tag.c */
 API_HANDLER(h_tag);
 /* api-firewall.c */

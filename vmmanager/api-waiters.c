@@ -77,6 +77,8 @@ static void complete_waiters(struct daemon *d, struct vm *vm, enum waiter_kind k
 		if (c) {
 			if (kind == WAIT_RUN)
 				api_run_resume(d, c, vm);
+			else if (kind == WAIT_APPS)
+				api_apps_resume(d, c, vm);
 			else
 				client_reply_ok(c, NULL);
 		} else if (kind == WAIT_RUN && vm->dispose_after_run && !vm->run_started) {
@@ -92,12 +94,14 @@ static void on_started(struct daemon *d, struct vm *vm)
 {
 	complete_waiters(d, vm, WAIT_START);
 	complete_waiters(d, vm, WAIT_RUN);
+	complete_waiters(d, vm, WAIT_APPS);
 }
 
 static void on_start_failed(struct daemon *d, struct vm *vm, const char *error, const char *message)
 {
 	fail_waiters(d, vm, WAIT_START, error, message);
 	fail_waiters(d, vm, WAIT_RUN, error, message);
+	fail_waiters(d, vm, WAIT_APPS, error, message);
 }
 
 static void on_stopped(struct daemon *d, struct vm *vm)
@@ -108,6 +112,7 @@ static void on_stopped(struct daemon *d, struct vm *vm)
 	_cleanup_free_ char *msg =
 	    xasprintf("qube '%s' stopped before the command could run", vm->q->name);
 	fail_waiters(d, vm, WAIT_RUN, API_E_NOT_RUNNING, msg);
+	fail_waiters(d, vm, WAIT_APPS, API_E_NOT_RUNNING, msg);
 	fail_waiters(d, vm, WAIT_START, API_E_VM, msg);
 }
 
@@ -115,6 +120,7 @@ static void on_removed(struct daemon *d, struct vm *vm)
 {
 	fail_waiters(d, vm, WAIT_START, API_E_NOT_FOUND, "the qube was removed");
 	fail_waiters(d, vm, WAIT_RUN, API_E_NOT_FOUND, "the qube was removed");
+	fail_waiters(d, vm, WAIT_APPS, API_E_NOT_FOUND, "the qube was removed");
 	fail_waiters(d, vm, WAIT_SHUTDOWN, API_E_NOT_FOUND, "the qube was removed");
 }
 

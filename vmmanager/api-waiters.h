@@ -6,7 +6,7 @@ struct client;
 struct daemon;
 struct vm;
 
-enum waiter_kind { WAIT_START, WAIT_SHUTDOWN, WAIT_RUN, WAIT_ECHO };
+enum waiter_kind { WAIT_START, WAIT_SHUTDOWN, WAIT_RUN, WAIT_ECHO, WAIT_APPS };
 
 /* c waits until vm has started (or its start failed), halted, is ready to run c's command, or
  * answered c's echo; it is answered then, if it is still there. */

@@ -64,6 +64,7 @@ struct vm {
 	struct log_ratelimit deny_log; /* lines about its refused calls (rpc.c) */
 	/* A preloaded disposable nobody took yet (dispvm-preload.h). */
 	bool preload;
+	bool apps_syncing; /* a `bulkhead apps --sync` is under way (appmenu-sync.c) */
 	/* Swap in use, as its agent last said (CHAN_MEMINFO; 0 until it does), at most
 	 * MEMINFO_SWAP_MAX_KIB. */
 	uint64_t swap_used_kib;
@@ -84,6 +85,7 @@ struct daemon {
 	unsigned gui_session;	/* counts registrations of compositors */
 	char *wayland_proxy;	/* bulkhead-wayland-proxy: host halves, and copied into templates */
 	char *qchan_path;	/* bulkhead-qchan: one per running qube */
+	char *icon_convert;	/* bulkhead-icon-convert: one per icon a qube sends */
 	char *uplink_netns;	/* --uplink-netns: where sys-net's passt runs; NULL: ours */
 	unsigned net_apply_timeout_ms; /* a qube's bulkhead-net-apply run longer is given up */
 	struct qmsg qmsg_buf;	       /* one message from a channel process, being handled */

@@ -27,6 +27,7 @@
 
 #define DEFAULT_WAYLAND_PROXY BULKHEAD_LIBEXECDIR "/bulkhead-wayland-proxy"
 #define DEFAULT_QCHAN	      BULKHEAD_LIBEXECDIR "/bulkhead-qchan"
+#define DEFAULT_ICON_CONVERT  BULKHEAD_LIBEXECDIR "/bulkhead-icon-convert"
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -261,6 +262,8 @@ int main(int argc, char **argv)
 	const char *gui_control = env_or("BULKHEAD_GUI_CONTROL", NULL);
 	const char *wayland_proxy = env_or("BULKHEAD_WAYLAND_PROXY", DEFAULT_WAYLAND_PROXY);
 	const char *qchan = env_or("BULKHEAD_QCHAN", DEFAULT_QCHAN);
+	/* Only read by `bulkhead apps --sync`: a missing one fails that, not the daemon. */
+	const char *icon_convert = env_or("BULKHEAD_ICON_CONVERT", DEFAULT_ICON_CONVERT);
 	const char *accel = env_or("BULKHEAD_ACCEL", "auto");
 	const char *probe_timeout = NULL;
 	const char *uplink_netns = env_or("BULKHEAD_UPLINK_NETNS", NULL);
@@ -423,6 +426,7 @@ int main(int argc, char **argv)
 	d.gui_control_fixed = gui_control != NULL;
 	d.wayland_proxy = xstrdup(wayland_proxy);
 	d.qchan_path = xstrdup(qchan);
+	d.icon_convert = xstrdup(icon_convert);
 	if (access(d.qchan_path, X_OK) < 0) {
 		log_error("the channel process %s is not executable: %s (set BULKHEAD_QCHAN)",
 			  d.qchan_path, strerror(errno));
@@ -543,6 +547,7 @@ static void daemon_free_config(struct daemon *d)
 	free(d->gui_control);
 	free(d->wayland_proxy);
 	free(d->qchan_path);
+	free(d->icon_convert);
 	free(d->uplink_netns);
 	free(d->policy_dir);
 	for (size_t i = 0; i < d->n_quarantined; i++)

@@ -81,6 +81,12 @@ static void exited_io(int watch, int fd, int events, void *opaque)
 
 int spawn_async(const char *const *argv, spawn_async_done_fn done, void *userdata)
 {
+	return spawn_async_stdin(argv, -1, done, userdata);
+}
+
+int spawn_async_stdin(const char *const *argv, int stdin_fd, spawn_async_done_fn done,
+		      void *userdata)
+{
 	int pipefd[2];
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
@@ -89,7 +95,10 @@ int spawn_async(const char *const *argv, spawn_async_done_fn done, void *userdat
 	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (stdin_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
 	r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);

@@ -12,3 +12,6 @@ typedef void (*spawn_async_done_fn)(int status, const char *output, void *userda
 /* Starts argv[0] (PATH lookup) with stdin from /dev/null. Returns 0 (done will be called
  * exactly once, later) or -errno (it did not start; done is never called). */
 int spawn_async(const char *const *argv, spawn_async_done_fn done, void *userdata);
+/* The same with stdin from stdin_fd (the child gets a copy; the caller keeps its own). */
+int spawn_async_stdin(const char *const *argv, int stdin_fd, spawn_async_done_fn done,
+		      void *userdata);

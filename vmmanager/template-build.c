@@ -14,6 +14,7 @@
 #include "api-request.h"
 #include "api-server.h"
 #include "api.h"
+#include "appmenu-sync.h"
 #include "daemon.h"
 #include "log.h"
 #include "qube.h"
@@ -38,9 +39,19 @@ struct build_job {
 	char line[256]; /* the output line being read; longer lines are cut */
 	size_t line_len;
 	bool line_cut;
+	const char *default_menu_items; /* from flavours[], for a new template */
 };
 
-static const char *const flavours[] = {"minimal", "debian", "debian-12"};
+/* Each flavour, with what a new template of it gets as its qubes' menu when they set none
+ * (Qubes' default-menu-items; appmenu-sync.h): the desktop's programs. */
+static const struct {
+	const char *name;
+	const char *default_menu_items;
+} flavours[] = {
+    {"minimal", NULL},
+    {"debian", NULL},
+    {"debian-12", "firefox-esr.desktop thunar.desktop foot.desktop org.pwmt.zathura.desktop"},
+};
 
 static bool build_running;
 
@@ -118,6 +129,8 @@ static int install_template(struct build_job *j, char **ret_msg)
 		return r;
 	}
 	q->qid = daemon_free_qid(d);
+	if (j->default_menu_items)
+		(void)qube_feature_set(q, APPMENU_DEFAULT_FEATURE, j->default_menu_items);
 	r = store_create_begin(d->store, q, &tmpdir);
 	if (r >= 0) {
 		_cleanup_free_ char *root = xasprintf("%s/root.qcow2", tmpdir);
@@ -249,8 +262,12 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 	    json_object_is_type(v, json_type_boolean))
 		progress = json_object_get_boolean(v);
 	bool known = false;
+	const char *menu_items = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(flavours); i++)
-		known = known || streq(flavour, flavours[i]);
+		if (streq(flavour, flavours[i].name)) {
+			known = true;
+			menu_items = flavours[i].default_menu_items;
+		}
 	if (!known) {
 		client_reply_error(
 		    c, API_E_VALUE,
@@ -285,6 +302,7 @@ void h_template_build(struct daemon *d, struct client *c, const struct api_reque
 	j->client = c;
 	j->client_serial = client_serial(c);
 	j->name = xstrdup(name);
+	j->default_menu_items = menu_items;
 	j->image = xasprintf("%s/%s.qcow2", dir, name);
 	j->log_path = xasprintf("%s/%s.log", dir, name);
 	j->watch = -1;

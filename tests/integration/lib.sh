@@ -26,6 +26,7 @@ if [ -x "$BULKHEAD_BUILD/net/apply/bulkhead-net-apply" ]; then
 fi
 export BULKHEAD_WAYLAND_PROXY=$BULKHEAD_BUILD/wayland-proxy/bulkhead-wayland-proxy
 export BULKHEAD_QCHAN=$BULKHEAD_BUILD/qchan/bulkhead-qchan
+export BULKHEAD_ICON_CONVERT=$BULKHEAD_BUILD/appmenu/bulkhead-icon-convert
 export BULKHEAD_POLICY_DIR=$T/policy.d
 mkdir -p "$BULKHEAD_POLICY_DIR"
 export NO_COLOR=1

@@ -1,0 +1,128 @@
+/*
+ * bulkhead-start-app ID: the bulkhead.StartApp service (Qubes' qubes.StartApp). Starts the
+ * application of the qube's own desktop entry ID: the host names an entry, never a command, so
+ * what runs is whatever this qube's Exec= says. The program is detached (own session, stdio on
+ * /dev/null) and the service returns at once; 1 when the entry or its Exec= is missing or the
+ * program could not be started.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "desktop-entry.h"
+#include "util.h"
+
+#define ARGS_MAX 64
+
+static void take_exec(const char *key, const char *value, void *userdata)
+{
+	char **exec = userdata;
+	if (strcmp(key, "Exec") == 0) {
+		free(*exec);
+		*exec = xstrdup(value);
+	}
+}
+
+/* Splits an Exec= value into argv, the desktop entry specification's way: double quotes with
+ * backslash escapes, field codes (%f, %U, ...) dropped, "%%" a percent sign. */
+static int split_exec(char *s, char **argv)
+{
+	size_t n = 0;
+	char *o = s;
+
+	while (*s) {
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		char *start = o;
+		bool field_only = true;
+		while (*s && *s != ' ') {
+			if (*s == '"') {
+				for (s++; *s && *s != '"'; s++) {
+					if (*s == '\\' && s[1])
+						s++;
+					*o++ = *s;
+				}
+				if (*s != '"')
+					return -EINVAL;
+				s++;
+				field_only = false;
+			} else if (*s == '%' && s[1]) {
+				if (s[1] == '%') {
+					*o++ = '%';
+					field_only = false;
+				}
+				s += 2;
+			} else {
+				*o++ = *s++;
+				field_only = false;
+			}
+		}
+		if (*s)
+			s++;
+		*o++ = '\0';
+		if (field_only)
+			continue;
+		if (n == ARGS_MAX)
+			return -E2BIG;
+		argv[n++] = start;
+	}
+	argv[n] = NULL;
+	return n ? 0 : -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	char path[1024];
+	char *exec = NULL, *args[ARGS_MAX + 1];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: bulkhead-start-app DESKTOP-FILE-ID\n");
+		return 2;
+	}
+	if (desktop_entry_find(argv[1], path, sizeof(path)) < 0 ||
+	    desktop_entry_read(path, take_exec, &exec) < 0 || !exec) {
+		fprintf(stderr, "bulkhead-start-app: no application '%s'\n", argv[1]);
+		return 1;
+	}
+	if (split_exec(exec, args) < 0) {
+		fprintf(stderr, "bulkhead-start-app: %s: cannot use its Exec= line\n", path);
+		return 1;
+	}
+	/* An error pipe that closes on a successful exec tells whether it started. */
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return 1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		close(p[0]);
+		if (null < 0 || setsid() < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+		    dup2(null, 2) < 0)
+			_exit(127);
+		/* A grandchild: nobody waits for the app, and it is not ours to reap. */
+		if (fork() != 0)
+			_exit(0);
+		execvp(args[0], args);
+		int e = errno;
+		(void)!write(p[1], &e, sizeof(e));
+		_exit(127);
+	}
+	close(p[1]);
+	int e = 0;
+	ssize_t got = read(p[0], &e, sizeof(e));
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (got == (ssize_t)sizeof(e)) {
+		fprintf(stderr, "bulkhead-start-app: %s: %s\n", args[0], strerror(e));
+		return 1;
+	}
+	printf("started %s\n", argv[1]);
+	return 0;
+}
