@@ -57,7 +57,9 @@ has bulkhead /usr/sbin/bulkheadd /usr/bin/bulkhead /usr/libexec/bulkhead/bulkhea
 	/etc/bulkhead/policy.d/90-default.policy /usr/share/bash-completion/completions/bulkhead \
 	/usr/share/bulkhead/guest/init /usr/share/man/man1/bulkhead.1.gz /usr/share/man/man8/bulkheadd.8.gz
 has bulkhead-compositor /usr/bin/bulkhead-compositor /usr/share/wayland-sessions/bulkhead.desktop \
-	/usr/share/man/man1/bulkhead-compositor.1.gz
+	/usr/share/man/man1/bulkhead-compositor.1.gz /usr/bin/bulkhead-session \
+	/usr/libexec/bulkhead/bulkhead-kiosk /lib/systemd/system/bulkhead-kiosk@.service \
+	/usr/lib/systemd/user/bulkhead-compositor.service /usr/lib/systemd/user/bulkhead-session.target
 has bulkhead-qube /usr/bin/bulkhead-agent /usr/bin/bulkhead-call /usr/bin/bulkhead-open-in-dvm \
 	/usr/bin/bulkhead-firefox-open /usr/libexec/bulkhead/bulkhead-openurl-receive
 # Each file in exactly one package.
@@ -105,6 +107,8 @@ in_root bulkhead --version | grep -q '0\.1\.0' || fail "bulkhead --version"
 out=$(in_root bulkhead-compositor --help 2>&1) || fail "bulkhead-compositor --help: $out"
 grep -q -- '--kiosk' <<<"$out" || fail "bulkhead-compositor --help: $out"
 in_root getent group bulkhead >/dev/null || fail "the package did not make the bulkhead group"
+in_root id -nG bulkhead-kiosk | grep -qw bulkhead || fail "the package did not make the kiosk user in the bulkhead group"
+grep -q '^Exec=bulkhead-session$' "$ROOT/usr/share/wayland-sessions/bulkhead.desktop" || fail "the session does not run bulkhead-session"
 [ -L "$ROOT/etc/systemd/system/multi-user.target.wants/bulkheadd.service" ] ||
 	fail "the package did not enable bulkheadd.service"
 [ -f "$ROOT/usr/share/bash-completion/completions/bulkhead" ] || fail "no completion"
