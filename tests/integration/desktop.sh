@@ -107,6 +107,20 @@ done
 run grep -q 'bulkhead-open-in-dvm.desktop' /usr/share/applications/mimeinfo.cache ||
 	fail "bulkhead-open-in-dvm.desktop is not offered for any type"
 
+log "the application menu: the template's programs, as its default-menu-items say"
+want="firefox-esr.desktop thunar.desktop foot.desktop org.pwmt.zathura.desktop"
+[ "$(bh features debian-12 default-menu-items)" = "$want" ] || fail "debian-12's default-menu-items: $(bh features debian-12 default-menu-items)"
+bh apps --sync web >"$T/apps" || fail "syncing web's applications: $(cat "$T/apps")"
+shown=$(bh apps --json web | python3 -c 'import json,sys; print(" ".join(sorted(a["id"] for a in json.load(sys.stdin)["apps"] if a["shown"])))')
+[ "$shown" = "$(tr ' ' '\n' <<<"$want" | sort | tr '\n' ' ' | sed 's/ $//')" ] || fail "web's menu: '$shown'; all: $(cat "$T/apps")"
+bh apps --json web | python3 -c '
+import json, sys
+apps = {a["id"]: a for a in json.load(sys.stdin)["apps"]}
+assert apps["firefox-esr.desktop"]["name"].startswith("Firefox"), apps["firefox-esr.desktop"]
+assert apps["firefox-esr.desktop"]["icon"], "Firefox has no icon"' || fail "Firefox in web's applications"
+bh apps --icon firefox-esr.desktop web >"$T/firefox.png" && [ "$(head -c 4 "$T/firefox.png" | tail -c 3)" = PNG ] ||
+	fail "Firefox's icon is not a PNG"
+
 # The disposable template: Firefox's links and zathura's PDF go to its disposables.
 bh create dvm --label red --template debian-12
 bh prefs dvm memory 1000 && bh prefs dvm maxmem 1500
