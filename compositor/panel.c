@@ -35,21 +35,12 @@ extern char **environ;
 
 #define PANEL_RETRY_MS 3000
 /* Qubes kept from one admin.vm.List (running, paused or on their way); more are counted only. */
-#define PANEL_MAX_QUBES 256
-/* Chips drawn at most, however wide the output; the rest are "+N". */
-#define PANEL_MAX_CHIPS	  32
+#define PANEL_MAX_QUBES	  256
 #define PANEL_MAX_ACTIONS 8
 
 #define PANEL_BG	 0x1e1e1eu
 #define PANEL_FG	 0xffffffu
 #define PANEL_FONT	 "Sans 10"
-#define CHIP_MARGIN	 3
-#define CHIP_GAP	 4
-#define CHIP_PADDING	 8
-#define CHIP_MAX_WIDTH	 220
-#define MORE_WIDTH	 48
-#define FOCUS_WIDTH	 180
-#define CLOCK_WIDTH	 64
 #define MENU_WIDTH	 150
 #define MENU_ITEM_HEIGHT 26
 #define MENU_BORDER	 2
@@ -182,34 +173,27 @@ static void chip_text(const struct panel_qube *q, char *buf, size_t size)
 	snprintf(buf, size, "%s %" PRId64 " MiB%s", q->name, q->memory, state);
 }
 
-/* Chips for a panel width wide: as many as fit before the focus and clock areas, the rest
- * counted in *ret_hidden. Boxes relative to the panel's corner. */
+/* Chips for a panel width wide (panel_layout_chips), with their qubes' indexes. */
 static unsigned layout_chips(struct panel *p, int width, struct chip *chips, unsigned *ret_hidden)
 {
-	int limit = width - CLOCK_WIDTH - FOCUS_WIDTH - CHIP_GAP;
-	int x = CHIP_GAP;
-	unsigned n = 0;
-	*ret_hidden = p->n_qubes_more;
-	for (unsigned i = 0; i < p->n_qubes; i++) {
+	int widths[PANEL_MAX_CHIPS + 1];
+	struct wlr_box boxes[PANEL_MAX_CHIPS];
+	/* One more than can be drawn: enough to know whether "+N" needs room. */
+	unsigned n = p->n_qubes < PANEL_MAX_CHIPS + 1 ? p->n_qubes : PANEL_MAX_CHIPS + 1;
+	for (unsigned i = 0; i < n; i++) {
 		char text[QUBE_NAME_MAX + 64];
 		chip_text(&p->qubes[i], text, sizeof(text));
 		pango_layout_set_text(p->measure, text, -1);
-		int tw, th;
-		pango_layout_get_pixel_size(p->measure, &tw, &th);
-		int w = tw + 2 * CHIP_PADDING;
-		if (w > CHIP_MAX_WIDTH)
-			w = CHIP_MAX_WIDTH;
-		bool more_after = i + 1 < p->n_qubes || p->n_qubes_more > 0;
-		if (n == PANEL_MAX_CHIPS || x + w + (more_after ? MORE_WIDTH : 0) > limit) {
-			*ret_hidden += p->n_qubes - i;
-			break;
-		}
-		chips[n].qube = i;
-		chips[n].box = (struct wlr_box){x, CHIP_MARGIN, w, PANEL_HEIGHT - 2 * CHIP_MARGIN};
-		n++;
-		x += w + CHIP_GAP;
+		int th;
+		pango_layout_get_pixel_size(p->measure, &widths[i], &th);
 	}
-	return n;
+	unsigned shown = panel_layout_chips(widths, n, p->n_qubes - n + p->n_qubes_more, width,
+					    boxes, ret_hidden);
+	for (unsigned i = 0; i < shown; i++) {
+		chips[i].qube = i;
+		chips[i].box = boxes[i];
+	}
+	return shown;
 }
 
 static struct wlr_buffer *draw_bar(struct panel *p, int width)
@@ -227,7 +211,7 @@ static struct wlr_buffer *draw_bar(struct panel *p, int width)
 	struct chip chips[PANEL_MAX_CHIPS];
 	unsigned hidden;
 	unsigned n = layout_chips(p, width, chips, &hidden);
-	int more_x = CHIP_GAP;
+	int more_x = PANEL_CHIP_GAP;
 	for (unsigned i = 0; i < n; i++) {
 		const struct panel_qube *q = &p->qubes[chips[i].qube];
 		const struct wlr_box *b = &chips[i].box;
@@ -242,16 +226,16 @@ static struct wlr_buffer *draw_bar(struct panel *p, int width)
 		}
 		char text[QUBE_NAME_MAX + 64];
 		chip_text(q, text, sizeof(text));
-		draw_text(cr, text, decoration_text_rgb(q->rgb), b->x + CHIP_PADDING, b->y,
-			  b->width - 2 * CHIP_PADDING, b->height);
-		more_x = b->x + b->width + CHIP_GAP;
+		draw_text(cr, text, decoration_text_rgb(q->rgb), b->x + PANEL_CHIP_PADDING, b->y,
+			  b->width - 2 * PANEL_CHIP_PADDING, b->height);
+		more_x = b->x + b->width + PANEL_CHIP_GAP;
 	}
 	if (hidden > 0) {
 		char more[32];
 		snprintf(more, sizeof(more), "+%u", hidden);
-		draw_text(cr, more, PANEL_FG, more_x, 0, MORE_WIDTH, PANEL_HEIGHT);
+		draw_text(cr, more, PANEL_FG, more_x, 0, PANEL_MORE_WIDTH, PANEL_HEIGHT);
 	}
-	int focus_x = width - CLOCK_WIDTH - FOCUS_WIDTH;
+	int focus_x = width - PANEL_CLOCK_WIDTH - PANEL_FOCUS_WIDTH;
 	if (p->focus[0] && focus_x > 0) {
 		/* The focused window's qube: a square and its name in its label colour (gray
 		 * for black, which would not show on the panel). */
@@ -259,11 +243,11 @@ static struct wlr_buffer *draw_bar(struct panel *p, int width)
 		set_source_rgb(cr, rgb);
 		cairo_rectangle(cr, focus_x + 4, (PANEL_HEIGHT - 10) / 2, 10, 10);
 		cairo_fill(cr);
-		draw_text(cr, p->focus, rgb, focus_x + 20, 0, FOCUS_WIDTH - 24, PANEL_HEIGHT);
+		draw_text(cr, p->focus, rgb, focus_x + 20, 0, PANEL_FOCUS_WIDTH - 24, PANEL_HEIGHT);
 	}
-	if (width > CLOCK_WIDTH)
-		draw_text(cr, p->clock, PANEL_FG, width - CLOCK_WIDTH + 12, 0, CLOCK_WIDTH - 12,
-			  PANEL_HEIGHT);
+	if (width > PANEL_CLOCK_WIDTH)
+		draw_text(cr, p->clock, PANEL_FG, width - PANEL_CLOCK_WIDTH + 12, 0,
+			  PANEL_CLOCK_WIDTH - 12, PANEL_HEIGHT);
 	cairo_destroy(cr);
 	return decoration_image_buffer(surface);
 }

@@ -18,6 +18,24 @@ struct wlr_output;
 /* The strip's height in layout pixels; windows are placed below it. */
 #define PANEL_HEIGHT 26
 
+/* Its layout, left to right: chips, "+N" for the qubes whose chips do not fit, the focused
+ * qube, the clock. */
+#define PANEL_MAX_CHIPS	     32 /* chips drawn at most, however wide the output */
+#define PANEL_CHIP_MARGIN    3	/* above and below a chip */
+#define PANEL_CHIP_GAP	     4
+#define PANEL_CHIP_PADDING   8 /* left and right of a chip's text */
+#define PANEL_CHIP_MAX_WIDTH 220
+#define PANEL_MORE_WIDTH     48
+#define PANEL_FOCUS_WIDTH    180
+#define PANEL_CLOCK_WIDTH    64
+
+/* panel-layout.c: the chips' boxes (relative to the panel's corner) on a panel width wide, for
+ * qubes whose chip texts are text_widths wide: as many as fit before the focus area (room kept
+ * for "+N" when any are left), at most PANEL_MAX_CHIPS. *ret_hidden counts the rest, n_more
+ * (qubes not even measured) included. Returns how many boxes it wrote. */
+unsigned panel_layout_chips(const int *text_widths, unsigned n, unsigned n_more, int width,
+			    struct wlr_box ret_boxes[static PANEL_MAX_CHIPS], unsigned *ret_hidden);
+
 int panel_init(struct server *server);
 void panel_finish(struct server *server);
 
