@@ -891,6 +891,7 @@ bool panel_menu_item(const struct server *server, unsigned i, const char **ret_n
 
 int panel_init(struct server *server)
 {
+	maximize_init(server);
 	/* The kiosk window keeps its whole output. */
 	if (server->kiosk_qube)
 		return 0;
@@ -921,6 +922,7 @@ int panel_init(struct server *server)
 
 void panel_finish(struct server *server)
 {
+	maximize_finish(server);
 	struct panel *p = server->panel;
 	if (!p)
 		return;

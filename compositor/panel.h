@@ -45,6 +45,11 @@ int panel_reserved_height(const struct server *server);
  * panel. false if the output is not in the layout. */
 bool panel_usable_box(struct server *server, struct wlr_output *output, struct wlr_box *ret_box);
 
+/* maximize.c: a maximized window's frame fills its output below the panel (panel_init and
+ * panel_finish call these). */
+int maximize_init(struct server *server);
+void maximize_finish(struct server *server);
+
 /* Before each frame: the panel goes back above whatever was raised since. */
 void panel_raise(struct server *server);
 

@@ -252,7 +252,8 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: test-client [--title T] [--colour RRGGBB] [--size WxH] [--fullscreen]\n"
+	    "Usage: test-client [--title T] [--colour RRGGBB] [--size WxH] [--fullscreen] "
+	    "[--maximized]\n"
 	    "  [--subsurface X,Y,W,H[,RRGGBB]]... [--popup X,Y,W,H[,RRGGBB][,fixed|,menu]]...\n");
 }
 
@@ -263,13 +264,14 @@ int main(int argc, char **argv)
 	    {"colour", required_argument, NULL, 'c'},
 	    {"size", required_argument, NULL, 's'},
 	    {"fullscreen", no_argument, NULL, 'f'},
+	    {"maximized", no_argument, NULL, 'm'},
 	    {"subsurface", required_argument, NULL, 'u'},
 	    {"popup", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	const char *title = "test-client";
-	bool fullscreen = false;
+	bool fullscreen = false, maximized = false;
 	int opt;
 	c.width = 300;
 	c.height = 200;
@@ -289,6 +291,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			fullscreen = true;
+			break;
+		case 'm':
+			maximized = true;
 			break;
 		case 'u':
 			if (c.n_subsurfaces == MAX_PARTS ||
@@ -328,6 +333,8 @@ int main(int argc, char **argv)
 	xdg_toplevel_set_title(c.toplevel, title);
 	if (fullscreen)
 		xdg_toplevel_set_fullscreen(c.toplevel, NULL);
+	if (maximized)
+		xdg_toplevel_set_maximized(c.toplevel);
 	wl_surface_commit(c.surface);
 	while (!c.configured)
 		if (wl_display_dispatch(c.display) < 0)

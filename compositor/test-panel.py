@@ -6,7 +6,7 @@ through the control socket:
 - the focused window's qube is shown in its label colour (a qube connected through `connect`),
   in white for a host window;
 - a host window (test-client) asking for fullscreen is placed below the panel, and the panel's
-  pixels stay intact above it;
+  pixels stay intact above it; so is a maximized one, which fills the output below the panel;
 - a window dragged up under the panel stays under it, and a click on the panel there does not
   reach it (the focus stays where it was), while a click on its visible part does;
 - `panel` answers "ok 0" and `panel-menu` "ok 0";
@@ -170,6 +170,30 @@ def run_panel(binary, client, failures):
         check(report is None, f"sanitizer: {report}")
 
 
+def run_maximized(binary, client, failures):
+    comp = tc.Compositor(binary)
+    check = lambda cond, msg: tc.check(failures, cond, msg)  # noqa: E731
+    host = None
+    try:
+        host = subprocess.Popen([client, "--title", "max", "--colour", f"{HOST_RGB:06x}",
+                                 "--maximized"], env=dict(comp.env, WAYLAND_DISPLAY=comp.display),
+                                stderr=subprocess.PIPE, text=True)
+        line = host.stderr.readline()
+        check("test-client ready" in line, f"maximized client: {line!r}")
+        ws = comp.wait_windows(lambda ws: any(w["title"] == "max" for w in ws), "max")
+        width, height, pixel = screenshot(comp, "maximized.png")
+        m = next(w for w in ws if w["title"] == "max")
+        check((m["x"], m["y"], m["w"], m["h"]) == (0, PANEL, width, height - PANEL),
+              f"maximized window at {m}, want (0, {PANEL}, {width}, {height - PANEL})")
+        check_panel(check, width, pixel, "maximized host window")
+        check(pixel(width // 2, height - 10) == HOST_RGB, "the maximized window's content")
+    finally:
+        if host:
+            host.terminate()
+            host.wait()
+        comp.close()
+
+
 def run_kiosk(binary, client, failures):
     comp = tc.Compositor(binary, ["--kiosk", "work"])
     check = lambda cond, msg: tc.check(failures, cond, msg)  # noqa: E731
@@ -201,7 +225,7 @@ def main():
     # No bulkheadd: the panel shows no chips, and a bulkheadd of the host is not asked.
     os.environ["BULKHEAD_SOCKET"] = "/nonexistent/bulkhead-test-panel.sock"
     failures = []
-    for run in (run_panel, run_kiosk):
+    for run in (run_panel, run_maximized, run_kiosk):
         before = len(failures)
         try:
             run(binary, client, failures)
