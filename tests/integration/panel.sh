@@ -3,8 +3,9 @@
 # follows bulkheadd (admin.vm.List, admin.Events). Qube pnl (green) from the minimal template:
 # its chip appears in green with its memory when it starts; a click on the chip opens the
 # compositor's menu, and while it is open no key reaches the focused window (a host foot running
-# `cat > FILE`); Escape and a click elsewhere close it; Pause, Unpause and Shut down from the menu
-# do what they say (bulkhead ls agrees) and the chip follows; after bulkheadd restarts the panel
+# `cat > FILE`); Escape and a click elsewhere close it; Terminal runs foot in the qube (its window
+# comes); Pause, Unpause and Shut down from the menu do what they say (bulkhead ls agrees) and the
+# chip follows; after bulkheadd restarts the panel
 # reconnects; Kill from the menu and a crash of the qube's QEMU take the chip away.
 . "$(dirname "$0")/lib.sh"
 
@@ -111,6 +112,11 @@ send "pointer $CX $CY left"
 python3 "$PANEL" menu "$CTL" Kill 30 >/dev/null || fail "no menu after a click on the chip"
 send "pointer 900 700 left"
 python3 "$PANEL" closed "$CTL" || fail "a click elsewhere did not close the menu"
+
+log "Terminal from the menu: foot runs in pnl, and its window comes"
+menu Terminal
+line=$(python3 "$HELPER" wait-in "$CTL" pnl "" "$WAIT") || fail "no window from pnl's terminal: $line"
+log "window: ${line//$'\t'/ }"
 
 log "Pause, then Unpause, from the menu"
 menu Pause
