@@ -825,8 +825,22 @@ static void handle_layout_change(struct wl_listener *listener, void *data)
 
 void panel_raise(struct server *server)
 {
-	if (server->panel)
-		wlr_scene_node_raise_to_top(&server->panel->tree->node);
+	if (!server->panel)
+		return;
+	struct wlr_scene_node *node = &server->panel->tree->node;
+	struct wl_list *children = &server->scene->node.state.children;
+	struct wlr_scene_node *top = wl_container_of(children->prev, top, state.link);
+	if (top == node)
+		return;
+	/* The trusted prompt (prompt.c) raises itself after this, before the same frame: the
+	 * panel goes just below it then, or the two would swap places, and damage the output,
+	 * on every frame the prompt is shown. */
+	if (prompt_active(server)) {
+		if (node->state.link.next != &top->state.link)
+			wlr_scene_node_place_below(node, top);
+		return;
+	}
+	wlr_scene_node_raise_to_top(node);
 }
 
 int panel_reserved_height(const struct server *server)
