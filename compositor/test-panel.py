@@ -9,6 +9,8 @@ through the control socket:
   pixels stay intact above it; so is a maximized one, which fills the output below the panel;
 - a window dragged up under the panel stays under it, and a click on the panel there does not
   reach it (the focus stays where it was), while a click on its visible part does;
+- a window under the panel (test-client --log-pointer) gets no button event from a click on the
+  panel over it: the first button event it sees is the one of a click below the panel;
 - `panel` answers "ok 0" and `panel-menu` "ok 0";
 - with --kiosk there is no panel: the kiosk window keeps the whole output."""
 import importlib.util
@@ -170,6 +172,47 @@ def run_panel(binary, client, failures):
         check(report is None, f"sanitizer: {report}")
 
 
+def run_clicks(binary, client, failures):
+    comp = tc.Compositor(binary)
+    check = lambda cond, msg: tc.check(failures, cond, msg)  # noqa: E731
+    host = None
+    try:
+        host = subprocess.Popen([client, "--title", "clicks", "--colour", f"{HOST_RGB:06x}",
+                                 "--size", "400x300", "--log-pointer"],
+                                env=dict(comp.env, WAYLAND_DISPLAY=comp.display),
+                                stderr=subprocess.PIPE, text=True)
+        line = host.stderr.readline()
+        check("test-client ready" in line, f"clicks client: {line!r}")
+        win = comp.wait_windows(lambda ws: any(w["title"] == "clicks" for w in ws), "clicks")
+        win = next(w for w in win if w["title"] == "clicks")
+        # Super+drag it up so that its top part is under the panel (Super: no button event).
+        x, y = win["x"] + 100, win["y"] + 100
+        x2, y2 = x, y - win["y"] - 60
+        for req in (f"pointer {x} {y} super+left-down", f"pointer {x2} {y2}",
+                    f"pointer {x2} {y2} super+left-up"):
+            first, _, _ = comp.request(req)
+            check(first == "ok", f"{req}: {first}")
+        win = comp.window("clicks")
+        top = win["y"] + 22  # its surface's top (below the title bar)
+        check(top < 0, f"the window's surface does not reach under the panel: {win}")
+        px = win["x"] + 4 + 50
+        # On the panel, over the window's surface: nothing for the client.
+        first, _, _ = comp.request(f"pointer {px} {PANEL // 2} left")
+        check(first == "ok", f"click on the panel: {first}")
+        # Below the panel, on the window: its first button events are this click's.
+        first, _, _ = comp.request(f"pointer {px} {PANEL + 40} left")
+        check(first == "ok", f"click on the window: {first}")
+        want = f"test-client button 50 {PANEL + 40 - top} 1"
+        line = host.stderr.readline().strip()
+        check(line == want, f"first button event {line!r}, want {want!r} (the panel's click "
+              "reached the window?)")
+    finally:
+        if host:
+            host.terminate()
+            host.wait()
+        comp.close()
+
+
 def run_maximized(binary, client, failures):
     comp = tc.Compositor(binary)
     check = lambda cond, msg: tc.check(failures, cond, msg)  # noqa: E731
@@ -225,7 +268,7 @@ def main():
     # No bulkheadd: the panel shows no chips, and a bulkheadd of the host is not asked.
     os.environ["BULKHEAD_SOCKET"] = "/nonexistent/bulkhead-test-panel.sock"
     failures = []
-    for run in (run_panel, run_maximized, run_kiosk):
+    for run in (run_panel, run_clicks, run_maximized, run_kiosk):
         before = len(failures)
         try:
             run(binary, client, failures)
