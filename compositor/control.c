@@ -19,6 +19,7 @@
 
 #include "fd-pass.h"
 #include "log.h"
+#include "panel.h"
 #include "util.h"
 
 #define CONTROL_LINE_MAX  256
@@ -302,6 +303,34 @@ static void cmd_clipboard(struct peer *p, char **argv)
 	answer_append(p, "ok %s %zu\n", source, bytes);
 }
 
+static void cmd_panel(struct peer *p, char **argv)
+{
+	const struct server *server = p->control->server;
+	unsigned n = panel_chip_count(server);
+	int r = answer_append(p, "ok %u\n", n);
+	struct panel_chip_info chip;
+	for (unsigned i = 0; r >= 0 && panel_chip(server, i, &chip); i++)
+		r = answer_append(p, "%s\t%s\t%s\t%" PRId64 "\t%d\t%d\t%d\t%d\n", chip.name,
+				  chip.label, chip.state, chip.memory_mib, chip.box.x, chip.box.y,
+				  chip.box.width, chip.box.height);
+	if (r < 0)
+		answer_error(p, errno_message(r));
+}
+
+static void cmd_panel_menu(struct peer *p, char **argv)
+{
+	const struct server *server = p->control->server;
+	unsigned n = panel_menu_count(server);
+	int r = answer_append(p, "ok %u\n", n);
+	const char *name;
+	struct wlr_box box;
+	for (unsigned i = 0; r >= 0 && panel_menu_item(server, i, &name, &box); i++)
+		r = answer_append(p, "%s\t%d\t%d\t%d\t%d\n", name, box.x, box.y, box.width,
+				  box.height);
+	if (r < 0)
+		answer_error(p, errno_message(r));
+}
+
 static void cmd_quit(struct peer *p, char **argv)
 {
 	p->control->quit = true;
@@ -313,10 +342,15 @@ static const struct command {
 	unsigned min_args, max_args;
 	void (*handler)(struct peer *p, char **argv);
 } commands[] = {
-    {"connect", 2, 2, cmd_connect}, {"connector", 2, 2, cmd_connector},
-    {"windows", 0, 0, cmd_windows}, {"key", 1, 1, cmd_key},
-    {"pointer", 2, 3, cmd_pointer}, {"clipboard", 0, 0, cmd_clipboard},
+    {"connect", 2, 2, cmd_connect},
+    {"connector", 2, 2, cmd_connector},
+    {"windows", 0, 0, cmd_windows},
+    {"key", 1, 1, cmd_key},
+    {"pointer", 2, 3, cmd_pointer},
+    {"clipboard", 0, 0, cmd_clipboard},
     {"quit", 0, 0, cmd_quit},
+    {"panel", 0, 0, cmd_panel},
+    {"panel-menu", 0, 0, cmd_panel_menu},
 };
 
 static void peer_handle_line(struct peer *p, char *line)

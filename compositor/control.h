@@ -33,6 +33,15 @@
  *                           then "pointer X2 Y2", then "left-up" is a Super+drag.
  *                           Both answer "error no virtual input" unless the backend is headless.
  *   clipboard            -> "ok SOURCE BYTES" of the global clipboard, or "ok - 0" when empty.
+ *   panel                -> "ok N", then N lines "QUBE\tLABEL\tSTATE\tMEMORY\tX\tY\tW\tH": the
+ *                           chips the panel (panel.h) draws on the first output, left to right,
+ *                           as bulkheadd last listed them (STATE as admin.vm.List says it,
+ *                           MEMORY in MiB; X Y W H the chip's box in layout coordinates).
+ *                           Qubes past the chips that fit are not listed ("+N" on the panel).
+ *                           "ok 0" in kiosk mode (no panel) or while bulkheadd is unreachable.
+ *   panel-menu           -> "ok N", then N lines "ITEM\tX\tY\tW\tH": the items of the panel's
+ *                           open menu (Terminal, Pause or Unpause, Shut down, Kill) and their
+ *                           boxes in layout coordinates; "ok 0" when no menu is open.
  *   quit                 -> "ok", then the compositor exits.
  *
  * A request that is malformed, unknown or longer than the cap is answered "error ..." and the

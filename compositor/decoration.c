@@ -132,6 +132,24 @@ static const struct wlr_buffer_impl image_buffer_impl = {
     .end_data_ptr_access = image_buffer_end_data_ptr_access,
 };
 
+struct wlr_buffer *decoration_image_buffer(cairo_surface_t *surface)
+{
+	cairo_surface_flush(surface);
+	if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS) {
+		cairo_surface_destroy(surface);
+		return NULL;
+	}
+	struct image_buffer *buffer = calloc(1, sizeof(*buffer));
+	if (!buffer) {
+		cairo_surface_destroy(surface);
+		return NULL;
+	}
+	buffer->surface = surface;
+	wlr_buffer_init(&buffer->base, &image_buffer_impl, cairo_image_surface_get_width(surface),
+			cairo_image_surface_get_height(surface));
+	return &buffer->base;
+}
+
 static void set_source_rgb(cairo_t *cr, uint32_t rgb)
 {
 	cairo_set_source_rgb(cr, (double)((rgb >> 16) & 0xff) / 255.0,

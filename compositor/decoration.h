@@ -5,11 +5,16 @@
 #include <stdint.h>
 
 struct wlr_buffer;
+typedef struct _cairo_surface cairo_surface_t;
 
 /* A client's title is cut to this many characters before the qube's prefix is added. */
 #define DECORATION_TITLE_CHARS 256
 /* Enough for any title decoration_title writes: "[" qube "] ", 4 bytes per character, NUL. */
 #define DECORATION_TITLE_SIZE (32 + 3 + DECORATION_TITLE_CHARS * 4 + 1)
+
+/* A CAIRO_FORMAT_ARGB32 image surface as a read-only wlr_buffer, which takes it over (destroyed
+ * with the buffer, or at once on failure: NULL). The caller holds the producer's reference. */
+struct wlr_buffer *decoration_image_buffer(cairo_surface_t *surface);
 
 /* Writes the title a window is shown with into buf (NUL-terminated, cut at a character boundary
  * to fit size): "[qube] title" for a qube's window (qube not NULL), the title alone for the

@@ -18,6 +18,7 @@
 #include <xkbcommon/xkbcommon.h>
 
 #include "log.h"
+#include "panel.h"
 #include "util.h"
 
 /* evdev button codes (linux/input-event-codes.h). */
@@ -205,6 +206,19 @@ static void keyboard_handle_key(struct wl_listener *listener, void *data)
 			xkb_keysym_t sym =
 			    xkb_state_key_get_one_sym(wlr_kb->xkb_state, xkb_keycode);
 			prompt_handle_key(server, sym);
+			if (kb->n_consumed < CONSUMED_MAX) {
+				kb->consumed[kb->n_consumed].keycode = event->keycode;
+				kb->consumed[kb->n_consumed].binding = BINDING_NONE;
+				kb->n_consumed++;
+			}
+		}
+		return;
+	}
+	if (panel_menu_active(server)) {
+		/* The panel's menu has every key while it is open, as the prompt does. */
+		if (pressed) {
+			panel_handle_key(server,
+					 xkb_state_key_get_one_sym(wlr_kb->xkb_state, xkb_keycode));
 			if (kb->n_consumed < CONSUMED_MAX) {
 				kb->consumed[kb->n_consumed].keycode = event->keycode;
 				kb->consumed[kb->n_consumed].binding = BINDING_NONE;
@@ -420,6 +434,9 @@ static void handle_cursor_button(struct wl_listener *listener, void *data)
 		return;
 	}
 	if (grab.mode != CURSOR_PASSTHROUGH)
+		return;
+	/* The panel and its menu are the compositor's: no client sees a click on them. */
+	if (panel_handle_button(server, server->cursor->x, server->cursor->y, pressed))
 		return;
 	if (pressed) {
 		struct wlr_surface *surface = NULL;

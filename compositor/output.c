@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "panel.h"
 
 static void handle_frame(struct wl_listener *listener, void *data)
 {
@@ -16,6 +17,7 @@ static void handle_frame(struct wl_listener *listener, void *data)
 	/* Whatever the clients committed since the last frame, nothing is drawn outside its
 	 * window's frame. */
 	views_constrain(output->server);
+	panel_raise(output->server);
 	wlr_scene_output_commit(scene_output);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);

@@ -93,6 +93,9 @@ struct server {
 	struct clipboard *clipboard;
 	struct prompt *prompt;
 	struct session *session; /* session.c */
+
+	/* --- owned by the panel work (panel.c) --- */
+	struct panel *panel; /* NULL in kiosk mode */
 };
 
 struct output {

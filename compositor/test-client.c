@@ -98,6 +98,58 @@ static void wm_base_ping(void *data, struct xdg_wm_base *wm_base, uint32_t seria
 
 static const struct xdg_wm_base_listener wm_base_listener = {.ping = wm_base_ping};
 
+/* --log-pointer: each button event on stderr, "test-client button SX SY STATE", with where the
+ * pointer was on the surface (so a test can tell which click reached it). */
+static bool log_pointer;
+static int pointer_x, pointer_y;
+
+static void pointer_enter(void *data, struct wl_pointer *p, uint32_t serial, struct wl_surface *s,
+			  wl_fixed_t x, wl_fixed_t y)
+{
+	pointer_x = wl_fixed_to_int(x);
+	pointer_y = wl_fixed_to_int(y);
+}
+
+static void pointer_leave(void *data, struct wl_pointer *p, uint32_t serial, struct wl_surface *s)
+{
+}
+
+static void pointer_motion(void *data, struct wl_pointer *p, uint32_t t, wl_fixed_t x, wl_fixed_t y)
+{
+	pointer_x = wl_fixed_to_int(x);
+	pointer_y = wl_fixed_to_int(y);
+}
+
+static void pointer_button(void *data, struct wl_pointer *p, uint32_t serial, uint32_t t,
+			   uint32_t button, uint32_t state)
+{
+	fprintf(stderr, "test-client button %d %d %u\n", pointer_x, pointer_y, state);
+}
+
+static void pointer_axis(void *data, struct wl_pointer *p, uint32_t t, uint32_t axis,
+			 wl_fixed_t value)
+{
+}
+
+static const struct wl_pointer_listener pointer_listener = {
+    .enter = pointer_enter,
+    .leave = pointer_leave,
+    .motion = pointer_motion,
+    .button = pointer_button,
+    .axis = pointer_axis,
+};
+
+static void seat_capabilities(void *data, struct wl_seat *seat, uint32_t caps)
+{
+	static struct wl_pointer *pointer;
+	if ((caps & WL_SEAT_CAPABILITY_POINTER) && !pointer) {
+		pointer = wl_seat_get_pointer(seat);
+		wl_pointer_add_listener(pointer, &pointer_listener, NULL);
+	}
+}
+
+static const struct wl_seat_listener seat_listener = {.capabilities = seat_capabilities};
+
 static void registry_global(void *data, struct wl_registry *registry, uint32_t name,
 			    const char *interface, uint32_t version)
 {
@@ -110,6 +162,9 @@ static void registry_global(void *data, struct wl_registry *registry, uint32_t n
 	else if (strcmp(interface, xdg_wm_base_interface.name) == 0) {
 		c.wm_base = wl_registry_bind(registry, name, &xdg_wm_base_interface, 1);
 		xdg_wm_base_add_listener(c.wm_base, &wm_base_listener, NULL);
+	} else if (log_pointer && strcmp(interface, wl_seat_interface.name) == 0) {
+		struct wl_seat *seat = wl_registry_bind(registry, name, &wl_seat_interface, 1);
+		wl_seat_add_listener(seat, &seat_listener, NULL);
 	}
 }
 
@@ -250,10 +305,10 @@ static int parse_part(const char *arg, struct part *p)
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "Usage: test-client [--title T] [--colour RRGGBB] [--size WxH] [--fullscreen]\n"
-	    "  [--subsurface X,Y,W,H[,RRGGBB]]... [--popup X,Y,W,H[,RRGGBB][,fixed|,menu]]...\n");
+	fprintf(f, "Usage: test-client [--title T] [--colour RRGGBB] [--size WxH] [--fullscreen] "
+		   "[--maximized]\n"
+		   "  [--log-pointer] [--subsurface X,Y,W,H[,RRGGBB]]... [--popup "
+		   "X,Y,W,H[,RRGGBB][,fixed|,menu]]...\n");
 }
 
 int main(int argc, char **argv)
@@ -263,13 +318,15 @@ int main(int argc, char **argv)
 	    {"colour", required_argument, NULL, 'c'},
 	    {"size", required_argument, NULL, 's'},
 	    {"fullscreen", no_argument, NULL, 'f'},
+	    {"maximized", no_argument, NULL, 'm'},
+	    {"log-pointer", no_argument, NULL, 'l'},
 	    {"subsurface", required_argument, NULL, 'u'},
 	    {"popup", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	const char *title = "test-client";
-	bool fullscreen = false;
+	bool fullscreen = false, maximized = false;
 	int opt;
 	c.width = 300;
 	c.height = 200;
@@ -289,6 +346,12 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			fullscreen = true;
+			break;
+		case 'm':
+			maximized = true;
+			break;
+		case 'l':
+			log_pointer = true;
 			break;
 		case 'u':
 			if (c.n_subsurfaces == MAX_PARTS ||
@@ -328,6 +391,8 @@ int main(int argc, char **argv)
 	xdg_toplevel_set_title(c.toplevel, title);
 	if (fullscreen)
 		xdg_toplevel_set_fullscreen(c.toplevel, NULL);
+	if (maximized)
+		xdg_toplevel_set_maximized(c.toplevel);
 	wl_surface_commit(c.surface);
 	while (!c.configured)
 		if (wl_display_dispatch(c.display) < 0)

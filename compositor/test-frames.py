@@ -10,7 +10,8 @@ pixel in grim screenshots, with test-client drawing solid colours:
   no larger than it asked and drawn inside the frame;
 - a subsurface wholly or partly outside its window's frame is not drawn, while one inside,
   committed at the same time, is;
-- a fullscreen window (qube or host) covers its output except the label strip at the top;
+- a fullscreen window (qube or host) covers its output except the panel and, below it, its
+  label strip;
 - with --kiosk work, only work's first window is shown, full screen; other qubes' and the host's
   windows appear nowhere, work's popup does;
 - nested: a second compositor started inside the first (WAYLAND_DISPLAY set, no WLR_BACKENDS)
@@ -32,6 +33,7 @@ SKIP = 77
 LABELS = {"blue": 0x3465A4, "red": 0xCC0000, "green": 0x73D216}
 WHITE, BLACK = 0xFFFFFF, 0x000000
 BORDER, TITLE = 4, 22
+PANEL = 26  # compositor/panel.h's PANEL_HEIGHT: windows stay below it
 
 WORK_RGB = 0x8080FF
 PERSONAL_RGB = 0xFFC0C0
@@ -237,12 +239,13 @@ def run_windows(binary, client, runtime, env, ck):
 
 
 def check_fullscreen(ck, width, height, pixel, label_rgb, text_rgb, client_rgb, what):
-    check_title_bar(ck, pixel, what, 0, 0, width, label_rgb, text_rgb)
-    ck.pixel_is(pixel, width - 1, 0, label_rgb, f"{what} strip")
-    ck.pixel_is(pixel, width - 1, TITLE - 1, label_rgb, f"{what} strip")
-    wrong = [(x, y) for y in range(TITLE, height, 5) for x in range(0, width, 5)
+    top = PANEL + TITLE
+    check_title_bar(ck, pixel, what, 0, PANEL, width, label_rgb, text_rgb)
+    ck.pixel_is(pixel, width - 1, PANEL, label_rgb, f"{what} strip")
+    ck.pixel_is(pixel, width - 1, top - 1, label_rgb, f"{what} strip")
+    wrong = [(x, y) for y in range(top, height, 5) for x in range(0, width, 5)
              if pixel(x, y) != client_rgb]
-    wrong += [(x, y) for y in (TITLE, height - 1) for x in (0, width - 1)
+    wrong += [(x, y) for y in (top, height - 1) for x in (0, width - 1)
               if pixel(x, y) != client_rgb]
     ck.check(not wrong, f"{what}: {len(wrong)} sampled pixels below the strip are not the "
              f"window's colour, first {wrong[:5]}")
@@ -257,7 +260,8 @@ def run_fullscreen(binary, client, runtime, env, ck):
         comp.wait(lambda: comp.ready >= 1 and "work" in comp.windows, "work's window")
         width, height, pixel = comp.screenshot(os.path.join(runtime, "fullscreen.png"))
         _, x, y, w, h = comp.windows["work"]
-        ck.check((x, y, w, h) == (0, 0, width, height), f"fullscreen frame {(x, y, w, h)}")
+        ck.check((x, y, w, h) == (0, PANEL, width, height - PANEL),
+                 f"fullscreen frame {(x, y, w, h)}")
         check_fullscreen(ck, width, height, pixel, LABELS["blue"], WHITE, WORK_RGB,
                          "fullscreen work")
         # A host window asks for fullscreen too, but work's window has the focus: the new one

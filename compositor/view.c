@@ -11,6 +11,7 @@
 #include <wlr/types/wlr_compositor.h>
 
 #include "log.h"
+#include "panel.h"
 
 enum { BORDER_TOP, BORDER_BOTTOM, BORDER_LEFT, BORDER_RIGHT };
 
@@ -47,14 +48,16 @@ void view_frame_box(const struct view *view, struct wlr_box *ret_box)
 	    .height = TITLE_HEIGHT + view->content.height + b,
 	};
 	if (view->fullscreen) {
-		/* At least its whole output, whatever size the client drew. */
-		struct wlr_box *out = wlr_output_layout_get_box(
-		    view->server->output_layout,
-		    output_for_point(view->server, view->x + 1, view->y + 1));
-		if (out && out->width > box.width)
-			box.width = out->width;
-		if (out && out->height > box.height)
-			box.height = out->height;
+		/* At least its whole output below the panel, whatever size the client drew. */
+		struct wlr_box out;
+		if (panel_usable_box(view->server,
+				     output_for_point(view->server, view->x + 1, view->y + 1),
+				     &out)) {
+			if (out.width > box.width)
+				box.width = out.width;
+			if (out.height > box.height)
+				box.height = out.height;
+		}
 	}
 	*ret_box = box;
 }
@@ -129,13 +132,13 @@ void view_update_frame(struct view *view)
 	int frame_width = surface_box.width + 2 * b;
 	view->content = (struct wlr_box){b, TITLE_HEIGHT, surface_box.width, surface_box.height};
 	if (view->fullscreen) {
-		struct wlr_box *out = wlr_output_layout_get_box(
-		    view->server->output_layout,
-		    output_for_point(view->server, view->x + 1, view->y + 1));
-		if (out) {
-			frame_width = out->width;
-			wlr_scene_rect_set_size(view->backdrop, out->width,
-						out->height - TITLE_HEIGHT);
+		struct wlr_box out;
+		if (panel_usable_box(view->server,
+				     output_for_point(view->server, view->x + 1, view->y + 1),
+				     &out)) {
+			frame_width = out.width;
+			wlr_scene_rect_set_size(view->backdrop, out.width,
+						out.height - TITLE_HEIGHT);
 			wlr_scene_node_set_position(&view->backdrop->node, 0, TITLE_HEIGHT);
 		}
 	}
@@ -187,8 +190,9 @@ void view_set_fullscreen(struct view *view, bool fullscreen)
 		if (req->fullscreen_output &&
 		    wlr_output_layout_get_box(server->output_layout, req->fullscreen_output))
 			output = req->fullscreen_output;
-		struct wlr_box *out = wlr_output_layout_get_box(server->output_layout, output);
-		if (!out || out->height <= TITLE_HEIGHT) {
+		/* Its output below the panel: no window covers the panel. */
+		struct wlr_box usable, *out = &usable;
+		if (!panel_usable_box(server, output, &usable) || out->height <= TITLE_HEIGHT) {
 			wlr_xdg_surface_schedule_configure(view->xdg_surface);
 			return;
 		}
@@ -297,7 +301,7 @@ static void handle_map(struct wl_listener *listener, void *data)
 	/* Cascade new windows so each one's frame stays visible. */
 	unsigned n = server->views_placed++ % 10;
 	view->x = 20 + 40 * (int)n;
-	view->y = 20 + 40 * (int)n;
+	view->y = panel_reserved_height(server) + 20 + 40 * (int)n;
 	if (server->kiosk_qube && !server->kiosk_view && view->qube &&
 	    strcmp(view->qube->name, server->kiosk_qube) == 0)
 		server->kiosk_view = view;
