@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fd-pass.h"
+#include "launcher.h"
 #include "log.h"
 #include "util.h"
 
@@ -302,6 +303,13 @@ static void cmd_clipboard(struct peer *p, char **argv)
 	answer_append(p, "ok %s %zu\n", source, bytes);
 }
 
+static void cmd_launcher(struct peer *p, char **argv)
+{
+	_cleanup_free_ char *text = launcher_describe(p->control->server);
+	if (answer_append(p, "%s", text) < 0)
+		answer_error(p, "out of memory");
+}
+
 static void cmd_quit(struct peer *p, char **argv)
 {
 	p->control->quit = true;
@@ -316,7 +324,7 @@ static const struct command {
     {"connect", 2, 2, cmd_connect}, {"connector", 2, 2, cmd_connector},
     {"windows", 0, 0, cmd_windows}, {"key", 1, 1, cmd_key},
     {"pointer", 2, 3, cmd_pointer}, {"clipboard", 0, 0, cmd_clipboard},
-    {"quit", 0, 0, cmd_quit},
+    {"quit", 0, 0, cmd_quit},	    {"launcher", 0, 0, cmd_launcher},
 };
 
 static void peer_handle_line(struct peer *p, char *line)

@@ -33,6 +33,13 @@
  *                           then "pointer X2 Y2", then "left-up" is a Super+drag.
  *                           Both answer "error no virtual input" unless the backend is headless.
  *   clipboard            -> "ok SOURCE BYTES" of the global clipboard, or "ok - 0" when empty.
+ *   launcher             -> "ok OPEN N" (OPEN 1 while the launcher is shown, else 0 and N 0),
+ *                           then one line "FILTER\tSTATUS" (what was typed; the progress or
+ *                           error line shown, or empty), then N lines
+ *                           "QUBE\tID\tNAME\tSELECTED\tX\tY\tW\tH", one per entry matching the
+ *                           filter in the launcher's order (QUBE "-" for the host's programs;
+ *                           NAME as drawn; SELECTED 0 or 1; X Y W H the row's box in layout
+ *                           coordinates, 0 0 0 0 for a row scrolled out of view).
  *   quit                 -> "ok", then the compositor exits.
  *
  * A request that is malformed, unknown or longer than the cap is answered "error ..." and the

@@ -1,5 +1,6 @@
 /* bulkhead-compositor: draws every qube's windows framed in its label colour. */
 #include "control.h"
+#include "launcher.h"
 #include "server.h"
 
 #include <errno.h>
@@ -122,6 +123,8 @@ int main(int argc, char **argv)
 		r = prompt_init(&server);
 	if (r == 0)
 		r = session_init(&server);
+	if (r == 0)
+		r = launcher_init(&server); /* after the prompt: the prompt stays above it */
 	if (r < 0) {
 		log_error("cannot set up the clipboard, the prompt and the session: %s",
 			  strerror(-r));
@@ -147,6 +150,7 @@ int main(int argc, char **argv)
 		if (sources[i])
 			wl_event_source_remove(sources[i]);
 out:
+	launcher_finish(&server);
 	session_finish(&server);
 	prompt_finish(&server);
 	clipboard_finish(&server);

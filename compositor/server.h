@@ -93,6 +93,9 @@ struct server {
 	struct clipboard *clipboard;
 	struct prompt *prompt;
 	struct session *session; /* session.c */
+
+	/* --- owned by the launcher work (launcher.c, launcher.h) --- */
+	struct launcher *launcher;
 };
 
 struct output {
