@@ -367,7 +367,11 @@ static void on_vm_list(struct launcher *l, struct json_object *result)
 	for (size_t i = 0; i < n && i < MAX_QUBES * 4; i++) {
 		struct json_object *q = json_object_array_get_idx(result, i);
 		const char *name = jstr(q, "name"), *label = jstr(q, "label");
+		const char *class = jstr(q, "class");
 		uint32_t rgb;
+		/* The host (dom0) has no menu of its own there: its programs are host_entries'. */
+		if (class && streq(class, "AdminVM"))
+			continue;
 		if (!name || !label || qube_name_check(name, NULL) < 0 ||
 		    label_rgb(label, &rgb) < 0)
 			continue;
