@@ -31,6 +31,7 @@
 #include "decoration.h"
 #include "frame.h"
 #include "label.h"
+#include "launcher-icon.h"
 #include "log.h"
 #include "prompt-api.h"
 #include "qube-name.h"
@@ -42,9 +43,7 @@
 #define LAUNCHER_NAME_CHARS  64	 /* characters of an application's name drawn */
 #define LAUNCHER_FILTER_MAX  64	 /* bytes typed */
 #define LAUNCHER_ID_MAX	     255
-#define LAUNCHER_ICON_MAX    64		  /* what bulkheadd's converter guarantees */
-#define LAUNCHER_PNG_MAX     (256 * 1024) /* base64 text of one icon */
-#define LAUNCHER_ROWS	     8		  /* rows shown; the rest scroll */
+#define LAUNCHER_ROWS	     8 /* rows shown; the rest scroll */
 #define LAUNCHER_STATUS_MAX  160
 
 #define WIDTH	     600
@@ -287,46 +286,6 @@ static void icons_clear(struct launcher *l)
 	l->n_icons = 0;
 }
 
-struct png_reader {
-	const guchar *data;
-	gsize len, pos;
-};
-
-static cairo_status_t png_read(void *closure, unsigned char *data, unsigned int length)
-{
-	struct png_reader *r = closure;
-	if (length > r->len - r->pos)
-		return CAIRO_STATUS_READ_ERROR;
-	memcpy(data, r->data + r->pos, length);
-	r->pos += length;
-	return CAIRO_STATUS_SUCCESS;
-}
-
-/* The host's PNG (base64) as a cairo surface of at most LAUNCHER_ICON_MAX pixels square, or
- * NULL. */
-static cairo_surface_t *icon_decode(const char *b64)
-{
-	if (!b64 || strlen(b64) > LAUNCHER_PNG_MAX)
-		return NULL;
-	gsize len = 0;
-	guchar *png = g_base64_decode(b64, &len);
-	if (!png)
-		return NULL;
-	struct png_reader r = {.data = png, .len = len};
-	cairo_surface_t *s = cairo_image_surface_create_from_png_stream(png_read, &r);
-	g_free(png);
-	if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-		cairo_surface_destroy(s);
-		return NULL;
-	}
-	int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
-	if (w < 1 || h < 1 || w > LAUNCHER_ICON_MAX || h > LAUNCHER_ICON_MAX) {
-		cairo_surface_destroy(s);
-		return NULL;
-	}
-	return s;
-}
-
 /* --- bulkheadd --- */
 
 static void requests_clear(struct launcher *l)
@@ -423,7 +382,7 @@ static void on_icon(struct launcher *l, const struct request *rq, struct json_ob
 	if (!ic)
 		return;
 	ic->pending = false;
-	ic->surface = icon_decode(result ? jstr(result, "png") : NULL);
+	ic->surface = launcher_icon_decode(result ? jstr(result, "png") : NULL);
 	if (!ic->surface)
 		log_warn("launcher: icon of %s's %s refused (not a PNG of at most %dx%d pixels)",
 			 rq->qube, rq->id, LAUNCHER_ICON_MAX, LAUNCHER_ICON_MAX);
