@@ -7,6 +7,9 @@
   launcher-helper.py status CTL TEXT SECONDS    until the open launcher's status has TEXT;
                                                 prints it
   launcher-helper.py closed CTL SECONDS         until the launcher is closed
+  launcher-helper.py check CTL N ROWS CHARS      the open launcher lists N entries, draws ROWS
+                                                of them, the selected one among them, and no
+                                                name is longer than CHARS characters
   launcher-helper.py row PNG X Y W H RGB ICON   the row X,Y W x H has colour RGB (hex) at its
                                                 edges, and its icon (the PNG's solid colour
                                                 ICON) drawn inside the frame
@@ -87,6 +90,23 @@ def main():
             print(f"the launcher is still open: {last}")
             return 1
         return 0
+    if cmd == "check":
+        ctl, n, rows, chars = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        is_open, status, es = state(ctl)
+        drawn = [e for e in es if int(e[6]) > 0]
+        problems = []
+        if not is_open or len(es) != n:
+            problems.append(f"open {is_open}, {len(es)} entries, want {n}")
+        if len(drawn) != rows:
+            problems.append(f"{len(drawn)} rows drawn, want {rows}")
+        if not any(e[3] == "1" for e in drawn):
+            problems.append("the selected entry is not drawn")
+        long = [e[2] for e in es if len(e[2]) > chars]
+        if long:
+            problems.append(f"names over {chars} characters: {long[:2]}")
+        for p in problems:
+            print(p)
+        return 1 if problems else 0
     if cmd == "row":
         spec = importlib.util.spec_from_file_location(
             "test_colours", os.path.join(SRC, "compositor", "test-colours.py"))

@@ -110,5 +110,26 @@ status=$(python3 "$LHELPER" status "$CTL" "error" 120) || fail "$status"
 log "status: $status"
 send "key Escape"
 python3 "$LHELPER" closed "$CTL" 30 || fail "Escape did not close the launcher"
+
+log "many entries with long names: names cut, 8 rows drawn, the selection scrolls"
+bh run -p work -- sh -c 'cd ~/.local/share/applications && i=10 && while [ $i -le 29 ]; do
+	printf "[Desktop Entry]\nType=Application\nName=Many $i %0110d\nExec=true\n" 0 > bh-many-$i.desktop; i=$((i + 1)); done'
+bh apps --sync work >/dev/null || fail "sync failed"
+bh features work menu-items "$(seq -f 'bh-many-%g.desktop' 10 29 | tr '\n' ' ')"
+send "key super" "key m" "key a" "key n" "key y"
+python3 "$LHELPER" entry "$CTL" work bh-many-10.desktop 60 >/dev/null || fail "no entry bh-many-10"
+for _ in $(seq 100); do
+	python3 "$LHELPER" check "$CTL" 20 8 64 >/dev/null && break
+	sleep 0.1
+done
+python3 "$LHELPER" check "$CTL" 20 8 64 || fail "the launcher's caps"
+for _ in $(seq 12); do send "key Down"; done
+python3 "$LHELPER" check "$CTL" 20 8 64 || fail "after scrolling down"
+line=$(python3 "$LHELPER" entry "$CTL" work bh-many-22.desktop 5) || fail "the 13th entry is not drawn after 12 Downs: $line"
+IFS=$'\t' read -r _ _ _ selected _ <<<"$line"
+[ "$selected" = 1 ] || fail "the 13th entry is not selected after 12 Downs: $line"
+python3 "$LHELPER" entry "$CTL" work bh-many-10.desktop 0 >/dev/null && fail "the first entry is still drawn after scrolling"
+send "key Escape"
+python3 "$LHELPER" closed "$CTL" 30 || fail "Escape did not close the launcher"
 bh shutdown --wait work
 log "ok"
