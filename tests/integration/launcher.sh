@@ -4,7 +4,9 @@
 # for bulkhead-demo-window with a solid red icon. Super opens the launcher, typing "work" shows
 # the entry in blue with the host-converted icon framed in blue, Enter starts the qube
 # (admin.vm.apps.Run with autostart) while the launcher says "starting work…", the launcher
-# closes once the app started, and its window appears framed in blue.
+# closes once the app started, and its window appears framed in blue. Then: an app that cannot
+# start (its error stays in the launcher), 20 long-named entries (names cut, 8 rows, scrolling),
+# and a policy `ask` while the launcher is open (the prompt is drawn above it and takes Escape).
 . "$(dirname "$0")/lib.sh"
 
 COMPOSITOR=$BULKHEAD_BUILD/compositor/bulkhead-compositor
@@ -47,6 +49,8 @@ trap launcher_cleanup EXIT
 send() { python3 "$HELPER" send "$CTL" "$@" || fail "control requests $* failed"; }
 shot() { env XDG_RUNTIME_DIR="$XDG" WAYLAND_DISPLAY=wayland-0 grim "$1" || fail "grim failed"; }
 
+# A call that asks: the compositor's trusted prompt shows it (over the launcher).
+echo 'test.Ask * work @anyvm ask' >"$BULKHEAD_POLICY_DIR/50-launcher.policy"
 unset BULKHEAD_GUI_CONTROL
 start_daemon
 for _ in $(seq 300); do
@@ -129,6 +133,37 @@ line=$(python3 "$LHELPER" entry "$CTL" work bh-many-22.desktop 5) || fail "the 1
 IFS=$'\t' read -r _ _ _ selected _ <<<"$line"
 [ "$selected" = 1 ] || fail "the 13th entry is not selected after 12 Downs: $line"
 python3 "$LHELPER" entry "$CTL" work bh-many-10.desktop 0 >/dev/null && fail "the first entry is still drawn after scrolling"
+
+log "the trusted prompt comes above the launcher and takes the keys while it is shown"
+# (905,260): inside a launcher row, and inside the prompt's dialog right of its text, which is
+# white there whatever the number of targets (prompt.c's layout).
+pixel() { python3 -c 'import importlib.util,sys
+s=importlib.util.spec_from_file_location("c",sys.argv[1]);m=importlib.util.module_from_spec(s);s.loader.exec_module(m)
+print("%06x" % m.read_png(sys.argv[2])[2](905, 260))' "$BULKHEAD_SRC/compositor/test-colours.py" "$1"; }
+shot "$T/before-ask.png"
+[ "$(pixel "$T/before-ask.png")" != ffffff ] || fail "no launcher row at (905,260)"
+mark=$(wc -l <"$T/compositor.log")
+bh run -p work -- bulkhead-call minimal test.Ask </dev/null >/dev/null 2>&1 &
+caller=$!
+for _ in $(seq 600); do
+	tail -n +"$mark" "$T/compositor.log" | grep -q "prompt: asking: work wants test.Ask" && break
+	sleep 0.1
+done
+tail -n +"$mark" "$T/compositor.log" | grep -q "prompt: asking: work wants test.Ask" || fail "no question shown"
+for _ in $(seq 50); do
+	shot "$T/ask.png"
+	[ "$(pixel "$T/ask.png")" = ffffff ] && break
+	sleep 0.1
+done
+[ "$(pixel "$T/ask.png")" = ffffff ] || fail "the prompt is not drawn above the launcher: $(pixel "$T/ask.png")"
+send "key Escape"
+rc=0
+wait "$caller" || rc=$?
+[ "$rc" != 0 ] || fail "the call the prompt refused went through"
+tail -n +"$mark" "$T/compositor.log" | grep -q "denied" || fail "the prompt did not log its refusal"
+python3 "$LHELPER" check "$CTL" 20 8 64 || fail "Escape on the prompt reached the launcher"
+shot "$T/after-ask.png"
+[ "$(pixel "$T/after-ask.png")" != ffffff ] || fail "the launcher row is not drawn again after the prompt"
 send "key Escape"
 python3 "$LHELPER" closed "$CTL" 30 || fail "Escape did not close the launcher"
 bh shutdown --wait work
