@@ -299,6 +299,21 @@ static void requests_clear(struct launcher *l)
 	}
 }
 
+/* Forgets the requests not answered yet: the icons they asked for are asked for again next
+ * time. */
+static void requests_drop(struct launcher *l)
+{
+	requests_clear(l);
+	struct icon *ic, *tmp;
+	wl_list_for_each_safe(ic, tmp, &l->icons, link)
+	{
+		if (ic->pending) {
+			icon_free(ic);
+			l->n_icons--;
+		}
+	}
+}
+
 static void request(struct launcher *l, enum request_kind kind, const char *qube, uint32_t rgb,
 		    const char *id, int64_t synced)
 {
@@ -419,16 +434,7 @@ static void list_on_closed(struct api_conn *conn, int error, void *data)
 	struct launcher *l = data;
 	api_conn_free(l->list_conn);
 	l->list_conn = NULL;
-	/* Icons asked for and never answered can be asked for again. */
-	struct request *rq;
-	wl_list_for_each(rq, &l->requests, link)
-	{
-		struct icon *ic =
-		    rq->kind == REQ_ICON ? icon_find(l, rq->qube, rq->id, rq->synced) : NULL;
-		if (ic)
-			icon_free(ic), l->n_icons--;
-	}
-	requests_clear(l);
+	requests_drop(l);
 	if (l->open && !l->starting) {
 		set_status(l, "bulkheadd is not reachable: only the host's programs");
 		redraw(l);
@@ -437,15 +443,7 @@ static void list_on_closed(struct api_conn *conn, int error, void *data)
 
 static void refresh_lists(struct launcher *l)
 {
-	struct request *rq;
-	wl_list_for_each(rq, &l->requests, link)
-	{
-		struct icon *ic =
-		    rq->kind == REQ_ICON ? icon_find(l, rq->qube, rq->id, rq->synced) : NULL;
-		if (ic)
-			icon_free(ic), l->n_icons--;
-	}
-	requests_clear(l);
+	requests_drop(l);
 	api_conn_free(l->list_conn);
 	l->list_conn = NULL;
 	entries_clear(l);
@@ -780,18 +778,9 @@ static void launcher_close(struct launcher *l)
 	l->open = false;
 	redraw(l);
 	wlr_scene_node_set_enabled(&l->tree->node, false);
-	requests_clear(l);
+	requests_drop(l);
 	api_conn_free(l->list_conn);
 	l->list_conn = NULL;
-	/* Icons still on their way are asked for again next time. */
-	struct icon *ic, *tmp;
-	wl_list_for_each_safe(ic, tmp, &l->icons, link)
-	{
-		if (ic->pending) {
-			icon_free(ic);
-			l->n_icons--;
-		}
-	}
 	log_info("launcher: closed");
 	if (prompt_active(l->server))
 		return;
