@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fd-pass.h"
+#include "launcher.h"
 #include "log.h"
 #include "panel.h"
 #include "util.h"
@@ -331,6 +332,13 @@ static void cmd_panel_menu(struct peer *p, char **argv)
 		answer_error(p, errno_message(r));
 }
 
+static void cmd_launcher(struct peer *p, char **argv)
+{
+	_cleanup_free_ char *text = launcher_describe(p->control->server);
+	if (answer_append(p, "%s", text) < 0)
+		answer_error(p, "out of memory");
+}
+
 static void cmd_quit(struct peer *p, char **argv)
 {
 	p->control->quit = true;
@@ -351,6 +359,7 @@ static const struct command {
     {"quit", 0, 0, cmd_quit},
     {"panel", 0, 0, cmd_panel},
     {"panel-menu", 0, 0, cmd_panel_menu},
+    {"launcher", 0, 0, cmd_launcher},
 };
 
 static void peer_handle_line(struct peer *p, char *line)

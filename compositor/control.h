@@ -42,6 +42,13 @@
  *   panel-menu           -> "ok N", then N lines "ITEM\tX\tY\tW\tH": the items of the panel's
  *                           open menu (Terminal, Pause or Unpause, Shut down, Kill) and their
  *                           boxes in layout coordinates; "ok 0" when no menu is open.
+ *   launcher             -> "ok OPEN N" (OPEN 1 while the launcher is shown, else 0 and N 0),
+ *                           then one line "FILTER\tSTATUS" (what was typed; the progress or
+ *                           error line shown, or empty), then N lines
+ *                           "QUBE\tID\tNAME\tSELECTED\tX\tY\tW\tH", one per entry matching the
+ *                           filter in the launcher's order (QUBE "-" for the host's programs;
+ *                           NAME as drawn; SELECTED 0 or 1; X Y W H the row's box in layout
+ *                           coordinates, 0 0 0 0 for a row scrolled out of view).
  *   quit                 -> "ok", then the compositor exits.
  *
  * A request that is malformed, unknown or longer than the cap is answered "error ..." and the

@@ -17,6 +17,7 @@
 #include <wlr/types/wlr_pointer.h>
 #include <xkbcommon/xkbcommon.h>
 
+#include "launcher.h"
 #include "log.h"
 #include "panel.h"
 #include "util.h"
@@ -227,6 +228,25 @@ static void keyboard_handle_key(struct wl_listener *listener, void *data)
 		}
 		return;
 	}
+	if (launcher_active(server)) {
+		/* The launcher has every key while it is open, below the prompt. */
+		if (pressed) {
+			xkb_keysym_t sym =
+			    xkb_state_key_get_one_sym(wlr_kb->xkb_state, xkb_keycode);
+			launcher_handle_key(
+			    server, sym, xkb_state_key_get_utf32(wlr_kb->xkb_state, xkb_keycode));
+			if (kb->n_consumed < CONSUMED_MAX) {
+				kb->consumed[kb->n_consumed].keycode = event->keycode;
+				kb->consumed[kb->n_consumed].binding = BINDING_NONE;
+				kb->n_consumed++;
+			}
+		}
+		return;
+	}
+	/* Super pressed and released alone opens the launcher, once the release went out. */
+	bool open_launcher = launcher_tap(server, event->keycode,
+					  xkb_state_key_get_one_sym(wlr_kb->xkb_state, xkb_keycode),
+					  pressed, wlr_keyboard_get_modifiers(wlr_kb));
 	if (pressed) {
 		/* Bindings match the key's unshifted symbol, so Ctrl+Shift+C is "c". */
 		const xkb_keysym_t *syms;
@@ -257,6 +277,8 @@ static void keyboard_handle_key(struct wl_listener *listener, void *data)
 	/* A press the focused client was sent: a serial it may open a grabbing popup with. */
 	if (pressed && serial != before)
 		popup_grab_key_sent(server, serial);
+	if (open_launcher)
+		launcher_toggle(server);
 }
 
 static void keyboard_handle_destroy(struct wl_listener *listener, void *data)
@@ -426,6 +448,8 @@ static void handle_cursor_button(struct wl_listener *listener, void *data)
 	struct wlr_event_pointer_button *event = data;
 	bool pressed = event->state == WLR_BUTTON_PRESSED;
 
+	/* A button pressed or released while Super is down: its release opens no launcher. */
+	launcher_tap_cancel(server);
 	if (!pressed && grab.button && event->button == grab.button) {
 		/* A drag's button is the compositor's, press and release alike, even when its
 		 * window went away during the drag. */

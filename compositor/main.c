@@ -1,6 +1,7 @@
 /* bulkhead-compositor: draws every qube's windows framed in its label colour. */
 #include "control.h"
 #include "panel.h"
+#include "launcher.h"
 #include "server.h"
 
 #include <errno.h>
@@ -125,8 +126,11 @@ int main(int argc, char **argv)
 		r = session_init(&server);
 	if (r == 0)
 		r = panel_init(&server);
+	if (r == 0)
+		r = launcher_init(&server); /* after the prompt: the prompt stays above it */
 	if (r < 0) {
-		log_error("cannot set up the clipboard, the prompt, the session and the panel: %s",
+		log_error("cannot set up the clipboard, the prompt, the session, the panel and the "
+			  "launcher: %s",
 			  strerror(-r));
 		goto out;
 	}
@@ -151,6 +155,7 @@ int main(int argc, char **argv)
 			wl_event_source_remove(sources[i]);
 out:
 	panel_finish(&server);
+	launcher_finish(&server);
 	session_finish(&server);
 	prompt_finish(&server);
 	clipboard_finish(&server);

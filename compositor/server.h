@@ -96,6 +96,8 @@ struct server {
 
 	/* --- owned by the panel work (panel.c) --- */
 	struct panel *panel; /* NULL in kiosk mode */
+	/* --- owned by the launcher work (launcher.c, launcher.h) --- */
+	struct launcher *launcher;
 };
 
 struct output {

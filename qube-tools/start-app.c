@@ -4,18 +4,40 @@
  * what runs is whatever this qube's Exec= says. The program is detached (own session, stdio on
  * /dev/null) and the service returns at once; 1 when the entry or its Exec= is missing or the
  * program could not be started.
+ *
+ * A qube started for the app (the launcher's Enter on a halted qube) runs this right after its
+ * agent said hello, a moment before the guest half of the Wayland proxy has made its socket: so
+ * when $WAYLAND_DISPLAY names a socket that is not there yet, the app waits for it (at most
+ * DISPLAY_WAIT_MS), rather than starting without a display and exiting.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "desktop-entry.h"
 #include "util.h"
 
-#define ARGS_MAX 64
+#define ARGS_MAX	64
+#define DISPLAY_WAIT_MS 30000
+
+/* Until the absolute $WAYLAND_DISPLAY socket exists, or DISPLAY_WAIT_MS went by. */
+static void wait_for_display(void)
+{
+	const char *display = getenv("WAYLAND_DISPLAY");
+	struct stat st;
+	if (!display || display[0] != '/')
+		return;
+	for (int waited = 0; waited < DISPLAY_WAIT_MS; waited += 100) {
+		if (stat(display, &st) == 0 || errno != ENOENT)
+			return;
+		nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+	}
+}
 
 static void take_exec(const char *key, const char *value, void *userdata)
 {
@@ -93,6 +115,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bulkhead-start-app: %s: cannot use its Exec= line\n", path);
 		return 1;
 	}
+	wait_for_display();
 	/* An error pipe that closes on a successful exec tells whether it started. */
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
