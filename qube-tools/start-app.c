@@ -100,7 +100,8 @@ static int split_exec(char *s, char **argv)
 int main(int argc, char **argv)
 {
 	char path[1024];
-	char *exec = NULL, *args[ARGS_MAX + 1];
+	_cleanup_free_ char *exec = NULL;
+	char *args[ARGS_MAX + 1];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: bulkhead-start-app DESKTOP-FILE-ID\n");
