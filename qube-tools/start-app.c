@@ -7,8 +7,9 @@
  *
  * A qube started for the app (the launcher's Enter on a halted qube) runs this right after its
  * agent said hello, a moment before the guest half of the Wayland proxy has made its socket: so
- * when $WAYLAND_DISPLAY names a socket that is not there yet, the app waits for it (at most
- * DISPLAY_WAIT_MS), rather than starting without a display and exiting.
+ * when $WAYLAND_DISPLAY names a socket that is not there yet, the detached app waits for it (at
+ * most DISPLAY_WAIT_MS) before it is executed, rather than starting without a display and
+ * exiting. The service does not wait: a program that is not there is found out before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,22 @@
 
 #define ARGS_MAX	64
 #define DISPLAY_WAIT_MS 30000
+
+/* Whether execvp would find name: a path, or an executable in $PATH. */
+static bool program_found(const char *name)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	char *save = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		_cleanup_free_ char *full = xasprintf("%s/%s", dir, name);
+		if (access(full, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
 
 /* Until the absolute $WAYLAND_DISPLAY socket exists, or DISPLAY_WAIT_MS went by. */
 static void wait_for_display(void)
@@ -116,35 +133,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bulkhead-start-app: %s: cannot use its Exec= line\n", path);
 		return 1;
 	}
-	wait_for_display();
-	/* An error pipe that closes on a successful exec tells whether it started. */
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (!program_found(args[0])) {
+		fprintf(stderr, "bulkhead-start-app: %s: %s\n", args[0], strerror(ENOENT));
 		return 1;
+	}
 	pid_t pid = fork();
 	if (pid < 0)
 		return 1;
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		close(p[0]);
 		if (null < 0 || setsid() < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
 		    dup2(null, 2) < 0)
 			_exit(127);
 		/* A grandchild: nobody waits for the app, and it is not ours to reap. */
 		if (fork() != 0)
 			_exit(0);
+		wait_for_display();
 		execvp(args[0], args);
-		int e = errno;
-		(void)!write(p[1], &e, sizeof(e));
 		_exit(127);
 	}
-	close(p[1]);
-	int e = 0;
-	ssize_t got = read(p[0], &e, sizeof(e));
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (got == (ssize_t)sizeof(e)) {
-		fprintf(stderr, "bulkhead-start-app: %s: %s\n", args[0], strerror(e));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "bulkhead-start-app: cannot detach %s\n", args[0]);
 		return 1;
 	}
 	printf("started %s\n", argv[1]);

@@ -9,6 +9,9 @@
 seed_template
 start_daemon
 bh create work --label blue --template minimal
+# No GUI port: its apps need no display, and none would come (no compositor here); an app in a
+# qube with a GUI waits for its display first (launcher.sh).
+bh features work gui 0
 STORED=$BULKHEAD_STATE_DIR/qubes/work/apps.json
 
 log "a user's desktop entries and icon in the qube's private volume"
