@@ -459,7 +459,10 @@ static void handle_cursor_button(struct wl_listener *listener, void *data)
 	}
 	if (grab.mode != CURSOR_PASSTHROUGH)
 		return;
-	/* The panel and its menu are the compositor's: no client sees a click on them. */
+	/* The launcher, the panel and its menu are the compositor's: no client sees a click on
+	 * them, nor any click while the launcher is open. */
+	if (launcher_handle_button(server, server->cursor->x, server->cursor->y, pressed))
+		return;
 	if (panel_handle_button(server, server->cursor->x, server->cursor->y, pressed))
 		return;
 	if (pressed) {

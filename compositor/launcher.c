@@ -110,6 +110,7 @@ struct launcher {
 	struct wlr_scene_tree *tree;
 	struct wlr_scene_buffer *image;
 	int x, y; /* the image's top-left corner */
+	int w, h; /* its size; 0 while not drawn */
 
 	char filter[LAUNCHER_FILTER_MAX + 1];
 	struct entry *entries;
@@ -742,9 +743,12 @@ static void redraw(struct launcher *l)
 	int x = box.x + (box.width - WIDTH) / 2, y = box.y + box.height / 8;
 	l->x = x > box.x ? x : box.x;
 	l->y = y > box.y ? y : box.y;
+	l->w = l->h = 0;
 	struct launcher_buffer *b = render(l);
 	if (!b)
 		return;
+	l->w = b->base.width;
+	l->h = b->base.height;
 	l->image = wlr_scene_buffer_create(&l->tree->node, &b->base);
 	wlr_buffer_drop(&b->base);
 	if (l->image)
@@ -855,6 +859,31 @@ void launcher_handle_key(struct server *server, uint32_t keysym, uint32_t ch)
 	if (!l->starting && l->status[0] && strncmp(l->status, "error", 5) == 0)
 		l->status[0] = '\0';
 	redraw(l);
+}
+
+bool launcher_handle_button(struct server *server, double x, double y, bool pressed)
+{
+	struct launcher *l = server->launcher;
+	if (!l || !l->open)
+		return false;
+	if (!pressed)
+		return true;
+	/* A click on a row starts it, as Enter on it would; one outside the launcher closes it. */
+	for (size_t i = l->scroll; i < l->n_shown && i < l->scroll + LAUNCHER_ROWS; i++) {
+		const struct wlr_box *b = &l->entries[l->shown[i]].box;
+		if (b->width > 0 && wlr_box_contains_point(b, x, y)) {
+			if (l->starting)
+				return true;
+			l->selected = i;
+			redraw(l);
+			start_selected(l);
+			return true;
+		}
+	}
+	struct wlr_box me = {l->x, l->y, l->w, l->h};
+	if (!wlr_box_contains_point(&me, x, y))
+		launcher_close(l);
+	return true;
 }
 
 bool launcher_tap(struct server *server, uint32_t keycode, uint32_t keysym, bool pressed,

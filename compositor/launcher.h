@@ -19,6 +19,9 @@ bool launcher_tap(struct server *server, uint32_t keycode, uint32_t keysym, bool
 		  uint32_t mods);
 /* A pointer button pressed or released (a Super+drag): the Super release opens nothing. */
 void launcher_tap_cancel(struct server *server);
+/* A pointer button at layout x,y while the launcher is open: a press on a row starts that
+ * entry, a press outside the launcher closes it. Returns true (no client sees it) while open. */
+bool launcher_handle_button(struct server *server, double x, double y, bool pressed);
 /* Opens the launcher, or closes it when open; nothing while the prompt is shown. */
 void launcher_toggle(struct server *server);
 /* The control socket's `launcher` answer (control.h), newly allocated. */

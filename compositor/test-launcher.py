@@ -181,6 +181,22 @@ def main():
         wait_for(lambda: read(typed) == "ok\n", "the typist's line")
         check(read(typed) == "ok\n", f"the window received {read(typed)!r}, want 'ok\\n' only")
 
+        # A click outside the launcher closes it and reaches no window (the typist's, under it).
+        ok("key super")
+        typist = [w for w in comp.windows() if w["title"] == "[work] typist"][0]
+        _, _, _, entries = launcher_state(comp)
+        inside = [(x, y) for x in range(typist["x"] + 6, typist["x"] + typist["w"] - 6, 8)
+                  for y in range(typist["y"] + 30, typist["y"] + typist["h"] - 6, 8)
+                  if not any(e["x"] - 40 <= x < e["x"] + e["w"] + 40 for e in entries)]
+        check(inside, f"no point of the typist's window beside the launcher: {typist} {entries}")
+        if inside:
+            ok(f"pointer {inside[0][0]} {inside[0][1]} left")
+        check(not launcher_state(comp)[0], "a click outside the launcher did not close it")
+        ok("key x")
+        ok("key Return")
+        wait_for(lambda: read(typed) == "ok\nx\n", "the typist's second line")
+        check(read(typed) == "ok\nx\n", f"after the click the window has {read(typed)!r}")
+
         # Enter on Terminal starts foot on the host.
         ok("key super")
         for ch in "term":
@@ -188,7 +204,18 @@ def main():
         ok("key Return")
         comp.wait_windows(lambda ws: any(w["qube"] == "-" for w in ws), "the host terminal")
         check(not launcher_state(comp)[0], "the launcher stayed open after Enter")
-        check(read(typed) == "ok\n", f"the window received {read(typed)!r}")
+        check(read(typed) == "ok\nx\n", f"the window received {read(typed)!r}")
+        # A click on a row starts it, as Enter does: a second host terminal.
+        ok("key super")
+        _, _, _, entries = launcher_state(comp)
+        term = [e for e in entries if e["name"] == "Terminal"]
+        check(len(term) == 1, f"no Terminal row to click: {entries}")
+        if term:
+            e = term[0]
+            ok(f"pointer {e['x'] + e['w'] // 2} {e['y'] + e['h'] // 2} left")
+            comp.wait_windows(lambda ws: sum(w["qube"] == "-" for w in ws) >= 2,
+                              "a second host terminal, from a click on the row")
+            check(not launcher_state(comp)[0], "the launcher stayed open after a click on a row")
         check(comp.alive(), "the compositor died")
         report = comp.sanitizer_report()
         check(report is None, f"sanitizer: {report}")
