@@ -33,7 +33,8 @@
 
 extern char **environ;
 
-#define PANEL_RETRY_MS 3000
+#define PANEL_RETRY_MS	3000
+#define PANEL_MEMORY_MS 5000 /* how often the chips' memory is asked for again */
 /* Qubes kept from one admin.vm.List (running, paused or on their way); more are counted only. */
 #define PANEL_MAX_QUBES	  256
 #define PANEL_MAX_ACTIONS 8
@@ -456,6 +457,7 @@ static void events_on_frame(struct api_conn *conn, uint16_t type, struct json_ob
 		p->told = false;
 		/* Subscribed first, listed second: no change falls between the two. */
 		list_request(p);
+		wl_event_source_timer_update(p->retry, PANEL_MEMORY_MS);
 		return;
 	}
 	if (type != CHAN_API_EVENT)
@@ -494,11 +496,17 @@ static void events_connect(struct panel *p)
 	}
 }
 
+/* Reconnects while bulkheadd is away; while subscribed, lists again every PANEL_MEMORY_MS: the
+ * memory balancer moves qubes' memory without an event. */
 static int retry_timer(void *data)
 {
 	struct panel *p = data;
-	if (!p->events)
+	if (!p->events) {
 		events_connect(p);
+	} else if (p->subscribed) {
+		list_request(p);
+		wl_event_source_timer_update(p->retry, PANEL_MEMORY_MS);
+	}
 	return 0;
 }
 
