@@ -50,7 +50,7 @@ _bulkhead() {
 	clone | features | tags | firewall | run | log | apps)
 		[ "$n" = 0 ] && words=$(_bulkhead_qubes "$prog")
 		;;
-	prefs)
+	prefs | settings)
 		[ "$n" = 0 ] && words="dom0 $(_bulkhead_qubes "$prog")"
 		;;
 	volume)

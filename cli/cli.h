@@ -28,6 +28,8 @@ struct cli_command {
 /* Prints "bulkhead: MSG" (if fmt) and the --help hint on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The command of the table called name, or NULL. */
+const struct cli_command *cli_find_command(const char *name);
 /* Prints the help of one command. */
 void cli_help(const struct cli_command *cmd, FILE *f);
 
@@ -56,6 +58,7 @@ int cmd_info(const struct cli_command *cmd, int argc, char **argv);
 int cmd_net(const struct cli_command *cmd, int argc, char **argv);
 int cmd_update(const struct cli_command *cmd, int argc, char **argv);
 int cmd_apps(const struct cli_command *cmd, int argc, char **argv);
+int cmd_settings(const struct cli_command *cmd, int argc, char **argv);
 
 /* Shared by `ls` and `template ls`: lists qubes (only those of class only_class if not NULL). */
 int cli_list_qubes(bool json, bool all, const char *only_class);

@@ -111,6 +111,8 @@ static const struct cli_command commands[] = {
     {"net", cmd_net, "setup [--template NAME]",
      "make sys-net and sys-firewall and set default_netvm (idempotent)",
      "  -t, --template NAME  the net qubes' template (default: debian)\n", NULL},
+    {"settings", cmd_settings, "[NAME | dom0]",
+     "see and change qubes' settings, one line at a time (the launcher's Settings)", NULL, NULL},
     {"info", cmd_info, "", "show the host's hypervisor and daemon status", NULL, NULL},
     {"policy", cmd_policy,
      "eval [--policy-dir DIR] [--system-info FILE] SERVICE[+ARG] SOURCE TARGET | lint [DIR] | "
@@ -165,6 +167,14 @@ void cli_print_sanitized(FILE *f, const char *s)
 	}
 }
 
+const struct cli_command *cli_find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
 static void main_help(FILE *f)
 {
 	size_t w = 0;
@@ -213,15 +223,14 @@ int main(int argc, char **argv)
 	}
 
 	const char *name = argv[optind];
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-		if (!streq(commands[i].name, name))
-			continue;
+	const struct cli_command *cmd = cli_find_command(name);
+	if (cmd) {
 		/* getopt names the command in its messages ("bulkhead ls: unrecognized option"). */
 		_cleanup_free_ char *argv0 = xasprintf("bulkhead %s", name);
 		char **sub = argv + optind;
 		sub[0] = argv0;
 		optind = 0;
-		return commands[i].run(&commands[i], argc - (int)(sub - argv), sub);
+		return cmd->run(cmd, argc - (int)(sub - argv), sub);
 	}
 	fprintf(stderr, "bulkhead: unknown command '%s'\nsee bulkhead --help\n", name);
 	return CLI_EXIT_USAGE;

@@ -83,13 +83,23 @@ struct icon {
 
 struct entry {
 	char qube[QUBE_NAME_MAX + 1]; /* "" for a host entry */
-	char *id;		      /* host: the command */
+	char *id;		      /* host: the command line, words split on spaces */
 	char *name;		      /* cleaned, capped */
 	char *text;		      /* what is drawn and filtered: "qube: name", or the name */
 	uint32_t rgb;
 	int64_t synced;
 	bool has_icon;
+	const char *glyph;  /* a host entry's icon, drawn as text */
 	struct wlr_box box; /* layout coordinates while drawn; width 0 when not */
+};
+
+/* The host's own programs: run on the host, as the user the compositor runs as. The settings
+ * are `bulkhead settings` in a host terminal, so they need no window toolkit on the host. */
+static const struct host_entry {
+	const char *name, *command, *glyph;
+} host_programs[] = {
+    {"Terminal", "foot", ">_"},
+    {"Settings", "foot --title=Settings bulkhead settings", "\u2699"},
 };
 
 struct launcher_buffer {
@@ -234,8 +244,10 @@ static bool entry_add(struct launcher *l, const char *qube, uint32_t rgb, const 
 
 static void host_entries(struct launcher *l)
 {
-	/* The host's own programs: run on the host, as the user the compositor runs as. */
-	entry_add(l, "", LABEL_HOST_RGB, "foot", "Terminal", 0, false);
+	for (size_t i = 0; i < ARRAY_SIZE(host_programs); i++)
+		if (entry_add(l, "", LABEL_HOST_RGB, host_programs[i].command,
+			      host_programs[i].name, 0, false))
+			l->entries[l->n_entries - 1].glyph = host_programs[i].glyph;
 }
 
 /* Recomputes which entries match the filter, keeping the selected entry if it still does. */
@@ -502,7 +514,16 @@ static void run_on_closed(struct api_conn *conn, int error, void *data)
 static int spawn_host(struct launcher *l, const char *command)
 {
 	extern char **environ;
-	char *argv[] = {(char *)command, NULL};
+	/* Our own fixed command lines (host_programs): words split on spaces, no quoting. */
+	_cleanup_free_ char *copy = xstrdup(command);
+	char *argv[16];
+	size_t n = 0;
+	for (char *save = NULL, *w = strtok_r(copy, " ", &save); w && n < ARRAY_SIZE(argv) - 1;
+	     w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	argv[n] = NULL;
+	if (n == 0)
+		return -EINVAL;
 	posix_spawnattr_t attr;
 	sigset_t none;
 	sigemptyset(&none);
@@ -510,7 +531,7 @@ static int spawn_host(struct launcher *l, const char *command)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
 	pid_t pid;
-	int r = posix_spawnp(&pid, command, NULL, &attr, argv, environ);
+	int r = posix_spawnp(&pid, argv[0], NULL, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	(void)l;
 	return -r;
@@ -654,10 +675,9 @@ static void draw_entry(struct launcher *l, cairo_t *cr, PangoLayout *layout, str
 		cairo_set_source_surface(cr, ic->surface, 0, 0);
 		cairo_paint(cr);
 		cairo_restore(cr);
-	} else if (!*e->qube) {
-		/* The host terminal: a prompt sign. */
+	} else if (e->glyph) {
 		cairo_set_source_rgb(cr, 1, 1, 1);
-		draw_text(cr, layout, ">_", true, ix + 4, iy, ICON - 4, ICON);
+		draw_text(cr, layout, e->glyph, true, ix + 4, iy, ICON - 4, ICON);
 	}
 	set_rgb(cr, decoration_text_rgb(e->rgb));
 	int tx = ix + ICON + 10;

@@ -90,7 +90,10 @@ def main():
             print(f"{tool} missing")
             return SKIP
     runtime_sock = "/nonexistent/bulkhead-test/api.sock"
-    comp = tc.Compositor(sys.argv[1], env_extra={"BULKHEAD_SOCKET": runtime_sock})
+    # The Settings entry runs `bulkhead settings` in foot: this build's CLI.
+    cli_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "cli")
+    comp = tc.Compositor(sys.argv[1], env_extra={
+        "BULKHEAD_SOCKET": runtime_sock, "PATH": cli_dir + ":" + os.environ.get("PATH", "")})
     failures = []
     check = lambda cond, msg: tc.check(failures, cond, msg)  # noqa: E731
     shot_n = [0]
@@ -131,6 +134,10 @@ def main():
         term = [e for e in entries if e["name"] == "Terminal"]
         check(len(term) == 1 and term[0]["qube"] == "-" and term[0]["id"] == "foot",
               f"no host Terminal entry: {entries}")
+        sett = [e for e in entries if e["name"] == "Settings"]
+        check(len(sett) == 1 and sett[0]["qube"] == "-" and
+              sett[0]["id"] == "foot --title=Settings bulkhead settings",
+              f"no host Settings entry: {entries}")
         check(not any(w["focused"] for w in comp.windows()),
               "a window kept the keyboard focus under the launcher")
         width, height, pixel = screenshot()
@@ -142,6 +149,18 @@ def main():
                            (e["x"] + e["w"] - 2, e["y"] + 1)):
                 check(pixel(px, py) == HOST_RGB,
                       f"Terminal row at ({px},{py}) is {pixel(px, py):06x}, not the host's white")
+        for e in sett:
+            check(e["w"] > 0 and e["h"] > 0 and not e["selected"], f"Settings row: {e}")
+            check(pixel(e["x"] + 1, e["y"] + 1) == HOST_RGB,
+                  f"Settings row is {pixel(e['x'] + 1, e['y'] + 1):06x}, not the host's white")
+            # Its gear is drawn in white inside the dark icon box (launcher.c: ICON 32 px,
+            # ICON_FRAME 4 px from the row's left, centred in its height), inside its frame.
+            ix, iy = e["x"] + 4, e["y"] + (e["h"] - 32) // 2
+            icon = [(x, y) for x in range(ix + 2, ix + 30) for y in range(iy + 2, iy + 30)]
+            bright = sum(1 for x, y in icon if all((pixel(x, y) >> k) & 0xff >= 0xc0
+                                                   for k in (0, 8, 16)))
+            check(bright > 10, f"the Settings row has no glyph ({bright} bright pixels)")
+        for e in term:
             check(pixel(e["x"] - 2, e["y"] + e["h"] // 2) == SELECT_RGB,
                   f"selection outline is {pixel(e['x'] - 2, e['y'] + e['h'] // 2):06x}")
             changed = sum(1 for y in range(0, height, 4) for x in range(0, width, 4)
@@ -216,6 +235,16 @@ def main():
             comp.wait_windows(lambda ws: sum(w["qube"] == "-" for w in ws) >= 2,
                               "a second host terminal, from a click on the row")
             check(not launcher_state(comp)[0], "the launcher stayed open after a click on a row")
+        # Settings: `bulkhead settings` in a host terminal, which stays open (no bulkheadd here:
+        # it says so and waits for a line).
+        ok("key super")
+        for ch in "sett":
+            ok(f"key {ch}")
+        _, _, _, entries = launcher_state(comp)
+        check([e["name"] for e in entries] == ["Settings"], f"'sett' matches {entries}")
+        ok("key Return")
+        comp.wait_windows(lambda ws: any(w["qube"] == "-" and w["title"] == "Settings"
+                                         for w in ws), "the host's Settings window")
         check(comp.alive(), "the compositor died")
         report = comp.sanitizer_report()
         check(report is None, f"sanitizer: {report}")

@@ -43,6 +43,8 @@ expect "personal" run p
 expect "" run work ""
 expect "" run -p work ""
 expect "dom0" prefs d
+expect "dom0" settings d
+expect "" settings work ""
 expect "" prefs work ""
 expect "tpl" create new --label blue --template t
 expect "ls" volume l
