@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "audio.h"
 #include "daemon.h"
 #include "host-proc.h"
 #include "log.h"
@@ -318,6 +319,7 @@ int gui_register(struct daemon *d, const char *path, uid_t uid, char **ret_msg)
 		else
 			gui_qube_ready(d, vm);
 	}
+	audio_compositor_registered(d);
 	return 0;
 }
 
