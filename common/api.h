@@ -18,7 +18,8 @@
  *
  * Calls (dest = qube name unless noted; arg as noted; payload JSON as noted; result JSON):
  *   admin.vm.List            dest "" for all or a name -> [qube], qube = {"name","class","state",
- *                            "label","template","netvm","memory","maxmem","vcpus",...}
+ *                            "label","template","netvm","memory","maxmem","vcpus",...,
+ *                            "audio_recording": true while it records (absent otherwise)}
  *   admin.vm.Create.<Class>  dest "", payload {"name","label","template"?,"props"?:{k:v}} -> null
  *                            Class: AppVM, TemplateVM, StandaloneVM, DispVM
  *   admin.vm.Clone           dest SRC, payload {"name": DST} -> null
