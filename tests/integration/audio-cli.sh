@@ -5,7 +5,7 @@
 # at a time and decided by the policy for bulkhead.AudioInput (deny, allow, ask with the
 # prompt), gone after bulkheadd restarts, and the audio port in the domain XML of qubes with a
 # GUI only. The minimal template has no audio guest half, and this tree may have no host half:
-# bulkheadd must run without either (its absence logged once).
+# bulkheadd and the qube's agent must run without either (each absence logged once).
 . "$(dirname "$0")/lib.sh"
 
 ensure_libvirtd
@@ -145,13 +145,27 @@ expect_field asked mic false
 log "qubes with a GUI have the audio port; one without has none"
 bh start work nogui || fail "start"
 dumpxml() { virsh -c qemu:///system dumpxml "${BULKHEAD_DOMAIN_PREFIX}$1"; }
-dumpxml work | grep -q "name='org.bulkhead.audio'" || fail "work has no audio port: $(dumpxml work)"
-dumpxml work | grep -q "qubes/audio/work.sock" || fail "work's audio port is not bulkheadd's socket"
-dumpxml nogui | grep -q "org.bulkhead.audio" && fail "nogui has an audio port"
+# Captured first: with pipefail, grep -q leaving early fails virsh's end of a pipe (SIGPIPE).
+xml=$(dumpxml work) || fail "dumpxml work"
+grep -q "name='org.bulkhead.audio'" <<<"$xml" || fail "work has no audio port: $xml"
+grep -q "qubes/audio/work.sock" <<<"$xml" || fail "work's audio port is not bulkheadd's socket: $xml"
+xml=$(dumpxml nogui) || fail "dumpxml nogui"
+grep -q "org.bulkhead.audio" <<<"$xml" && fail "nogui has an audio port"
 if [ ! -x "$BULKHEAD_BUILD/audio/bulkhead-audio-host" ]; then
 	[ "$(grep -c "audio host half .* is not executable" "$T/bulkheadd.log")" = 1 ] ||
 		fail "the missing host half is not logged exactly once: $(grep -i audio "$T/bulkheadd.log")"
 fi
+log "the minimal template has no audio guest half: its agent says so once, and nothing more"
+no_guest="no audio guest half in this qube"
+for _ in $(seq 150); do
+	grep -q "$no_guest" <<<"$(bh log work)" && break
+	sleep 0.2
+done
+sleep 3 # past the first restart a child that exits would get
+con=$(bh log work)
+[ "$(grep -c "$no_guest" <<<"$con")" = 1 ] ||
+	fail "the missing guest half is not logged exactly once: $(grep -i audio <<<"$con")"
+grep -q "$no_guest" <<<"$(bh log nogui)" && fail "nogui (no audio port) looked for the guest half"
 expect_field work playing false
 expect_field work recording false
 
@@ -170,4 +184,35 @@ expect_field work mute true
 expect_field other volume 0
 for q in work other asked; do expect_field $q mic false; done
 bh shutdown --wait work nogui
+
+log "a template with a guest half: the agent runs it as the user, with the port as fd 3"
+bh clone minimal sound-tpl >/dev/null
+bh features sound-tpl gui 0 # the template itself needs no sound
+bh start sound-tpl
+# A stand-in that says what it was given and exits, to be restarted after its backoff.
+bh run -p --user root sound-tpl -- sh -c '
+	cat >/usr/bin/bulkhead-audio-guest <<"GUEST"
+#!/bin/sh
+echo "stand-in: uid=$(id -u) fd3=$(readlink /proc/self/fd/3) stdin=$(readlink /proc/self/fd/0) runtime=$XDG_RUNTIME_DIR home=$HOME user=$USER lang=$LANG" >&2
+exit 3
+GUEST
+	chmod 0755 /usr/bin/bulkhead-audio-guest && sync' || fail "installing the stand-in"
+bh shutdown --wait sound-tpl
+bh create sounding --label blue --template sound-tpl >/dev/null
+bh start sounding || fail "start sounding"
+uid=$(bh run -p sounding -- id -u) || fail "id -u in sounding"
+uid=${uid//[^0-9]/}
+for _ in $(seq 100); do
+	grep -q "restarting it in 2000 ms" <<<"$(bh log sounding)" && break
+	sleep 0.2
+done
+con=$(bh log sounding)
+grep -q "started the audio guest half (pid [0-9]*)" <<<"$con" || fail "no guest half started: $con"
+grep -q "stand-in: uid=$uid fd3=/dev/vport[0-9p]* stdin=/dev/null runtime=/run/user/$uid home=/home/user user=user lang=C.UTF-8" <<<"$con" ||
+	fail "the guest half was not given the user (uid $uid), the port and the environment: $(grep stand-in <<<"$con")"
+grep -q "the audio guest half (pid [0-9]*) exited with exit status 3; restarting it in 1000 ms" <<<"$con" &&
+	grep -q "the audio guest half (pid [0-9]*) exited with exit status 3; restarting it in 2000 ms" <<<"$con" ||
+	fail "the guest half is not restarted with backoff: $(grep -i audio <<<"$con")"
+grep -q "$no_guest" <<<"$con" && fail "sounding reports no guest half"
+bh shutdown --wait sounding
 log "ok"
