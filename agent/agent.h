@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/types.h>
 
+#include "audio-proto.h"
 #include "frame.h"
 
 /* Cap on queued output to the host; data reads stop well below it so control replies
@@ -54,6 +55,10 @@ struct agent_user {
 #define AGENT_RPC_DIR	  "/etc/bulkhead/rpc"
 
 struct rpc_client;
+struct port_child;
+
+/* Helper programs kept running beside the agent: the GUI's and the audio guest halves. */
+#define AGENT_PORT_CHILDREN 2
 
 enum port_mode { PORT_SCAN, PORT_DEVICE, PORT_FD, PORT_VSOCK };
 
@@ -83,6 +88,8 @@ struct agent {
 	struct rpc_client *rpc_clients[AGENT_RPC_CLIENTS];
 	uint32_t rpc_next;
 	uint32_t date_stream; /* our own bulkhead.GetDate call, 0 when none */
+	struct port_child *children[AGENT_PORT_CHILDREN]; /* as a qube's init */
+	size_t n_children;
 };
 
 /* main.c: queue a frame for the host; a full queue means the host is not reading at all. */
@@ -130,6 +137,11 @@ struct exec_opts {
 };
 int exec_spawn(struct stream *s, const struct agent_user *u, char *const *argv,
 	       const struct exec_opts *opts);
+/* In a child, as root: becomes u (groups, gid, uid) and goes to its home (or /). -errno. */
+int exec_become_user(const struct agent_user *u);
+/* In a child: the environment a command run as u gets (HOME, USER, LOGNAME, SHELL, PATH, LANG,
+ * and XDG_RUNTIME_DIR unless runtime_dir is NULL) in place of ours. -ENOMEM. */
+int exec_user_env(const struct agent_user *u, const char *runtime_dir);
 /* Child-to-parent report when setup or exec fails, sent over the CLOEXEC status pipe. */
 struct exec_status {
 	int32_t stage; /* EXEC_STAGE_* */
@@ -157,33 +169,76 @@ void rpc_local_from_host(struct agent *a, const struct chan_frame *f);
 void rpc_local_host_gone(struct agent *a);
 void rpc_local_get_date(struct agent *a);
 
+/* port-child.c: a helper program kept running while the qube has a virtio-serial port. The
+ * port is looked for (for a while after boot) and linked at `link`; the program is started,
+ * watched through a pidfd, and restarted when it exits (after 1 s, doubling to 30 s, anew once
+ * it ran for a minute). */
+struct port_child_ops {
+	const char *what;	    /* for log lines: "the Wayland proxy" */
+	const char *started_detail; /* appended to the "started" line, or NULL */
+	const char *port_name;	    /* the port's virtio-serial name */
+	const char *link;	    /* /dev/virtio-ports/NAME */
+	bool wait_for_host;	    /* start only while bulkheadd holds the host end */
+	/* In the agent before each start: 0 to start, -errno (after logging why) to give up for
+	 * good. May be NULL. */
+	int (*prepare)(void);
+	/* In the child, signals and session reset, stdin /dev/null, stdout and stderr the
+	 * agent's: execs, or _exit()s. */
+	void (*run)(void);
+	/* In the agent after the child exited, before its restart is scheduled. May be NULL. */
+	void (*exited)(void);
+};
+/* Memory the caller owns; initialise with {.ops = &ops, .pidfd = -1}. */
+struct port_child {
+	const struct port_child_ops *ops;
+	bool looking, have_port;
+	int64_t look_until, next_look;
+	pid_t pid;
+	int pidfd;
+	int64_t started;
+	int64_t next_start; /* 0: none; else start from then on (once the host is connected) */
+	int64_t backoff;
+};
+/* As a qube's init: starts looking for the port. */
+void port_child_start(struct port_child *pc);
+/* The pidfd of the running child (poll it for POLLIN), or -1. */
+int port_child_poll_fd(const struct port_child *pc);
+/* Its pidfd became readable (or SIGCHLD came): when it exited, a restart is scheduled. */
+void port_child_exited(struct port_child *pc);
+/* Milliseconds until port_child_tick has work (a start, another look for the port), or -1. */
+int port_child_timeout_ms(const struct port_child *pc);
+void port_child_tick(struct port_child *pc);
+
 /* gui.c: the Wayland proxy's guest half, kept running while the qube has a GUI port */
 #define AGENT_GUI_PORT_NAME "org.bulkhead.gui"
 #define AGENT_GUI_LINK	    "/dev/virtio-ports/" AGENT_GUI_PORT_NAME
 #define AGENT_GUI_DIR	    "/run/bulkhead-gui"
 #define AGENT_GUI_SOCKET    AGENT_GUI_DIR "/wayland-0"
 #define AGENT_GUI_PROXY	    "/usr/bin/bulkhead-wayland-proxy"
-/* As a qube's init: looks for the GUI port (for a while after boot) and starts the guest half;
- * also enables gui_runtime_dir. */
-void gui_start(void);
-/* The pidfd of the running guest half (poll it for POLLIN), or -1. */
-int gui_poll_fd(void);
-/* Its pidfd became readable: it exited; a restart is scheduled with backoff. */
-void gui_child_exited(void);
-/* meminfo.c: swap in use, sent to the host while connected (CHAN_MEMINFO). */
-void meminfo_reset(void);
-/* Milliseconds until meminfo_tick has work, or -1. */
-int meminfo_timeout_ms(const struct agent *a);
-void meminfo_tick(struct agent *a);
-
-/* Milliseconds until gui_tick has work (a restart, another look for the port), or -1. */
-int gui_timeout_ms(void);
-void gui_tick(void);
+/* As a qube's init: looks for the GUI port and starts the guest half once the host end is
+ * connected; also enables gui_runtime_dir. */
+struct port_child *gui_start(void);
 /* The WAYLAND_DISPLAY commands get, or NULL when the qube has no GUI. */
 const char *gui_display(void);
 /* In a command's child, still as root: makes /run/user/UID (0700, owned by the user) and
  * writes its path. -errno when it cannot be made safely (the command then runs without). */
 int gui_runtime_dir(uid_t uid, gid_t gid, char *buf, size_t size);
+
+/* audio.c: the audio guest half, kept running while the qube has the audio port
+ * (AUDIO_PORT_NAME), as the qube's default user, with the port (O_RDWR|O_NONBLOCK, kept open by
+ * the agent across its restarts) as fd AGENT_AUDIO_FD_PORT. */
+#define AGENT_AUDIO_LINK    "/dev/virtio-ports/" AUDIO_PORT_NAME
+#define AGENT_AUDIO_GUEST   "/usr/bin/bulkhead-audio-guest"
+#define AGENT_AUDIO_FD_PORT 3
+/* As a qube's init, after gui_start: looks for the audio port and starts the guest half at once
+ * (it waits for the host end itself). */
+struct port_child *audio_start(const struct agent *a);
+
+/* meminfo.c: swap in use, sent to the host while connected (CHAN_MEMINFO). */
+void meminfo_reset(void);
+/* Milliseconds until meminfo_tick has work, or -1. */
+int meminfo_timeout_ms(const struct agent *a);
+void meminfo_tick(struct agent *a);
 
 /* shutdown.c: as PID 1, stop everything and power off. Does not return. */
 _Noreturn void agent_poweroff(void);

@@ -76,6 +76,32 @@ static _Noreturn void relay_socket(int status_fd, const char *path, const char *
 	_exit(0);
 }
 
+int exec_become_user(const struct agent_user *u)
+{
+	/* Without root we can only run as ourselves; setgroups() then fails for anyone else. */
+	if (getuid() == 0 || u->uid != getuid()) {
+		if (setgroups(u->n_groups, u->groups) < 0 || setgid(u->gid) < 0 ||
+		    setuid(u->uid) < 0)
+			return -errno;
+	}
+	if (chdir(u->home) < 0)
+		(void)!chdir("/");
+	return 0;
+}
+
+int exec_user_env(const struct agent_user *u, const char *runtime_dir)
+{
+	if (clearenv() != 0 || setenv("HOME", u->home, 1) < 0 || setenv("USER", u->name, 1) < 0 ||
+	    setenv("LOGNAME", u->name, 1) < 0 || setenv("SHELL", u->shell, 1) < 0 ||
+	    setenv("PATH", AGENT_PATH, 1) < 0 ||
+	    /* UTF-8 text by default, as on any desktop (templates carry glibc's C.UTF-8). */
+	    setenv("LANG", "C.UTF-8", 1) < 0)
+		return -ENOMEM;
+	if (runtime_dir && setenv("XDG_RUNTIME_DIR", runtime_dir, 1) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
 			    const struct agent_user *u, char *const *argv,
 			    const struct exec_opts *opts)
@@ -100,27 +126,12 @@ static _Noreturn void child(int in_fd, int out_fd, int err_fd, int status_fd,
 	bool have_runtime_dir =
 	    gui_runtime_dir(u->uid, u->gid, runtime_dir, sizeof(runtime_dir)) == 0;
 
-	/* Without root we can only run as ourselves; setgroups() then fails for anyone else. */
-	if (getuid() == 0 || u->uid != getuid()) {
-		if (setgroups(u->n_groups, u->groups) < 0)
-			child_fail(status_fd, EXEC_STAGE_USER, errno);
-		if (setgid(u->gid) < 0)
-			child_fail(status_fd, EXEC_STAGE_USER, errno);
-		if (setuid(u->uid) < 0)
-			child_fail(status_fd, EXEC_STAGE_USER, errno);
-	}
-
-	if (chdir(u->home) < 0)
-		(void)!chdir("/");
-
-	if (clearenv() != 0 || setenv("HOME", u->home, 1) < 0 || setenv("USER", u->name, 1) < 0 ||
-	    setenv("LOGNAME", u->name, 1) < 0 || setenv("SHELL", u->shell, 1) < 0 ||
-	    setenv("PATH", AGENT_PATH, 1) < 0 ||
-	    /* UTF-8 text by default, as on any desktop (templates carry glibc's C.UTF-8). */
-	    setenv("LANG", "C.UTF-8", 1) < 0)
-		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
-	if (have_runtime_dir && setenv("XDG_RUNTIME_DIR", runtime_dir, 1) < 0)
-		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);
+	int r = exec_become_user(u);
+	if (r < 0)
+		child_fail(status_fd, EXEC_STAGE_USER, -r);
+	r = exec_user_env(u, have_runtime_dir ? runtime_dir : NULL);
+	if (r < 0)
+		child_fail(status_fd, EXEC_STAGE_USER, -r);
 	/* Absolute: libwayland then ignores XDG_RUNTIME_DIR for the display. */
 	if (gui_display() && setenv("WAYLAND_DISPLAY", gui_display(), 1) < 0)
 		child_fail(status_fd, EXEC_STAGE_USER, ENOMEM);

@@ -17,9 +17,8 @@
 #include "log.h"
 #include "util.h"
 
-/* sig_fd, the port, and four pipes per stream */
-/* sig_fd, the port, four pipes per stream, the rpc listener and clients, the GUI proxy */
-#define MAX_POLL (2 + 4 * CHAN_MAX_STREAMS + 1 + AGENT_RPC_CLIENTS + 1)
+/* sig_fd, the port, four pipes per stream, the rpc listener and clients, the helper programs */
+#define MAX_POLL (2 + 4 * CHAN_MAX_STREAMS + 1 + AGENT_RPC_CLIENTS + AGENT_PORT_CHILDREN)
 
 void agent_send(struct agent *a, uint16_t type, uint32_t stream, const void *payload, size_t len)
 {
@@ -434,16 +433,22 @@ static void run(struct agent *a)
 		size_t streams_end = n, rpc_from = SIZE_MAX;
 		if (a->rpc_listen_fd >= 0)
 			rpc_local_poll_fill(a, pfd, &n, &rpc_from);
-		size_t gui_idx = SIZE_MAX;
-		if (gui_poll_fd() >= 0) {
-			gui_idx = n;
-			pfd[n++] = (struct pollfd){.fd = gui_poll_fd(), .events = POLLIN};
+		size_t child_idx[AGENT_PORT_CHILDREN];
+		for (size_t i = 0; i < a->n_children; i++) {
+			child_idx[i] = SIZE_MAX;
+			if (port_child_poll_fd(a->children[i]) >= 0) {
+				child_idx[i] = n;
+				pfd[n++] = (struct pollfd){.fd = port_child_poll_fd(a->children[i]),
+							   .events = POLLIN};
+			}
 		}
 
 		int timeout = a->connected ? -1 : AGENT_RETRY_MS;
-		int gui_timeout = gui_timeout_ms();
-		if (gui_timeout >= 0 && (timeout < 0 || gui_timeout < timeout))
-			timeout = gui_timeout;
+		for (size_t i = 0; i < a->n_children; i++) {
+			int t = port_child_timeout_ms(a->children[i]);
+			if (t >= 0 && (timeout < 0 || t < timeout))
+				timeout = t;
+		}
 		int mem_timeout = meminfo_timeout_ms(a);
 		if (mem_timeout >= 0 && (timeout < 0 || mem_timeout < timeout))
 			timeout = mem_timeout;
@@ -454,18 +459,20 @@ static void run(struct agent *a)
 			continue;
 		}
 
-		if (gui_idx != SIZE_MAX && pfd[gui_idx].revents)
-			gui_child_exited();
+		for (size_t i = 0; i < a->n_children; i++)
+			if (child_idx[i] != SIZE_MAX && pfd[child_idx[i]].revents)
+				port_child_exited(a->children[i]);
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
 			while (read(a->sig_fd, &si, sizeof(si)) > 0)
 				;
-			/* The GUI proxy first: stream_reap takes any child. */
-			if (gui_poll_fd() >= 0)
-				gui_child_exited();
+			/* The helper programs first: stream_reap takes any child. */
+			for (size_t i = 0; i < a->n_children; i++)
+				port_child_exited(a->children[i]);
 			stream_reap(a);
 		}
-		gui_tick();
+		for (size_t i = 0; i < a->n_children; i++)
+			port_child_tick(a->children[i]);
 		meminfo_tick(a);
 		if (port_idx != SIZE_MAX && pfd[port_idx].revents) {
 			short rev = pfd[port_idx].revents;
@@ -631,8 +638,10 @@ int main(int argc, char **argv)
 	}
 	chan_decoder_init(a.dec, CHAN_MAX_PAYLOAD);
 	chan_outbuf_init(&a.out, AGENT_OUTBUF_LIMIT);
-	if (a.pid1)
-		gui_start();
+	if (a.pid1) {
+		a.children[a.n_children++] = gui_start();
+		a.children[a.n_children++] = audio_start(&a);
+	}
 	run(&a);
 	return EXIT_SUCCESS;
 }

@@ -53,6 +53,15 @@ _bulkhead() {
 	prefs | settings)
 		[ "$n" = 0 ] && words="dom0 $(_bulkhead_qubes "$prog")"
 		;;
+	audio)
+		if [ "$n" = 0 ]; then
+			words=$(_bulkhead_qubes "$prog")
+		elif [ "$n" = 1 ]; then
+			words="volume mute unmute mic"
+		elif [ "$n" = 2 ] && [ "${COMP_WORDS[COMP_CWORD - 1]}" = mic ]; then
+			words="on off"
+		fi
+		;;
 	volume)
 		if [ "$n" = 0 ]; then
 			words="ls info resize revert"

@@ -59,6 +59,7 @@ int cmd_net(const struct cli_command *cmd, int argc, char **argv);
 int cmd_update(const struct cli_command *cmd, int argc, char **argv);
 int cmd_apps(const struct cli_command *cmd, int argc, char **argv);
 int cmd_settings(const struct cli_command *cmd, int argc, char **argv);
+int cmd_audio(const struct cli_command *cmd, int argc, char **argv);
 
 /* Shared by `ls` and `template ls`: lists qubes (only those of class only_class if not NULL). */
 int cli_list_qubes(bool json, bool all, const char *only_class);

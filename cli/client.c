@@ -168,7 +168,10 @@ int cli_report(int r, const struct api_error *err, const char *prefix)
 			err && err->message ? err->message
 					    : (err && err->error ? err->error : "request failed"));
 		if (err && streq_ptr(err->error, API_E_PERMISSION)) {
-			fputs(group_hint, stderr);
+			/* The hint only where bulkheadd refused the caller; a call the policy or
+			 * the prompt refused (the microphone) is no matter of groups. */
+			if (err->message && strstr(err->message, "may not use bulkheadd"))
+				fputs(group_hint, stderr);
 			return CLI_EXIT_DENIED;
 		}
 		return CLI_EXIT_FAIL;

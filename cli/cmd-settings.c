@@ -81,7 +81,8 @@ static void help_top(void)
 static void help_qube(const char *name)
 {
 	printf("In %s: \"KEY VALUE\" sets a setting (e.g. \"label red\", \"memory 600\"),\n"
-	       "\"default KEY\" resets one, \"features [KEY VALUE]\", \"tags ...\", \"firewall ...\",\n"
+	       "\"default KEY\" resets one, \"features [KEY VALUE]\", \"tags ...\", \"firewall "
+	       "...\",\n"
 	       "\"apps [--sync]\", \"start\", \"shutdown\" act on %s; an empty line goes back.\n",
 	       name, name);
 }
@@ -229,7 +230,8 @@ int cmd_settings(const struct cli_command *cmd, int argc, char **argv)
 				continue;
 			if (n == 1 && (streq(words[0], "q") || streq(words[0], "quit")))
 				break;
-			if (n != 1 || (!streq(words[0], "dom0") && qube_name_check(words[0], NULL) < 0)) {
+			if (n != 1 ||
+			    (!streq(words[0], "dom0") && qube_name_check(words[0], NULL) < 0)) {
 				fputs("bulkhead settings: type one qube name, \"dom0\" or \"q\"\n",
 				      stderr);
 				continue;

@@ -56,6 +56,15 @@ static const struct cli_command commands[] = {
      "      netvm to port TO_PORT (default PORT) of this qube; PROTO tcp or udp, PORT\n"
      "      1024-65535, one qube per port; off until added\n",
      NULL},
+    {"audio", cmd_audio, "NAME [--json] [volume N | mute | unmute | mic on|off]",
+     "show or set a qube's sound: volume, mute, the microphone",
+     "  -j, --json         print the daemon's JSON instead of lines\n"
+     "volume N           N percent (0 to 150; 100 is as the qube plays it), kept\n"
+     "mute, unmute       silence the qube in the host's mixer, or not; kept\n"
+     "mic on|off         grant the host's microphone to this qube (taking it from the qube\n"
+     "                   that has it), as the policy for bulkhead.AudioInput decides, or take\n"
+     "                   it back; no qube has it after bulkheadd restarts\n",
+     NULL},
     {"run", cmd_run,
      "[-p] [--user USER] [--no-autostart] NAME [--] COMMAND [ARG]...\n"
      "       bulkhead run [-p] [--user USER] --dispvm[=TEMPLATE] [--] COMMAND [ARG]...",

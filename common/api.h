@@ -18,7 +18,8 @@
  *
  * Calls (dest = qube name unless noted; arg as noted; payload JSON as noted; result JSON):
  *   admin.vm.List            dest "" for all or a name -> [qube], qube = {"name","class","state",
- *                            "label","template","netvm","memory","maxmem","vcpus",...}
+ *                            "label","template","netvm","memory","maxmem","vcpus",...,
+ *                            "audio_recording": true while it records (absent otherwise)}
  *   admin.vm.Create.<Class>  dest "", payload {"name","label","template"?,"props"?:{k:v}} -> null
  *                            Class: AppVM, TemplateVM, StandaloneVM, DispVM
  *   admin.vm.Clone           dest SRC, payload {"name": DST} -> null
@@ -52,7 +53,18 @@
  *   admin.vm.Echo            payload {"data": string} -> {"data": string} (one ECHO round trip
  *                            over the qube's channel; used by bench/)
  *   admin.vm.Console         payload {"tail": bytes} -> {"log": string}
- *   admin.Events             dest "" -> null, then CHAN_API_EVENT {"event","vm",...}
+ *   admin.vm.audio.Get       -> {"enabled": bool (the qube has the audio port), "volume": 0..150
+ *                            (percent), "mute": bool, "mic": bool (it holds the microphone
+ *                            grant), "recording": bool, "playing": bool (what its host half
+ *                            last said; false while none runs)} (vmmanager/audio.h)
+ *   admin.vm.audio.Set       payload {"volume": 0..150} and/or {"mute": bool} -> null; kept in
+ *                            the qube's features audio-volume, audio-mute; applied live
+ *   admin.vm.audio.Mic       arg "on" or "off" -> null. "on" is decided by the policy for
+ *                            bulkhead.AudioInput from the qube to @adminvm (ask: the trusted
+ *                            prompt; deny: QubesPermissionDenied, nothing changed) and takes
+ *                            the grant from the qube that held it; in memory only
+ *   admin.Events             dest "" -> null, then CHAN_API_EVENT {"event","vm",...}; among
+ *                            them "audio-state" {"recording","playing"} and "audio-mic"
  *   admin.host.Info          dest "" -> {"version","hypervisor":"kvm"|"tcg","warning"?,...}
  *   admin.property.List      dest "": host-wide settings (Qubes' qubes-prefs), as
  *                            admin.vm.property.List; .Get arg KEY; .Set arg KEY payload
@@ -121,6 +133,9 @@
 	X(VM_RUN, "admin.vm.Run")                                                                  \
 	X(VM_ECHO, "admin.vm.Echo")                                                                \
 	X(VM_CONSOLE, "admin.vm.Console")                                                          \
+	X(VM_AUDIO_GET, "admin.vm.audio.Get")                                                      \
+	X(VM_AUDIO_SET, "admin.vm.audio.Set")                                                      \
+	X(VM_AUDIO_MIC, "admin.vm.audio.Mic")                                                      \
 	X(EVENTS, "admin.Events")                                                                  \
 	X(HOST_INFO, "admin.host.Info")                                                            \
 	X(TEMPLATE_BUILD, "admin.template.Build")                                                  \

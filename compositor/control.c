@@ -225,6 +225,66 @@ static void cmd_connector(struct peer *p, char **argv)
 		answer_error(p, "out of memory");
 }
 
+/* The user's PipeWire socket: $PIPEWIRE_REMOTE if absolute, else under $XDG_RUNTIME_DIR
+ * ($PIPEWIRE_REMOTE or pipewire-0). NULL (with why) when it cannot be named. */
+static const char *pipewire_path(char *buf, size_t size, const char **ret_why)
+{
+	const char *remote = getenv("PIPEWIRE_REMOTE");
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (!remote || !*remote)
+		remote = "pipewire-0";
+	if (remote[0] == '/') {
+		n = snprintf(buf, size, "%s", remote);
+	} else {
+		if (!dir || dir[0] != '/') {
+			*ret_why = "no sound server: XDG_RUNTIME_DIR is not set";
+			return NULL;
+		}
+		n = snprintf(buf, size, "%s/%s", dir, remote);
+	}
+	if (n < 0 || (size_t)n >= size) {
+		*ret_why = "no sound server: the PipeWire socket's path is too long";
+		return NULL;
+	}
+	return buf;
+}
+
+/* A connection to the user's sound server, made as the compositor's user, for bulkheadd's
+ * audio host half of one qube (vmmanager/audio.h). */
+static void cmd_audio(struct peer *p, char **argv)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *why = NULL;
+	char msg[sizeof(sa.sun_path) + 64];
+
+	if (!pipewire_path(sa.sun_path, sizeof(sa.sun_path), &why)) {
+		answer_error(p, why);
+		return;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		answer_error(p, strerror(errno));
+		return;
+	}
+	/* A unix socket's connect does not wait for the server: it is accepted into its backlog
+	 * or refused at once (EAGAIN when the backlog is full). */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(msg, sizeof(msg), "no sound server at %s: %s", sa.sun_path,
+			 strerror(errno));
+		close(fd);
+		answer_error(p, msg);
+		return;
+	}
+	int flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	p->out_fd = fd;
+	if (answer_append(p, "ok\n") < 0)
+		answer_error(p, "out of memory");
+}
+
 static void cmd_windows(struct peer *p, char **argv)
 {
 	struct server *server = p->control->server;
@@ -352,6 +412,7 @@ static const struct command {
 } commands[] = {
     {"connect", 2, 2, cmd_connect},
     {"connector", 2, 2, cmd_connector},
+    {"audio", 0, 0, cmd_audio},
     {"windows", 0, 0, cmd_windows},
     {"key", 1, 1, cmd_key},
     {"pointer", 2, 3, cmd_pointer},

@@ -16,6 +16,11 @@
  *   connector QUBE LABEL -> "ok" + a connector socket bound to QUBE: each byte written to it is
  *                           answered by one byte with a new connection for QUBE attached. The
  *                           GUI proxy's host half holds one; it cannot ask for any other qube.
+ *   audio                -> "ok" + a socket connected, as the compositor's user, to the user's
+ *                           PipeWire: $PIPEWIRE_REMOTE if absolute, else
+ *                           $XDG_RUNTIME_DIR/$PIPEWIRE_REMOTE (default pipewire-0); "error no
+ *                           sound server at PATH: REASON" when nothing listens there. bulkheadd
+ *                           hands it to a qube's audio host half (vmmanager/audio.h).
  *   windows              -> "ok N", then N lines "ID\tQUBE\tTITLE\tX\tY\tW\tH\tFOCUSED"
  *                           (QUBE is "-" for host windows; TITLE as the title bar shows it;
  *                           X Y W H the frame's box in layout coordinates, title bar and

@@ -53,6 +53,8 @@ struct panel_qube {
 	char state[16];
 	int64_t memory; /* MiB */
 	uint32_t rgb;
+	bool
+	    recording; /* it records from the host's microphone (admin.vm.List "audio_recording") */
 };
 
 struct chip {
@@ -171,7 +173,34 @@ static void chip_text(const struct panel_qube *q, char *buf, size_t size)
 			    : strcmp(q->state, "Transient") == 0 ? " (starting)"
 			    : strcmp(q->state, "Halting") == 0	 ? " (halting)"
 								 : " (?)";
-	snprintf(buf, size, "%s %" PRId64 " MiB%s", q->name, q->memory, state);
+	/* Room at the chip's end for the microphone mark (draw_mic). */
+	snprintf(buf, size, "%s %" PRId64 " MiB%s%s", q->name, q->memory, state,
+		 q->recording ? "     " : "");
+}
+
+#define MIC_MARK_WIDTH 14
+
+/* A microphone (capsule, cradle and stand) in the qube's colour on a patch of the panel's,
+ * at the right end of box: the qube records from the host's microphone now. */
+static void draw_mic(cairo_t *cr, const struct wlr_box *b, uint32_t rgb)
+{
+	int x = b->x + b->width - PANEL_CHIP_PADDING - MIC_MARK_WIDTH, y = b->y + 3;
+	int h = b->height - 6;
+	set_source_rgb(cr, PANEL_BG);
+	cairo_rectangle(cr, x, y, MIC_MARK_WIDTH, h);
+	cairo_fill(cr);
+	set_source_rgb(cr, rgb == 0x000000 ? 0x888888 : rgb);
+	double cx = x + MIC_MARK_WIDTH / 2.0, top = y + 2, cap_h = h * 0.5;
+	cairo_rectangle(cr, cx - 2.5, top, 5, cap_h);
+	cairo_fill(cr);
+	cairo_set_line_width(cr, 1.5);
+	cairo_arc_negative(cr, cx, top + cap_h - 1, 4.5, 0, 3.14159265);
+	cairo_stroke(cr);
+	cairo_move_to(cr, cx, top + cap_h + 3.5);
+	cairo_line_to(cr, cx, y + h - 2);
+	cairo_move_to(cr, cx - 3, y + h - 2);
+	cairo_line_to(cr, cx + 3, y + h - 2);
+	cairo_stroke(cr);
 }
 
 /* Chips for a panel width wide (panel_layout_chips), with their qubes' indexes. */
@@ -229,6 +258,8 @@ static struct wlr_buffer *draw_bar(struct panel *p, int width)
 		chip_text(q, text, sizeof(text));
 		draw_text(cr, text, decoration_text_rgb(q->rgb), b->x + PANEL_CHIP_PADDING, b->y,
 			  b->width - 2 * PANEL_CHIP_PADDING, b->height);
+		if (q->recording)
+			draw_mic(cr, b, q->rgb);
 		more_x = b->x + b->width + PANEL_CHIP_GAP;
 	}
 	if (hidden > 0) {
@@ -379,6 +410,8 @@ static void handle_list(struct panel *p, struct json_object *o)
 			pq->memory = json_object_get_int64(v);
 		if (pq->memory < 0)
 			pq->memory = 0;
+		pq->recording = json_object_object_get_ex(q, "audio_recording", &v) &&
+				json_object_get_boolean(v);
 	}
 	set_qubes(p, qubes, n, more);
 }
@@ -463,7 +496,8 @@ static void events_on_frame(struct api_conn *conn, uint16_t type, struct json_ob
 	if (type != CHAN_API_EVENT)
 		return;
 	const char *event = json_string(o, "event");
-	if (event && (strncmp(event, "domain-", 7) == 0 || strcmp(event, "property-set") == 0))
+	if (event && (strncmp(event, "domain-", 7) == 0 || strcmp(event, "property-set") == 0 ||
+		      strcmp(event, "audio-state") == 0))
 		list_request(p);
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The control socket of a headless bulkhead-compositor: `connect` and `connector` hand out
-working Wayland connections that belong to the named qube (foot runs on them, and `windows`
+working Wayland connections that belong to the named qube (and `audio` a connection to the
+user's sound server) (foot runs on them, and `windows`
 lists its window under that qube with its title), a peer of another uid is refused even when the
 socket's mode would let it in, malformed and overlong lines are answered with errors while the
 compositor carries on, and a window is gone from `windows` once its client exits.
@@ -313,6 +314,42 @@ def bad_requests(comp, failures):
     check(failures, first == "ok - 0", f"empty clipboard answered {first!r}")
 
 
+def audio_request(comp, failures):
+    """`audio`: an error naming the socket while no sound server listens, then a connection to
+    the one at $XDG_RUNTIME_DIR/pipewire-0 (a listening socket of the test stands in for
+    PipeWire: what is written on the handed fd arrives at the socket the test accepted)."""
+    path = os.path.join(comp.runtime, "pipewire-0")
+    first, _, fds = comp.request("audio")
+    check(failures, first.startswith("error no sound server at " + path) and not fds,
+          f"audio without a server answered {first} {fds}")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(WAIT)
+    try:
+        first, _, fds = comp.request("audio")
+        check(failures, first == "ok" and len(fds) == 1, f"audio answered {first} {fds}")
+        if len(fds) == 1:
+            conn, _ = server.accept()
+            conn.settimeout(WAIT)
+            with socket.socket(fileno=fds[0]) as handed, conn:
+                handed.sendall(b"hello pipewire")
+                got = b""
+                while len(got) < 14:
+                    chunk = conn.recv(64)
+                    if not chunk:
+                        break
+                    got += chunk
+                check(failures, got == b"hello pipewire", f"the server got {got!r}")
+                check(failures, os.get_blocking(handed.fileno()),
+                      "the handed connection is non-blocking")
+        first, _, fds = comp.request("audio extra")
+        check(failures, first.startswith("error") and not fds, f"audio extra answered {first}")
+    finally:
+        server.close()
+        os.unlink(path)
+
+
 def main():
     if os.geteuid() != 0:
         print("needs root")
@@ -352,6 +389,7 @@ def main():
         check(failures, len(wins) == 3, f"windows: {wins}")
         # The connector closes on EOF; the connections it made stay.
         conn.close()
+        audio_request(comp, failures)
         # A host client on the ordinary socket is listed as "-".
         host_env = dict(comp.env, WAYLAND_DISPLAY=comp.display)
         host = subprocess.Popen(["foot", "--title=hostwin", "--window-size-pixels=300x200",

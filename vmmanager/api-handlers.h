@@ -39,6 +39,9 @@ API_HANDLER(h_prop_set); /* and Reset */
 API_HANDLER(h_feature);
 /* api-apps.c */
 API_HANDLER(h_apps); /* List, Sync, Icon, Run */
+/* api-audio.c */
+API_HANDLER(h_audio); /* Get and Set */
+API_HANDLER(h_audio_mic);
 /* api-tag.c */
 API_HANDLER(h_tag);
 /* api-firewall.c */

@@ -1,5 +1,6 @@
 /* admin.vm.List, Create.*, Clone, Remove, Start, Shutdown, Kill, Pause, Unpause. */
 #include "api-handlers.h"
+#include "audio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,9 @@ static struct json_object *vm_to_json(struct vm *vm)
 	if (dispvm_is_preloaded(vm))
 		json_object_object_add(o, "preloaded", json_object_new_boolean(true));
 	net_list_fields(vm->daemon, vm, o);
+	/* The panel's microphone mark (compositor/panel.c). */
+	if (audio_recording(vm))
+		json_object_object_add(o, "audio_recording", json_object_new_boolean(true));
 	/* A running qube's memory now (the balancer moves it), in MiB like "memory". */
 	struct backend_mem_stats st;
 	if ((vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&

@@ -1,5 +1,6 @@
 /* The registry of qubes bulkheadd knows, and where their files and sockets live. */
 #include "daemon.h"
+#include "audio.h"
 #include "gui.h"
 #include "net.h"
 #include "qchan.h"
@@ -50,6 +51,7 @@ void daemon_remove_vm(struct daemon *d, struct vm *vm)
 		}
 	qchan_close(d, vm);
 	gui_vm_free(d, vm);
+	audio_vm_free(d, vm);
 	net_vm_removed(d, vm);
 	vm_report_removed(d, vm);
 	if (vm->start_timer >= 0)

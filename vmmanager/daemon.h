@@ -18,6 +18,7 @@
 #include "log.h"
 #include "qmsg.h"
 
+struct audio_host;	 /* audio.c */
 struct backend_listener; /* backend.h */
 struct client;		 /* api-server.c */
 struct gui_host;	 /* gui.c */
@@ -55,6 +56,7 @@ struct vm {
 	/* Echo requests in flight, answered in order (api-waiters.c). */
 	struct waiter *echo_waiters;
 	struct gui_host *gui;	       /* gui.c; NULL until the qube first had a GUI */
+	struct audio_host *audio;      /* audio.c; NULL until the qube first had sound */
 	unsigned uid_slot;	       /* its host processes' uid: SANDBOX_QUBE_UID_BASE + slot */
 	int respawn_timer;	       /* a dead channel process is replaced once */
 	unsigned host_streams;	       /* services and run commands its channel process carries */
@@ -85,8 +87,11 @@ struct daemon {
 	unsigned gui_session;	/* counts registrations of compositors */
 	char *wayland_proxy;	/* bulkhead-wayland-proxy: host halves, and copied into templates */
 	char *qchan_path;	/* bulkhead-qchan: one per running qube */
-	char *icon_convert;	/* bulkhead-icon-convert: one per icon a qube sends */
-	char *uplink_netns;	/* --uplink-netns: where sys-net's passt runs; NULL: ours */
+	char *audio_host;	/* bulkhead-audio-host: one per running qube with sound */
+	struct vm *audio_mic;	/* the qube holding the microphone grant (audio.h), or NULL */
+	bool audio_absent_logged, audio_no_compositor_logged;
+	char *icon_convert;	       /* bulkhead-icon-convert: one per icon a qube sends */
+	char *uplink_netns;	       /* --uplink-netns: where sys-net's passt runs; NULL: ours */
 	unsigned net_apply_timeout_ms; /* a qube's bulkhead-net-apply run longer is given up */
 	struct qmsg qmsg_buf;	       /* one message from a channel process, being handled */
 	enum accel_mode accel_mode;    /* --accel */

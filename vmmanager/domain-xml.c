@@ -74,8 +74,8 @@ static int params_check(const struct domain_params *p)
 	if (!path_ok(p->kernel, true) || !path_ok(p->initrd, false) || !path_ok(p->root, true) ||
 	    !path_ok(p->private_, true) || !path_ok(p->volatile_, false) ||
 	    !path_ok(p->modules, false) || !path_ok(p->channel_path, true) ||
-	    !path_ok(p->gui_channel_path, false) || !path_ok(p->console_log, true) ||
-	    !path_ok(p->metadata_state_dir, false))
+	    !path_ok(p->gui_channel_path, false) || !path_ok(p->audio_channel_path, false) ||
+	    !path_ok(p->console_log, true) || !path_ok(p->metadata_state_dir, false))
 		return -EINVAL;
 	if (p->cmdline && !printable(p->cmdline, CMDLINE_MAX))
 		return -EINVAL;
@@ -329,7 +329,8 @@ static int write_domain(xmlTextWriterPtr w, const struct domain_params *p)
 		W(xmlTextWriterEndElement(w));
 	}
 	if ((r = write_channel(w, p->channel_path, DOMAIN_CHANNEL_CONTROL)) < 0 ||
-	    (r = write_channel(w, p->gui_channel_path, DOMAIN_CHANNEL_GUI)) < 0)
+	    (r = write_channel(w, p->gui_channel_path, DOMAIN_CHANNEL_GUI)) < 0 ||
+	    (r = write_channel(w, p->audio_channel_path, DOMAIN_CHANNEL_AUDIO)) < 0)
 		return r;
 	/* A file chardev goes through virtlogd, which caps and rotates it: a qube printing
 	 * without end cannot fill the host's disk. */

@@ -1,18 +1,23 @@
 /*
  * libvirt domain XML for one qube: direct kernel boot, four virtio disks, the control channel,
- * a serial console written to a file, empty PCIe root ports bulkheadd plugs network links into
- * while the qube runs (vmmanager/net.h), and nothing else a qube does not need (no network
- * interface at start, no graphics, no video, no USB, no sound).
+ * the GUI and audio ports when the qube has them, a serial console written to a file, empty PCIe
+ * root ports bulkheadd plugs network links into while the qube runs (vmmanager/net.h), and nothing
+ * else a qube does not need (no network interface at start, no graphics, no video, no USB, no
+ * emulated sound card: sound goes over the audio port).
  */
 #pragma once
 
 #include <stdbool.h>
 
+#include "audio-proto.h"
 #include "qube.h"
+
+#define DOMAIN_CHANNEL_AUDIO AUDIO_PORT_NAME
 
 /* The virtio-serial port names the guest looks for. */
 #define DOMAIN_CHANNEL_CONTROL "org.bulkhead.control"
 #define DOMAIN_CHANNEL_GUI     "org.bulkhead.gui"
+/* DOMAIN_CHANNEL_AUDIO is AUDIO_PORT_NAME (audio/audio-proto.h), the audio halves' contract. */
 /* The namespace of our <metadata> element. */
 #define DOMAIN_METADATA_NS "https://bulkhead.invalid/ns/1"
 #define DOMAIN_EMULATOR	   "/usr/bin/qemu-system-x86_64"
@@ -45,6 +50,7 @@ struct domain_params {
 	const char *root, *private_, *volatile_, *modules;
 	const char *channel_path;	/* required: unix socket QEMU listens on (control port) */
 	const char *gui_channel_path;	/* NULL: no GUI port */
+	const char *audio_channel_path; /* NULL: no audio port */
 	bool vsock;			/* also a virtio-vsock device (auto CID) for the channel */
 	const char *console_log;	/* required: ttyS0 goes to this file */
 	const char *metadata_state_dir; /* NULL: attribute omitted */

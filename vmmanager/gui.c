@@ -7,47 +7,29 @@
 #include "gui.h"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <strings.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 
+#include "audio.h"
 #include "daemon.h"
-#include "fd-pass.h"
+#include "host-proc.h"
 #include "log.h"
 #include "qchan.h"
 #include "qube.h"
 #include "util.h"
 
-#define GUI_RETRY_MS	  3000
-#define GUI_REQUEST_MS	  10000 /* a compositor that does not answer within this is retried */
-#define GUI_REPLY_MAX	  256	/* control.h: lines are at most 256 bytes */
-#define GUI_LOG_LINE_MAX  512
-#define GUI_FD_PORT	  3
-#define GUI_FD_CONNECTOR  4
-#define GUI_FD_FIRST_FREE 5
-
-extern char **environ;
+#define GUI_RETRY_MS	 3000
+#define GUI_FD_PORT	 3
+#define GUI_FD_CONNECTOR 4
 
 struct gui_host {
 	struct vm *vm;
-	int timer; /* retry, or the deadline of a pending request; -1 when none */
-	/* A pending `connector` request to the compositor. */
-	int ctl_fd, ctl_watch;
-	char reply[GUI_REPLY_MAX];
-	size_t reply_len;
-	int connector_fd;
-	/* The running host half. */
-	pid_t pid;
-	int pidfd, pid_watch;
-	int err_fd, err_watch;
-	char err_line[GUI_LOG_LINE_MAX];
-	size_t err_len;
+	int timer;		       /* retry; -1 when none */
+	struct compositor_request req; /* a pending `connector` request */
+	struct host_proc proc;	       /* the running host half */
 	bool given_up; /* exited or could not start: not again until the qube restarts */
 	bool warned;   /* the compositor's absence was logged once for this run */
 	bool no_port_logged;
@@ -91,21 +73,17 @@ void gui_init(struct daemon *d)
 	log_info("qubes' windows go to the compositor at %s", d->gui_control);
 }
 
+static void proc_exited(struct host_proc *p, const siginfo_t *si, const char *how);
+static void connector_done(struct compositor_request *r, int fd, const char *error);
+
 static struct gui_host *gui_get(struct vm *vm)
 {
 	if (!vm->gui) {
 		struct gui_host *g = xcalloc(1, sizeof(*g));
-		*g = (struct gui_host){
-		    .vm = vm,
-		    .timer = -1,
-		    .ctl_fd = -1,
-		    .ctl_watch = -1,
-		    .connector_fd = -1,
-		    .pidfd = -1,
-		    .pid_watch = -1,
-		    .err_fd = -1,
-		    .err_watch = -1,
-		};
+		g->vm = vm;
+		g->timer = -1;
+		compositor_request_init(&g->req, connector_done);
+		host_proc_init(&g->proc, vm, "gui", "its GUI proxy", proc_exited);
 		vm->gui = g;
 	}
 	return vm->gui;
@@ -121,14 +99,7 @@ static void timer_clear(struct gui_host *g)
 
 static void request_clear(struct gui_host *g)
 {
-	if (g->ctl_watch >= 0)
-		virEventRemoveHandle(g->ctl_watch);
-	g->ctl_watch = -1;
-	closep(&g->ctl_fd);
-	g->ctl_fd = -1;
-	closep(&g->connector_fd);
-	g->connector_fd = -1;
-	g->reply_len = 0;
+	compositor_request_cancel(&g->req);
 }
 
 static bool qube_up(const struct vm *vm)
@@ -142,9 +113,8 @@ static void retry_fired(int timer, void *opaque)
 {
 	struct gui_host *g = opaque;
 	timer_clear(g);
-	/* Also the deadline of a request the compositor left unanswered. */
 	request_clear(g);
-	if (qube_up(g->vm) && !g->pid && !g->given_up)
+	if (qube_up(g->vm) && !host_proc_running(&g->proc) && !g->given_up)
 		attempt(g);
 }
 
@@ -154,99 +124,11 @@ static void retry_later(struct gui_host *g)
 	g->timer = virEventAddTimeout(GUI_RETRY_MS, retry_fired, g, NULL);
 }
 
-/* The host half's output, a line at a time into our log. It may quote what a qube sent: it is
- * escaped, so nothing can forge or garble log lines. */
-static void err_flush_line(struct gui_host *g)
+static void proc_exited(struct host_proc *p, const siginfo_t *si, const char *how)
 {
-	char line[GUI_LOG_LINE_MAX + 1];
-
-	if (g->err_len == 0)
-		return;
-	memcpy(line, g->err_line, g->err_len);
-	line[g->err_len] = '\0';
-	log_info("qube %s: gui: %s", g->vm->q->name, LOG_ESC(line));
-	g->err_len = 0;
-}
-
-static void err_read(struct gui_host *g)
-{
-	char buf[4096];
-
-	for (;;) {
-		ssize_t n = read(g->err_fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0 || errno != EAGAIN) {
-				err_flush_line(g);
-				virEventRemoveHandle(g->err_watch);
-				g->err_watch = -1;
-				closep(&g->err_fd);
-				g->err_fd = -1;
-			}
-			return;
-		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] == '\n') {
-				err_flush_line(g);
-				continue;
-			}
-			if (g->err_len == sizeof(g->err_line))
-				err_flush_line(g);
-			g->err_line[g->err_len++] = buf[i];
-		}
-	}
-}
-
-static void err_io(int watch, int fd, int events, void *opaque)
-{
-	err_read(opaque);
-}
-
-/* Forgets the reaped child: its last output, its pidfd. */
-static void proc_clear(struct gui_host *g)
-{
-	if (g->err_fd >= 0)
-		err_read(g);
-	if (g->err_watch >= 0)
-		virEventRemoveHandle(g->err_watch);
-	g->err_watch = -1;
-	closep(&g->err_fd);
-	g->err_fd = -1;
-	if (g->pid_watch >= 0)
-		virEventRemoveHandle(g->pid_watch);
-	g->pid_watch = -1;
-	closep(&g->pidfd);
-	g->pidfd = -1;
-	g->pid = 0;
-}
-
-static void describe_status(const siginfo_t *si, char *buf, size_t size)
-{
-	if (si->si_code == CLD_EXITED)
-		snprintf(buf, size, "exit status %d", si->si_status);
-	else
-		snprintf(buf, size, "signal %d", si->si_status);
-}
-
-static void pid_io(int watch, int fd, int events, void *opaque)
-{
-	struct gui_host *g = opaque;
-	siginfo_t si = {0};
-	char how[64];
-
-	if (waitid((idtype_t)P_PIDFD, (id_t)g->pidfd, &si, WEXITED | WNOHANG) < 0) {
-		if (errno == EINTR || errno == EAGAIN)
-			return;
-		snprintf(how, sizeof(how), "unknown status (%s)", strerror(errno));
-	} else if (si.si_pid == 0) {
-		return; /* not yet */
-	} else {
-		describe_status(&si, how, sizeof(how));
-	}
-	pid_t pid = g->pid;
+	struct gui_host *g = p->vm->gui;
+	pid_t pid = si->si_pid;
 	struct daemon *d = g->vm->daemon;
-	proc_clear(g);
 	g->exited_ms = monotonic_ms();
 	if (qube_up(g->vm) && d->gui_control && g->session != d->gui_session) {
 		/* It served a compositor that has gone; a new one registered meanwhile. Not at
@@ -269,127 +151,30 @@ static void pid_io(int watch, int fd, int events, void *opaque)
 	}
 }
 
-static void proc_kill(struct gui_host *g)
-{
-	if (!g->pid)
-		return;
-	siginfo_t si;
-	if (pidfd_send_signal(g->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
-		int err = errno;
-		log_warn("qube %s: cannot kill the GUI proxy (pid %d): %s", g->vm->q->name,
-			 (int)g->pid, strerror(err));
-	}
-	/* SIGKILL is prompt: reaping here keeps every child owned by exactly one live qube. */
-	while (waitid((idtype_t)P_PIDFD, (id_t)g->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-		;
-	log_info("qube %s: stopped its GUI proxy (pid %d)", g->vm->q->name, (int)g->pid);
-	proc_clear(g);
-}
-
-static int connect_unix(const char *path, int *ret_fd)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
-/* fd moved above the two the child gets, so the dup2 onto 3 and 4 never meets itself. */
-static int move_up(int *fd)
-{
-	if (*fd >= GUI_FD_FIRST_FREE)
-		return 0;
-	int n = fcntl(*fd, F_DUPFD_CLOEXEC, GUI_FD_FIRST_FREE);
-	if (n < 0)
-		return -errno;
-	close(*fd);
-	*fd = n;
-	return 0;
-}
-
 /* Takes both descriptors, whatever happens. */
-static int spawn_host_half(struct gui_host *g, int port_fd_in, int connector_fd_in)
+static int spawn_host_half(struct gui_host *g, int port_fd, int connector_fd)
 {
-	_cleanup_close_ int port_fd = port_fd_in, connector_fd = connector_fd_in;
-	const char *name = g->vm->q->name;
 	char uid[16];
 	snprintf(uid, sizeof(uid), "%u", (unsigned)qchan_qube_uid(g->vm->daemon, g->vm));
 	const char *argv[] = {
-	    g->vm->daemon->wayland_proxy, "host", "--qube", name, "--uid", uid, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, defaults;
-	int errp[2];
-	pid_t pid;
-	int r;
+	    g->vm->daemon->wayland_proxy, "host", "--qube", g->vm->q->name, "--uid", uid, NULL};
+	int fds[] = {[GUI_FD_PORT - 3] = port_fd, [GUI_FD_CONNECTOR - 3] = connector_fd};
 
-	if (pipe2(errp, O_CLOEXEC) < 0)
-		return -errno;
-	_cleanup_close_ int err_r = errp[0], err_w = errp[1];
-	if ((r = move_up(&port_fd)) < 0 || (r = move_up(&connector_fd)) < 0 ||
-	    (r = move_up(&err_w)) < 0)
-		return r;
-
-	/* bulkheadd ignores SIGPIPE, which exec would keep; the child starts clean. */
-	sigemptyset(&none);
-	sigfillset(&defaults);
-	sigdelset(&defaults, SIGKILL);
-	sigdelset(&defaults, SIGSTOP);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &defaults);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, err_w, 1);
-	posix_spawn_file_actions_adddup2(&fa, err_w, 2);
-	posix_spawn_file_actions_adddup2(&fa, port_fd, GUI_FD_PORT);
-	posix_spawn_file_actions_adddup2(&fa, connector_fd, GUI_FD_CONNECTOR);
-	/* Exactly the two descriptors (and stdio): everything else is CLOEXEC anyway, this makes
-	 * it true even for a library's descriptor that is not. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, GUI_FD_FIRST_FREE);
-	r = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (r != 0)
-		return -r;
-
-	int pidfd = pidfd_open(pid, 0);
-	if (pidfd < 0) {
-		r = -errno;
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		return r;
-	}
-	fcntl(err_r, F_SETFL, O_NONBLOCK);
-	g->pid = pid;
-	g->session = g->vm->daemon->gui_session;
-	g->pidfd = pidfd;
-	g->err_fd = TAKE_FD(err_r);
-	g->err_len = 0;
-	g->pid_watch = virEventAddHandle(pidfd, VIR_EVENT_HANDLE_READABLE, pid_io, g, NULL);
-	g->err_watch = virEventAddHandle(g->err_fd, VIR_EVENT_HANDLE_READABLE, err_io, g, NULL);
-	return 0;
+	int r = host_proc_spawn(&g->proc, argv, fds, ARRAY_SIZE(fds));
+	if (r == 0)
+		g->session = g->vm->daemon->gui_session;
+	return r;
 }
 
 /* The compositor gave us a connector: join it with the qube's GUI port in a new host half. */
-static void start_with_connector(struct gui_host *g)
+static void start_with_connector(struct gui_host *g, int connector_fd)
 {
 	struct daemon *d = g->vm->daemon;
 	const char *name = g->vm->q->name;
 	_cleanup_free_ char *path = gui_channel_path(d, name);
 	int port_fd = -1;
-	int connector_fd = TAKE_FD(g->connector_fd);
 
-	int r = connect_unix(path, &port_fd);
+	int r = host_connect_unix(path, &port_fd);
 	if (r < 0) {
 		closep(&connector_fd);
 		if (r == -ENOENT) {
@@ -418,19 +203,11 @@ static void start_with_connector(struct gui_host *g)
 		return;
 	}
 	g->warned = false;
-	log_info("qube %s: GUI proxy started (pid %d)", name, (int)g->pid);
+	log_info("qube %s: GUI proxy started (pid %d)", name, (int)g->proc.pid);
 }
 
-static void request_failed(struct gui_host *g, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void request_failed(struct gui_host *g, const char *fmt, ...)
+static void request_failed(struct gui_host *g, const char *msg)
 {
-	char msg[GUI_REPLY_MAX + 128];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	/* Once per run of failures: a compositor that is not up yet is normal for a while. */
 	if (!g->warned)
 		log_warn("qube %s: %s; retrying every %d s while it runs", g->vm->q->name, msg,
@@ -438,60 +215,23 @@ static void request_failed(struct gui_host *g, const char *fmt, ...)
 	else
 		log_debug("qube %s: %s", g->vm->q->name, msg);
 	g->warned = true;
-	request_clear(g);
 	retry_later(g);
 }
 
-/* The answer line, and with it (on its first byte) the connector. */
-static void ctl_io(int watch, int fd, int events, void *opaque)
+/* The compositor's answer: a connector, or why not. */
+static void connector_done(struct compositor_request *r, int fd, const char *error)
 {
-	struct gui_host *g = opaque;
-	int got;
+	struct gui_host *g = (struct gui_host *)((char *)r - offsetof(struct gui_host, req));
 
-	ssize_t n = receive_one_fd(g->ctl_fd, g->reply + g->reply_len,
-				   sizeof(g->reply) - 1 - g->reply_len, &got, 0);
-	if (n == -EAGAIN)
-		return;
-	/* One connector per answer: one taken by an earlier read of it stays, a later one goes. */
-	if (got >= 0 && g->connector_fd >= 0)
-		close(got);
-	else if (got >= 0)
-		g->connector_fd = got;
-	if (n < 0) {
-		errno = (int)-n;
-		request_failed(g, "reading the compositor's answer: %m");
+	if (fd < 0) {
+		request_failed(g, error);
 		return;
 	}
-	if (n == 0) {
-		request_failed(g, "the compositor closed the control connection without answering");
-		return;
-	}
-	g->reply_len += (size_t)n;
-	char *nl = memchr(g->reply, '\n', g->reply_len);
-	if (!nl) {
-		if (g->reply_len == sizeof(g->reply) - 1)
-			request_failed(g, "the compositor's answer is too long");
-		return;
-	}
-	*nl = '\0';
-	for (char *p = g->reply; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
-	if ((streq(g->reply, "ok") || strncmp(g->reply, "ok ", 3) == 0) && g->connector_fd >= 0) {
-		timer_clear(g);
-		virEventRemoveHandle(g->ctl_watch);
-		g->ctl_watch = -1;
-		closep(&g->ctl_fd);
-		g->ctl_fd = -1;
-		start_with_connector(g);
-		closep(&g->connector_fd);
-		g->connector_fd = -1;
-		return;
-	}
-	request_failed(g, "the compositor refused a connection: %s", g->reply);
+	timer_clear(g);
+	start_with_connector(g, fd);
 }
 
-/* Connects the control socket and sends the request; the answer arrives in ctl_io. */
+/* Asks the compositor for a connector; the answer arrives in connector_done. */
 static void attempt(struct gui_host *g)
 {
 	struct daemon *d = g->vm->daemon;
@@ -500,30 +240,14 @@ static void attempt(struct gui_host *g)
 
 	if (!d->gui_control)
 		return; /* the registered compositor went away */
-	int r = connect_unix(d->gui_control, &g->ctl_fd);
-	if (r < 0) {
-		request_failed(g, "the compositor is not reachable at %s (%s)", d->gui_control,
-			       strerror(-r));
-		return;
-	}
+	timer_clear(g);
 	/* Name and label are checked when they are set: no spaces, no newlines. */
 	int len = snprintf(req, sizeof(req), "connector %s %s\n", g->vm->q->name, label);
 	if (len < 0 || (size_t)len >= sizeof(req)) {
 		request_failed(g, "the connector request does not fit");
 		return;
 	}
-	/* A fresh socket's buffer takes a short line whole. */
-	if (send(g->ctl_fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
-		request_failed(g, "sending to the compositor: %m");
-		return;
-	}
-	g->ctl_watch = virEventAddHandle(g->ctl_fd, VIR_EVENT_HANDLE_READABLE, ctl_io, g, NULL);
-	if (g->ctl_watch < 0) {
-		request_failed(g, "cannot watch the control connection");
-		return;
-	}
-	timer_clear(g);
-	g->timer = virEventAddTimeout(GUI_REQUEST_MS, retry_fired, g, NULL);
+	compositor_request_start(&g->req, d->gui_control, req);
 }
 
 void gui_qube_ready(struct daemon *d, struct vm *vm)
@@ -532,7 +256,8 @@ void gui_qube_ready(struct daemon *d, struct vm *vm)
 		return;
 	struct gui_host *g = gui_get(vm);
 	/* The agent says hello again after a channel reconnect: nothing new for the GUI. */
-	if (g->pid || g->ctl_fd >= 0 || g->timer >= 0 || g->given_up)
+	if (host_proc_running(&g->proc) || compositor_request_pending(&g->req) || g->timer >= 0 ||
+	    g->given_up)
 		return;
 	attempt(g);
 }
@@ -587,12 +312,14 @@ int gui_register(struct daemon *d, const char *path, uid_t uid, char **ret_msg)
 		if (!qube_up(vm) || !qchan_ready(vm))
 			continue;
 		/* As above: a link that just ended needs its guest half gone first. */
-		if (g && !g->pid && g->timer < 0 && g->ctl_fd < 0 && g->exited_ms &&
+		if (g && !host_proc_running(&g->proc) && g->timer < 0 &&
+		    !compositor_request_pending(&g->req) && g->exited_ms &&
 		    monotonic_ms() - g->exited_ms < GUI_RETRY_MS)
 			retry_later(g);
 		else
 			gui_qube_ready(d, vm);
 	}
+	audio_compositor_registered(d);
 	return 0;
 }
 
@@ -606,7 +333,7 @@ void gui_unregister(struct daemon *d)
 		struct gui_host *g = d->vms[i]->gui;
 		/* Attempts towards the old socket stop; running host halves end with its sockets.
 		 */
-		if (g && !g->pid) {
+		if (g && !host_proc_running(&g->proc)) {
 			timer_clear(g);
 			request_clear(g);
 		}
@@ -622,7 +349,7 @@ void gui_qube_stopped(struct daemon *d, struct vm *vm)
 		return;
 	timer_clear(g);
 	request_clear(g);
-	proc_kill(g);
+	host_proc_kill(&g->proc);
 	g->given_up = false;
 	g->warned = false;
 	g->no_port_logged = false;

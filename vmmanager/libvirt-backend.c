@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "daemon.h"
 #include "domain-xml.h"
+#include "audio.h"
 #include "gui.h"
 #include "log.h"
 #include "net.h"
@@ -156,6 +157,7 @@ static int domain_xml_for(struct daemon *d, struct vm *vm, char **ret_xml, char 
 	_cleanup_free_ char *console = daemon_qube_file(d, q->name, "console.log");
 	_cleanup_free_ char *chan = daemon_channel_path(d, q->name);
 	_cleanup_free_ char *gui = gui_qube_enabled(q) ? gui_channel_path(d, q->name) : NULL;
+	_cleanup_free_ char *audio = audio_qube_enabled(q) ? audio_channel_path(d, q->name) : NULL;
 	/* The updates proxy's ends, started by the guest init (images/guest/init): the forwarder
 	 * in templates, the caching proxy in qubes that provide network. */
 	const char *services =
@@ -183,6 +185,7 @@ static int domain_xml_for(struct daemon *d, struct vm *vm, char **ret_xml, char 
 	    .modules = modules,
 	    .channel_path = chan,
 	    .gui_channel_path = gui,
+	    .audio_channel_path = audio,
 	    .vsock = d->vsock,
 	    .console_log = console,
 	    .metadata_state_dir = d->state_dir,
@@ -197,6 +200,8 @@ static int domain_xml_for(struct daemon *d, struct vm *vm, char **ret_xml, char 
 	unlink(chan);
 	if (gui)
 		unlink(gui);
+	if (audio)
+		unlink(audio);
 	*ret_xml = TAKE_PTR(xml);
 	return 0;
 }

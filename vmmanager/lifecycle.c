@@ -9,6 +9,7 @@
 #include "balancer.h"
 #include "daemon.h"
 #include "dispvm-preload.h"
+#include "audio.h"
 #include "gui.h"
 #include "host-memory.h"
 #include "lifecycle.h"
@@ -487,6 +488,7 @@ void vm_agent_ready(struct daemon *d, struct vm *vm)
 	vm_report_started(d, vm);
 	rpc_target_ready(d, vm);
 	gui_qube_ready(d, vm);
+	audio_qube_ready(d, vm);
 	net_sync(d);
 	dispvm_preload_ready(d, vm);
 }
@@ -502,6 +504,7 @@ static void vm_domain_stopped(struct daemon *d, struct vm *vm, const char *reaso
 	remove_timer(&vm->connect_timer);
 	qchan_close(d, vm);
 	gui_qube_stopped(d, vm);
+	audio_qube_stopped(d, vm);
 	rpc_vm_gone(d, vm);
 	vm->uid_slot = 0; /* its host processes are gone with it */
 	remove_transient_volumes(d, vm);

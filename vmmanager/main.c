@@ -14,6 +14,7 @@
 #include "balancer.h"
 #include "daemon.h"
 #include "netns.h"
+#include "audio.h"
 #include "gui.h"
 #include "host-memory.h"
 #include "lifecycle.h"
@@ -26,6 +27,7 @@
 #include "util.h"
 
 #define DEFAULT_WAYLAND_PROXY BULKHEAD_LIBEXECDIR "/bulkhead-wayland-proxy"
+#define DEFAULT_AUDIO_HOST    BULKHEAD_LIBEXECDIR "/bulkhead-audio-host"
 #define DEFAULT_QCHAN	      BULKHEAD_LIBEXECDIR "/bulkhead-qchan"
 #define DEFAULT_ICON_CONVERT  BULKHEAD_LIBEXECDIR "/bulkhead-icon-convert"
 
@@ -71,6 +73,8 @@ static void usage(FILE *f)
 		"                        shown there (default: none, or $BULKHEAD_GUI_CONTROL)\n"
 		"  --wayland-proxy PATH  bulkhead-wayland-proxy, run per qube and put into\n"
 		"                        templates (default %s)\n"
+		"  --audio-host PATH     bulkhead-audio-host, run per qube with sound (default\n"
+		"                        %s, or $BULKHEAD_AUDIO_HOST)\n"
 		"  --accel MODE          auto (default: probe KVM, else TCG), kvm or tcg (or\n"
 		"                        $BULKHEAD_ACCEL)\n"
 		"  --check-accel         probe the accelerator --accel selects, print what works\n"
@@ -90,7 +94,7 @@ static void usage(FILE *f)
 		"  -h, --help            show this help\n"
 		"  --version             show the version\n",
 		BULKHEAD_DEFAULT_STATE_DIR, BULKHEAD_ENV_STATE_DIR, BULKHEAD_DEFAULT_SOCKET,
-		BULKHEAD_ENV_SOCKET, DEFAULT_WAYLAND_PROXY, DEFAULT_QCHAN);
+		BULKHEAD_ENV_SOCKET, DEFAULT_WAYLAND_PROXY, DEFAULT_AUDIO_HOST, DEFAULT_QCHAN);
 }
 
 static const char *env_or(const char *name, const char *def)
@@ -215,6 +219,7 @@ int main(int argc, char **argv)
 		OPT_RPC_TIMEOUT,
 		OPT_GUI_CONTROL,
 		OPT_WAYLAND_PROXY,
+		OPT_AUDIO_HOST,
 		OPT_ACCEL,
 		OPT_QCHAN,
 		OPT_CHECK_ACCEL,
@@ -236,6 +241,7 @@ int main(int argc, char **argv)
 	    {"rpc-timeout", required_argument, NULL, OPT_RPC_TIMEOUT},
 	    {"gui-control", required_argument, NULL, OPT_GUI_CONTROL},
 	    {"wayland-proxy", required_argument, NULL, OPT_WAYLAND_PROXY},
+	    {"audio-host", required_argument, NULL, OPT_AUDIO_HOST},
 	    {"accel", required_argument, NULL, OPT_ACCEL},
 	    {"qchan", required_argument, NULL, OPT_QCHAN},
 	    {"check-accel", no_argument, NULL, OPT_CHECK_ACCEL},
@@ -262,6 +268,7 @@ int main(int argc, char **argv)
 	const char *gui_control = env_or("BULKHEAD_GUI_CONTROL", NULL);
 	const char *wayland_proxy = env_or("BULKHEAD_WAYLAND_PROXY", DEFAULT_WAYLAND_PROXY);
 	const char *qchan = env_or("BULKHEAD_QCHAN", DEFAULT_QCHAN);
+	const char *audio_host = env_or("BULKHEAD_AUDIO_HOST", DEFAULT_AUDIO_HOST);
 	/* Only read by `bulkhead apps --sync`: a missing one fails that, not the daemon. */
 	const char *icon_convert = env_or("BULKHEAD_ICON_CONVERT", DEFAULT_ICON_CONVERT);
 	const char *accel = env_or("BULKHEAD_ACCEL", "auto");
@@ -307,6 +314,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_WAYLAND_PROXY:
 			wayland_proxy = optarg;
+			break;
+		case OPT_AUDIO_HOST:
+			audio_host = optarg;
 			break;
 		case OPT_ACCEL:
 			accel = optarg;
@@ -426,6 +436,7 @@ int main(int argc, char **argv)
 	d.gui_control_fixed = gui_control != NULL;
 	d.wayland_proxy = xstrdup(wayland_proxy);
 	d.qchan_path = xstrdup(qchan);
+	d.audio_host = xstrdup(audio_host);
 	d.icon_convert = xstrdup(icon_convert);
 	if (access(d.qchan_path, X_OK) < 0) {
 		log_error("the channel process %s is not executable: %s (set BULKHEAD_QCHAN)",
@@ -435,9 +446,11 @@ int main(int argc, char **argv)
 
 	_cleanup_free_ char *qube_socks = xasprintf("%s/qubes", d.run_dir);
 	_cleanup_free_ char *gui_socks = gui_channel_dir(&d);
+	_cleanup_free_ char *audio_socks = audio_channel_dir(&d);
 	if ((r = mkdir_p(d.run_dir, 0755)) < 0 || (r = mkdir_p(qube_socks, 0700)) < 0 ||
-	    (r = mkdir_p(gui_socks, 0700)) < 0) {
-		log_error("cannot create %s: %s", gui_socks, strerror(-r));
+	    (r = mkdir_p(gui_socks, 0700)) < 0 || (r = mkdir_p(audio_socks, 0700)) < 0) {
+		log_error("cannot create the sockets' directories under %s: %s", d.run_dir,
+			  strerror(-r));
 		return daemon_teardown(&d), 1;
 	}
 	if (streq(memory_balance, "off"))
@@ -485,6 +498,7 @@ int main(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 	gui_init(&d);
+	audio_init(&d);
 	if (load_store(&d) < 0)
 		return daemon_teardown(&d), 1;
 	remove_build_leftovers(&d);
@@ -545,6 +559,7 @@ static void daemon_free_config(struct daemon *d)
 	free(d->images_dir);
 	free(d->agent_path);
 	free(d->gui_control);
+	free(d->audio_host);
 	free(d->wayland_proxy);
 	free(d->qchan_path);
 	free(d->icon_convert);

@@ -18,6 +18,7 @@ static const struct {
 	bool prefix; /* every service whose name starts with it */
 } host_only_services[] = {
     {"bulkhead.ClipboardPaste", false},
+    {"bulkhead.AudioInput", false}, /* the microphone grant (api-audio.c) */
     {"admin.vm.Run", false},
     {"admin.Events", false},
     {"admin.template.Build", false},

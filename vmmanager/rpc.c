@@ -209,8 +209,11 @@ void rpc_vm_gone(struct daemon *d, struct vm *vm)
 	}
 }
 
+static void host_asks_free(void);
+
 void rpc_free_all(struct daemon *d)
 {
+	host_asks_free();
 	while (d->calls) {
 		d->calls->disposable = false;
 		call_free(d->calls);
@@ -508,14 +511,118 @@ static void call_proceed(struct rpc_call *c, const char *target)
 		call_abort(c, "the target is paused or stopping");
 }
 
+/* --- the host's own questions ------------------------------------------------------------ */
+
+struct host_ask {
+	struct host_ask *next;
+	struct daemon *d;
+	uint64_t id;
+	struct client *prompt;
+	char *source, *service;
+	int timer;
+	void (*done)(struct daemon *d, void *opaque, bool allowed, const char *why);
+	void *opaque;
+};
+
+static struct host_ask *host_asks;
+
+/* Takes a off the list and answers it. */
+static void host_ask_end(struct host_ask *a, bool allowed, const char *why)
+{
+	for (struct host_ask **pp = &host_asks; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	if (a->timer >= 0)
+		virEventRemoveTimeout(a->timer);
+	log_info("%s from %s to the host: %s", a->service, a->source,
+		 allowed ? "allowed at the prompt" : why);
+	a->done(a->d, a->opaque, allowed, why);
+	free(a->source);
+	free(a->service);
+	free(a);
+}
+
+/* At exit: the questions go unanswered, with their askers. */
+static void host_asks_free(void)
+{
+	while (host_asks) {
+		struct host_ask *a = host_asks;
+		host_asks = a->next;
+		if (a->timer >= 0)
+			virEventRemoveTimeout(a->timer);
+		free(a->opaque);
+		free(a->source);
+		free(a->service);
+		free(a);
+	}
+}
+
+static void host_ask_timed_out(int timer, void *opaque)
+{
+	struct host_ask *a = opaque;
+	virEventRemoveTimeout(a->timer);
+	a->timer = -1;
+	host_ask_end(a, false, "request refused: the prompt did not answer in time");
+}
+
+int rpc_host_ask(struct daemon *d, const char *source, const char *target,
+		 struct rpc_policy_decision *dec,
+		 void (*done)(struct daemon *d, void *opaque, bool allowed, const char *why),
+		 void *opaque)
+{
+	struct client *prompt = prompt_find(d);
+	if (!prompt)
+		return -ENOENT;
+	struct host_ask *a = xcalloc(1, sizeof(*a));
+	a->d = d;
+	a->id = ++ask_counter;
+	a->prompt = prompt;
+	a->source = xstrdup(source);
+	a->service = xstrdup(dec->service);
+	a->done = done;
+	a->opaque = opaque;
+	a->timer = virEventAddTimeout((int)d->rpc_timeout_s * 1000, host_ask_timed_out, a, NULL);
+	a->next = host_asks;
+	host_asks = a;
+
+	struct json_object *ev = json_object_new_object();
+	json_object_object_add(ev, "event", json_object_new_string("ask"));
+	json_object_object_add(ev, "id", json_object_new_int64((int64_t)a->id));
+	json_object_object_add(ev, "source", json_object_new_string(source));
+	json_object_object_add(ev, "target", json_object_new_string(target));
+	json_object_object_add(ev, "service", json_object_new_string(dec->service));
+	json_object_object_add(ev, "argument", json_object_new_string(dec->arg ? dec->arg : ""));
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < dec->n_targets; i++)
+		json_object_array_add(arr, json_object_new_string(dec->targets[i]));
+	json_object_object_add(ev, "targets", arr);
+	json_object_object_add(ev, "default_target",
+			       dec->default_target ? json_object_new_string(dec->default_target)
+						   : NULL);
+	log_info("%s from %s to %s: asking the prompt (%s)", dec->service, source, target,
+		 dec->rule ? dec->rule : "-");
+	client_send_event(prompt, ev);
+	json_object_put(ev);
+	return 0;
+}
+
 int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, const char *target)
 {
 	struct rpc_call *c;
 	for (c = d->calls; c; c = c->next)
 		if (c->state == CALL_ASKING && c->ask_id == id && c->prompt == prompt)
 			break;
-	if (!c)
+	if (!c) {
+		for (struct host_ask *a = host_asks; a; a = a->next)
+			if (a->id == id && a->prompt == prompt) {
+				/* The host's own question: any offered answer allows it. */
+				host_ask_end(a, target != NULL, "request refused at the prompt");
+				return 0;
+			}
 		return -ENOENT;
+	}
 	if (!target) {
 		log_info("rpc: %s+%s from %s to %s: denied at the prompt", LOG_ESC(c->service),
 			 LOG_ESC(c->arg), c->src ? c->src->q->name : "?", LOG_ESC(c->requested));
@@ -537,6 +644,11 @@ int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, cons
 
 void rpc_prompt_gone(struct daemon *d, struct client *prompt)
 {
+	for (struct host_ask *a = host_asks, *next; a; a = next) {
+		next = a->next;
+		if (a->prompt == prompt)
+			host_ask_end(a, false, "request refused: the prompt went away");
+	}
 	for (struct rpc_call *c = d->calls, *next; c; c = next) {
 		next = c->next;
 		if (c->state == CALL_ASKING && c->prompt == prompt)

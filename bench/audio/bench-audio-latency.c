@@ -54,7 +54,8 @@ static void *player(void *arg)
 	pa_simple *s = pa_simple_new(NULL, "bench-audio-latency", PA_STREAM_PLAYBACK, play_dev,
 				     "clicks", &ss, NULL, &ba, &err);
 	if (!s) {
-		fprintf(stderr, "bench-audio-latency: play on %s: %s\n", play_dev, pa_strerror(err));
+		fprintf(stderr, "bench-audio-latency: play on %s: %s\n", play_dev,
+			pa_strerror(err));
 		exit(1);
 	}
 	int16_t silence[CHUNK] = {0}, burst[CHUNK];
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	qsort(lat, (size_t)n, sizeof(lat[0]), cmp);
-	printf("clicks %d heard %d median %.1f min %.1f max %.1f\n", n_played, n,
-	       lat[n / 2] * 1e3, lat[0] * 1e3, lat[n - 1] * 1e3);
+	printf("clicks %d heard %d median %.1f min %.1f max %.1f\n", n_played, n, lat[n / 2] * 1e3,
+	       lat[0] * 1e3, lat[n - 1] * 1e3);
 	return 0;
 }

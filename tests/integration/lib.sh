@@ -26,6 +26,8 @@ if [ -x "$BULKHEAD_BUILD/net/apply/bulkhead-net-apply" ]; then
 fi
 export BULKHEAD_WAYLAND_PROXY=$BULKHEAD_BUILD/wayland-proxy/bulkhead-wayland-proxy
 export BULKHEAD_QCHAN=$BULKHEAD_BUILD/qchan/bulkhead-qchan
+# Absent in a tree without audio/ built: bulkheadd then runs qubes without sound.
+export BULKHEAD_AUDIO_HOST=$BULKHEAD_BUILD/audio/bulkhead-audio-host
 export BULKHEAD_ICON_CONVERT=$BULKHEAD_BUILD/appmenu/bulkhead-icon-convert
 export BULKHEAD_POLICY_DIR=$T/policy.d
 mkdir -p "$BULKHEAD_POLICY_DIR"
