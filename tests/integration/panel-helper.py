@@ -10,6 +10,9 @@ and checks a chip's pixels in a screenshot (with the PNG reader of compositor/te
   panel-helper.py closed CTL                   the menu is closed
   panel-helper.py pixels PNG X Y W H RGB       the chip X,Y W x H is colour RGB (hex) at its
                                                corners and left edge
+  panel-helper.py mic PNG X Y W H RGB yes|no   the chip has (or has not) the microphone mark
+                                               (panel.c, draw_mic): at its right end, a patch
+                                               of the panel's grey with a mark in RGB on it
 """
 import importlib.util
 import os
@@ -97,6 +100,25 @@ def main():
         for px, py, got in bad:
             print(f"chip pixel ({px},{py}) is {got:06x}, want {want:06x}")
         return 1 if bad else 0
+    if cmd == "mic":
+        spec = importlib.util.spec_from_file_location(
+            "test_colours", os.path.join(SRC, "compositor", "test-colours.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        x, y, w, h = (int(v) for v in sys.argv[3:7])
+        want, expect = int(sys.argv[7], 16), sys.argv[8] == "yes"
+        _, _, pixel = mod.read_png(sys.argv[2])
+        # panel.c: PANEL_CHIP_PADDING 8, MIC_MARK_WIDTH 14, 3 px above and below; PANEL_BG.
+        area = [(px, py) for px in range(x + w - 8 - 14, x + w - 8)
+                for py in range(y + 3, y + h - 3)]
+        grey = sum(1 for p in area if pixel(*p) == 0x1e1e1e)
+        mark = sum(1 for p in area if pixel(*p) == want)
+        has = grey >= 20 and mark >= 10
+        if has != expect:
+            print(f"microphone mark {'missing' if expect else 'shown'}: {grey} grey and {mark}"
+                  f" {want:06x} pixels at the chip's end")
+            return 1
+        return 0
     print(__doc__, file=sys.stderr)
     return 2
 
