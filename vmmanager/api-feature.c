@@ -1,5 +1,6 @@
 /* admin.vm.feature.List, Get, Set, Remove. */
 #include "api-handlers.h"
+#include "audio.h"
 #include "api-request.h"
 #include "api-server.h"
 #include "api-util.h"
@@ -80,5 +81,9 @@ void h_feature(struct daemon *d, struct client *c, const struct api_request *req
 		return;
 	/* preload-dispvm-max may have changed. */
 	dispvm_preload_schedule(d);
+	/* audio-volume, audio-mute: a running qube's host half takes them now, as from
+	 * admin.vm.audio.Set. */
+	if (strncmp(req->arg, "audio-", 6) == 0)
+		audio_settings_changed(d, vm);
 	client_reply_ok(c, NULL);
 }
