@@ -283,14 +283,24 @@ int host_mic_start(struct audio_host *h)
 	return 0;
 }
 
-/* A stream loads the audio converter plugin when it is created; a handle made now keeps the
- * plugin loaded, so that later streams find it without open(). */
+/* Streams load plugins when they are created: the audio converter (both directions) and the
+ * mixer (capture). A handle of each made now keeps its plugin loaded, so that later streams find
+ * it without open(). */
 int host_streams_preload(struct audio_host *h)
 {
-	struct spa_handle *handle =
-	    pw_context_load_spa_handle(h->context, SPA_NAME_AUDIO_CONVERT, NULL);
-	if (!handle)
-		return -errno ? -errno : -ENOENT;
-	/* Kept until exit on purpose: its reference is what keeps the plugin mapped. */
+	static const char *const plugins[][2] = {
+	    {"audioconvert/libspa-audioconvert", SPA_NAME_AUDIO_CONVERT},
+	    {"audiomixer/libspa-audiomixer", SPA_NAME_AUDIO_MIXER},
+	};
+	uint32_t n_support;
+	const struct spa_support *support = pw_context_get_support(h->context, &n_support);
+
+	for (size_t i = 0; i < ARRAY_SIZE(plugins); i++) {
+		/* Kept until exit on purpose: the handle's reference keeps the plugin mapped. */
+		struct spa_handle *handle =
+		    pw_load_spa_handle(plugins[i][0], plugins[i][1], NULL, n_support, support);
+		if (!handle)
+			return errno ? -errno : -ENOENT;
+	}
 	return 0;
 }
