@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "proto.h"
+#include "audio/proto.h"
 #include "unaligned.h"
 
 static struct chan_frame frame(uint16_t type, const void *p, uint32_t len)
