@@ -39,13 +39,15 @@ enum audio_msg_type {
 	AUDIO_MIC_STOP = 70,
 };
 
-#define AUDIO_FORMAT_S16LE     1u
-#define AUDIO_MAX_RATE_FACTOR  2u
-#define AUDIO_RATE_WINDOW_MS   1000u
+#define AUDIO_FORMAT_S16LE    1u
+#define AUDIO_MAX_RATE_FACTOR 2u
+#define AUDIO_RATE_WINDOW_MS  1000u
 
 /* The host half's descriptors, given by bulkheadd (vmmanager/audio.c). */
-#define AUDIO_HOST_FD_PORT    3 /* the qube's audio port, connected */
-#define AUDIO_HOST_FD_SERVER  4 /* a socket connected to the user's PipeWire (from the compositor) */
+#define AUDIO_HOST_FD_PORT 3 /* the qube's audio port, connected */
+#define AUDIO_HOST_FD_SERVER                                                                       \
+	4			/* a socket connected to the user's PipeWire (from the compositor) \
+				 */
 #define AUDIO_HOST_FD_CONTROL 5 /* socketpair to bulkheadd: text lines both ways (below) */
 
 /*

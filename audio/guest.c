@@ -19,15 +19,15 @@
 #include "proto.h"
 #include "util.h"
 
-#define PORT_FD		3
-#define RETRY_USEC	(500 * PA_USEC_PER_MSEC)
-#define FRAGMENT_USEC	(10 * PA_USEC_PER_MSEC)
+#define PORT_FD	      3
+#define RETRY_USEC    (500 * PA_USEC_PER_MSEC)
+#define FRAGMENT_USEC (10 * PA_USEC_PER_MSEC)
 /* After this much silence the host's stream is closed (PLAY_STOP) until sound comes again. */
-#define IDLE_USEC	(2 * PA_USEC_PER_SEC)
+#define IDLE_USEC (2 * PA_USEC_PER_SEC)
 /* What the host has not taken yet beyond this is dropped: late sound is worse than none. */
-#define PORT_OUT_LIMIT	(64u * 1024u)
-#define PLAY_SINK	"bulkhead"
-#define MIC_SINK	"bulkhead-mic"
+#define PORT_OUT_LIMIT	  (64u * 1024u)
+#define PLAY_SINK	  "bulkhead"
+#define MIC_SINK	  "bulkhead-mic"
 #define SERVER_WAIT_TRIES 40 /* x RETRY_USEC for a pulseaudio we started */
 
 static const struct audio_format play_format = {AUDIO_FORMAT_S16LE, 48000, 2};
@@ -58,8 +58,7 @@ struct guest {
 static void server_connect(struct guest *g);
 static void port_wait(struct guest *g);
 
-static void timer_in(struct guest *g, pa_time_event **ev, pa_usec_t usec,
-		     pa_time_event_cb_t cb)
+static void timer_in(struct guest *g, pa_time_event **ev, pa_usec_t usec, pa_time_event_cb_t cb)
 {
 	struct timeval tv;
 	pa_timeval_add(pa_gettimeofday(&tv), usec);

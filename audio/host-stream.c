@@ -18,8 +18,7 @@ static size_t ms_bytes(const struct audio_format *f, unsigned ms)
 	return (size_t)f->rate * ms / 1000u * audio_frame_bytes(f);
 }
 
-static const struct spa_pod *format_pod(struct spa_pod_builder *b, uint32_t rate,
-					uint32_t channels)
+static const struct spa_pod *format_pod(struct spa_pod_builder *b, uint32_t rate, uint32_t channels)
 {
 	struct spa_audio_info_raw info = {
 	    .format = SPA_AUDIO_FORMAT_S16_LE,
@@ -104,8 +103,7 @@ static void on_play_process(void *data)
 		n = b->requested;
 	size_t want = n * fb, got = 0;
 
-	h->fill_sum_us +=
-	    (uint64_t)h->ring_len / fb * 1000000u / h->play_format.rate;
+	h->fill_sum_us += (uint64_t)h->ring_len / fb * 1000000u / h->play_format.rate;
 	h->fill_samples++;
 	if (h->prefilled) {
 		got = SPA_MIN(want, h->ring_len);
@@ -180,9 +178,9 @@ int host_play_start(struct audio_host *h, const struct audio_format *f)
 	h->play_format = *f;
 	pw_stream_add_listener(h->play, &h->play_listener, &play_events, h);
 	const struct spa_pod *params[] = {format_pod(&b, f->rate, f->channels)};
-	int r = pw_stream_connect(h->play, PW_DIRECTION_OUTPUT, PW_ID_ANY,
-				  PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS, params,
-				  1);
+	int r =
+	    pw_stream_connect(h->play, PW_DIRECTION_OUTPUT, PW_ID_ANY,
+			      PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS, params, 1);
 	if (r < 0) {
 		host_play_stop(h);
 		return r;
@@ -269,9 +267,9 @@ int host_mic_start(struct audio_host *h)
 		return -errno;
 	pw_stream_add_listener(h->mic, &h->mic_listener, &mic_events, h);
 	const struct spa_pod *params[] = {format_pod(&b, MIC_RATE, MIC_CHANNELS)};
-	int r = pw_stream_connect(h->mic, PW_DIRECTION_INPUT, PW_ID_ANY,
-				  PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS, params,
-				  1);
+	int r =
+	    pw_stream_connect(h->mic, PW_DIRECTION_INPUT, PW_ID_ANY,
+			      PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS, params, 1);
 	if (r < 0) {
 		spa_hook_remove(&h->mic_listener);
 		pw_stream_destroy(h->mic);
@@ -288,7 +286,7 @@ int host_mic_start(struct audio_host *h)
  * it without open(). */
 int host_streams_preload(struct audio_host *h)
 {
-	static const char *const plugins[][2] = {
+	static const char *const plugins[HOST_PRELOADED][2] = {
 	    {"audioconvert/libspa-audioconvert", SPA_NAME_AUDIO_CONVERT},
 	    {"audiomixer/libspa-audiomixer", SPA_NAME_AUDIO_MIXER},
 	};
@@ -297,9 +295,9 @@ int host_streams_preload(struct audio_host *h)
 
 	for (size_t i = 0; i < ARRAY_SIZE(plugins); i++) {
 		/* Kept until exit on purpose: the handle's reference keeps the plugin mapped. */
-		struct spa_handle *handle =
+		h->preloaded[i] =
 		    pw_load_spa_handle(plugins[i][0], plugins[i][1], NULL, n_support, support);
-		if (!handle)
+		if (!h->preloaded[i])
 			return errno ? -errno : -ENOENT;
 	}
 	return 0;

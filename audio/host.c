@@ -206,8 +206,9 @@ static const struct pw_core_events core_events = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bulkhead-audio-host --qube NAME --label LABEL [--uid UID]\n"
-		   "  fd 3: the qube's audio port; fd 4: a connection to PipeWire; fd 5: control\n");
+	fprintf(f,
+		"usage: bulkhead-audio-host --qube NAME --label LABEL [--uid UID]\n"
+		"  fd 3: the qube's audio port; fd 4: a connection to PipeWire; fd 5: control\n");
 }
 
 static int check_fds(void)
@@ -235,11 +236,12 @@ static int host_setup(struct audio_host *h)
 	if (!h->loop)
 		return -errno;
 	struct pw_loop *l = pw_main_loop_get_loop(h->loop);
-	h->context = pw_context_new(
-	    l, pw_properties_new(PW_KEY_APP_NAME, h->qube, "bulkhead.qube", h->qube,
-			      /* no mlock in the sandbox (RLIMIT_MEMLOCK is 0) */
-			      "mem.allow-mlock", "false", NULL),
-	    0);
+	h->context =
+	    pw_context_new(l,
+			   pw_properties_new(PW_KEY_APP_NAME, h->qube, "bulkhead.qube", h->qube,
+					     /* no mlock in the sandbox (RLIMIT_MEMLOCK is 0) */
+					     "mem.allow-mlock", "false", NULL),
+			   0);
 	if (!h->context)
 		return -errno;
 	h->core = pw_context_connect_fd(h->context, AUDIO_HOST_FD_SERVER, NULL, 0);
@@ -251,8 +253,8 @@ static int host_setup(struct audio_host *h)
 		return r;
 	h->port_src = pw_loop_add_io(l, AUDIO_HOST_FD_PORT, SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR,
 				     false, on_port, h);
-	h->control_src = pw_loop_add_io(l, AUDIO_HOST_FD_CONTROL, SPA_IO_IN | SPA_IO_HUP, false,
-					on_control, h);
+	h->control_src =
+	    pw_loop_add_io(l, AUDIO_HOST_FD_CONTROL, SPA_IO_IN | SPA_IO_HUP, false, on_control, h);
 	if (!h->port_src || !h->control_src)
 		return -errno;
 	return 0;
@@ -275,11 +277,23 @@ static void host_finish(struct audio_host *h)
  * filter: the loop's epoll and its event and timer descriptors (new streams add sources), the
  * memory the server shares with us (mmap of its memfds is in the common list). */
 static const int extra_syscalls[] = {
-    SCMP_SYS(epoll_wait),      SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
-    SCMP_SYS(eventfd2),	       SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime),
-    SCMP_SYS(timerfd_gettime), SCMP_SYS(sendto),      SCMP_SYS(recvfrom),
-    SCMP_SYS(mprotect),	       SCMP_SYS(clock_nanosleep), SCMP_SYS(sched_yield),
-    SCMP_SYS(getsockopt), SCMP_SYS(getuid),	       SCMP_SYS(geteuid),      SCMP_SYS(dup), SCMP_SYS(dup3),
+    SCMP_SYS(epoll_wait),
+    SCMP_SYS(epoll_pwait),
+    SCMP_SYS(epoll_ctl),
+    SCMP_SYS(eventfd2),
+    SCMP_SYS(timerfd_create),
+    SCMP_SYS(timerfd_settime),
+    SCMP_SYS(timerfd_gettime),
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(mprotect),
+    SCMP_SYS(clock_nanosleep),
+    SCMP_SYS(sched_yield),
+    SCMP_SYS(getsockopt),
+    SCMP_SYS(getuid),
+    SCMP_SYS(geteuid),
+    SCMP_SYS(dup),
+    SCMP_SYS(dup3),
 };
 
 int main(int argc, char **argv)
@@ -377,8 +391,8 @@ int main(int argc, char **argv)
 		log_info("qube %s: %.1f ms buffered on average, %llu underruns, %llu bytes dropped",
 			 h->qube, (double)h->fill_sum_us / (double)h->fill_samples / 1000.0,
 			 (unsigned long long)h->underruns, (unsigned long long)h->dropped_bytes);
-	int code = h->exit_code < 0 ? AUDIO_EXIT_CLOSED : h->exit_code;
-	host_finish(h);
-	pw_deinit();
-	return code;
+	/* No tear-down here: the process ends, which frees everything, and PipeWire's own
+	 * tear-down (unloading plugins our preloaded handles hold) crashed in 0.3.65; the exit code
+	 * is what bulkheadd acts on, so it must not be lost to a crash on the way out. */
+	return h->exit_code < 0 ? AUDIO_EXIT_CLOSED : h->exit_code;
 }

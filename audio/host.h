@@ -53,6 +53,8 @@ struct audio_host {
 	bool mic_wanted;
 
 	bool reported_playing, reported_recording;
+#define HOST_PRELOADED 2
+	struct spa_handle *preloaded[HOST_PRELOADED];
 };
 
 /* Ends the loop with code (the first code given wins). */

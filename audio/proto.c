@@ -55,8 +55,8 @@ static int rate_take(struct audio_rx *rx, uint64_t now_us, uint64_t cost_us)
 {
 	if (rx->clock_started && now_us > rx->last_us) {
 		uint64_t gain = (now_us - rx->last_us) * AUDIO_MAX_RATE_FACTOR;
-		rx->credit_us = gain >= RATE_CAP_US - rx->credit_us ? RATE_CAP_US
-								     : rx->credit_us + gain;
+		rx->credit_us =
+		    gain >= RATE_CAP_US - rx->credit_us ? RATE_CAP_US : rx->credit_us + gain;
 	}
 	if (!rx->clock_started || now_us > rx->last_us)
 		rx->last_us = now_us;

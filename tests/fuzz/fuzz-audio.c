@@ -31,9 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* the time between frames: the first payload byte, in ms */
 		now += f.len ? (uint64_t)f.payload[0] * 1000u : 0;
 		int ev = audio_rx_frame(&rx, &f, now);
-		if (ev == AUDIO_EV_DATA &&
-		    (rx.state != AUDIO_RX_PLAYING || f.len == 0 ||
-		     f.len % audio_frame_bytes(&rx.format) != 0))
+		if (ev == AUDIO_EV_DATA && (rx.state != AUDIO_RX_PLAYING || f.len == 0 ||
+					    f.len % audio_frame_bytes(&rx.format) != 0))
 			abort();
 		if (ev == AUDIO_EV_START && (rx.format.format != AUDIO_FORMAT_S16LE ||
 					     (rx.format.channels != 1 && rx.format.channels != 2)))

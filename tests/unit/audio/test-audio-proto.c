@@ -89,8 +89,8 @@ static void test_hello(void **state)
 static void test_formats(void **state)
 {
 	static const uint32_t bad[][3] = {
-	    {2, 48000, 2}, {0, 48000, 2}, {1, 96000, 2}, {1, 8000, 1}, {1, 48000, 0},
-	    {1, 48000, 3}, {1, 0, 2},	  {1, 48000, 0xffffffffu},
+	    {2, 48000, 2}, {0, 48000, 2}, {1, 96000, 2}, {1, 8000, 1},
+	    {1, 48000, 0}, {1, 48000, 3}, {1, 0, 2},	 {1, 48000, 0xffffffffu},
 	};
 	struct audio_format f;
 
@@ -202,9 +202,12 @@ static void test_guest_frames(void **state)
 static void test_control(void **state)
 {
 	static const char *bad[] = {
-	    "",		"volume",     "volume ",   "volume -1", "volume 1.6", "volume 1e0",
-	    "volume inf", "volume nan", "volume 1..", "volume .",  "volume 0x1", "mute 2",
-	    "mute",	"mute 00",    "mic 1 ",	   " mic 1",	"MIC 1",      "volume 1.50000001",
+	    "",		  "volume",	"volume ",
+	    "volume -1",  "volume 1.6", "volume 1e0",
+	    "volume inf", "volume nan", "volume 1..",
+	    "volume .",	  "volume 0x1", "mute 2",
+	    "mute",	  "mute 00",	"mic 1 ",
+	    " mic 1",	  "MIC 1",	"volume 1.50000001",
 	};
 	struct audio_control c;
 
@@ -257,9 +260,9 @@ static void test_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_order),	   cmocka_unit_test(test_hello),
-	    cmocka_unit_test(test_formats),	   cmocka_unit_test(test_whole_frames),
-	    cmocka_unit_test(test_rate),	   cmocka_unit_test(test_restart_flood),
+	    cmocka_unit_test(test_order),	 cmocka_unit_test(test_hello),
+	    cmocka_unit_test(test_formats),	 cmocka_unit_test(test_whole_frames),
+	    cmocka_unit_test(test_rate),	 cmocka_unit_test(test_restart_flood),
 	    cmocka_unit_test(test_guest_frames), cmocka_unit_test(test_control),
 	    cmocka_unit_test(test_lines),
 	};
