@@ -41,6 +41,11 @@ static int install_seccomp(const struct sandbox_config *c)
 
 	if (!ctx)
 		return -ENOMEM;
+	/* Every thread, not only the caller: a library may have started threads of its own before
+	 * (PipeWire's data loop in the audio host half), and one left out would be unconfined. */
+	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < ARRAY_SIZE(allowed_syscalls); i++) {
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_syscalls[i], 0);
 		if (r < 0)

@@ -343,10 +343,12 @@ DPKG
 
 # debian-12: the desktop programs, installed by apt in the tree (debootstrap cannot resolve
 # virtual packages such as dbus-session-bus), without recommended packages: no X server, no
-# sound server, no systemd. dbus-x11 satisfies dconf's need of a session bus without pulling
-# in systemd (apt's default, dbus-user-session, would); no session bus runs in a qube.
+# systemd. Sound: pulseaudio, which bulkhead-audio-guest starts as the qube's user when no
+# server answers (no session service), and pulseaudio-utils (paplay, pactl). dbus-x11
+# satisfies dconf's need of a session bus without pulling in systemd (apt's default,
+# dbus-user-session, would); no session bus runs in a qube.
 desktop_packages=(firefox-esr zathura zathura-pdf-poppler thunar foot fonts-dejavu-core
-	xdg-utils file desktop-file-utils shared-mime-info dbus-x11)
+	xdg-utils file desktop-file-utils shared-mime-info dbus-x11 pulseaudio pulseaudio-utils)
 install_desktop() {
 	stage "installing the desktop programs from $mirror"
 	# Downloaded packages share debootstrap's cache (same file names), so a rebuild fetches only
@@ -525,6 +527,15 @@ if [ -n "$net_apply" ]; then
 	copy_with_libs "$net_apply" usr/bin/bulkhead-net-apply
 else
 	note "bulkhead-net-apply not found; the qube cannot take part in networking"
+fi
+# Sound (debian-12): the agent runs the guest half when the qube has an audio port. It links
+# libpulse dynamically, which only the debian-12 flavour carries (with pulseaudio).
+if [ "$flavour" = debian-12 ]; then
+	if path=$(find_tool bulkhead-audio-guest); then
+		copy_with_libs "$path" usr/bin/bulkhead-audio-guest
+	else
+		note "bulkhead-audio-guest not found; the qube will have no sound"
+	fi
 fi
 # The GUI: the agent runs the proxy's guest half when the qube has a GUI port.
 if [ -z "$wayland_proxy" ]; then
