@@ -129,7 +129,8 @@ bench_instance_up() {
 	export BULKHEAD_DOMAIN_PREFIX="bench$$-"
 	export BULKHEAD_IMAGES_DIR=$BENCH_SRC/images
 	export BULKHEAD_AGENT=$BENCH_BUILD/agent/bulkhead-agent
-	export BULKHEAD_QUBE_TOOLS=$BENCH_BUILD/qube-tools
+	# Space-separated directories (build-template.sh's find_tool): the audio guest half too.
+	export BULKHEAD_QUBE_TOOLS="$BENCH_BUILD/qube-tools $BENCH_BUILD/audio"
 	export BULKHEAD_WAYLAND_PROXY=$BENCH_BUILD/wayland-proxy/bulkhead-wayland-proxy
 	# The channel process, one per running qube (since the split; a daemon from before the
 	# split ignores it).

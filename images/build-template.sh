@@ -33,7 +33,7 @@
 # 4G for debian, 8G for debian-12). --kernel runs fetch-kernel.sh STATE_DIR first, as the first stage.
 # --wayland-proxy and --net-apply (or $BULKHEAD_NET_APPLY) give the bulkhead-wayland-proxy and
 # bulkhead-net-apply binaries; without them they are looked for like the other qube tools (beside
-# the agent, in $BULKHEAD_QUBE_TOOLS), and the qube goes without when they are not found.
+# the agent, in the directories of $BULKHEAD_QUBE_TOOLS, space-separated), and the qube goes without when they are not found.
 set -euo pipefail
 
 usage() {

@@ -159,8 +159,9 @@ wait_silence() {
 make_tone() { sox -n -r 48000 -c 2 -b 16 -e signed -t raw "$T/tone$1.raw" synth 8 sine "$1" vol 0.5; }
 play_in() { # QUBE FREQ
 	bh run -p "$1" sh -c 'cat >/tmp/tone.raw' <"$T/tone$2.raw" || fail "copy the tone into $1"
-	bh run "$1" sh -c 'while :; do pacat --raw --format=s16le --rate=48000 --channels=2 /tmp/tone.raw || sleep 1; done' ||
-		fail "play in $1"
+	# setsid -f: the loop outlives the command (which `bulkhead run` waits for).
+	bh run -p "$1" setsid -f sh -c 'while :; do pacat --raw --format=s16le --rate=48000 --channels=2 /tmp/tone.raw || sleep 1; done' \
+		</dev/null >/dev/null 2>&1 || fail "play in $1"
 }
 stop_play() { bh run -p "$1" sh -c 'pkill -f "while :" ; pkill pacat; true' || true; }
 # record_in QUBE FILE SECONDS: what the qube's default source (its microphone) records.
@@ -183,22 +184,28 @@ make_tone 880
 
 # --- playback --------------------------------------------------------------------------------
 
-log "two Debian qubes start; each is one stream in the host's mixer, named after it"
+log "two Debian qubes start; what one plays is one stream in the host's mixer, named after it"
 bh start work personal || fail "start"
+# A qube's stream exists while it plays (the guest half opens it on the first sound, and closes
+# it after a while of silence), like any application's.
+for _ in $(seq 300); do
+	[ -n "$(bh run -p work sh -c 'test -S "$XDG_RUNTIME_DIR/pulse/native" && echo up' 2>/dev/null)" ] && break
+	sleep 1
+done
+play_in work 440
 wait_stream work 300
-wait_stream personal 300
 [ "$(stream_prop work bulkhead.label)" = blue ] || fail "work's stream label: '$(stream_prop work bulkhead.label)'"
-[ "$(stream_prop personal bulkhead.label)" = green ] || fail "personal's stream label"
 [ "$(stream_prop work media.name)" = work ] || fail "work's stream media.name: '$(stream_prop work media.name)'"
 env XDG_RUNTIME_DIR="$XDG" wpctl status | grep -q "work" || fail "wpctl status does not show work"
 
-log "a tone played in work reaches the host's speakers with its frequency and level"
-play_in work 440
+log "the tone played in work reaches the host's speakers with its frequency and level"
 wait_tone "speakers, work playing" 440 120 -d speakers.monitor
 wait_field work playing true 30
 
 log "two qubes at once: two streams, each with its own tone"
 play_in personal 660
+wait_stream personal 300
+[ "$(stream_prop personal bulkhead.label)" = green ] || fail "personal's stream label"
 wait_tone "work's stream" 440 120 --monitor-stream="$(stream work)"
 wait_tone "personal's stream" 660 120 --monitor-stream="$(stream personal)"
 
@@ -268,8 +275,12 @@ log "work restarts: its stream comes back"
 stop_play work
 bh shutdown --wait work || fail "shutdown work"
 bh start work || fail "start work again"
-wait_stream work 300
+for _ in $(seq 300); do
+	[ -n "$(bh run -p work sh -c 'test -S "$XDG_RUNTIME_DIR/pulse/native" && echo up' 2>/dev/null)" ] && break
+	sleep 1
+done
 play_in work 440
+wait_stream work 300
 wait_tone "speakers after work's restart" 440 120 -d speakers.monitor --monitor-stream="$(stream work)"
 stop_play work
 

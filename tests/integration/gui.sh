@@ -10,7 +10,7 @@
 
 COMPOSITOR=$BULKHEAD_BUILD/compositor/bulkhead-compositor
 HELPER=$BULKHEAD_SRC/tests/integration/gui-helper.py
-for f in "$COMPOSITOR" "$BULKHEAD_WAYLAND_PROXY" "$BULKHEAD_QUBE_TOOLS/bulkhead-demo-window"; do
+for f in "$COMPOSITOR" "$BULKHEAD_WAYLAND_PROXY" "$BULKHEAD_BUILD/qube-tools/bulkhead-demo-window"; do
 	[ -x "$f" ] || { echo "SKIP: $f not built"; exit 77; }
 done
 for tool in grim python3; do

@@ -19,7 +19,9 @@ export BULKHEAD_SOCKET=$T/run/api.sock
 export BULKHEAD_DOMAIN_PREFIX="bht$$-"
 export BULKHEAD_IMAGES_DIR=$BULKHEAD_SRC/images
 export BULKHEAD_AGENT=$BULKHEAD_BUILD/agent/bulkhead-agent
-export BULKHEAD_QUBE_TOOLS=$BULKHEAD_BUILD/qube-tools
+# Directories, space-separated (build-template.sh's find_tool): the qube tools, and the audio
+# guest half, which the debian-12 template carries.
+export BULKHEAD_QUBE_TOOLS="$BULKHEAD_BUILD/qube-tools $BULKHEAD_BUILD/audio"
 # The netvm tool goes into templates when it is built (net/apply/).
 if [ -x "$BULKHEAD_BUILD/net/apply/bulkhead-net-apply" ]; then
 	export BULKHEAD_NET_APPLY=$BULKHEAD_BUILD/net/apply/bulkhead-net-apply
@@ -41,7 +43,7 @@ BULKHEADD=$BULKHEAD_BUILD/vmmanager/bulkheadd
 # tests).
 GUEST_BUILD=${BULKHEAD_GUEST_BUILD:-$BULKHEAD_BUILD}
 GUEST_AGENT=$GUEST_BUILD/agent/bulkhead-agent
-GUEST_QUBE_TOOLS=$GUEST_BUILD/qube-tools
+GUEST_QUBE_TOOLS="$GUEST_BUILD/qube-tools $GUEST_BUILD/audio"
 GUEST_NET_APPLY=$GUEST_BUILD/net/apply/bulkhead-net-apply
 GUEST_WAYLAND_PROXY=$GUEST_BUILD/wayland-proxy/bulkhead-wayland-proxy
 DAEMON_PID=
@@ -116,7 +118,8 @@ trap cleanup EXIT
 template_key() {
 	local files
 	files=$( {
-		find "$(dirname "$GUEST_AGENT")" "$GUEST_QUBE_TOOLS" "$(dirname "$GUEST_NET_APPLY")" \
+		# shellcheck disable=SC2086 # GUEST_QUBE_TOOLS: several directories
+		find "$(dirname "$GUEST_AGENT")" $GUEST_QUBE_TOOLS "$(dirname "$GUEST_NET_APPLY")" \
 			-maxdepth 1 -type f -perm -u+x 2>/dev/null
 		[ -f "$GUEST_WAYLAND_PROXY" ] && echo "$GUEST_WAYLAND_PROXY"
 		find "$BULKHEAD_SRC/images" -type f
