@@ -14,6 +14,10 @@
  * audio is dropped), so a qube's clock running ahead of the sound card's cannot build latency. */
 #define PLAY_PREFILL_MS 20u
 #define PLAY_MAX_MS	80u
+/* After a stall in the qube, a burst leaves more than PLAY_PREFILL_MS queued, and steady flow
+ * would keep it there: when the queue never fell below PLAY_PREFILL_MS + PLAY_SLACK_MS for a
+ * whole second, the excess (over PLAY_PREFILL_MS) is dropped at once. */
+#define PLAY_SLACK_MS	10u
 #define PLAY_RING_BYTES (48000u * 4u * PLAY_MAX_MS / 1000u)
 
 /* The microphone's format, as MIC_START announces it. */
@@ -46,6 +50,8 @@ struct audio_host {
 	bool muted;
 	/* what was buffered when the stream took data, for the exit log */
 	uint64_t fill_sum_us, fill_samples, underruns, dropped_bytes;
+	size_t win_min;	     /* the queue's low point in this window (bytes) */
+	uint64_t win_frames; /* frames played in this window */
 
 	/* microphone */
 	struct pw_stream *mic;

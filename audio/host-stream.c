@@ -85,6 +85,27 @@ void host_play_data(struct audio_host *h, const uint8_t *p, size_t len)
 		h->prefilled = true;
 }
 
+/* Called once per period with the frames about to be played: the queue's low point over a
+ * second says how much of it is latency no jitter needs. */
+static void trim_latency(struct audio_host *h, size_t frames)
+{
+	if (!h->prefilled)
+		return;
+	if (h->win_frames == 0 || h->ring_len < h->win_min)
+		h->win_min = h->ring_len;
+	h->win_frames += frames;
+	if (h->win_frames < h->play_format.rate)
+		return;
+	size_t keep = ms_bytes(&h->play_format, PLAY_PREFILL_MS);
+	if (h->win_min > ms_bytes(&h->play_format, PLAY_PREFILL_MS + PLAY_SLACK_MS)) {
+		size_t fb = audio_frame_bytes(&h->play_format);
+		size_t drop = (h->win_min - keep) / fb * fb;
+		h->dropped_bytes += drop;
+		ring_drop(h, drop);
+	}
+	h->win_frames = 0;
+}
+
 static void on_play_process(void *data)
 {
 	struct audio_host *h = data;
@@ -105,6 +126,7 @@ static void on_play_process(void *data)
 
 	h->fill_sum_us += (uint64_t)h->ring_len / fb * 1000000u / h->play_format.rate;
 	h->fill_samples++;
+	trim_latency(h, n);
 	if (h->prefilled) {
 		got = SPA_MIN(want, h->ring_len);
 		size_t first = SPA_MIN(got, sizeof(h->ring) - h->ring_start);
@@ -157,6 +179,7 @@ void host_play_stop(struct audio_host *h)
 		h->play = NULL;
 	}
 	h->ring_start = h->ring_len = 0;
+	h->win_frames = 0;
 	h->prefilled = false;
 	host_report(h, "playing", &h->reported_playing, false);
 }

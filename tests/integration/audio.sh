@@ -114,8 +114,7 @@ record() {
 	local file=$1 secs=$2
 	shift 2
 	timeout -s INT "$secs" env XDG_RUNTIME_DIR="$XDG" parec --raw --format=s16le --rate=48000 \
-		--channels=1 --latency-msec=20 "$@" >"$file" 2>/dev/null
-	return 0
+		--channels=1 --latency-msec=20 "$@" >"$file" 2>/dev/null || true # timeout ends it
 }
 # tone FILE: "FREQUENCY RMS" of a recording (sox's rough frequency and RMS amplitude).
 tone() {
@@ -159,9 +158,10 @@ wait_silence() {
 make_tone() { sox -n -r 48000 -c 2 -b 16 -e signed -t raw "$T/tone$1.raw" synth 8 sine "$1" vol 0.5; }
 play_in() { # QUBE FREQ
 	bh run -p "$1" sh -c 'cat >/tmp/tone.raw' <"$T/tone$2.raw" || fail "copy the tone into $1"
-	# setsid -f: the loop outlives the command (which `bulkhead run` waits for).
-	bh run -p "$1" setsid -f sh -c 'while :; do pacat --raw --format=s16le --rate=48000 --channels=2 /tmp/tone.raw || sleep 1; done' \
-		</dev/null >/dev/null 2>&1 || fail "play in $1"
+	# setsid -f, without the command's output: the loop outlives the command, which `bulkhead
+	# run` waits for (and for its output to end).
+	bh run -p "$1" sh -c 'setsid -f sh -c "while :; do pacat --raw --format=s16le --rate=48000 --channels=2 /tmp/tone.raw || sleep 1; done" </dev/null >/dev/null 2>&1' ||
+		fail "play in $1"
 }
 stop_play() { bh run -p "$1" sh -c 'pkill -f "while :" ; pkill pacat; true' || true; }
 # record_in QUBE FILE SECONDS: what the qube's default source (its microphone) records.
@@ -288,6 +288,7 @@ stop_play work
 
 log "a hostile qube: garbage on its audio port ends its sound only"
 play_in personal 660
+wait_stream personal 120
 wait_tone "personal before work turns hostile" 660 120 --monitor-stream="$(stream personal)"
 # Root in work replaces its guest half with one that sends a HELLO, then PLAY_DATA before any
 # PLAY_START and ten times longer than the cap, then garbage (the agent starts it again with the

@@ -37,12 +37,12 @@ pipewire_up() {
 pipewire_down() {
 	local dir=$1 pid i
 	pid=$(cat "$dir/pipewire.pid" 2>/dev/null) || return 0
-	kill -- "-$pid" 2>/dev/null
+	kill -- "-$pid" 2>/dev/null || true
 	for i in $(seq 50); do
 		kill -0 -- "-$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL -- "-$pid" 2>/dev/null
+	kill -KILL -- "-$pid" 2>/dev/null || true
 	rm -f "$dir/pipewire.pid" "$dir/pipewire-0" "$dir/pipewire-0.lock"
 	return 0
 }
