@@ -11,6 +11,7 @@ set -euo pipefail
 : "${BULKHEAD_BUILD:?set by meson}"
 : "${BULKHEAD_SRC:?set by meson}"
 TEST_NAME=audio-halves
+. "$(dirname "$0")/pipewire-lib.sh"
 if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: integration tests run as root"
 	exit 77
@@ -32,7 +33,7 @@ PGIDS=()
 log() { printf '%s: [%ss] %s\n' "$TEST_NAME" "$SECONDS" "$*"; }
 fail() {
 	printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
-	for f in "$ST"/*.log "$T"/*.log; do
+	for f in "$ST"/*.log "$T"/*.log "$T"/*/pipewire.log; do
 		[ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; } >&2
 	done
 	exit 1
@@ -66,16 +67,12 @@ wait_for() { # SECONDS DESCRIPTION COMMAND...
 	fail "timed out waiting for $what"
 }
 
-# A sound server: PipeWire, WirePlumber (which needs the D-Bus session) and pipewire-pulse,
-# with XDG_RUNTIME_DIR=$1.
+# A sound server (pipewire-lib.sh) with XDG_RUNTIME_DIR=$1; its process group is ended with
+# the others.
 start_server() {
-	mkdir -p "$1"
-	chmod 0700 "$1"
-	XDG_RUNTIME_DIR=$1 spawn "$1.log" dbus-run-session -- \
-		sh -c 'pipewire & wireplumber & pipewire-pulse & wait'
-	SERVER_PGID=$LAST_PID
-	wait_for 60 "the sound server in $1" env XDG_RUNTIME_DIR="$1" pactl info
-	# WirePlumber has a default sink to offer once the null sink exists
+	pipewire_up "$1" || fail "the sound server in $1 did not start"
+	SERVER_PGID=$(cat "$1/pipewire.pid")
+	PGIDS+=("$SERVER_PGID")
 }
 pa() { local d=$1; shift; XDG_RUNTIME_DIR=$d pactl "$@"; }
 

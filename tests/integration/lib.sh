@@ -118,10 +118,10 @@ trap cleanup EXIT
 template_key() {
 	local files
 	files=$( {
-		# shellcheck disable=SC2086 # GUEST_QUBE_TOOLS: several directories
-		find "$(dirname "$GUEST_AGENT")" $GUEST_QUBE_TOOLS "$(dirname "$GUEST_NET_APPLY")" \
+		find "$(dirname "$GUEST_AGENT")" "$GUEST_BUILD/qube-tools" "$(dirname "$GUEST_NET_APPLY")" \
 			-maxdepth 1 -type f -perm -u+x 2>/dev/null
 		[ -f "$GUEST_WAYLAND_PROXY" ] && echo "$GUEST_WAYLAND_PROXY"
+		[ -f "$GUEST_BUILD/audio/bulkhead-audio-guest" ] && echo "$GUEST_BUILD/audio/bulkhead-audio-guest"
 		find "$BULKHEAD_SRC/images" -type f
 	})
 	{

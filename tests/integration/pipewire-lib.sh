@@ -18,7 +18,10 @@ pipewire_up() {
 	mkdir -p -m 0700 "$dir"
 	# setsid: a process group of its own, so pipewire_down ends all of it.
 	env XDG_RUNTIME_DIR="$dir" PULSE_RUNTIME_PATH="$dir/pulse" DISPLAY= \
-		setsid dbus-run-session -- sh -c 'pipewire & sleep 0.3; wireplumber & pipewire-pulse & wait' \
+		setsid dbus-run-session -- sh -c 'pipewire &
+			# The others connect to it at once, and give up when it is not there yet.
+			i=0; while [ ! -S "$XDG_RUNTIME_DIR/pipewire-0" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+			wireplumber & pipewire-pulse & wait' \
 		>>"$dir/pipewire.log" 2>&1 </dev/null &
 	echo $! >"$dir/pipewire.pid"
 	for i in $(seq 200); do
