@@ -138,8 +138,12 @@ static void mic_data(struct guest *g, const uint8_t *p, size_t len)
 {
 	if (!g->mic || pa_stream_get_state(g->mic) != PA_STREAM_READY)
 		return;
-	/* A full buffer means the qube's side is behind: drop rather than build latency. */
-	if (pa_stream_writable_size(g->mic) < len)
+	/* Past a whole target length more than the server asked for, the qube's side is behind:
+	 * drop rather than build latency. Dropping as soon as a chunk does not fit would lose
+	 * about every other chunk, since the host's periods and ours do not line up. */
+	const pa_buffer_attr *a = pa_stream_get_buffer_attr(g->mic);
+	size_t slack = a ? a->tlength : 0;
+	if (pa_stream_writable_size(g->mic) + slack < len)
 		return;
 	pa_stream_write(g->mic, p, len, NULL, 0, PA_SEEK_RELATIVE);
 }
