@@ -89,10 +89,12 @@ wait_for 120 "idle did not shrink back" actual_at_most idle $((400 * 1024))
 log "grow takes 600 MiB, up toward maxmem"
 fill grow 600 || fail "grow could not hold 600 MiB "
 wait_for 120 "grow did not get to 800 MiB" actual_at_least grow $((800 * 1024))
-# ls shows a running qube's memory now, a halted one's memory property.
-bh ls --json | python3 -c 'import json,sys; q={x["name"]: x for x in json.load(sys.stdin)}; g=q["grow"]; assert g["memory"] == 256 and g["memory_current"] >= 800, g' ||
+# ls shows a running qube's memory now, a halted one's memory property. The balancer goes on
+# moving memory meanwhile (the CI once saw 796 MiB right after 800): well above the 256 MiB
+# property is what tells the two apart.
+bh ls --json | python3 -c 'import json,sys; q={x["name"]: x for x in json.load(sys.stdin)}; g=q["grow"]; assert g["memory"] == 256 and g["memory_current"] >= 600, g' ||
 	fail "ls --json does not show grow's memory now: $(bh ls --json)"
-bh ls | grep -qE '^grow +Running .* (8[0-9][0-9]|9[0-9][0-9]|10[0-2][0-9])$' || fail "ls does not show grow's memory now: $(bh ls)"
+bh ls | grep -qE '^grow +Running .* ([6-9][0-9][0-9]|10[0-2][0-9])$' || fail "ls does not show grow's memory now: $(bh ls)"
 actual_at_most grow $((1024 * 1024)) || fail "grow has more than its maxmem: $(memstat grow actual)"
 actual_at_most idle $((400 * 1024)) || fail "idle grew meanwhile: $(memstat idle actual)"
 actual_at_most fixed $((256 * 1024)) || fail "fixed's balloon moved: $(memstat fixed actual)"
