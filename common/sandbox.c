@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 #define MAX_FILES 256
@@ -73,6 +74,15 @@ int sandbox_uid_parse(const char *s, uid_t *ret)
 		return -EINVAL;
 	*ret = (uid_t)v;
 	return 0;
+}
+
+int sandbox_uid_option(const char *s, uid_t *ret)
+{
+	int r = sandbox_uid_parse(s, ret);
+	if (r < 0)
+		log_error("--uid must be a qube uid (%u..%u) or %u", SANDBOX_QUBE_UID_BASE,
+			  SANDBOX_QUBE_UID_BASE + SANDBOX_QUBE_UID_COUNT - 1, SANDBOX_NOBODY_UID);
+	return r;
 }
 
 int sandbox_enter(const struct sandbox_config *c)

@@ -33,3 +33,5 @@ int sandbox_enter(const struct sandbox_config *c);
 
 /* Parses a --uid value: a qube uid from the range above, or nobody. */
 int sandbox_uid_parse(const char *s, uid_t *ret);
+/* The same for a program's --uid option: says what it must be (log_error) when it is not. */
+int sandbox_uid_option(const char *s, uid_t *ret);

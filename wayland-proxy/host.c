@@ -66,11 +66,7 @@ int host_main(int argc, char **argv)
 			qube = optarg;
 			break;
 		case 'u':
-			if (sandbox_uid_parse(optarg, &uid) < 0) {
-				log_error("--uid must be a qube uid (%u..%u) or %u",
-					  SANDBOX_QUBE_UID_BASE,
-					  SANDBOX_QUBE_UID_BASE + SANDBOX_QUBE_UID_COUNT - 1,
-					  SANDBOX_NOBODY_UID);
+			if (sandbox_uid_option(optarg, &uid) < 0) {
 				return 2;
 			}
 			break;
