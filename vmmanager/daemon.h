@@ -27,10 +27,11 @@ struct policy_cache;	 /* rpc-policy.c */
 struct prompt;		 /* d->prompts, which nothing uses */
 struct qchan;		 /* qchan.c */
 struct qube;		 /* qube.h */
-struct rpc_call;	 /* rpc.c */
-struct store;		 /* store.h */
-struct vm_listener;	 /* vm-listener.h */
-struct waiter;		 /* api-waiters.c, which alone reads the lists */
+struct rpc_call;
+struct host_ask;    /* rpc.c */
+struct store;	    /* store.h */
+struct vm_listener; /* vm-listener.h */
+struct waiter;	    /* api-waiters.c, which alone reads the lists */
 struct vm;
 
 enum vm_state {
@@ -116,6 +117,7 @@ struct daemon {
 	char *policy_dir;
 	struct policy_cache *policy;
 	struct rpc_call *calls;
+	struct host_ask *host_asks; /* the host's own questions to the prompt (rpc_host_ask) */
 	unsigned n_calls;
 	unsigned rpc_timeout_s;
 	struct prompt *prompts; /* registered `ask` agents */

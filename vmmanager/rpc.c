@@ -209,11 +209,11 @@ void rpc_vm_gone(struct daemon *d, struct vm *vm)
 	}
 }
 
-static void host_asks_free(void);
+static void host_asks_free(struct daemon *d);
 
 void rpc_free_all(struct daemon *d)
 {
-	host_asks_free();
+	host_asks_free(d);
 	while (d->calls) {
 		d->calls->disposable = false;
 		call_free(d->calls);
@@ -524,12 +524,10 @@ struct host_ask {
 	void *opaque;
 };
 
-static struct host_ask *host_asks;
-
 /* Takes a off the list and answers it. */
 static void host_ask_end(struct host_ask *a, bool allowed, const char *why)
 {
-	for (struct host_ask **pp = &host_asks; *pp; pp = &(*pp)->next)
+	for (struct host_ask **pp = &a->d->host_asks; *pp; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
 			break;
@@ -545,11 +543,11 @@ static void host_ask_end(struct host_ask *a, bool allowed, const char *why)
 }
 
 /* At exit: the questions go unanswered, with their askers. */
-static void host_asks_free(void)
+static void host_asks_free(struct daemon *d)
 {
-	while (host_asks) {
-		struct host_ask *a = host_asks;
-		host_asks = a->next;
+	while (d->host_asks) {
+		struct host_ask *a = d->host_asks;
+		d->host_asks = a->next;
 		if (a->timer >= 0)
 			virEventRemoveTimeout(a->timer);
 		free(a->opaque);
@@ -584,8 +582,8 @@ int rpc_host_ask(struct daemon *d, const char *source, const char *target,
 	a->done = done;
 	a->opaque = opaque;
 	a->timer = virEventAddTimeout((int)d->rpc_timeout_s * 1000, host_ask_timed_out, a, NULL);
-	a->next = host_asks;
-	host_asks = a;
+	a->next = d->host_asks;
+	d->host_asks = a;
 
 	struct json_object *ev = json_object_new_object();
 	json_object_object_add(ev, "event", json_object_new_string("ask"));
@@ -615,7 +613,7 @@ int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, cons
 		if (c->state == CALL_ASKING && c->ask_id == id && c->prompt == prompt)
 			break;
 	if (!c) {
-		for (struct host_ask *a = host_asks; a; a = a->next)
+		for (struct host_ask *a = d->host_asks; a; a = a->next)
 			if (a->id == id && a->prompt == prompt) {
 				/* The host's own question: any offered answer allows it. */
 				host_ask_end(a, target != NULL, "request refused at the prompt");
@@ -644,7 +642,7 @@ int rpc_prompt_answer(struct daemon *d, struct client *prompt, uint64_t id, cons
 
 void rpc_prompt_gone(struct daemon *d, struct client *prompt)
 {
-	for (struct host_ask *a = host_asks, *next; a; a = next) {
+	for (struct host_ask *a = d->host_asks, *next; a; a = next) {
 		next = a->next;
 		if (a->prompt == prompt)
 			host_ask_end(a, false, "request refused: the prompt went away");
