@@ -32,7 +32,26 @@ reports() { [ -n "$(memstat "$1" usable)" ]; }
 fill() {
 	bh run -p --user root "$1" -- sh -c "mount -o remount,size=2000m /dev/shm &&
 		n=\$(ls /dev/shm | wc -l) && for i in \$(seq $(($2 / 20))); do
-		dd if=/dev/zero of=/dev/shm/f\$n-\$i bs=1M count=20 2>/dev/null || exit 1; sleep 0.5; done"
+		dd if=/dev/zero of=/dev/shm/f\$n-\$i bs=1M count=20 2>/dev/null || exit 1; sleep 0.5; done" ||
+		{ guest_state "$1"; return 1; }
+}
+# guest_state QUBE: what the qube had when a fill failed (memory, swap, the OOM killer).
+guest_state() {
+	log "$1: balloon $(memstat "$1" actual) KiB; in the qube:"
+	bh run -p --user root "$1" -- sh -c 'free -k; df -k /dev/shm; dmesg | grep -iE "oom|killed|out of memory" | tail -n 5' >&2 || true
+}
+# rss_settled QUBE: QEMU's RSS once it stops falling (a freshly booted guest is still reporting
+# the pages boot used and freed; a base taken before that would hide what a fill adds).
+rss_settled() {
+	local a b i
+	b=$(memstat "$1" rss)
+	for ((i = 0; i < 30; i++)); do
+		sleep 2
+		a=$b
+		b=$(memstat "$1" rss)
+		[ "$b" -ge $((a - 2048)) ] && break
+	done
+	echo "$b"
 }
 
 bh create grow --label red --template minimal
@@ -59,7 +78,7 @@ for q in grow idle fixed; do wait_for 120 "$q reports its memory" reports "$q"; 
 actual_at_most fixed $((256 * 1024)) || fail "fixed starts with $(memstat fixed actual) KiB, not 256 MiB"
 
 log "free page reporting: what an unbalanced qube frees goes back to the host"
-base=$(memstat fixed rss)
+base=$(rss_settled fixed)
 fill fixed 140 || fail "fixed could not hold 140 MiB"
 peak=$(memstat fixed rss)
 [ "$peak" -ge $((base + 100 * 1024)) ] || fail "fixed's QEMU RSS went from $base to only $peak KiB"
@@ -78,7 +97,7 @@ log "a qube that swapped is given memory for what it swapped out, too"
 # 300 MiB at once, faster than a balloon moves: the guest pushes part of it out to swap. The
 # balloon's statistics do not show that part; the agent's swap reports (CHAN_MEMINFO) do.
 bh run -p --user root idle -- sh -c 'mount -o remount,size=2000m /dev/shm &&
-	dd if=/dev/zero of=/dev/shm/burst bs=1M count=300 2>/dev/null' || fail "idle could not hold 300 MiB"
+	dd if=/dev/zero of=/dev/shm/burst bs=1M count=300 2>/dev/null' || { guest_state idle; fail "idle could not hold 300 MiB"; }
 swapped=$(bh run -p idle -- awk '/^SwapTotal:/ { t = $2 } /^SwapFree:/ { f = $2 } END { print t - f }' /proc/meminfo)
 log "idle has $swapped KiB in swap"
 wait_for 120 "idle was not given memory for 300 MiB ($swapped KiB of it swapped out)" \
