@@ -47,6 +47,7 @@ struct guest {
 	struct chan_outbuf out;
 	struct audio_tx_check chk;
 
+	bool sinks_ready; /* our two null sinks exist on the current server */
 	pa_stream *rec;
 	bool playing;
 	pa_usec_t silent_usec;
@@ -120,7 +121,9 @@ static void mic_start(struct guest *g)
 			       .fragsize = (uint32_t)-1};
 
 	mic_stop(g);
-	if (!g->ctx || pa_context_get_state(g->ctx) != PA_CONTEXT_READY)
+	/* Granted before our sinks exist (the host is often quicker than the qube's sound server):
+	 * sinks_done() starts it then. */
+	if (!g->ctx || pa_context_get_state(g->ctx) != PA_CONTEXT_READY || !g->sinks_ready)
 		return;
 	g->mic = pa_stream_new(g->ctx, "Host microphone", &ss, NULL);
 	if (!g->mic)
@@ -347,7 +350,11 @@ static void sinks_done(struct guest *g)
 	o = pa_context_set_default_source(g->ctx, MIC_SINK ".monitor", on_default_done, g);
 	if (o)
 		pa_operation_unref(o);
+	g->sinks_ready = true;
 	rec_start(g);
+	/* A grant that came while there was no server (or a server without our sinks). */
+	if (g->port_up && g->chk.mic)
+		mic_start(g);
 }
 
 struct step_ctx {
@@ -442,6 +449,7 @@ static void server_lost(struct guest *g)
 		g->rec = NULL;
 	}
 	mic_stop(g);
+	g->sinks_ready = false;
 	pa_context_unref(g->ctx);
 	g->ctx = NULL;
 	/* Our own server is gone for good: a new one next time. */

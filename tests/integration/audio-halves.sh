@@ -176,6 +176,21 @@ wait_for 30 "q1 not recording" reported q1 "recording 0"
 sleep 1
 expect_silence "q1's microphone after mic 0" "$(record "$T/q1" @DEFAULT_SOURCE@ 3 1)"
 
+log "a granted microphone comes back when the qube's sound server is replaced"
+ctl q2 "mic 1"
+wait_for 30 "q2 recording" reported q2 "recording 1"
+sleep 1
+expect_tone "q2's microphone" 880 "$(record "$T/q2" @DEFAULT_SOURCE@ 4 1)"
+# Its server gone, the guest half starts a pulseaudio of its own and makes its sinks again; the
+# grant, still standing, must reach the new server without the host asking again.
+pipewire_down "$T/q2"
+wait_for 60 "q2's guest half on a new sound server" \
+	sh -c "[ \$(grep -c 'playing to the host' '$ST/q2.guest.log') -ge 2 ]"
+sleep 1
+expect_tone "q2's microphone on its new server" 880 "$(record "$T/q2" @DEFAULT_SOURCE@ 4 1)"
+ctl q2 "mic 0"
+wait_for 30 "q2 not recording" reported q2 "recording 0"
+
 log "hostile qubes end their own sound only"
 n=0
 for attack in garbage oversized badrate flood; do
