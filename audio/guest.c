@@ -24,13 +24,19 @@
 #define FRAGMENT_USEC (10 * PA_USEC_PER_MSEC)
 /* After this much silence the host's stream is closed (PLAY_STOP) until sound comes again. */
 #define IDLE_USEC (2 * PA_USEC_PER_SEC)
-/* What the host has not taken yet beyond this is dropped: late sound is worse than none. */
-#define PORT_OUT_LIMIT	  (64u * 1024u)
+/* Sound the host has not taken yet beyond this is dropped: late sound is worse than none. The
+ * host's queue holds more (PLAY_MAX_MS); a backlog here would only add to it. */
+#define PORT_BACKLOG_USEC (40 * PA_USEC_PER_MSEC)
+/* The outbuf's hard cap: above the backlog, so that control frames always fit. */
+#define PORT_OUT_LIMIT (64u * 1024u)
+/* What the qube's server keeps for us while we are descheduled: older sound is dropped there. */
+#define REC_MAX_USEC	  (100 * PA_USEC_PER_MSEC)
 #define PLAY_SINK	  "bulkhead"
 #define MIC_SINK	  "bulkhead-mic"
 #define SERVER_WAIT_TRIES 40 /* x RETRY_USEC for a pulseaudio we started */
 
 static const struct audio_format play_format = {AUDIO_FORMAT_S16LE, 48000, 2};
+static const pa_sample_spec play_spec = {PA_SAMPLE_S16LE, 48000, 2};
 
 struct guest {
 	pa_mainloop *ml;
@@ -51,6 +57,7 @@ struct guest {
 	pa_stream *rec;
 	bool playing;
 	pa_usec_t silent_usec;
+	size_t dropped; /* bytes of sound the host did not take in time, this playback */
 
 	pa_stream *mic;
 	struct audio_format mic_format;
@@ -79,12 +86,14 @@ static void port_events(struct guest *g)
 	g->api->io_enable(g->port_ev, f);
 }
 
-static void port_send(struct guest *g, uint16_t type, const void *p, size_t len)
+/* false when the frame was not queued (no host, or the host is too far behind). */
+static bool port_send(struct guest *g, uint16_t type, const void *p, size_t len)
 {
 	if (!g->port_up || chan_outbuf_push(&g->out, type, 0, p, len) < 0)
-		return;
+		return false;
 	if (chan_outbuf_flush(&g->out, PORT_FD) >= 0)
 		port_events(g);
+	return true;
 }
 
 static void mic_stop(struct guest *g)
@@ -262,10 +271,15 @@ static void send_pcm(struct guest *g, const uint8_t *p, size_t n)
 	if (!g->port_up)
 		return;
 	if (all_zero(p, n)) {
-		g->silent_usec += pa_bytes_to_usec(n, &(pa_sample_spec){PA_SAMPLE_S16LE, 48000, 2});
-		if (g->playing && g->silent_usec >= IDLE_USEC) {
-			port_send(g, AUDIO_PLAY_STOP, NULL, 0);
+		g->silent_usec += pa_bytes_to_usec(n, &play_spec);
+		/* (Not queued: tried again with the next silence.) */
+		if (g->playing && g->silent_usec >= IDLE_USEC &&
+		    port_send(g, AUDIO_PLAY_STOP, NULL, 0)) {
 			g->playing = false;
+			if (g->dropped)
+				log_info("dropped %.1f ms of sound the host did not take in time",
+					 pa_bytes_to_usec(g->dropped, &play_spec) / 1000.0);
+			g->dropped = 0;
 		}
 		if (!g->playing)
 			return;
@@ -273,15 +287,19 @@ static void send_pcm(struct guest *g, const uint8_t *p, size_t n)
 		g->silent_usec = 0;
 	}
 	if (!g->playing) {
+		/* Data after a START the host never got would end our sound (a protocol error). */
 		audio_format_encode(&play_format, start);
-		port_send(g, AUDIO_PLAY_START, start, sizeof(start));
+		if (!port_send(g, AUDIO_PLAY_START, start, sizeof(start)))
+			return;
 		g->playing = true;
 	}
 	size_t max = AUDIO_MAX_PAYLOAD - AUDIO_MAX_PAYLOAD % audio_frame_bytes(&play_format);
+	size_t backlog = pa_usec_to_bytes(PORT_BACKLOG_USEC, &play_spec);
 	n -= n % audio_frame_bytes(&play_format);
 	while (n > 0) {
 		size_t k = n < max ? n : max;
-		port_send(g, AUDIO_PLAY_DATA, p, k);
+		if (chan_outbuf_pending(&g->out) >= backlog || !port_send(g, AUDIO_PLAY_DATA, p, k))
+			g->dropped += k;
 		p += k;
 		n -= k;
 	}
@@ -304,14 +322,13 @@ static void on_rec_read(pa_stream *s, size_t nbytes, void *userdata)
 
 static void rec_start(struct guest *g)
 {
-	pa_sample_spec ss = {PA_SAMPLE_S16LE, play_format.rate, (uint8_t)play_format.channels};
-	pa_buffer_attr attr = {.maxlength = (uint32_t)-1,
+	pa_buffer_attr attr = {.maxlength = (uint32_t)pa_usec_to_bytes(REC_MAX_USEC, &play_spec),
 			       .tlength = (uint32_t)-1,
 			       .prebuf = (uint32_t)-1,
 			       .minreq = (uint32_t)-1,
-			       .fragsize = (uint32_t)pa_usec_to_bytes(FRAGMENT_USEC, &ss)};
+			       .fragsize = (uint32_t)pa_usec_to_bytes(FRAGMENT_USEC, &play_spec)};
 
-	g->rec = pa_stream_new(g->ctx, "Host speakers", &ss, NULL);
+	g->rec = pa_stream_new(g->ctx, "Host speakers", &play_spec, NULL);
 	if (!g->rec)
 		return;
 	pa_stream_set_read_callback(g->rec, on_rec_read, g);

@@ -164,6 +164,15 @@ ctl q1 "volume 1.0"
 sleep 1
 expect_tone "q1 unmuted" 440 "$(record "$HOST" hostout.monitor 4 2)"
 
+log "the host half stalls for 3 s: what piled up is dropped, not played late, and the sound goes on"
+hp=$(pgrep -f -- "bulkhead-audio-host --qube q1 ") || fail "no host half for q1"
+kill -STOP "$hp"
+sleep 3
+kill -CONT "$hp"
+sleep 1
+[ ! -e "$ST/q1.exit" ] || fail "q1's host half ended after a stall: $(cat "$ST/q1.exit")"
+expect_tone "q1 after the stall" 440 "$(record "$HOST" hostout.monitor 4 2)"
+
 log "the microphone, only while granted"
 XDG_RUNTIME_DIR=$HOST spawn "$T/paplay-mic.log" paplay -d hostmic "$T/tone880.wav"
 expect_silence "q1's microphone before the grant" "$(record "$T/q1" bulkhead-mic.monitor 3 1)"
@@ -210,4 +219,7 @@ for q in q1 q2; do
 done
 # the buffering the host half measured
 grep -h "buffered on average" "$ST"/q1.host.log | sed "s/^/$TEST_NAME: /" || true
+# The stall's backlog went, rather than staying as latency.
+grep -qE "buffered on average, [0-9]+ underruns, [1-9][0-9]* bytes dropped" "$ST"/q1.host.log ||
+	fail "q1's host half dropped nothing after a 3 s stall"
 log "PASS"
