@@ -34,6 +34,10 @@
 #define PLAY_SINK	  "bulkhead"
 #define MIC_SINK	  "bulkhead-mic"
 #define SERVER_WAIT_TRIES 40 /* x RETRY_USEC for a pulseaudio we started */
+/* Microphone sound the qube's server has not asked for yet waits here, at most this long; older
+ * sound is dropped. The server's own queue (tlength) comes on top. */
+#define MIC_WAIT_MS  20u
+#define MIC_WAIT_MAX (48000u * 2u * 2u * MIC_WAIT_MS / 1000u) /* the largest allowed format */
 
 static const struct audio_format play_format = {AUDIO_FORMAT_S16LE, 48000, 2};
 static const pa_sample_spec play_spec = {PA_SAMPLE_S16LE, 48000, 2};
@@ -61,6 +65,8 @@ struct guest {
 
 	pa_stream *mic;
 	struct audio_format mic_format;
+	uint8_t mic_wait[MIC_WAIT_MAX]; /* a ring */
+	size_t mic_wait_start, mic_wait_len;
 };
 
 static void server_connect(struct guest *g);
@@ -98,6 +104,7 @@ static bool port_send(struct guest *g, uint16_t type, const void *p, size_t len)
 
 static void mic_stop(struct guest *g)
 {
+	g->mic_wait_start = g->mic_wait_len = 0;
 	if (!g->mic)
 		return;
 	pa_stream_disconnect(g->mic);
@@ -119,6 +126,8 @@ static void port_down(struct guest *g)
 	port_wait(g);
 }
 
+static void on_mic_writable(pa_stream *s, size_t nbytes, void *userdata);
+
 static void mic_start(struct guest *g)
 {
 	pa_sample_spec ss = {PA_SAMPLE_S16LE, g->chk.mic_format.rate,
@@ -138,6 +147,7 @@ static void mic_start(struct guest *g)
 	if (!g->mic)
 		return;
 	g->mic_format = g->chk.mic_format;
+	pa_stream_set_write_callback(g->mic, on_mic_writable, g);
 	if (pa_stream_connect_playback(g->mic, MIC_SINK, &attr,
 				       PA_STREAM_ADJUST_LATENCY | PA_STREAM_DONT_MOVE, NULL,
 				       NULL) < 0) {
@@ -146,18 +156,60 @@ static void mic_start(struct guest *g)
 	}
 }
 
-static void mic_data(struct guest *g, const uint8_t *p, size_t len)
+/* Writes what waits, as far as the server asks for it: writing more than it asks would queue
+ * there without bound (libpulse accepts it), and the microphone would lag further behind. */
+static void mic_flush(struct guest *g)
 {
 	if (!g->mic || pa_stream_get_state(g->mic) != PA_STREAM_READY)
 		return;
-	/* Past a whole target length more than the server asked for, the qube's side is behind:
-	 * drop rather than build latency. Dropping as soon as a chunk does not fit would lose
-	 * about every other chunk, since the host's periods and ours do not line up. */
-	const pa_buffer_attr *a = pa_stream_get_buffer_attr(g->mic);
-	size_t slack = a ? a->tlength : 0;
-	if (pa_stream_writable_size(g->mic) + slack < len)
+	size_t fb = audio_frame_bytes(&g->mic_format);
+	size_t n = pa_stream_writable_size(g->mic);
+	if (n == (size_t)-1)
 		return;
-	pa_stream_write(g->mic, p, len, NULL, 0, PA_SEEK_RELATIVE);
+	n = n < g->mic_wait_len ? n : g->mic_wait_len;
+	n -= n % fb;
+	while (n > 0) {
+		size_t k = sizeof(g->mic_wait) - g->mic_wait_start;
+		k = k < n ? k : n;
+		pa_stream_write(g->mic, g->mic_wait + g->mic_wait_start, k, NULL, 0,
+				PA_SEEK_RELATIVE);
+		g->mic_wait_start = (g->mic_wait_start + k) % sizeof(g->mic_wait);
+		g->mic_wait_len -= k;
+		n -= k;
+	}
+}
+
+static void on_mic_writable(pa_stream *s, size_t nbytes, void *userdata)
+{
+	mic_flush(userdata);
+}
+
+static void mic_data(struct guest *g, const uint8_t *p, size_t len)
+{
+	if (!g->mic)
+		return;
+	size_t fb = audio_frame_bytes(&g->mic_format);
+	size_t cap = g->mic_format.rate * fb * MIC_WAIT_MS / 1000u;
+	cap -= cap % fb;
+	/* The newest sound counts: what does not fit pushes the oldest out. */
+	if (len > cap) {
+		p += len - cap;
+		len = cap;
+	}
+	if (g->mic_wait_len + len > cap) {
+		size_t drop = g->mic_wait_len + len - cap;
+		g->mic_wait_start = (g->mic_wait_start + drop) % sizeof(g->mic_wait);
+		g->mic_wait_len -= drop;
+	}
+	for (size_t done = 0; done < len;) {
+		size_t end = (g->mic_wait_start + g->mic_wait_len) % sizeof(g->mic_wait);
+		size_t k = sizeof(g->mic_wait) - end;
+		k = k < len - done ? k : len - done;
+		memcpy(g->mic_wait + end, p + done, k);
+		g->mic_wait_len += k;
+		done += k;
+	}
+	mic_flush(g);
 }
 
 static void handle_host_frame(struct guest *g, const struct chan_frame *f)
@@ -461,6 +513,10 @@ static void on_server_retry(pa_mainloop_api *api, pa_time_event *ev, const struc
 
 static void server_lost(struct guest *g)
 {
+	/* A connect that fails at once reports it twice: through the state callback, and by its
+	 * return value. */
+	if (!g->ctx)
+		return;
 	if (g->rec) {
 		pa_stream_unref(g->rec);
 		g->rec = NULL;
