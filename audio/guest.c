@@ -24,6 +24,10 @@
 #define FRAGMENT_USEC (10 * PA_USEC_PER_MSEC)
 /* After this much silence the host's stream is closed (PLAY_STOP) until sound comes again. */
 #define IDLE_USEC (2 * PA_USEC_PER_SEC)
+/* Our server then suspends the idle sink, after the stream is closed (later than IDLE_USEC):
+ * a suspended sink sends its monitor nothing, and an idle qube spends no time on sound. Our
+ * recording does not keep it awake (PA_STREAM_DONT_INHIBIT_AUTO_SUSPEND). */
+#define IDLE_SUSPEND_S "4"
 /* Sound the host has not taken yet beyond this is dropped: late sound is worse than none. The
  * host's queue holds more (PLAY_MAX_MS); a backlog here would only add to it. */
 #define PORT_BACKLOG_USEC (40 * PA_USEC_PER_MSEC)
@@ -385,7 +389,8 @@ static void rec_start(struct guest *g)
 		return;
 	pa_stream_set_read_callback(g->rec, on_rec_read, g);
 	if (pa_stream_connect_record(g->rec, PLAY_SINK ".monitor", &attr,
-				     PA_STREAM_ADJUST_LATENCY | PA_STREAM_DONT_MOVE) < 0)
+				     PA_STREAM_ADJUST_LATENCY | PA_STREAM_DONT_MOVE |
+					 PA_STREAM_DONT_INHIBIT_AUTO_SUSPEND) < 0)
 		log_error("recording %s.monitor: %s", PLAY_SINK,
 			  pa_strerror(pa_context_errno(g->ctx)));
 	else
@@ -496,7 +501,8 @@ static void server_spawn(struct guest *g)
 		close(PORT_FD);
 		execlp("pulseaudio", "pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "-n",
 		       "--use-pid-file=no", "--log-target=stderr", "-L",
-		       "module-native-protocol-unix", NULL);
+		       "module-native-protocol-unix", "-L",
+		       "module-suspend-on-idle timeout=" IDLE_SUSPEND_S, NULL);
 		_exit(127);
 	}
 	g->server_pid = pid;

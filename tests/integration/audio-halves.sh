@@ -138,6 +138,19 @@ mkdir -m 0700 "$T/q3"
 spawn "$ST/q3.helper.log" python3 "$HELPER" pair "$ST" q3 green "$HOST_BIN" "$HOST" "$GUEST_BIN" "$T/q3"
 wait_for 60 "q3's guest half on its own pulseaudio" grep -q "playing to the host" "$ST/q3.guest.log"
 [ "$(pa "$T/q3" get-default-sink)" = bulkhead ] || fail "q3: the default sink is not bulkhead"
+# Idle, its server suspends the sink our recording hangs on (nothing to wake the qube for), and
+# a program that plays wakes it: the sound reaches the host, and the stream closes after it.
+sink_state() { pa "$T/$1" list short sinks | awk -v s="$2" '$2 == s { print $NF }'; }
+suspended() { [ "$(sink_state "$1" bulkhead)" = SUSPENDED ]; }
+last_report() { [ "$(grep "^$2 " "$ST/$1.reports" | tail -n 1)" = "$2 $3" ]; }
+wait_for 30 "q3's idle sink suspended" suspended q3
+sox -n -r 48000 -c 2 -b 16 "$T/tone-short.wav" synth 2 sine 550 vol 0.5
+XDG_RUNTIME_DIR=$T/q3 spawn "$T/paplay-q3.log" paplay "$T/tone-short.wav"
+wait_for 30 "q3 playing from a suspended sink" last_report q3 playing 1
+wait_for 10 "q3's stream on the host" sh -c "XDG_RUNTIME_DIR=$HOST pactl list sink-inputs | grep -q 'application.name = \"q3\"'"
+wait_for 30 "q3's stream closing after its sound" last_report q3 playing 0
+wait_for 30 "q3's sink suspended again" suspended q3
+log "q3: suspended while idle, woke for a tone, closed after it"
 
 log "a 440 Hz tone in q1 reaches the host"
 XDG_RUNTIME_DIR=$T/q1 spawn "$T/paplay-q1.log" paplay "$T/tone440.wav"
