@@ -42,6 +42,9 @@
  * sound is dropped. The server's own queue (tlength) comes on top. */
 #define MIC_WAIT_MS  20u
 #define MIC_WAIT_MAX (48000u * 2u * 2u * MIC_WAIT_MS / 1000u) /* the largest allowed format */
+/* The qube's server's queue for the microphone: twice our fragment, so that one late fragment
+ * from the host does not starve it. */
+#define MIC_TLENGTH_USEC (2 * FRAGMENT_USEC)
 
 static const struct audio_format play_format = {AUDIO_FORMAT_S16LE, 48000, 2};
 static const pa_sample_spec play_spec = {PA_SAMPLE_S16LE, 48000, 2};
@@ -137,7 +140,7 @@ static void mic_start(struct guest *g)
 	pa_sample_spec ss = {PA_SAMPLE_S16LE, g->chk.mic_format.rate,
 			     (uint8_t)g->chk.mic_format.channels};
 	pa_buffer_attr attr = {.maxlength = (uint32_t)-1,
-			       .tlength = (uint32_t)pa_usec_to_bytes(4 * FRAGMENT_USEC, &ss),
+			       .tlength = (uint32_t)pa_usec_to_bytes(MIC_TLENGTH_USEC, &ss),
 			       .prebuf = (uint32_t)-1,
 			       .minreq = (uint32_t)-1,
 			       .fragsize = (uint32_t)-1};
