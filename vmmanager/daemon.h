@@ -27,11 +27,11 @@ struct policy_cache;	 /* rpc-policy.c */
 struct prompt;		 /* d->prompts, which nothing uses */
 struct qchan;		 /* qchan.c */
 struct qube;		 /* qube.h */
-struct rpc_call;
-struct host_ask;    /* rpc.c */
-struct store;	    /* store.h */
-struct vm_listener; /* vm-listener.h */
-struct waiter;	    /* api-waiters.c, which alone reads the lists */
+struct rpc_call;	 /* rpc.c */
+struct host_ask;	 /* rpc.c */
+struct store;		 /* store.h */
+struct vm_listener;	 /* vm-listener.h */
+struct waiter;		 /* api-waiters.c, which alone reads the lists */
 struct vm;
 
 enum vm_state {
